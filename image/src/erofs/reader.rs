@@ -1,0 +1,1 @@
+//! The hardened EROFS reader. (Being written: see issue 2.)

@@ -1,0 +1,1 @@
+//! The EROFS writer. (Being written: see issue 2.)

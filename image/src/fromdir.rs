@@ -1,0 +1,1 @@
+//! Building a tree from a directory on disk. (Being written: see issue 2.)

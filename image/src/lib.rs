@@ -1,0 +1,21 @@
+//! The composefs format, in pure Rust.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`fsverity`] | fs-verity digests computed in userspace (SHA-256/SHA-512, 4 KiB blocks, streaming) |
+//! | [`tree`] | the in-memory filesystem tree every other module reads or writes |
+//! | [`dump`] | the text format of composefs-dump(5): strict and lenient parser, writer |
+//! | [`erofs`] | the EROFS image: on-disk layout, writer (byte-identical to mkcomposefs), hardened reader |
+//! | [`fromdir`] | building a tree from a directory on disk, hashing files in parallel |
+//!
+//! Nothing here mounts or trusts anything: this crate turns trees into bytes and bytes into trees.
+#![forbid(unsafe_code)]
+
+pub mod dump;
+pub mod erofs;
+pub mod fromdir;
+pub mod fsverity;
+pub mod tree;
+
+pub use fsverity::{Sha256Digest, Sha512Digest};
+pub use tree::{Content, DirEntry, FileData, Inode, InodeId, Stat, Tree};

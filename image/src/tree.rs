@@ -1,0 +1,305 @@
+//! The in-memory filesystem tree: what a composefs image describes.
+//!
+//! Every producer (dump parser, directory walker, OCI layer applier, EROFS reader) builds a
+//! [`Tree`]; every consumer (EROFS writer, dump writer, store, mounter checks) reads one.
+//!
+//! Inodes live in an arena ([`Tree::inodes`]); directories hold [`DirEntry`]s that point at
+//! inodes by [`InodeId`], kept sorted bytewise by name (the order `strcmp` gives, which is the
+//! order of EROFS directory entries). A hard link is a second entry pointing at the same inode,
+//! marked `hardlink: true`; the entry with `hardlink: false` is the primary one and decides where
+//! the inode sits in breadth-first order (as in mkcomposefs). The root is always [`InodeId::ROOT`].
+//!
+//! The tree stores what the user wrote: user xattrs are *not* escaped here, whiteouts are char
+//! devices 0/0, and no `trusted.overlay.*` metadata is added. The EROFS writer applies those
+//! composefs rewrites on its own copy, and the reader undoes them.
+
+use crate::fsverity::Sha256Digest;
+
+/// File-type bits of `st_mode`.
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+/// Longest file name EROFS (and Linux) allows.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest symlink target composefs writes: the target must fit in one 4096-byte block.
+pub const MAX_SYMLINK_LEN: usize = 4095;
+/// Longest xattr key (the kernel's XATTR_NAME_MAX).
+pub const MAX_XATTR_KEY_LEN: usize = 255;
+/// Longest xattr value EROFS can store (value_size is 16 bits).
+pub const MAX_XATTR_VALUE_LEN: usize = 65535;
+
+/// An index into [`Tree::inodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InodeId(pub u32);
+
+impl InodeId {
+    /// The root directory.
+    pub const ROOT: InodeId = InodeId(0);
+
+    /// The arena index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Inode metadata, as `stat` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Stat {
+    /// Full `st_mode`: file type bits and permission bits.
+    pub mode: u32,
+    /// Link count as the source gave it (the writer recomputes it for directories).
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Device number of a char/block device (raw `dev_t` as in a dump file), else 0.
+    pub rdev: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+}
+
+impl Stat {
+    /// The `S_IFMT` bits.
+    pub fn file_type(&self) -> u32 {
+        self.mode & S_IFMT
+    }
+}
+
+/// One extended attribute, exactly as the user sees it (no composefs escaping).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Xattr {
+    pub key: Box<[u8]>,
+    pub value: Box<[u8]>,
+}
+
+/// A regular file's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileData {
+    /// Stored inside the image.
+    Inline(Box<[u8]>),
+    /// Stored outside the image, in the object store (or nowhere, for a sparse placeholder).
+    External {
+        size: u64,
+        /// The fs-verity digest of the content, when known.
+        digest: Option<Sha256Digest>,
+        /// The backing path relative to an object directory (usually `xx/yyyy…`).
+        backing: Option<Box<[u8]>>,
+    },
+}
+
+impl FileData {
+    /// The file size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            FileData::Inline(data) => data.len() as u64,
+            FileData::External { size, .. } => *size,
+        }
+    }
+}
+
+/// One name in a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: Box<[u8]>,
+    pub inode: InodeId,
+    /// An extra name for an inode whose primary entry is elsewhere (a hard link).
+    pub hardlink: bool,
+}
+
+/// What an inode is, beyond its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Entries sorted bytewise by name, without `.` and `..`.
+    Directory(Vec<DirEntry>),
+    Regular(FileData),
+    Symlink(Box<[u8]>),
+    /// Char or block device, fifo or socket (the type is in `stat.mode`). `size` is whatever the
+    /// source said (normally 0); it is kept so a dump round-trips.
+    Special { size: u64 },
+}
+
+/// One inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inode {
+    pub stat: Stat,
+    /// Sorted bytewise by key; keys unique.
+    pub xattrs: Vec<Xattr>,
+    pub content: Content,
+}
+
+impl Inode {
+    /// The size `stat` would report.
+    pub fn size(&self) -> u64 {
+        match &self.content {
+            Content::Directory(_) => 0,
+            Content::Regular(data) => data.size(),
+            Content::Symlink(target) => target.len() as u64,
+            Content::Special { size } => *size,
+        }
+    }
+
+    /// The directory entries, if this is a directory.
+    pub fn entries(&self) -> Option<&[DirEntry]> {
+        match &self.content {
+            Content::Directory(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// Look up an xattr value by key.
+    pub fn xattr(&self, key: &[u8]) -> Option<&[u8]> {
+        self.xattrs
+            .binary_search_by(|x| (*x.key).cmp(key))
+            .ok()
+            .map(|i| &*self.xattrs[i].value)
+    }
+
+    /// Set (insert or replace) an xattr, keeping the list sorted.
+    pub fn set_xattr(&mut self, key: &[u8], value: &[u8]) {
+        match self.xattrs.binary_search_by(|x| (*x.key).cmp(key)) {
+            Ok(i) => self.xattrs[i].value = value.into(),
+            Err(i) => self.xattrs.insert(i, Xattr { key: key.into(), value: value.into() }),
+        }
+    }
+
+    /// Remove an xattr; returns whether it was present.
+    pub fn remove_xattr(&mut self, key: &[u8]) -> bool {
+        match self.xattrs.binary_search_by(|x| (*x.key).cmp(key)) {
+            Ok(i) => {
+                self.xattrs.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Errors from building a tree.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    #[error("{0} is not a directory")]
+    NotADirectory(String),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("invalid file name {0:?}: empty, '.', '..', longer than 255 bytes, or containing '/' or NUL")]
+    BadName(String),
+    #[error("too many inodes (the limit is {})", u32::MAX)]
+    TooManyInodes,
+}
+
+/// Whether `name` can be a directory entry name.
+pub fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name != b"."
+        && name != b".."
+        && name.len() <= MAX_NAME_LEN
+        && !name.iter().any(|&b| b == b'/' || b == 0)
+}
+
+/// A whole filesystem tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tree {
+    /// The inode arena; index 0 is the root directory.
+    pub inodes: Vec<Inode>,
+}
+
+impl Tree {
+    /// A tree with just a root directory with this metadata (its file type is forced to dir).
+    pub fn new(mut root: Stat) -> Self {
+        root.mode = (root.mode & !S_IFMT) | S_IFDIR;
+        Tree {
+            inodes: vec![Inode { stat: root, xattrs: Vec::new(), content: Content::Directory(Vec::new()) }],
+        }
+    }
+
+    pub fn inode(&self, id: InodeId) -> &Inode {
+        &self.inodes[id.index()]
+    }
+
+    pub fn inode_mut(&mut self, id: InodeId) -> &mut Inode {
+        &mut self.inodes[id.index()]
+    }
+
+    pub fn root(&self) -> &Inode {
+        &self.inodes[0]
+    }
+
+    /// Add an inode to the arena without linking it anywhere.
+    pub fn push_inode(&mut self, inode: Inode) -> Result<InodeId, TreeError> {
+        let id = u32::try_from(self.inodes.len()).map_err(|_| TreeError::TooManyInodes)?;
+        self.inodes.push(inode);
+        Ok(InodeId(id))
+    }
+
+    /// Insert a name into directory `dir`, keeping entries sorted. Fails on duplicates.
+    pub fn link(&mut self, dir: InodeId, name: &[u8], inode: InodeId, hardlink: bool) -> Result<(), TreeError> {
+        if !valid_name(name) {
+            return Err(TreeError::BadName(String::from_utf8_lossy(name).into_owned()));
+        }
+        let Content::Directory(entries) = &mut self.inodes[dir.index()].content else {
+            return Err(TreeError::NotADirectory(format!("inode {}", dir.0)));
+        };
+        match entries.binary_search_by(|e| (*e.name).cmp(name)) {
+            Ok(_) => Err(TreeError::Exists(String::from_utf8_lossy(name).into_owned())),
+            Err(pos) => {
+                entries.insert(pos, DirEntry { name: name.into(), inode, hardlink });
+                Ok(())
+            }
+        }
+    }
+
+    /// Add a new inode under `dir` as its primary entry.
+    pub fn add(&mut self, dir: InodeId, name: &[u8], inode: Inode) -> Result<InodeId, TreeError> {
+        if !valid_name(name) {
+            return Err(TreeError::BadName(String::from_utf8_lossy(name).into_owned()));
+        }
+        let id = self.push_inode(inode)?;
+        if let Err(e) = self.link(dir, name, id, false) {
+            self.inodes.pop();
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Find the entry `name` in directory `dir`.
+    pub fn lookup(&self, dir: InodeId, name: &[u8]) -> Option<&DirEntry> {
+        let entries = self.inodes[dir.index()].entries()?;
+        entries.binary_search_by(|e| (*e.name).cmp(name)).ok().map(|i| &entries[i])
+    }
+
+    /// Resolve an absolute or relative path (`/`-separated, no symlinks followed).
+    pub fn lookup_path(&self, path: &[u8]) -> Option<InodeId> {
+        let mut cur = InodeId::ROOT;
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            cur = self.lookup(cur, comp)?.inode;
+        }
+        Some(cur)
+    }
+
+    /// Inodes in breadth-first order of their primary entries, starting at the root, with the
+    /// path of each (root = `/`). This is the order of inodes in an image.
+    pub fn bfs(&self) -> Vec<(InodeId, Vec<u8>)> {
+        let mut order = vec![(InodeId::ROOT, b"/".to_vec())];
+        let mut next = 0;
+        while next < order.len() {
+            let (id, path) = order[next].clone();
+            next += 1;
+            if let Some(entries) = self.inodes[id.index()].entries() {
+                for e in entries.iter().filter(|e| !e.hardlink) {
+                    let mut child = path.clone();
+                    if child.len() > 1 {
+                        child.push(b'/');
+                    }
+                    child.extend_from_slice(&e.name);
+                    order.push((e.inode, child));
+                }
+            }
+        }
+        order
+    }
+}
