@@ -28,7 +28,7 @@
 //! | 44 | 4 | xattr_blkaddr | inodes_end / 4096 |
 //! | 48 | 16 | uuid | zeros |
 //! | 64 | 16 | volume_name | zeros |
-//! | 80 | 4 | feature_incompat | 0 (CHUNKED_FILE 0x4 is set when any file is chunk-based) |
+//! | 80 | 4 | feature_incompat | 0 (mkcomposefs never sets CHUNKED_FILE, even for chunk-based files) |
 //! | 84 | 44 | union + extra_devices + … + reserved | zeros |
 //!
 //! Compact inode (32 bytes): format u16, xattr_icount u16, mode u16, nlink u16, size u32,

@@ -1,0 +1,153 @@
+//! The composefs rewrites mkcomposefs applies to a tree before writing it as EROFS.
+//!
+//! The image is the lower layer of an overlayfs mount, so the tree is rewritten into what
+//! overlayfs needs to see, on a copy (the caller's tree is untouched):
+//!
+//! | what | becomes |
+//! |---|---|
+//! | a user xattr `trusted.overlay.X` | `trusted.overlay.overlay.X` (overlayfs unescapes it) |
+//! | a regular file of size > 0 stored outside the image | + `trusted.overlay.metacopy` (empty, or `00 24 00 01` + fs-verity digest) and, with a backing path, `trusted.overlay.redirect` = `/` + path |
+//! | a whiteout (char device 0/0) | a regular file (same permission bits and size) with `trusted.overlay.overlay.whiteout` and `user.overlay.whiteout`; its parent gets `trusted.overlay.overlay.whiteouts` and `user.overlay.whiteouts`, and from format version 1 also `trusted.overlay.overlay.opaque=x` and `user.overlay.opaque=x` |
+//! | the root | + `trusted.overlay.opaque=y`, and 256 real whiteouts `00`…`ff` (char 0/0, mode 0644, the root's owner, mtime and `security.selinux`) unless those names exist |
+//!
+//! The format version starts at `min_version` and is raised to 1 only if `max_version` allows it
+//! and the tree contains a whiteout (version 1 changed how whiteouts are written).
+
+use super::format::{
+    METACOPY_HEADER, XATTR_ESCAPED_OVERLAY_PREFIX, XATTR_OVERLAY_METACOPY, XATTR_OVERLAY_OPAQUE,
+    XATTR_OVERLAY_REDIRECT, XATTR_TRUSTED_OVERLAY_PREFIX,
+};
+use super::writer::WriteError;
+use crate::tree::{Content, FileData, Inode, InodeId, Stat, Tree, Xattr, S_IFCHR, S_IFMT, S_IFREG};
+
+/// Highest composefs format version this writer knows (mkcomposefs `LCFS_VERSION_MAX`).
+pub const MAX_FORMAT_VERSION: u32 = 1;
+
+const WHITEOUT_ESCAPED: &[u8] = b"trusted.overlay.overlay.whiteout";
+const WHITEOUT_USER: &[u8] = b"user.overlay.whiteout";
+const WHITEOUTS_ESCAPED: &[u8] = b"trusted.overlay.overlay.whiteouts";
+const WHITEOUTS_USER: &[u8] = b"user.overlay.whiteouts";
+const OPAQUE_ESCAPED: &[u8] = b"trusted.overlay.overlay.opaque";
+const OPAQUE_USER: &[u8] = b"user.overlay.opaque";
+const SELINUX: &[u8] = b"security.selinux";
+
+/// Whether an inode is an overlayfs whiteout: a char device with device number 0/0.
+pub fn is_whiteout(inode: &Inode) -> bool {
+    inode.stat.file_type() == S_IFCHR && inode.stat.rdev == 0
+}
+
+/// The format version mkcomposefs would choose for this tree.
+pub fn choose_version(tree: &Tree, min_version: u32, max_version: u32) -> Result<u32, WriteError> {
+    if min_version > MAX_FORMAT_VERSION || max_version > MAX_FORMAT_VERSION {
+        return Err(WriteError::Version { min_version, max_version, supported: MAX_FORMAT_VERSION });
+    }
+    let max_version = max_version.max(min_version);
+    if min_version < 1
+        && max_version >= 1
+        && tree.bfs().iter().any(|(id, _)| is_whiteout(tree.inode(*id)))
+    {
+        return Ok(1);
+    }
+    Ok(min_version)
+}
+
+/// Rename `trusted.overlay.X` to `trusted.overlay.overlay.X`, keeping the list sorted.
+fn escape_overlay_xattrs(inode: &mut Inode) {
+    if !inode.xattrs.iter().any(|x| x.key.starts_with(XATTR_TRUSTED_OVERLAY_PREFIX)) {
+        return;
+    }
+    for x in &mut inode.xattrs {
+        if let Some(rest) = x.key.strip_prefix(XATTR_TRUSTED_OVERLAY_PREFIX) {
+            let mut key = XATTR_ESCAPED_OVERLAY_PREFIX.to_vec();
+            key.extend_from_slice(rest);
+            x.key = key.into();
+        }
+    }
+    inode.xattrs.sort();
+}
+
+/// The rewrites of one inode that do not involve its parent.
+fn rewrite_inode(inode: &mut Inode) {
+    escape_overlay_xattrs(inode);
+    if let Content::Regular(FileData::External { size, digest, backing }) = &inode.content {
+        if *size > 0 {
+            let metacopy = match digest {
+                Some(d) => [&METACOPY_HEADER[..], &d.0[..]].concat(),
+                None => Vec::new(),
+            };
+            let redirect = backing.as_ref().filter(|b| !b.is_empty()).map(|b| [b"/", &b[..]].concat());
+            inode.set_xattr(XATTR_OVERLAY_METACOPY, &metacopy);
+            if let Some(redirect) = redirect {
+                inode.set_xattr(XATTR_OVERLAY_REDIRECT, &redirect);
+            }
+        }
+    }
+    if is_whiteout(inode) {
+        let size = inode.size();
+        inode.stat.mode = S_IFREG | (inode.stat.mode & !S_IFMT);
+        inode.stat.rdev = 0;
+        // The size is kept, as mkcomposefs keeps st_size: a whiteout given a size becomes a
+        // chunk-based regular file of that size with no backing.
+        inode.content = Content::Regular(FileData::External { size, digest: None, backing: None });
+        inode.set_xattr(WHITEOUT_ESCAPED, b"");
+        inode.set_xattr(WHITEOUT_USER, b"");
+    }
+}
+
+/// Apply every composefs rewrite to a copy of `tree` for format `version`.
+pub fn rewrite_tree(tree: &Tree, version: u32) -> Result<Tree, WriteError> {
+    let mut out = tree.clone();
+    rewrite_inode(&mut out.inodes[0]);
+    for (dir, _) in tree.bfs() {
+        let Some(entries) = tree.inode(dir).entries() else { continue };
+        for entry in entries.iter().filter(|e| !e.hardlink) {
+            let was_whiteout = is_whiteout(tree.inode(entry.inode));
+            rewrite_inode(out.inode_mut(entry.inode));
+            if was_whiteout {
+                let parent = out.inode_mut(dir);
+                parent.set_xattr(WHITEOUTS_ESCAPED, b"");
+                parent.set_xattr(WHITEOUTS_USER, b"");
+                if version >= 1 {
+                    parent.set_xattr(OPAQUE_ESCAPED, b"x");
+                    parent.set_xattr(OPAQUE_USER, b"x");
+                }
+            }
+        }
+    }
+
+    out.inodes[0].set_xattr(XATTR_OVERLAY_OPAQUE, b"y");
+    add_root_whiteouts(&mut out)?;
+    Ok(out)
+}
+
+/// Add the 256 whiteouts `00`..`ff` to the root: overlayfs then never looks up a name of the
+/// object store's fan-out directories through the image.
+fn add_root_whiteouts(tree: &mut Tree) -> Result<(), WriteError> {
+    let root = tree.root().stat.clone();
+    let selinux = tree.root().xattr(SELINUX).map(|v| v.to_vec());
+    for i in 0..=255u8 {
+        let name = format!("{i:02x}");
+        if tree.lookup(InodeId::ROOT, name.as_bytes()).is_some() {
+            continue;
+        }
+        let mut whiteout = Inode {
+            stat: Stat {
+                mode: S_IFCHR | 0o644,
+                nlink: 1,
+                uid: root.uid,
+                gid: root.gid,
+                rdev: 0,
+                mtime_sec: root.mtime_sec,
+                mtime_nsec: root.mtime_nsec,
+            },
+            xattrs: Vec::new(),
+            content: Content::Special { size: 0 },
+        };
+        if let Some(value) = &selinux {
+            whiteout.xattrs.push(Xattr { key: SELINUX.into(), value: value.clone().into() });
+        }
+        tree.add(InodeId::ROOT, name.as_bytes(), whiteout)
+            .map_err(|e| WriteError::Invalid { path: format!("/{name}"), reason: e.to_string() })?;
+    }
+    Ok(())
+}
