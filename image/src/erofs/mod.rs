@@ -3,4 +3,5 @@
 
 pub mod format;
 pub mod reader;
+pub mod rewrite;
 pub mod writer;
