@@ -15,6 +15,7 @@ pub mod dump;
 pub mod erofs;
 pub mod fromdir;
 pub mod fsverity;
+pub mod store;
 pub mod tree;
 
 pub use fsverity::{Sha256Digest, Sha512Digest};

@@ -1,1 +1,0 @@
-//! The hardened EROFS reader. (Being written: see issue 2.)

@@ -1,0 +1,100 @@
+//! gc: remove every image and object not reachable from a ref.
+//!
+//! Under the exclusive lock (no writer is between writing objects and referencing them):
+//! roots = the images refs name; live objects = everything those images reference; everything
+//! else in `images/` and `objects/` goes, and so do temporary files left in `tmp/` by killed
+//! writers (with the exclusive lock held, no live writer owns any). gc refuses to run, deleting
+//! nothing, if a ref is unreadable or a reachable image cannot be read: it could not know what
+//! that image needs.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use crate::fsverity::Sha256Digest;
+
+use super::fsutil;
+use super::images::{read_image_tree, referenced_objects, MAX_IMAGE_LEN};
+use super::objects::scan_objects;
+use super::{LockKind, Repository, StoreError, TMP_DIR};
+
+/// What gc removed (or, dry run, would remove).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub objects_removed: u64,
+    pub images_removed: u64,
+    /// Bytes of removed objects and images.
+    pub bytes_freed: u64,
+    pub temp_files_removed: u64,
+    /// Objects and images kept.
+    pub objects_kept: u64,
+    pub images_kept: u64,
+}
+
+impl Repository {
+    /// Remove unreachable images and objects; with `dry_run`, only count them.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        let _lock = self.lock(LockKind::Exclusive)?;
+        let mut report = GcReport::default();
+
+        let mut roots = BTreeSet::new();
+        for (name, target) in self.scan_refs()? {
+            match target {
+                Ok(digest) => {
+                    roots.insert(digest);
+                }
+                Err(e) => {
+                    return Err(StoreError::GcRefused(format!(
+                        "ref {name:?} is unreadable ({e})"
+                    )))
+                }
+            }
+        }
+        let mut live_objects: BTreeSet<Sha256Digest> = BTreeSet::new();
+        let mut dead = Vec::new();
+        for (digest, path) in self.scan_images()? {
+            if !roots.contains(&digest) {
+                dead.push(path);
+                report.images_removed += 1;
+                continue;
+            }
+            let what = format!("image {digest}");
+            let refused = |e: StoreError| {
+                StoreError::GcRefused(format!("reachable {what} is unreadable ({e})"))
+            };
+            let bytes =
+                fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image").map_err(refused)?;
+            let tree = read_image_tree(&bytes, &what).map_err(refused)?;
+            live_objects.extend(referenced_objects(&tree, &what).map_err(refused)?);
+            report.images_kept += 1;
+        }
+        let (objects, _strays) = scan_objects(self)?;
+        for (digest, path) in objects {
+            if live_objects.contains(&digest) {
+                report.objects_kept += 1;
+            } else {
+                dead.push(path);
+                report.objects_removed += 1;
+            }
+        }
+        for path in &dead {
+            report.bytes_freed += fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+        }
+        let tmp_dir = self.dir(TMP_DIR);
+        let temps: Vec<_> = fs::read_dir(&tmp_dir)
+            .map_err(StoreError::io("list", &tmp_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        report.temp_files_removed = temps.len() as u64;
+        if dry_run {
+            return Ok(report);
+        }
+        for path in dead.iter().chain(&temps) {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove", path)(e)),
+            }
+        }
+        Ok(report)
+    }
+}

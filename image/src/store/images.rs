@@ -1,0 +1,264 @@
+//! Images: composefs EROFS images stored as `images/<hex>`, named by their own fs-verity digest.
+//!
+//! An image is stored only once every object it references is present, so a stored image is
+//! always mountable. The objects an image references are read from the image itself (its
+//! regular files' backing paths `xx/rest` and metacopy digests) by the hardened reader: the
+//! image is the only record, there is no side index to get out of step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::fsverity::{self, Sha256Digest};
+use crate::tree::{Content, FileData, Tree};
+
+use super::fsutil;
+use super::{LockKind, Repository, StoreError, IMAGES_DIR, TMP_DIR};
+
+/// Largest image the store accepts: images hold metadata only (a full distribution is tens of
+/// MiB), and the reader needs the whole image in memory.
+pub const MAX_IMAGE_LEN: u64 = 1 << 30;
+
+/// One stored image, as `cfsgate images` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    #[serde(serialize_with = "hex_digest")]
+    pub digest: Sha256Digest,
+    /// Refs naming this image.
+    pub refs: Vec<String>,
+    /// Size of the image file itself.
+    pub size: u64,
+    /// Distinct objects it references.
+    pub n_objects: u64,
+    /// Bytes of its objects that other stored images reference too.
+    pub shared_bytes: u64,
+    /// Bytes of its objects no other stored image references.
+    pub unique_bytes: u64,
+}
+
+pub(crate) fn hex_digest<S: serde::Serializer>(
+    digest: &Sha256Digest,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&digest.to_hex())
+}
+
+/// Parse image bytes into a tree with the hardened reader.
+pub fn read_image_tree(bytes: &[u8], what: &str) -> Result<Tree, StoreError> {
+    // PENDING(reader): crate::erofs::reader::read_image(bytes).map(|image| image.tree)
+    let _ = bytes;
+    Err(StoreError::BadImage {
+        what: what.to_string(),
+        reason: "the EROFS reader has not landed yet".into(),
+    })
+}
+
+/// The objects a tree references: each external regular file's backing object (which must be
+/// a store path `xx/rest`, agreeing with the file's digest when both are given).
+pub fn referenced_objects(tree: &Tree, what: &str) -> Result<BTreeSet<Sha256Digest>, StoreError> {
+    let mut objects = BTreeSet::new();
+    for inode in &tree.inodes {
+        let Content::Regular(FileData::External {
+            digest, backing, ..
+        }) = &inode.content
+        else {
+            continue;
+        };
+        let from_backing = match backing {
+            Some(path) => Some(parse_object_path(path).ok_or_else(|| StoreError::BadImage {
+                what: what.to_string(),
+                reason: format!(
+                    "backing path {:?} is not an object path (xx/ + 62 hex digits)",
+                    String::from_utf8_lossy(path)
+                ),
+            })?),
+            None => None,
+        };
+        match (from_backing, *digest) {
+            (Some(named), Some(declared)) if named != declared => {
+                return Err(StoreError::BadImage {
+                    what: what.to_string(),
+                    reason: format!(
+                        "backing object {named} disagrees with the file's digest {declared}"
+                    ),
+                })
+            }
+            (Some(object), _) | (None, Some(object)) => {
+                objects.insert(object);
+            }
+            // A file with neither (a sparse placeholder) references nothing.
+            (None, None) => {}
+        }
+    }
+    Ok(objects)
+}
+
+/// `xx/rest` (optionally with a leading `/`) as a digest; `None` if it is not exactly that.
+pub fn parse_object_path(path: &[u8]) -> Option<Sha256Digest> {
+    let path = path.strip_prefix(b"/").unwrap_or(path);
+    if path.len() != 2 * Sha256Digest::LEN + 1 || path[2] != b'/' {
+        return None;
+    }
+    let text = std::str::from_utf8(path).ok()?;
+    let hex = format!("{}{}", &text[..2], &text[3..]);
+    let digest = Sha256Digest::from_hex(&hex).ok()?;
+    // Lowercase only: the object path of a digest is lowercase, and overlayfs looks it up as is.
+    (digest.object_path() == text).then_some(digest)
+}
+
+impl Repository {
+    /// Where the image with this digest lives.
+    pub fn image_path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.dir(IMAGES_DIR).join(digest.to_hex())
+    }
+
+    /// Whether the image is stored.
+    pub fn has_image(&self, digest: &Sha256Digest) -> bool {
+        self.image_path(digest).is_file()
+    }
+
+    /// The bytes of a stored image.
+    pub fn read_image(&self, digest: &Sha256Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.image_path(digest);
+        if !path.is_file() {
+            return Err(StoreError::ImageNotFound(*digest));
+        }
+        fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image")
+    }
+
+    /// The objects an image references (in digest order).
+    pub fn image_objects(&self, image: &[u8]) -> Result<BTreeSet<Sha256Digest>, StoreError> {
+        let tree = read_image_tree(image, "image")?;
+        referenced_objects(&tree, "image")
+    }
+
+    /// The objects an image references that this repository lacks: what to fetch.
+    pub fn missing_objects(&self, image: &[u8]) -> Result<Vec<Sha256Digest>, StoreError> {
+        let _lock = self.lock(LockKind::Shared)?;
+        Ok(self
+            .image_objects(image)?
+            .into_iter()
+            .filter(|d| !self.has_object(d))
+            .collect())
+    }
+
+    /// Store an image once all its objects are present; returns its digest. Storing an image
+    /// that is already present is a no-op.
+    pub fn write_image(&self, image: &[u8]) -> Result<Sha256Digest, StoreError> {
+        if image.len() as u64 > MAX_IMAGE_LEN {
+            return Err(StoreError::BadImage {
+                what: "image".into(),
+                reason: format!("{} bytes, more than {MAX_IMAGE_LEN}", image.len()),
+            });
+        }
+        let _lock = self.lock(LockKind::Shared)?;
+        let missing: Vec<_> = self
+            .image_objects(image)?
+            .into_iter()
+            .filter(|d| !self.has_object(d))
+            .collect();
+        if let Some(first) = missing.first() {
+            return Err(StoreError::MissingObjects {
+                count: missing.len(),
+                first: *first,
+                missing,
+            });
+        }
+        let digest = fsverity::digest_bytes(image);
+        let dest = self.image_path(&digest);
+        if !dest.is_file() {
+            fsutil::replace_file(&self.dir(TMP_DIR), &dest, image)?;
+        }
+        Ok(digest)
+    }
+
+    /// Every stored image (digest order) whose name is a digest; other names are fsck's business.
+    pub(crate) fn scan_images(&self) -> Result<Vec<(Sha256Digest, PathBuf)>, StoreError> {
+        let dir = self.dir(IMAGES_DIR);
+        let mut images = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
+            let entry = entry.map_err(StoreError::io("list", &dir))?;
+            if let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Sha256Digest::from_hex(n).ok())
+            {
+                if entry.file_name().to_str() == Some(digest.to_hex().as_str()) {
+                    images.push((digest, entry.path()));
+                }
+            }
+        }
+        images.sort();
+        Ok(images)
+    }
+
+    /// All stored images with their refs, sizes and sharing.
+    pub fn list_images(&self) -> Result<Vec<ImageInfo>, StoreError> {
+        let _lock = self.lock(LockKind::Shared)?;
+        let mut refs_by_image: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
+        for (name, digest) in self.list_refs()? {
+            refs_by_image.entry(digest).or_default().push(name);
+        }
+        let mut per_image = Vec::new();
+        let mut users: BTreeMap<Sha256Digest, u32> = BTreeMap::new();
+        for (digest, path) in self.scan_images()? {
+            let bytes = fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image")?;
+            let objects = self.image_objects(&bytes)?;
+            for object in &objects {
+                *users.entry(*object).or_default() += 1;
+            }
+            per_image.push((digest, bytes.len() as u64, objects));
+        }
+        let mut sizes: BTreeMap<Sha256Digest, u64> = BTreeMap::new();
+        for object in users.keys() {
+            let size = fs::metadata(self.object_path(object))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            sizes.insert(*object, size);
+        }
+        Ok(per_image
+            .into_iter()
+            .map(|(digest, size, objects)| {
+                let (mut shared_bytes, mut unique_bytes) = (0, 0);
+                for object in &objects {
+                    let bytes = sizes.get(object).copied().unwrap_or(0);
+                    if users.get(object).copied().unwrap_or(0) > 1 {
+                        shared_bytes += bytes;
+                    } else {
+                        unique_bytes += bytes;
+                    }
+                }
+                ImageInfo {
+                    digest,
+                    refs: refs_by_image.remove(&digest).unwrap_or_default(),
+                    size,
+                    n_objects: objects.len() as u64,
+                    shared_bytes,
+                    unique_bytes,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_paths_parse_strictly() {
+        let digest = fsverity::digest_bytes(b"x");
+        let path = digest.object_path();
+        assert_eq!(parse_object_path(path.as_bytes()), Some(digest));
+        assert_eq!(
+            parse_object_path(format!("/{path}").as_bytes()),
+            Some(digest)
+        );
+        assert_eq!(parse_object_path(path.to_uppercase().as_bytes()), None);
+        assert_eq!(parse_object_path(digest.to_hex().as_bytes()), None);
+        assert_eq!(parse_object_path(format!("{path}0").as_bytes()), None);
+        assert_eq!(parse_object_path(b"../etc/passwd"), None);
+    }
+}

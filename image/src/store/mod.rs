@@ -1,0 +1,131 @@
+//! The object store (repository): one content-addressed directory shared by every image on a node.
+//!
+//! Identical files, whatever image, layer, owner or timestamp they came from, are one object here,
+//! so they exist once on disk and once in the page cache.
+//!
+//! | path | what |
+//! |---|---|
+//! | `meta.json` | `{"version":1,"algorithm":"sha256","verity":"userspace"\|"kernel"}` ([`meta`]) |
+//! | `lock` | empty file for `flock`: shared for writers and readers, exclusive for gc and repair ([`lock`]) |
+//! | `objects/xx/rest` | file content named by its fs-verity SHA-256 digest (`xx` = first 2 hex digits) ([`objects`]) |
+//! | `images/<hex>` | composefs EROFS images named by their own fs-verity digest ([`images`]) |
+//! | `refs/<name>` | a name (may contain `/`) holding `<hex>\n`, the digest of an image: the gc roots ([`refs`]) |
+//! | `tmp/` | temporary files, renamed into place once complete (same file system as everything else) |
+//! | `quarantine/` | corrupt objects and images moved aside by `fsck --repair` ([`fsck`]) |
+//!
+//! Invariants: a name in `objects/` or `images/` only ever appears for complete, synced content
+//! (temporary file, `syncfs`, then rename); an image is stored only once every object it
+//! references is present; gc ([`gc`]) runs only under the exclusive lock, so no writer holding
+//! the shared lock can see an object vanish between writing it and writing the image that
+//! references it. Concurrent writers of the same object are harmless: the content is identical,
+//! so whichever rename lands last replaces an equal file (or the second writer sees it present
+//! and skips it).
+
+pub mod fsck;
+pub mod gc;
+pub mod images;
+pub mod import;
+pub mod lock;
+pub mod meta;
+pub mod objects;
+pub mod refs;
+pub mod verity;
+
+mod error;
+mod fsutil;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use error::StoreError;
+pub use fsck::FsckReport;
+pub use gc::GcReport;
+pub use images::ImageInfo;
+pub use import::ImportReport;
+pub use lock::{LockKind, RepoLock};
+pub use meta::RepoMeta;
+pub use objects::{BatchStats, ObjectBatch};
+pub use verity::{EnableVerityFn, VerityMode};
+
+/// Where a repository lives unless `--repo` says otherwise.
+pub const DEFAULT_REPO_PATH: &str = "/var/lib/cfsgate";
+
+/// Subdirectory names, in one place so every module agrees.
+pub(crate) const OBJECTS_DIR: &str = "objects";
+pub(crate) const IMAGES_DIR: &str = "images";
+pub(crate) const REFS_DIR: &str = "refs";
+pub(crate) const TMP_DIR: &str = "tmp";
+pub(crate) const QUARANTINE_DIR: &str = "quarantine";
+pub(crate) const LOCK_FILE: &str = "lock";
+pub(crate) const META_FILE: &str = "meta.json";
+
+/// An open repository. Cheap to share between threads (`&Repository` is all the methods need).
+pub struct Repository {
+    root: PathBuf,
+    meta: RepoMeta,
+    /// How to turn on fs-verity for a finished file when [`VerityMode::Kernel`]; the mounter
+    /// crate owns the ioctl and hands it in (this crate has no unsafe code).
+    enable_verity: Option<EnableVerityFn>,
+}
+
+impl Repository {
+    /// Open an existing repository; fails if `meta.json` is missing or of an unknown version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let root = path.as_ref().to_path_buf();
+        let meta = meta::read(&root)?;
+        let repo = Repository {
+            root,
+            meta,
+            enable_verity: None,
+        };
+        repo.ensure_dirs()?;
+        Ok(repo)
+    }
+
+    /// Open the repository at `path`, creating it (directories and `meta.json`) if needed.
+    /// A new repository records whether the file system can enforce fs-verity.
+    pub fn create_or_open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let root = path.as_ref().to_path_buf();
+        fs::create_dir_all(&root).map_err(StoreError::io("create repository directory", &root))?;
+        if !root.join(META_FILE).exists() {
+            let verity = verity::detect(&root)?;
+            let fresh = RepoMeta::new(verity);
+            meta::write_if_absent(&root, &fresh)?;
+        }
+        Self::open(root)
+    }
+
+    /// Hand in the function that enables fs-verity on a file (from the mounter's syscall
+    /// wrappers). Only used when the repository is in [`VerityMode::Kernel`].
+    pub fn set_verity_enabler(&mut self, enable: EnableVerityFn) {
+        self.enable_verity = Some(enable);
+    }
+
+    /// The repository directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The metadata read from `meta.json`.
+    pub fn meta(&self) -> &RepoMeta {
+        &self.meta
+    }
+
+    /// Take the repository lock. Writers composing several steps (objects, then an image, then
+    /// a ref) hold a shared lock across all of them so gc cannot run in between.
+    pub fn lock(&self, kind: LockKind) -> Result<RepoLock, StoreError> {
+        RepoLock::acquire(&self.root.join(LOCK_FILE), kind)
+    }
+
+    pub(crate) fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn ensure_dirs(&self) -> Result<(), StoreError> {
+        for name in [OBJECTS_DIR, IMAGES_DIR, REFS_DIR, TMP_DIR] {
+            let dir = self.dir(name);
+            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+        }
+        Ok(())
+    }
+}

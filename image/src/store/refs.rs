@@ -1,0 +1,204 @@
+//! Refs: names for images, `refs/<name>` holding `<hex digest>\n`. They are gc's roots.
+//!
+//! A name is one or more `/`-separated components; each is non-empty, not `.` or `..`, has no
+//! NUL and at most [`MAX_REF_COMPONENT_LEN`] bytes, and the whole is at most
+//! [`MAX_REF_NAME_LEN`] bytes. So a name can never leave `refs/`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::fsverity::Sha256Digest;
+
+use super::fsutil;
+use super::{LockKind, Repository, StoreError, REFS_DIR, TMP_DIR};
+
+/// Longest ref name (a file path below `refs/`; PATH_MAX leaves room for the repository path).
+pub const MAX_REF_NAME_LEN: usize = 1024;
+/// Longest component of a ref name (NAME_MAX).
+pub const MAX_REF_COMPONENT_LEN: usize = 255;
+/// A ref file is one digest and a newline; a little slack for editors.
+const MAX_REF_FILE_LEN: u64 = 128;
+
+/// Check that `name` is a valid ref name.
+pub fn validate_ref_name(name: &str) -> Result<(), StoreError> {
+    let bad = |reason| {
+        Err(StoreError::BadRefName {
+            name: name.chars().take(200).collect(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_REF_NAME_LEN {
+        return bad("longer than 1024 bytes");
+    }
+    if name.contains('\0') {
+        return bad("contains NUL");
+    }
+    for component in name.split('/') {
+        match component {
+            "" => return bad("empty component (leading, trailing or doubled '/')"),
+            "." | ".." => return bad("'.' or '..' component"),
+            c if c.len() > MAX_REF_COMPONENT_LEN => return bad("component longer than 255 bytes"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Repository {
+    fn ref_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        validate_ref_name(name)?;
+        Ok(self.dir(REFS_DIR).join(name))
+    }
+
+    /// Point `name` at a stored image (replacing what it named before).
+    pub fn set_ref(&self, name: &str, image: &Sha256Digest) -> Result<(), StoreError> {
+        let path = self.ref_path(name)?;
+        let _lock = self.lock(LockKind::Shared)?;
+        if !self.has_image(image) {
+            return Err(StoreError::ImageNotFound(*image));
+        }
+        fsutil::replace_file(
+            &self.dir(TMP_DIR),
+            &path,
+            format!("{}\n", image.to_hex()).as_bytes(),
+        )
+    }
+
+    /// Remove a ref (the image stays until gc). Returns whether it existed.
+    pub fn remove_ref(&self, name: &str) -> Result<bool, StoreError> {
+        let path = self.ref_path(name)?;
+        let _lock = self.lock(LockKind::Shared)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io("remove ref", &path)(e)),
+        }
+        // Prune now-empty parent directories up to refs/ (remove_dir fails on non-empty ones,
+        // and a concurrent set_ref recreates what it needs).
+        let refs_root = self.dir(REFS_DIR);
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == refs_root || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        if let Some(parent) = path.parent() {
+            // Best effort: the parent may just have been pruned.
+            let _ = fsutil::sync_dir(parent);
+        }
+        Ok(true)
+    }
+
+    /// The image a ref names.
+    pub fn read_ref(&self, name: &str) -> Result<Option<Sha256Digest>, StoreError> {
+        let path = self.ref_path(name)?;
+        if !path.is_file() {
+            return Ok(None);
+        }
+        parse_ref_file(&path, name).map(Some)
+    }
+
+    /// All refs, sorted by name. Fails on an unreadable ref (fsck reports those one by one).
+    pub fn list_refs(&self) -> Result<Vec<(String, Sha256Digest)>, StoreError> {
+        self.scan_refs()?
+            .into_iter()
+            .map(|(name, target)| target.map(|d| (name, d)))
+            .collect()
+    }
+
+    /// All refs, each with its target or why it is unreadable.
+    pub(crate) fn scan_refs(
+        &self,
+    ) -> Result<Vec<(String, Result<Sha256Digest, StoreError>)>, StoreError> {
+        let root = self.dir(REFS_DIR);
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
+                let entry = entry.map_err(StoreError::io("list", &dir))?;
+                let path = entry.path();
+                let file_type = entry.file_type().map_err(StoreError::io("stat", &path))?;
+                if file_type.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let name = ref_name_of(&root, &path);
+                let target = parse_ref_file(&path, &name);
+                out.push((name, target));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// A ref name, or an image digest (64 hex digits) of a stored image, as the image digest.
+    pub fn resolve(&self, name_or_digest: &str) -> Result<Sha256Digest, StoreError> {
+        let text = name_or_digest
+            .strip_prefix("sha256:")
+            .unwrap_or(name_or_digest);
+        if let Ok(digest) = Sha256Digest::from_hex(text) {
+            if self.has_image(&digest) {
+                return Ok(digest);
+            }
+        }
+        if validate_ref_name(name_or_digest).is_ok() {
+            if let Some(digest) = self.read_ref(name_or_digest)? {
+                return Ok(digest);
+            }
+        }
+        Err(StoreError::UnknownName(name_or_digest.to_string()))
+    }
+}
+
+fn ref_name_of(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn parse_ref_file(path: &Path, name: &str) -> Result<Sha256Digest, StoreError> {
+    let bad = |reason: String| StoreError::BadRef {
+        name: name.to_string(),
+        reason,
+    };
+    let data =
+        fsutil::read_limited(path, MAX_REF_FILE_LEN, "read ref").map_err(|e| bad(e.to_string()))?;
+    let text = std::str::from_utf8(&data).map_err(|_| bad("not UTF-8".into()))?;
+    Sha256Digest::from_hex(text.trim_end_matches('\n')).map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names() {
+        for good in [
+            "a",
+            "app/v1",
+            "registry.example/ns/app:1.0",
+            "x".repeat(255).as_str(),
+        ] {
+            assert!(validate_ref_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/abs",
+            "a/",
+            "a//b",
+            "..",
+            "a/../b",
+            "./a",
+            "a/.",
+            "a\0b",
+            "y".repeat(256).as_str(),
+        ] {
+            assert!(validate_ref_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
