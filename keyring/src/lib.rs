@@ -1,1 +1,27 @@
-#![forbid(unsafe_code)]
+//! `cfsgate-keyring`: the trust anchors of the gate.
+//!
+//! - [`PublicKey`]: public keys read from PEM/DER files (Ed25519, ECDSA P-256/P-384, RSA
+//!   2048–4096), their stable [`KeyId`] (SHA-256 of the SPKI) and signature verification over
+//!   exact bytes.
+//! - [`PrivateKey`]: signing keys (PKCS#8, SEC1, PKCS#1, encrypted PKCS#8, cosign's encrypted
+//!   format), key generation and PEM output.
+//! - [`KernelKeyring`]: a dedicated Linux kernel keyring of `user` keys (verified here) and
+//!   `asymmetric` X.509 keys (verified by the kernel).
+//!
+//! This crate depends on no other crate of the workspace. All `unsafe` is in the small,
+//! documented `kernel::sys` module of keyctl wrappers.
+#![deny(unsafe_code)]
+
+pub mod error;
+pub mod kernel;
+pub mod private;
+pub mod public;
+pub mod sigstore;
+pub mod x509;
+
+pub use error::{KeyError, VerifyError};
+pub use kernel::{
+    KernelError, KernelKeyInfo, KernelKeyType, KernelKeyring, KeySelector, DEFAULT_KEYRING_NAME,
+};
+pub use private::{KeyType, Passphrase, PrivateKey, PASSPHRASE_ENV};
+pub use public::{KeyAlgorithm, KeyId, PublicKey};

@@ -1,0 +1,390 @@
+//! Public keys (trust anchors) read from files, their stable ids, and signature verification.
+//!
+//! Accepted encodings, detected from the PEM label or, without PEM armour, from the DER:
+//!
+//! | input                          | key types                                  |
+//! |--------------------------------|--------------------------------------------|
+//! | PEM `PUBLIC KEY` (SPKI)        | Ed25519, ECDSA P-256, ECDSA P-384, RSA     |
+//! | PEM `RSA PUBLIC KEY` (PKCS#1)  | RSA                                        |
+//! | DER SPKI, DER PKCS#1           | as above                                   |
+//!
+//! RSA moduli must be 2048–4096 bits ([`RSA_MIN_BITS`], [`RSA_MAX_BITS`]).
+//!
+//! Signature schemes checked by [`PublicKey::verify`], always over the exact message bytes:
+//!
+//! | key        | scheme                                   | signature encoding               |
+//! |------------|------------------------------------------|----------------------------------|
+//! | Ed25519    | pure Ed25519 (RFC 8032), strict           | 64 bytes                         |
+//! | ECDSA P-256| ECDSA with SHA-256                        | ASN.1 DER, or fixed 64-byte r‖s  |
+//! | ECDSA P-384| ECDSA with SHA-384                        | ASN.1 DER, or fixed 96-byte r‖s  |
+//! | RSA        | PKCS#1 v1.5 SHA-256, else PSS SHA-256     | modulus-sized                    |
+//!
+//! PSS signatures are accepted with a salt of the digest length (cosign, Go) or the maximum
+//! length (OpenSSL's default for `rsa_pss_saltlen:max`).
+//!
+//! The [`KeyId`] of a key is the SHA-256 of its canonical DER SubjectPublicKeyInfo (the bytes
+//! `openssl pkey -pubin -outform DER` prints), so the same key has the same id whatever
+//! encoding it was read from.
+
+use std::fmt;
+
+use der::Decode as _;
+use ed25519_dalek::pkcs8::DecodePublicKey as _;
+use p256::ecdsa::signature::Verifier as _;
+use pkcs8::EncodePublicKey as _;
+use rsa::pkcs1::DecodeRsaPublicKey as _;
+use rsa::traits::PublicKeyParts as _;
+use sha2::{Digest, Sha256};
+
+use crate::error::{KeyError, VerifyError};
+
+/// Smallest RSA modulus accepted: below 2048 bits RSA is no longer considered safe (NIST SP 800-131A).
+pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted: the largest size cosign and the kernel keyring handle, and a
+/// bound on the verification cost an attacker-supplied key can impose.
+pub const RSA_MAX_BITS: usize = 4096;
+
+/// OID of Ed25519 keys (RFC 8410).
+pub(crate) const OID_ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
+/// OID of elliptic-curve public keys (RFC 5480 id-ecPublicKey).
+pub(crate) const OID_EC_PUBLIC_KEY: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// OID of the NIST P-256 curve (secp256r1).
+pub(crate) const OID_P256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+/// OID of the NIST P-384 curve (secp384r1).
+pub(crate) const OID_P384: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
+/// OID of RSA keys (PKCS#1 rsaEncryption).
+pub(crate) const OID_RSA: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Length of a fixed-size (r‖s) ECDSA P-256 signature.
+const P256_FIXED_SIG_LEN: usize = 64;
+/// Length of a fixed-size (r‖s) ECDSA P-384 signature.
+const P384_FIXED_SIG_LEN: usize = 96;
+
+/// Stable identifier of a public key: SHA-256 of its DER SubjectPublicKeyInfo.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 32]);
+
+impl KeyId {
+    /// Number of hex digits in [`KeyId::short`]: 64 bits, enough to tell a handful of trusted
+    /// keys apart in human output (never used for lookup).
+    pub const SHORT_HEX_LEN: usize = 16;
+
+    /// The id of a DER SubjectPublicKeyInfo.
+    pub fn of_spki_der(spki_der: &[u8]) -> Self {
+        Self(Sha256::digest(spki_der).into())
+    }
+
+    /// First [`KeyId::SHORT_HEX_LEN`] hex digits, for human output.
+    pub fn short(&self) -> String {
+        let mut hex = self.to_string();
+        hex.truncate(Self::SHORT_HEX_LEN);
+        hex
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// The algorithm family of a key, for messages and listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Ed25519,
+    EcdsaP256,
+    EcdsaP384,
+    Rsa { bits: usize },
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ed25519 => f.write_str("Ed25519"),
+            Self::EcdsaP256 => f.write_str("ECDSA P-256"),
+            Self::EcdsaP384 => f.write_str("ECDSA P-384"),
+            Self::Rsa { bits } => write!(f, "RSA-{bits}"),
+        }
+    }
+}
+
+/// A parsed public key able to verify signatures.
+#[derive(Clone, Debug)]
+pub enum PublicKey {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+    EcdsaP384(p384::ecdsa::VerifyingKey),
+    Rsa { bits: usize, key: rsa::RsaPublicKey },
+}
+
+impl PublicKey {
+    /// Reads and parses a public key file (PEM or DER).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Parses PEM (`PUBLIC KEY`, `RSA PUBLIC KEY`) or DER (SPKI, PKCS#1); `source` names the
+    /// input in errors (a file name, a kernel key description).
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, KeyError> {
+        if let Some(pem_text) = as_pem(bytes) {
+            let (label, der) = pem_decode(pem_text, source)?;
+            return match label.as_str() {
+                "PUBLIC KEY" => Self::from_spki_der(&der, source),
+                "RSA PUBLIC KEY" => Self::from_pkcs1_der(&der, source),
+                other => Err(KeyError::UnexpectedPem {
+                    source_name: source.to_string(),
+                    found: other.to_string(),
+                    expected: "PUBLIC KEY or RSA PUBLIC KEY",
+                }),
+            };
+        }
+        Self::from_spki_der(bytes, source)
+            .or_else(|spki_error| Self::from_pkcs1_der(bytes, source).map_err(|_| spki_error))
+    }
+
+    /// Parses a raw 32-byte Ed25519 public key.
+    pub fn from_ed25519_raw(raw: &[u8; 32], source: &str) -> Result<Self, KeyError> {
+        ed25519_dalek::VerifyingKey::from_bytes(raw)
+            .map(Self::Ed25519)
+            .map_err(|e| KeyError::Invalid {
+                source_name: source.to_string(),
+                reason: format!("not an Ed25519 point: {e}"),
+            })
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo of any supported type.
+    pub fn from_spki_der(der_bytes: &[u8], source: &str) -> Result<Self, KeyError> {
+        let spki =
+            spki::SubjectPublicKeyInfoRef::from_der(der_bytes).map_err(|e| KeyError::Invalid {
+                source_name: source.to_string(),
+                reason: format!("not a DER SubjectPublicKeyInfo: {e}"),
+            })?;
+        let invalid = |what: &str, e: &dyn fmt::Display| KeyError::Invalid {
+            source_name: source.to_string(),
+            reason: format!("bad {what} public key: {e}"),
+        };
+        let oid = spki.algorithm.oid;
+        if oid == OID_ED25519 {
+            ed25519_dalek::VerifyingKey::from_public_key_der(der_bytes)
+                .map(Self::Ed25519)
+                .map_err(|e| invalid("Ed25519", &e))
+        } else if oid == OID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters_oid()
+                .map_err(|e| invalid("EC", &e))?;
+            if curve == OID_P256 {
+                p256::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
+                    .map(Self::EcdsaP256)
+                    .map_err(|e| invalid("ECDSA P-256", &e))
+            } else if curve == OID_P384 {
+                p384::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
+                    .map(Self::EcdsaP384)
+                    .map_err(|e| invalid("ECDSA P-384", &e))
+            } else {
+                Err(KeyError::Unsupported {
+                    source_name: source.to_string(),
+                    found: format!("EC key on curve {curve} (only P-256 and P-384 are supported)"),
+                })
+            }
+        } else if oid == OID_RSA {
+            let key = rsa::RsaPublicKey::from_public_key_der(der_bytes)
+                .map_err(|e| invalid("RSA", &e))?;
+            Self::from_rsa(key, source)
+        } else {
+            Err(KeyError::Unsupported {
+                source_name: source.to_string(),
+                found: format!("key algorithm {oid}"),
+            })
+        }
+    }
+
+    /// Parses a DER PKCS#1 RSAPublicKey.
+    pub fn from_pkcs1_der(der_bytes: &[u8], source: &str) -> Result<Self, KeyError> {
+        let key = rsa::RsaPublicKey::from_pkcs1_der(der_bytes).map_err(|e| KeyError::Invalid {
+            source_name: source.to_string(),
+            reason: format!("not a PKCS#1 RSA public key: {e}"),
+        })?;
+        Self::from_rsa(key, source)
+    }
+
+    pub(crate) fn from_rsa(key: rsa::RsaPublicKey, source: &str) -> Result<Self, KeyError> {
+        let bits = key.n().bits();
+        if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+            return Err(KeyError::RsaSize {
+                source_name: source.to_string(),
+                bits,
+            });
+        }
+        Ok(Self::Rsa { bits, key })
+    }
+
+    /// The algorithm of this key.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Ed25519(_) => KeyAlgorithm::Ed25519,
+            Self::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,
+            Self::EcdsaP384(_) => KeyAlgorithm::EcdsaP384,
+            Self::Rsa { bits, .. } => KeyAlgorithm::Rsa { bits: *bits },
+        }
+    }
+
+    /// Canonical DER SubjectPublicKeyInfo.
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        let encoded = match self {
+            Self::Ed25519(key) => key.to_public_key_der(),
+            Self::EcdsaP256(key) => key.to_public_key_der(),
+            Self::EcdsaP384(key) => key.to_public_key_der(),
+            Self::Rsa { key, .. } => key.to_public_key_der(),
+        };
+        // Encoding a key that was successfully decoded only fails on allocation-free size
+        // limits none of these key sizes reach; an empty SPKI could never match anything.
+        encoded
+            .map(|doc| doc.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// PEM `PUBLIC KEY` (SPKI) text.
+    pub fn to_pem(&self) -> String {
+        pem_encode("PUBLIC KEY", &self.to_spki_der())
+    }
+
+    /// The stable id of this key.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::of_spki_der(&self.to_spki_der())
+    }
+
+    /// Verifies `signature` over exactly `message` (see the module table for the schemes).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        match self {
+            Self::Ed25519(key) => {
+                let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| {
+                    VerifyError::MalformedSignature("Ed25519 signature is not 64 bytes")
+                })?;
+                key.verify_strict(message, &sig)
+                    .map_err(|_| VerifyError::BadSignature)
+            }
+            Self::EcdsaP256(key) => {
+                let sig = p256::ecdsa::Signature::from_der(signature)
+                    .or_else(|e| {
+                        if signature.len() == P256_FIXED_SIG_LEN {
+                            p256::ecdsa::Signature::from_slice(signature)
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .map_err(|_| {
+                        VerifyError::MalformedSignature(
+                            "not an ECDSA P-256 signature (DER or r||s)",
+                        )
+                    })?;
+                key.verify(message, &sig)
+                    .map_err(|_| VerifyError::BadSignature)
+            }
+            Self::EcdsaP384(key) => {
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .or_else(|e| {
+                        if signature.len() == P384_FIXED_SIG_LEN {
+                            p384::ecdsa::Signature::from_slice(signature)
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .map_err(|_| {
+                        VerifyError::MalformedSignature(
+                            "not an ECDSA P-384 signature (DER or r||s)",
+                        )
+                    })?;
+                key.verify(message, &sig)
+                    .map_err(|_| VerifyError::BadSignature)
+            }
+            Self::Rsa { key, .. } => verify_rsa(key, message, signature),
+        }
+    }
+}
+
+/// RSA: PKCS#1 v1.5 with SHA-256 first (what cosign makes), then PSS with SHA-256.
+fn verify_rsa(
+    key: &rsa::RsaPublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), VerifyError> {
+    if signature.len() != key.size() {
+        return Err(VerifyError::MalformedSignature(
+            "RSA signature length differs from the modulus length",
+        ));
+    }
+    let pkcs1_sig = rsa::pkcs1v15::Signature::try_from(signature)
+        .map_err(|_| VerifyError::MalformedSignature("not an RSA signature"))?;
+    let pkcs1 = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
+    if pkcs1.verify(message, &pkcs1_sig).is_ok() {
+        return Ok(());
+    }
+    let pss_sig = rsa::pss::Signature::try_from(signature)
+        .map_err(|_| VerifyError::MalformedSignature("not an RSA signature"))?;
+    let digest_len = <Sha256 as Digest>::output_size();
+    // emLen - hLen - 2, with emLen = ceil((modBits - 1) / 8).
+    let max_salt = (key.n().bits() - 1)
+        .div_ceil(8)
+        .saturating_sub(digest_len + 2);
+    for salt_len in [digest_len, max_salt] {
+        let pss = rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key.clone(), salt_len);
+        if pss.verify(message, &pss_sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(VerifyError::BadSignature)
+}
+
+/// Returns the text when `bytes` look like PEM (armour line present).
+pub(crate) fn as_pem(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.contains("-----BEGIN ").then_some(text)
+}
+
+/// Decodes the first PEM block of `text` into (label, DER).
+pub(crate) fn pem_decode(text: &str, source: &str) -> Result<(String, Vec<u8>), KeyError> {
+    let start = text.find("-----BEGIN ").unwrap_or(0);
+    let block = &text[start..];
+    // der's PEM decoder wants exactly one block with nothing after it.
+    let end_marker = block.find("-----END ").and_then(|end| {
+        block[end + 9..]
+            .find("-----")
+            .map(|tail| end + 9 + tail + 5)
+    });
+    let block = match end_marker {
+        Some(end) => &block[..end],
+        None => block,
+    };
+    let (label, der) = der::pem::decode_vec(block.as_bytes()).map_err(|e| KeyError::Invalid {
+        source_name: source.to_string(),
+        reason: format!("malformed PEM: {e}"),
+    })?;
+    Ok((label.to_string(), der))
+}
+
+/// Encodes DER as PEM with `label` (64-column base64, LF line endings).
+pub(crate) fn pem_encode(label: &str, der_bytes: &[u8]) -> String {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der_bytes).unwrap_or_default()
+}
