@@ -6,11 +6,13 @@
 //! | [`tree`] | the in-memory filesystem tree every other module reads or writes |
 //! | [`dump`] | the text format of composefs-dump(5): strict and lenient parser, writer |
 //! | [`erofs`] | the EROFS image: on-disk layout, writer (byte-identical to mkcomposefs), hardened reader |
+//! | [`digest_store`] | the object directory `mkcomposefs --digest-store` fills: staged copies, one syncfs, atomic renames |
 //! | [`fromdir`] | building a tree from a directory on disk, hashing files in parallel |
 //!
 //! Nothing here mounts or trusts anything: this crate turns trees into bytes and bytes into trees.
 #![forbid(unsafe_code)]
 
+pub mod digest_store;
 pub mod dump;
 pub mod erofs;
 pub mod fromdir;
