@@ -83,12 +83,10 @@ fn rewrite_inode(inode: &mut Inode) {
         }
     }
     if is_whiteout(inode) {
-        let size = inode.size();
+        // An empty regular file: a size given to a device in a dump is not kept.
         inode.stat.mode = S_IFREG | (inode.stat.mode & !S_IFMT);
         inode.stat.rdev = 0;
-        // The size is kept, as mkcomposefs keeps st_size: a whiteout given a size becomes a
-        // chunk-based regular file of that size with no backing.
-        inode.content = Content::Regular(FileData::External { size, digest: None, backing: None });
+        inode.content = Content::Regular(FileData::Inline(Box::default()));
         inode.set_xattr(WHITEOUT_ESCAPED, b"");
         inode.set_xattr(WHITEOUT_USER, b"");
     }

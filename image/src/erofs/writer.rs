@@ -339,15 +339,20 @@ impl Layout {
             let mut pad = start - pos;
             pos = start;
             let head = inode_size + xattr_size;
-            if ftype == S_IFLNK {
-                if head + tail > BLOCK_SIZE {
-                    // The target cannot share a block with the inode: it gets a block.
-                    n_blocks = 1;
-                    tail = 0;
-                } else if pos / BLOCK_SIZE != (pos + head + tail - 1) / BLOCK_SIZE {
+            let chunked = matches!(kind, DataKind::Chunked { .. });
+            if ftype == S_IFLNK || (chunked && tail + xattr_size % INODE_SLOT_SIZE > BLOCK_SIZE) {
+                // A symlink's inode, xattrs and target must share one block (the kernel reads
+                // them together); a chunk index that cannot fit after any slot-aligned start
+                // goes to a data block. Either way the inode starts a new block if the
+                // inode plus its would-be tail crosses a boundary.
+                if pos / BLOCK_SIZE != (pos + head + tail - 1) / BLOCK_SIZE {
                     let extra = round_up(pos, BLOCK_SIZE) - pos;
                     pad += extra;
                     pos += extra;
+                }
+                if chunked || head + tail >= BLOCK_SIZE {
+                    n_blocks = 1;
+                    tail = 0;
                 }
             } else if tail > 0 {
                 let remaining = BLOCK_SIZE - (pos + head) % BLOCK_SIZE;
@@ -361,9 +366,6 @@ impl Layout {
                         tail = 0;
                     }
                 }
-            }
-            if matches!(kind, DataKind::Chunked { .. }) && n_blocks > 0 {
-                return Err(invalid(path, "chunk index does not fit in the inode's block"));
             }
             let nid = pos / INODE_SLOT_SIZE;
             pos += head + tail;
@@ -478,7 +480,9 @@ impl Layout {
             (Content::Special { .. }, _) => 0,
         };
         let union = match node.kind {
-            DataKind::Chunked { format, .. } => u32::from(format),
+            // A chunk index moved to a data block keeps the block address's high half
+            // under the chunk format, as mkcomposefs's union write leaves it.
+            DataKind::Chunked { format, .. } => (node.blkaddr as u32 & 0xFFFF_0000) | u32::from(format),
             _ if matches!(inode.stat.file_type(), S_IFCHR | S_IFBLK) => inode.stat.rdev as u32,
             _ => node.blkaddr as u32,
         };
@@ -596,6 +600,12 @@ impl Layout {
                 let len = ((node.n_blocks * BLOCK_SIZE) as usize).min(data.len());
                 out.extend_from_slice(&data[..len]);
                 pad_to(out, BLOCK_SIZE);
+            }
+            Content::Regular(FileData::External { .. }) => {
+                // A chunk index moved out of the inode: a whole block of holes.
+                for _ in 0..MAX_CHUNKS {
+                    put_u32(out, CHUNK_HOLE);
+                }
             }
             _ => {}
         }
