@@ -1,1 +1,33 @@
-#![forbid(unsafe_code)]
+//! Mounting a composefs image by trusted digest: the last link of the trust chain.
+//!
+//! Handed a digest the verifier trusts, [`mount_image`] mounts exactly the image with that
+//! fs-verity digest, or nothing. See [`mount`] for the sequence of steps.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`mount`] | [`mount_image`], [`unmount`], options and the report of what was done |
+//! | [`verity`] | verity modes, fs-verity support probing, `enable_verity` / `measure_verity` |
+//! | [`pinned`] | opening the image once, pinning its bytes, digest and header checks |
+//! | [`erofs`] | the detached read-only EROFS mount (file-backed or loop device) |
+//! | [`objects`] | userspace verification of every referenced object |
+//! | [`overlay`] | the overlayfs mount on top (new mount API, mount(2) fallback) |
+//! | [`helper`] | `mount.composefs`-compatible option parsing, repository path layout |
+//! | `sys` | the only `unsafe` code: syscall and ioctl wrappers rustix lacks |
+#![deny(unsafe_code)]
+
+pub mod erofs;
+pub mod error;
+mod fsctx;
+pub mod helper;
+pub mod mount;
+pub mod objects;
+pub mod overlay;
+pub mod pinned;
+mod sys;
+pub mod verity;
+
+pub use error::MountError;
+pub use mount::{mount_image, resolve_verity_mode, unmount, MountOptions, MountReport, UpperLayer};
+pub use verity::{
+    enable_verity, kernel_supports_verity, measure_verity, VerityMode, VeritySupport,
+};

@@ -1,0 +1,253 @@
+//! Front-end helpers for the command line: `mount.composefs` options and the repository layout.
+//!
+//! `mount.composefs`-compatible options (`mount -t composefs IMAGE DIR -o …` runs
+//! `/sbin/mount.composefs IMAGE DIR -o …`):
+//!
+//! | option | meaning here |
+//! |---|---|
+//! | `digest=HEX` | the trusted fs-verity digest of IMAGE (required: cfsgate mounts by trusted digest only) |
+//! | `basedir=DIR[:DIR…]` | object directories, searched in order |
+//! | `verity` | verity mode kernel (refused where the kernel cannot enforce it) |
+//! | `tryverity` | kernel if supported, else userspace (never none): the fallback is reported |
+//! | `verity=kernel\|userspace\|none` | cfsgate extension: an explicit mode |
+//! | `upperdir=DIR`, `workdir=DIR` | writable mount (both or neither) |
+//! | `idmap=/proc/PID/ns/user` | idmapped EROFS and object layers |
+//! | `ro`, `rw`, `defaults` | accepted; the mount is read-only unless upperdir is given |
+//!
+//! Any other option is refused by name rather than ignored.
+//!
+//! Repository layout (`--repo DIR`):
+//!
+//! | path | content |
+//! |---|---|
+//! | `images/<64 hex>` | composefs image whose fs-verity digest is the name |
+//! | `objects/xx/<62 hex>` | object store (the one object directory) |
+//! | `refs/<name>` | text: the image digest (64 hex, optionally `sha256:`-prefixed), one line |
+
+use std::path::{Component, Path, PathBuf};
+
+use cfsgate_image::Sha256Digest;
+
+use crate::error::MountError;
+use crate::mount::{resolve_verity_mode, UpperLayer};
+use crate::verity::VerityMode;
+
+/// How the helper options ask for verity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerityRequest {
+    /// No verity option: the library default (kernel when supported, else refuse).
+    Default,
+    /// An explicit mode.
+    Mode(VerityMode),
+    /// `tryverity`: kernel when supported, else userspace.
+    Try,
+}
+
+impl VerityRequest {
+    /// The mode to request from [`crate::mount_image`] (`None` = its default).
+    pub fn resolve(self, object_dirs: &[PathBuf]) -> Result<Option<VerityMode>, MountError> {
+        match self {
+            VerityRequest::Default => Ok(None),
+            VerityRequest::Mode(mode) => Ok(Some(mode)),
+            VerityRequest::Try => {
+                match resolve_verity_mode(Some(VerityMode::Kernel), object_dirs) {
+                    Ok(mode) => Ok(Some(mode)),
+                    Err(MountError::KernelVerityUnavailable { .. }) => {
+                        Ok(Some(VerityMode::Userspace))
+                    }
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+}
+
+/// Parsed `mount.composefs` options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelperOptions {
+    pub digest: Option<Sha256Digest>,
+    pub basedirs: Vec<PathBuf>,
+    pub verity: VerityRequest,
+    pub upper: Option<UpperLayer>,
+    pub idmap: Option<PathBuf>,
+}
+
+/// Parse a `-o` option string (comma-separated).
+pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
+    let bad = |msg: String| MountError::Options(msg);
+    let mut opts = HelperOptions {
+        digest: None,
+        basedirs: Vec::new(),
+        verity: VerityRequest::Default,
+        upper: None,
+        idmap: None,
+    };
+    let (mut upperdir, mut workdir) = (None, None);
+    for option in text.split(',').filter(|o| !o.is_empty()) {
+        let (key, value) = match option.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (option, None),
+        };
+        let need = || {
+            value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| bad(format!("option {key} needs a value")))
+        };
+        match key {
+            "digest" => {
+                let hex = need()?;
+                opts.digest =
+                    Some(Sha256Digest::from_hex(hex).map_err(|e| bad(format!("digest: {e}")))?);
+            }
+            "basedir" => opts.basedirs.extend(
+                need()?
+                    .split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+            ),
+            "verity" => {
+                opts.verity = match value {
+                    None => VerityRequest::Mode(VerityMode::Kernel),
+                    Some(mode) => {
+                        VerityRequest::Mode(mode.parse().map_err(|e| bad(format!("{e}")))?)
+                    }
+                }
+            }
+            "tryverity" if value.is_none() => opts.verity = VerityRequest::Try,
+            "upperdir" => upperdir = Some(PathBuf::from(need()?)),
+            "workdir" => workdir = Some(PathBuf::from(need()?)),
+            "idmap" => opts.idmap = Some(PathBuf::from(need()?)),
+            "ro" | "rw" | "defaults" if value.is_none() => {}
+            _ => return Err(bad(format!("unsupported option {option:?}"))),
+        }
+    }
+    opts.upper = match (upperdir, workdir) {
+        (Some(upperdir), Some(workdir)) => Some(UpperLayer { upperdir, workdir }),
+        (None, None) => None,
+        _ => return Err(bad("upperdir and workdir must be given together".into())),
+    };
+    Ok(opts)
+}
+
+/// A repository directory with the layout above.
+#[derive(Clone, Debug)]
+pub struct Repository {
+    pub root: PathBuf,
+}
+
+/// Longest ref file read: a digest line with a prefix fits many times over.
+const MAX_REF_FILE_LEN: u64 = 4096;
+
+impl Repository {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Repository { root: root.into() }
+    }
+
+    /// `images/<hex>`.
+    pub fn image_path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.root.join("images").join(digest.to_hex())
+    }
+
+    /// `objects/`.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("objects")
+    }
+
+    /// A 64-hex digest as is, else the digest stored in `refs/<name>`.
+    pub fn resolve(&self, digest_or_ref: &str) -> Result<Sha256Digest, MountError> {
+        let text = digest_or_ref
+            .strip_prefix("sha256:")
+            .unwrap_or(digest_or_ref);
+        if let Ok(digest) = Sha256Digest::from_hex(text) {
+            return Ok(digest);
+        }
+        let name = Path::new(digest_or_ref);
+        if name.as_os_str().is_empty()
+            || !name.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(MountError::Options(format!(
+                "{digest_or_ref:?} is neither a digest nor a ref name"
+            )));
+        }
+        let path = self.root.join("refs").join(name);
+        let read_err = |e: std::io::Error| {
+            MountError::Options(format!(
+                "ref {digest_or_ref}: cannot read {}: {e}",
+                path.display()
+            ))
+        };
+        let file = std::fs::File::open(&path).map_err(read_err)?;
+        let mut content = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_REF_FILE_LEN),
+            &mut content,
+        )
+        .map_err(read_err)?;
+        let line = content.trim();
+        let hex = line.strip_prefix("sha256:").unwrap_or(line);
+        Sha256Digest::from_hex(hex).map_err(|e| {
+            MountError::Options(format!("ref {digest_or_ref} ({}): {e}", path.display()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mount_composefs_options() {
+        let hex = "37061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92";
+        let opts = parse_helper_options(&format!(
+            "ro,basedir=/a:/b,digest={hex},tryverity,upperdir=/u,workdir=/w,idmap=/proc/1/ns/user"
+        ))
+        .unwrap();
+        assert_eq!(opts.digest.unwrap().to_hex(), hex);
+        assert_eq!(
+            opts.basedirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(opts.verity, VerityRequest::Try);
+        assert_eq!(opts.upper.unwrap().workdir, PathBuf::from("/w"));
+        assert_eq!(opts.idmap.unwrap(), PathBuf::from("/proc/1/ns/user"));
+        assert_eq!(
+            parse_helper_options("verity").unwrap().verity,
+            VerityRequest::Mode(VerityMode::Kernel)
+        );
+        assert_eq!(
+            parse_helper_options("verity=none").unwrap().verity,
+            VerityRequest::Mode(VerityMode::None)
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_and_incomplete_options() {
+        for bad in [
+            "upperdir=/u",
+            "noexec",
+            "digest=abc",
+            "verity=maybe",
+            "basedir=",
+            "ro=1",
+        ] {
+            assert!(parse_helper_options(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn resolves_refs_in_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = "37061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92";
+        std::fs::create_dir_all(dir.path().join("refs/app")).unwrap();
+        std::fs::write(dir.path().join("refs/app/v1"), format!("sha256:{hex}\n")).unwrap();
+        let repo = Repository::new(dir.path());
+        assert_eq!(repo.resolve("app/v1").unwrap().to_hex(), hex);
+        assert_eq!(repo.resolve(hex).unwrap().to_hex(), hex);
+        assert!(repo.resolve("../etc/passwd").is_err());
+        assert!(repo.resolve("missing").is_err());
+        assert_eq!(
+            repo.image_path(&repo.resolve(hex).unwrap()),
+            dir.path().join("images").join(hex)
+        );
+    }
+}

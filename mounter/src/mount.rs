@@ -1,0 +1,200 @@
+//! Mounting a composefs image by trusted digest, and unmounting it.
+//!
+//! [`mount_image`] steps, each of which must succeed before the next (nothing is attached to
+//! the mount table until the last one):
+//!
+//! | step | what | module |
+//! |---|---|---|
+//! | 1 | decide the verity mode (explicit, or kernel when supported, else refuse) | [`crate::verity`] |
+//! | 2 | open the image once, pin its bytes, check digest == trusted and the header | [`crate::pinned`] |
+//! | 3 | detached read-only EROFS mount of the pinned bytes (file-backed, or loop device) | [`crate::erofs`] |
+//! | 4 | userspace mode: hash every referenced object, name the files whose object is bad | [`crate::objects`] |
+//! | 5 | idmap: `MOUNT_ATTR_IDMAP` on the EROFS mount and on a clone of each object dir | [`crate::sys`] |
+//! | 6 | overlay (metacopy, redirect_dir, data-only object layers, optional upper), attached with move_mount | [`crate::overlay`] |
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::Sha256Digest;
+use rustix::mount::{OpenTreeFlags, UnmountFlags};
+
+use crate::erofs::{mount_erofs, ErofsSource};
+use crate::error::MountError;
+use crate::fsctx::syscall_error;
+use crate::objects::{open_object_dirs, verify_objects, VerifyStats};
+use crate::overlay::{mount_overlay, OverlayApi, OverlayLayers};
+use crate::pinned::{ImagePinning, PinnedImage};
+use crate::sys::mount_setattr_idmap;
+use crate::verity::{kernel_has_verity, kernel_supports_verity, VerityMode, VeritySupport};
+
+/// `statfs.f_type` of overlayfs (linux/magic.h OVERLAYFS_SUPER_MAGIC).
+const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+
+/// The writable layer of a container mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpperLayer {
+    pub upperdir: PathBuf,
+    /// An empty directory on the same filesystem as `upperdir`.
+    pub workdir: PathBuf,
+}
+
+/// How to mount.
+#[derive(Debug, Default)]
+pub struct MountOptions<'a> {
+    /// Object directories, searched in order (overlay data-only layers).
+    pub object_dirs: Vec<PathBuf>,
+    /// `None`: kernel verity when the kernel supports it, else an error.
+    pub verity: Option<VerityMode>,
+    /// Writable mount; read-only when `None`.
+    pub upper: Option<UpperLayer>,
+    /// A user namespace (e.g. an open /proc/PID/ns/user) whose id mapping the EROFS and object
+    /// layers show through.
+    pub idmap: Option<BorrowedFd<'a>>,
+    /// Use the mount(2) `lowerdir=A::B` fallback even where the new API works.
+    pub legacy_overlay: bool,
+}
+
+/// What a successful mount did: every security-relevant choice, stated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountReport {
+    pub digest: Sha256Digest,
+    pub verity: VerityMode,
+    pub pinning: ImagePinning,
+    pub erofs: ErofsSource,
+    pub overlay: OverlayApi,
+    /// Userspace mode: what was verified.
+    pub verified: Option<VerifyStats>,
+    pub writable: bool,
+    pub idmapped: bool,
+}
+
+/// Decide the verity mode: the requested one if possible, else kernel if supported, else an error.
+pub fn resolve_verity_mode(
+    requested: Option<VerityMode>,
+    object_dirs: &[PathBuf],
+) -> Result<VerityMode, MountError> {
+    let support = |dirs: &[PathBuf]| -> Result<VeritySupport, MountError> {
+        if dirs.is_empty() {
+            return Ok(if kernel_has_verity() {
+                VeritySupport::Supported
+            } else {
+                VeritySupport::Unsupported {
+                    reason: "the running kernel lacks fs-verity (CONFIG_FS_VERITY)".into(),
+                }
+            });
+        }
+        for dir in dirs {
+            let probed = kernel_supports_verity(dir).map_err(|source| MountError::ObjectDir {
+                path: dir.clone(),
+                source,
+            })?;
+            if let VeritySupport::Unsupported { .. } = probed {
+                return Ok(probed);
+            }
+        }
+        Ok(VeritySupport::Supported)
+    };
+    match requested {
+        Some(VerityMode::Kernel) => match support(object_dirs)? {
+            VeritySupport::Supported => Ok(VerityMode::Kernel),
+            VeritySupport::Unsupported { reason } => {
+                Err(MountError::KernelVerityUnavailable { reason })
+            }
+        },
+        Some(mode) => Ok(mode),
+        None => match support(object_dirs)? {
+            VeritySupport::Supported => Ok(VerityMode::Kernel),
+            VeritySupport::Unsupported { reason } => {
+                Err(MountError::NoDefaultVerityMode { reason })
+            }
+        },
+    }
+}
+
+/// Mount the composefs image `image` on `target` if and only if its fs-verity digest is `trusted`.
+pub fn mount_image(
+    trusted: &Sha256Digest,
+    image: &Path,
+    target: &Path,
+    opts: &MountOptions<'_>,
+) -> Result<MountReport, MountError> {
+    let verity = resolve_verity_mode(opts.verity, &opts.object_dirs)?;
+    let pinned = PinnedImage::open(image, trusted)?;
+    let erofs = mount_erofs(&pinned)?;
+    let object_dirs = open_object_dirs(&opts.object_dirs)?;
+    let verified = match verity {
+        VerityMode::Userspace => Some(verify_objects(erofs.mount.as_fd(), &object_dirs)?),
+        VerityMode::Kernel | VerityMode::None => None,
+    };
+
+    let mut data_layers: Vec<OwnedFd> = Vec::with_capacity(object_dirs.len());
+    if let Some(userns) = opts.idmap {
+        mount_setattr_idmap(erofs.mount.as_fd(), userns).map_err(|source| MountError::Syscall {
+            step: "mount_setattr MOUNT_ATTR_IDMAP on the EROFS mount".into(),
+            source,
+            log: Vec::new(),
+        })?;
+        for (dir, path) in object_dirs.iter().zip(&opts.object_dirs) {
+            let clone = rustix::mount::open_tree(
+                dir,
+                "",
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_EMPTY_PATH,
+            )
+            .map_err(|e| {
+                syscall_error(format!("open_tree clone of {}", path.display()), e, None)
+            })?;
+            mount_setattr_idmap(clone.as_fd(), userns).map_err(|source| MountError::Syscall {
+                step: format!("mount_setattr MOUNT_ATTR_IDMAP on {}", path.display()),
+                source,
+                log: Vec::new(),
+            })?;
+            data_layers.push(clone);
+        }
+    }
+    let data_dirs: Vec<BorrowedFd<'_>> = if opts.idmap.is_some() {
+        data_layers.iter().map(AsFd::as_fd).collect()
+    } else {
+        object_dirs.iter().map(AsFd::as_fd).collect()
+    };
+    let layers = OverlayLayers {
+        erofs: erofs.mount.as_fd(),
+        data_dirs,
+        upper: opts
+            .upper
+            .as_ref()
+            .map(|u| (u.upperdir.as_path(), u.workdir.as_path())),
+        require_verity: verity == VerityMode::Kernel,
+    };
+    let overlay = mount_overlay(&layers, target, opts.legacy_overlay)?;
+    Ok(MountReport {
+        digest: *trusted,
+        verity,
+        pinning: pinned.pinning,
+        erofs: erofs.source,
+        overlay,
+        verified,
+        writable: opts.upper.is_some(),
+        idmapped: opts.idmap.is_some(),
+    })
+}
+
+/// Unmount a composefs mount. The detached EROFS mount, idmapped clones and the loop device
+/// (autoclear) and sealed memfd behind it are released by the kernel with the overlay: nothing
+/// else was made, so nothing else is left.
+pub fn unmount(target: &Path) -> Result<(), MountError> {
+    let stat = rustix::fs::statfs(target).map_err(|e| MountError::Unmount {
+        path: target.to_owned(),
+        source: e.into(),
+    })?;
+    if stat.f_type as u64 != OVERLAYFS_SUPER_MAGIC {
+        return Err(MountError::NotComposefsMount {
+            path: target.to_owned(),
+        });
+    }
+    rustix::mount::unmount(target, UnmountFlags::NOFOLLOW).map_err(|e| MountError::Unmount {
+        path: target.to_owned(),
+        source: e.into(),
+    })
+}
