@@ -1,0 +1,403 @@
+//! Image sources on disk and blob access by digest.
+//!
+//! | reference | source | blob file of `sha256:H` |
+//! |---|---|---|
+//! | `oci:PATH`, `oci:PATH:TAG`, `oci:PATH@sha256:H` | an OCI image layout: `oci-layout`, `index.json` | `PATH/blobs/sha256/H` |
+//! | `dir:PATH` | a skopeo `dir:` image: `version`, `manifest.json` | `PATH/H` |
+//!
+//! A tag is the `org.opencontainers.image.ref.name` annotation of an `index.json` entry. A path
+//! that itself contains `:` is unambiguous as long as the part after the last `:` contains a `/`
+//! (then it is not a tag), as in skopeo.
+//!
+//! Every blob is checked against its descriptor before anything parses it: the file's size must
+//! equal the descriptor's, and the sha256 of its bytes must equal the digest. Small JSON blobs
+//! are read whole (with a size limit checked before reading); layers are streamed through
+//! [`VerifyingReader`], which checks size and digest when the stream ends.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::{BlobDigest, BlobHasher};
+use crate::error::OciError;
+
+/// Longest `index.json`, image index or manifest list accepted (real ones are a few KiB).
+pub const MAX_INDEX_SIZE: u64 = 4 << 20;
+/// Longest image manifest accepted (real ones are a few KiB; 4 MiB also is what registries allow).
+pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+/// Longest image config accepted (history entries make configs grow, but not past this).
+pub const MAX_CONFIG_SIZE: u64 = 4 << 20;
+/// Longest small metadata file (`oci-layout`, `version`).
+const MAX_SMALL_FILE: u64 = 4096;
+
+/// The `version` file skopeo writes into a `dir:` image.
+const DIR_VERSION_PREFIX: &str = "Directory Transport Version: 1.";
+
+/// Which on-disk format an image source uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// An OCI image layout directory.
+    OciLayout,
+    /// A skopeo `dir:` directory.
+    Dir,
+}
+
+/// What a reference asks for inside its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// The only image of an OCI layout, or the `manifest.json` of a `dir:` image.
+    Default,
+    /// The `index.json` entry with this `org.opencontainers.image.ref.name`.
+    Tag(String),
+    /// The manifest or index with this digest.
+    Digest(BlobDigest),
+}
+
+/// A parsed image reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRef {
+    pub kind: SourceKind,
+    pub path: PathBuf,
+    pub selector: Selector,
+}
+
+impl ImageRef {
+    /// Parse `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX` or `dir:PATH`.
+    pub fn parse(reference: &str) -> Result<Self, OciError> {
+        let bad = |reason: &str| OciError::Reference {
+            reference: reference.into(),
+            reason: reason.into(),
+        };
+        if let Some(path) = reference.strip_prefix("dir:") {
+            if path.is_empty() {
+                return Err(bad("empty path"));
+            }
+            return Ok(ImageRef {
+                kind: SourceKind::Dir,
+                path: path.into(),
+                selector: Selector::Default,
+            });
+        }
+        let Some(rest) = reference.strip_prefix("oci:") else {
+            return Err(bad(
+                "expected oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH",
+            ));
+        };
+        let (path, selector) = if let Some(at) = rest.rfind("@sha256:") {
+            (
+                &rest[..at],
+                Selector::Digest(BlobDigest::parse(&rest[at + 1..])?),
+            )
+        } else {
+            match rest.rsplit_once(':') {
+                Some((path, tag)) if !tag.contains('/') => {
+                    if tag.is_empty() {
+                        return Err(bad("empty tag"));
+                    }
+                    (path, Selector::Tag(tag.into()))
+                }
+                _ => (rest, Selector::Default),
+            }
+        };
+        if path.is_empty() {
+            return Err(bad("empty path"));
+        }
+        Ok(ImageRef {
+            kind: SourceKind::OciLayout,
+            path: path.into(),
+            selector,
+        })
+    }
+}
+
+/// An opened image directory: all blob reads go through its directory handle.
+#[derive(Debug)]
+pub struct ImageSource {
+    kind: SourceKind,
+    path: PathBuf,
+    dir: File,
+}
+
+impl ImageSource {
+    /// Open the directory of an image source and check its marker file.
+    pub fn open(kind: SourceKind, path: &Path) -> Result<Self, OciError> {
+        let dir =
+            File::open(path).map_err(|e| OciError::io(format!("opening {}", path.display()), e))?;
+        let source = ImageSource {
+            kind,
+            path: path.to_path_buf(),
+            dir,
+        };
+        match kind {
+            SourceKind::OciLayout => {
+                let text = source.read_small_file("oci-layout", MAX_SMALL_FILE)?;
+                let v: serde_json::Value = serde_json::from_slice(&text)
+                    .map_err(|e| source.layout_error(format!("oci-layout: {e}")))?;
+                if v.get("imageLayoutVersion")
+                    .and_then(|v| v.as_str())
+                    .is_none()
+                {
+                    return Err(source.layout_error("oci-layout has no imageLayoutVersion".into()));
+                }
+            }
+            SourceKind::Dir => {
+                let text = source.read_small_file("version", MAX_SMALL_FILE)?;
+                if !String::from_utf8_lossy(&text).starts_with(DIR_VERSION_PREFIX) {
+                    return Err(source.layout_error(format!(
+                        "version file does not start with {DIR_VERSION_PREFIX:?}"
+                    )));
+                }
+            }
+        }
+        Ok(source)
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        self.kind
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn layout_error(&self, reason: String) -> OciError {
+        OciError::Layout {
+            path: self.path.display().to_string(),
+            reason,
+        }
+    }
+
+    /// The path of a blob relative to the source directory.
+    pub fn blob_relpath(&self, digest: &BlobDigest) -> String {
+        match self.kind {
+            SourceKind::OciLayout => format!("blobs/sha256/{}", digest.hex()),
+            SourceKind::Dir => digest.hex(),
+        }
+    }
+
+    /// Open a file below the source directory, refusing anything but a regular file.
+    pub(crate) fn open_file(&self, relpath: &str) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            &self.dir,
+            relpath,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+        )?;
+        let file = File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a regular file",
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Read a whole small file of the layout (not a blob), refusing one larger than `limit`.
+    pub(crate) fn read_small_file(&self, relpath: &str, limit: u64) -> Result<Vec<u8>, OciError> {
+        let what = || format!("reading {}", self.path.join(relpath).display());
+        let file = self
+            .open_file(relpath)
+            .map_err(|e| OciError::io(what(), e))?;
+        let mut data = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| OciError::io(what(), e))?;
+        if data.len() as u64 > limit {
+            return Err(self.layout_error(format!("{relpath} is larger than {limit} bytes")));
+        }
+        Ok(data)
+    }
+
+    fn open_blob(&self, digest: &BlobDigest) -> Result<(File, u64), OciError> {
+        let rel = self.blob_relpath(digest);
+        let file = self.open_file(&rel).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                OciError::BlobMissing {
+                    digest: *digest,
+                    path: self.path.join(&rel).display().to_string(),
+                }
+            } else {
+                OciError::io(
+                    format!("opening blob {}", self.path.join(&rel).display()),
+                    e,
+                )
+            }
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|e| OciError::io(format!("stat of blob {digest}"), e))?
+            .size();
+        Ok((file, size))
+    }
+
+    /// Read a whole blob of at most `limit` bytes, check its size and digest, return its bytes.
+    pub fn read_blob(
+        &self,
+        what: &'static str,
+        digest: &BlobDigest,
+        size: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        if size > limit {
+            return Err(OciError::TooLarge {
+                what,
+                digest: *digest,
+                size,
+                limit,
+            });
+        }
+        let (file, file_size) = self.open_blob(digest)?;
+        if file_size != size {
+            return Err(OciError::SizeMismatch {
+                digest: *digest,
+                expected: size,
+                actual: file_size,
+            });
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        file.take(size + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| OciError::io(format!("reading blob {digest}"), e))?;
+        if data.len() as u64 != size {
+            return Err(OciError::SizeMismatch {
+                digest: *digest,
+                expected: size,
+                actual: data.len() as u64,
+            });
+        }
+        let actual = BlobDigest::of(&data);
+        if actual != *digest {
+            return Err(OciError::DigestMismatch {
+                expected: *digest,
+                actual,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Read a blob whose size is not known from a descriptor (`manifest.json` of a `dir:` image
+    /// or a manifest named only by digest): the size comes from the file, the digest is checked.
+    pub fn read_blob_unsized(
+        &self,
+        what: &'static str,
+        digest: &BlobDigest,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        let (_, size) = self.open_blob(digest)?;
+        self.read_blob(what, digest, size, limit)
+    }
+
+    /// Hash a whole blob without keeping it (the check before a layer is applied).
+    pub fn verify_blob(&self, digest: &BlobDigest, size: u64) -> Result<(), OciError> {
+        let mut reader = self.stream_blob(digest, size)?;
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(|e| OciError::io(format!("reading blob {digest}"), e))?;
+        reader.finish()
+    }
+
+    /// Stream a blob; the returned reader checks size and digest (see [`VerifyingReader`]).
+    pub fn stream_blob(&self, digest: &BlobDigest, size: u64) -> Result<VerifyingReader, OciError> {
+        let (file, file_size) = self.open_blob(digest)?;
+        if file_size != size {
+            return Err(OciError::SizeMismatch {
+                digest: *digest,
+                expected: size,
+                actual: file_size,
+            });
+        }
+        Ok(VerifyingReader {
+            inner: file,
+            digest: *digest,
+            size,
+            hasher: BlobHasher::default(),
+        })
+    }
+}
+
+/// Reads a blob while hashing it. It never yields more than the descriptor's size, and
+/// [`finish`](Self::finish) (after reading to the end) checks the size and digest.
+pub struct VerifyingReader {
+    inner: File,
+    digest: BlobDigest,
+    size: u64,
+    hasher: BlobHasher,
+}
+
+impl Read for VerifyingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let remaining = self.size - self.hasher.len;
+        if remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl VerifyingReader {
+    /// Read what remains, then check the size and the digest.
+    pub fn finish(mut self) -> Result<(), OciError> {
+        io::copy(&mut self, &mut io::sink())
+            .map_err(|e| OciError::io(format!("reading blob {}", self.digest), e))?;
+        let (actual, len) = self.hasher.finish();
+        if len != self.size {
+            return Err(OciError::SizeMismatch {
+                digest: self.digest,
+                expected: self.size,
+                actual: len,
+            });
+        }
+        if actual != self.digest {
+            return Err(OciError::DigestMismatch {
+                expected: self.digest,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        let r = ImageRef::parse("oci:/tmp/x:latest").unwrap();
+        assert_eq!(
+            (r.kind, r.path.as_path(), r.selector),
+            (
+                SourceKind::OciLayout,
+                Path::new("/tmp/x"),
+                Selector::Tag("latest".into())
+            )
+        );
+        let r = ImageRef::parse("oci:/tmp/x").unwrap();
+        assert_eq!(r.selector, Selector::Default);
+        let r = ImageRef::parse("oci:/tmp/a:b/c").unwrap();
+        assert_eq!(
+            (r.path.as_path(), r.selector),
+            (Path::new("/tmp/a:b/c"), Selector::Default)
+        );
+        let d = BlobDigest::of(b"x");
+        let r = ImageRef::parse(&format!("oci:/tmp/x@{d}")).unwrap();
+        assert_eq!(
+            (r.path.as_path(), r.selector),
+            (Path::new("/tmp/x"), Selector::Digest(d))
+        );
+        let r = ImageRef::parse("dir:/tmp/d").unwrap();
+        assert_eq!(
+            (r.kind, r.path.as_path()),
+            (SourceKind::Dir, Path::new("/tmp/d"))
+        );
+        for bad in ["docker://x", "oci:", "oci:/x:", "dir:", "oci:/x@sha256:zz"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
