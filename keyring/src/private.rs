@@ -260,7 +260,13 @@ impl PrivateKey {
     /// Unencrypted PKCS#8 PEM (`PRIVATE KEY`), the format `openssl genpkey` writes.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         let document = match self {
-            Self::Ed25519(key) => key.to_pkcs8_der(),
+            // PKCS#8 v1 without the optional public key, as `openssl genpkey` writes: OpenSSL
+            // 3.0 cannot read the v2 form ed25519-dalek writes by default.
+            Self::Ed25519(key) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
             Self::EcdsaP256(key) => key.to_pkcs8_der(),
             Self::EcdsaP384(key) => key.to_pkcs8_der(),
             Self::Rsa(key) => key.to_pkcs8_der(),
