@@ -1,0 +1,415 @@
+//! `cfsgate policy check`: findings about a policy that parses but is probably not what
+//! its author meant.
+//!
+//! | check | severity |
+//! |---|---|
+//! | a `docker` scope no image can ever reach (not in normalised form, e.g. `busybox`, `docker.io/busybox`, `index.docker.io/x`, a bad `*.` wildcard) | warning |
+//! | scopes of a transport containers/image does not know (never consulted) | warning |
+//! | the global `default` accepts anything (`insecureAcceptAnything` only) | warning |
+//! | a transport default `""` that accepts anything | info |
+//! | a key file (or `keyData`) that does not exist or holds no PEM public key | error |
+//! | a CA file (`fulcio`, `pki`) that does not exist or holds no PEM certificate | error |
+//! | `threshold` larger than the number of keys | error |
+//! | a validity window with `notBefore` after `notAfter` | error |
+//! | a key listed both in a standard field and in `cfsgate.keys` (its window is bypassed) | warning |
+//! | the same key trusted under several scopes | info |
+//! | requirements cfsgate will always reject (`signedBy`, `signedBaseLayer`, fulcio, pki) | warning |
+//!
+//! Key files are looked up under `root` (`/` for the running system), so a policy for an
+//! image or chroot can be checked from outside it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use crate::error::Location;
+use crate::model::*;
+use crate::reference::{valid_domain, DockerReference};
+use crate::transport::is_known_transport;
+
+/// Largest key or certificate file read by lint; a PEM public key is a few KiB.
+pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One finding, located in the policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintFinding {
+    pub severity: Severity,
+    pub location: Location,
+    pub message: String,
+}
+
+impl std::fmt::Display for LintFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.location,
+            self.severity.as_str(),
+            self.message
+        )
+    }
+}
+
+/// Runs every check; findings are sorted by location.
+pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    let mut push = |severity, location, message: String| {
+        findings.push(LintFinding {
+            severity,
+            location,
+            message,
+        })
+    };
+    if accepts_anything(&policy.default) {
+        push(
+            Severity::Warning,
+            policy.default.location,
+            "the global default accepts any image (insecureAcceptAnything): images that match no scope are admitted unchecked".into(),
+        );
+    }
+    for transport in &policy.transports {
+        if !is_known_transport(&transport.name) {
+            push(
+                Severity::Warning,
+                transport.location,
+                format!(
+                    "transport {:?} is unknown to containers/image; its scopes are never consulted",
+                    transport.name
+                ),
+            );
+        }
+        for scope in &transport.scopes {
+            if scope.kind == ScopeKind::TransportDefault && accepts_anything(scope) {
+                push(
+                    Severity::Info,
+                    scope.location,
+                    format!(
+                        "every {} image without a more specific scope is accepted unchecked",
+                        transport.name
+                    ),
+                );
+            }
+            if transport.name == "docker" || transport.name == "atomic" {
+                if let Some(reason) = unreachable_docker_scope(&scope.name) {
+                    push(
+                        Severity::Warning,
+                        scope.location,
+                        format!("scope {:?} can never match: {reason}", scope.name),
+                    );
+                }
+            }
+        }
+    }
+
+    // Keys: existence and content, thresholds, windows, reuse across scopes.
+    let mut key_uses: HashMap<KeyMaterial, Vec<(String, Location)>> = HashMap::new();
+    for (transport, scope) in policy.all_scopes() {
+        let scope_label = match transport {
+            None => "default".to_string(),
+            Some(t) => format!("transports.{}[{:?}]", t.name, scope.name),
+        };
+        for (requirement, &location) in scope.requirements.iter().zip(&scope.requirement_locations)
+        {
+            if let Some(reason) = requirement.unsupported_reason() {
+                push(
+                    Severity::Warning,
+                    location,
+                    format!("{reason}: this requirement always rejects"),
+                );
+            }
+            let mut files: Vec<(PathBuf, Location, PemKind)> = Vec::new();
+            match requirement {
+                Requirement::SignedBy(_) | Requirement::SignedBaseLayer { .. } => {}
+                Requirement::SigstoreSigned(s) => {
+                    let keys = s.trusted_keys(location);
+                    let mut seen_files: HashMap<&KeyMaterial, bool> = HashMap::new();
+                    for key in &keys {
+                        let from_extension = key.window != ValidityWindow::default()
+                            || matches!(key.material, KeyMaterial::Keyring { .. });
+                        if let Some(previous) = seen_files.insert(&key.material, from_extension) {
+                            if previous != from_extension {
+                                push(
+                                    Severity::Warning,
+                                    key.location,
+                                    "this key is also listed without a validity window, so the window is never applied".into(),
+                                );
+                            }
+                        }
+                        if key.window.is_empty() {
+                            push(
+                                Severity::Error,
+                                key.location,
+                                "empty validity window: notBefore is after notAfter".into(),
+                            );
+                        }
+                        match &key.material {
+                            KeyMaterial::File(path) => {
+                                files.push((path.clone(), key.location, PemKind::PublicKey))
+                            }
+                            KeyMaterial::Data(data) => {
+                                if let Err(reason) = check_pem(data, PemKind::PublicKey) {
+                                    push(
+                                        Severity::Error,
+                                        key.location,
+                                        format!("keyData: {reason}"),
+                                    );
+                                }
+                            }
+                            KeyMaterial::Keyring { .. } => {}
+                        }
+                        key_uses
+                            .entry(key.material.clone())
+                            .or_default()
+                            .push((scope_label.clone(), key.location));
+                    }
+                    let countable = keys.iter().all(|k| {
+                        !matches!(
+                            k.material,
+                            KeyMaterial::Keyring {
+                                selector: KeyringSelector::All,
+                                ..
+                            }
+                        )
+                    });
+                    let distinct = seen_files.len();
+                    if countable
+                        && matches!(s.trust_root, TrustRoot::PublicKeys { .. })
+                        && s.threshold() as usize > distinct
+                    {
+                        let at = s
+                            .extension
+                            .as_ref()
+                            .and_then(|e| e.threshold_location)
+                            .unwrap_or(location);
+                        push(
+                            Severity::Error,
+                            at,
+                            format!("threshold {} is larger than the {distinct} distinct key(s) listed: no image can pass", s.threshold()),
+                        );
+                    }
+                    if let Some(rekor) = &s.rekor_public_keys {
+                        for (material, at) in rekor.materials(location) {
+                            match material {
+                                KeyMaterial::File(path) => {
+                                    files.push((path, at, PemKind::PublicKey))
+                                }
+                                KeyMaterial::Data(data) => {
+                                    if let Err(reason) = check_pem(&data, PemKind::PublicKey) {
+                                        push(
+                                            Severity::Error,
+                                            at,
+                                            format!("rekorPublicKeyData: {reason}"),
+                                        );
+                                    }
+                                }
+                                KeyMaterial::Keyring { .. } => {}
+                            }
+                        }
+                    }
+                    match &s.trust_root {
+                        TrustRoot::Fulcio(f) => cert_file(&mut files, &f.ca),
+                        TrustRoot::Pki(p) => {
+                            cert_file(&mut files, &p.ca_roots);
+                            if let Some(i) = &p.ca_intermediates {
+                                cert_file(&mut files, i);
+                            }
+                        }
+                        TrustRoot::PublicKeys { .. } => {}
+                    }
+                }
+                _ => {}
+            }
+            for (path, at, kind) in files {
+                if let Err(reason) = check_file(root, &path, kind) {
+                    push(Severity::Error, at, format!("{}: {reason}", path.display()));
+                }
+            }
+        }
+    }
+    let mut reused: Vec<(&KeyMaterial, &Vec<(String, Location)>)> = key_uses
+        .iter()
+        .filter(|(_, uses)| {
+            let first = &uses[0].0;
+            uses.iter().any(|(scope, _)| scope != first)
+        })
+        .collect();
+    reused.sort_by_key(|(_, uses)| uses[0].1);
+    for (material, uses) in reused {
+        let scopes: Vec<&str> = uses.iter().map(|(s, _)| s.as_str()).collect();
+        push(
+            Severity::Info,
+            uses[0].1,
+            format!(
+                "{} is trusted under several scopes: {}",
+                describe(material),
+                scopes.join(", ")
+            ),
+        );
+    }
+    findings.sort_by_key(|f| (f.location, std::cmp::Reverse(f.severity)));
+    findings
+}
+
+fn describe(material: &KeyMaterial) -> String {
+    match material {
+        KeyMaterial::File(path) => format!("key file {}", path.display()),
+        KeyMaterial::Data(_) => "an inline key (keyData)".into(),
+        KeyMaterial::Keyring { keyring, selector } => match selector {
+            KeyringSelector::All => format!("keyring {keyring:?}"),
+            KeyringSelector::Description(d) => format!("key {d:?} of keyring {keyring:?}"),
+            KeyringSelector::Serial(s) => format!("key {s} of keyring {keyring:?}"),
+        },
+    }
+}
+
+fn cert_file(files: &mut Vec<(PathBuf, Location, PemKind)>, source: &CertSource) {
+    if let CertSource::Path(file) = source {
+        files.push((file.path.clone(), file.location, PemKind::Certificate));
+    }
+}
+
+fn accepts_anything(scope: &Scope) -> bool {
+    scope
+        .requirements
+        .iter()
+        .all(|r| matches!(r, Requirement::InsecureAcceptAnything))
+}
+
+/// Why a `docker` scope key can never equal an identity or namespace produced by
+/// [`crate::transport::docker_namespaces`], if it cannot.
+fn unreachable_docker_scope(scope: &str) -> Option<String> {
+    if scope.is_empty() {
+        return None;
+    }
+    if let Some(domain) = scope.strip_prefix("*.") {
+        if domain.is_empty() || domain.contains(['/', ':', '*']) || !valid_domain(domain) {
+            return Some(
+                "a wildcard must be `*.` followed by a domain without port or path".into(),
+            );
+        }
+        return None;
+    }
+    if scope.contains('*') {
+        return Some("`*` is only allowed as a leading `*.` of a domain wildcard".into());
+    }
+    match scope.split_once('/') {
+        None => {
+            // A host-only namespace: reachable only if the normaliser treats it as a domain.
+            if !valid_domain(scope) {
+                return Some("not a valid registry host".into());
+            }
+            if scope == "index.docker.io" {
+                return Some("images are normalised to docker.io".into());
+            }
+            if !(scope.contains(['.', ':'])
+                || scope == "localhost"
+                || scope.to_lowercase() != scope)
+            {
+                return Some(format!(
+                    "a name without `.` or `:` is not a registry host; perhaps \"docker.io/library/{scope}\""
+                ));
+            }
+            None
+        }
+        Some(_) => match DockerReference::parse_normalized(scope) {
+            Err(e) => Some(e.reason),
+            Ok(reference) if reference.tag().is_some() && reference.digest().is_some() => {
+                Some("a reference with both a tag and a digest is never looked up".into())
+            }
+            Ok(reference) if reference.to_string() != scope => Some(format!(
+                "lookups use the normalised name {:?}",
+                reference.to_string()
+            )),
+            Ok(_) => None,
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PemKind {
+    PublicKey,
+    Certificate,
+}
+
+fn check_file(root: &Path, path: &Path, kind: PemKind) -> Result<(), String> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let full = root.join(relative);
+    let metadata = std::fs::metadata(&full).map_err(|e| format!("cannot read key file: {e}"))?;
+    if !metadata.is_file() {
+        return Err("not a regular file".into());
+    }
+    if metadata.len() > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "larger than {MAX_KEY_FILE_BYTES} bytes; not a PEM key"
+        ));
+    }
+    let bytes = std::fs::read(&full).map_err(|e| format!("cannot read key file: {e}"))?;
+    check_pem(&bytes, kind)
+}
+
+/// The bytes must be PEM text with at least one block of the right kind whose body is
+/// valid base64 (`PUBLIC KEY`, `RSA PUBLIC KEY`, `EC PUBLIC KEY`… or `CERTIFICATE`).
+fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not PEM text (not UTF-8)".to_string())?;
+    let mut found_any = false;
+    let mut rest = text;
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let after = &rest[begin + 11..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = &after[..label_end];
+        let body_start = &after[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let Some(body_end) = body_start.find(&end_marker) else {
+            return Err(format!("PEM block {label:?} has no END line"));
+        };
+        found_any = true;
+        let body: String = body_start[..body_end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let label_ok = match kind {
+            PemKind::PublicKey => label.ends_with("PUBLIC KEY"),
+            PemKind::Certificate => label == "CERTIFICATE",
+        };
+        if label_ok {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(body.as_bytes())
+                .map_err(|e| format!("PEM block {label:?} is not valid base64: {e}"))?;
+            if decoded.is_empty() {
+                return Err(format!("PEM block {label:?} is empty"));
+            }
+            return Ok(());
+        }
+        rest = &body_start[body_end + end_marker.len()..];
+    }
+    let wanted = match kind {
+        PemKind::PublicKey => "PUBLIC KEY",
+        PemKind::Certificate => "CERTIFICATE",
+    };
+    if found_any {
+        Err(format!("contains PEM, but no {wanted} block"))
+    } else {
+        Err(format!("does not contain PEM {wanted} text"))
+    }
+}

@@ -1,0 +1,426 @@
+//! The policy model the verifier evaluates: scopes per transport, requirements, key
+//! sources, and the cfsgate extensions. Every element keeps the [`Location`] it was read
+//! from so that lint findings and explanations can point into the file.
+//!
+//! | JSON | type |
+//! |---|---|
+//! | top-level object | [`Policy`] |
+//! | `default` | [`Scope`] named `""` under [`ScopeKind::GlobalDefault`] |
+//! | `transports.T` | [`TransportScopes`] |
+//! | `transports.T.S` | [`Scope`] |
+//! | one element of a requirement list | [`Requirement`] + its location |
+//! | `signedIdentity` | [`crate::SignedIdentity`] |
+//! | `sigstoreSigned.cfsgate` | [`SigstoreExtension`] |
+//! | top-level `cfsgate.modes` | [`Mode`] of each scope |
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::error::Location;
+use crate::identity::SignedIdentity;
+use crate::time::Timestamp;
+
+/// A parsed, validated policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The global `default` requirements (used when no transport scope matches).
+    pub default: Scope,
+    /// `transports`, in file order.
+    pub transports: Vec<TransportScopes>,
+    /// Location of the top-level `cfsgate` object, when present.
+    pub extension_location: Option<Location>,
+    pub(crate) transport_index: HashMap<String, usize>,
+}
+
+impl Policy {
+    /// The scopes of one transport, if the policy has a section for it.
+    pub fn transport(&self, name: &str) -> Option<&TransportScopes> {
+        self.transport_index.get(name).map(|&i| &self.transports[i])
+    }
+
+    /// Every scope: the global default first, then each transport's scopes in file order.
+    pub fn all_scopes(&self) -> impl Iterator<Item = (Option<&TransportScopes>, &Scope)> {
+        std::iter::once((None, &self.default)).chain(
+            self.transports
+                .iter()
+                .flat_map(|t| t.scopes.iter().map(move |s| (Some(t), s))),
+        )
+    }
+}
+
+/// `transports.NAME`: the scopes of one transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportScopes {
+    pub name: String,
+    pub location: Location,
+    pub scopes: Vec<Scope>,
+    pub(crate) scope_index: HashMap<String, usize>,
+}
+
+impl TransportScopes {
+    /// The scope with exactly this name.
+    pub fn scope(&self, name: &str) -> Option<&Scope> {
+        self.scope_index.get(name).map(|&i| &self.scopes[i])
+    }
+}
+
+/// Whether a scope's rejection is final or only recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A failing requirement rejects the image (the containers/image behaviour).
+    #[default]
+    Enforce,
+    /// A failing requirement is recorded as the would-be rejection, and the image admitted.
+    Warn,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Warn => "warn",
+        }
+    }
+}
+
+/// What kind of scope key a [`Scope`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// The top-level `default`.
+    GlobalDefault,
+    /// A transport's `""` scope.
+    TransportDefault,
+    /// Any other key of a transport section.
+    Named,
+}
+
+/// One scope: its name, requirements, and mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    /// The key as written (`""` for defaults).
+    pub name: String,
+    pub kind: ScopeKind,
+    /// Location of the key (of `default` for the global default).
+    pub location: Location,
+    /// The requirements, all of which must be satisfied; never empty.
+    pub requirements: Vec<Requirement>,
+    /// Location of each requirement object, parallel to `requirements`.
+    pub requirement_locations: Vec<Location>,
+    /// From `cfsgate.modes`; [`Mode::Enforce`] when not set.
+    pub mode: Mode,
+    /// Location of the mode setting, when set explicitly.
+    pub mode_location: Option<Location>,
+}
+
+/// One requirement of a scope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requirement {
+    /// `insecureAcceptAnything`: satisfied by any image.
+    InsecureAcceptAnything,
+    /// `reject`: satisfied by no image.
+    Reject,
+    /// `signedBy` (GPG and X.509 simple signing). Parsed and validated; cfsgate does not
+    /// implement it, so evaluation rejects with [`Requirement::unsupported_reason`].
+    SignedBy(SignedBy),
+    /// `signedBaseLayer`: parsed and validated; containers/image never implemented it
+    /// (it always rejects), and neither does cfsgate.
+    SignedBaseLayer { base_layer_identity: SignedIdentity },
+    /// `sigstoreSigned` (cosign-style signatures), with the optional cfsgate extension.
+    SigstoreSigned(SigstoreSigned),
+    /// cfsgate extension `composefs`: the image must carry the composefs seal.
+    Composefs(ComposefsRequirement),
+}
+
+impl Requirement {
+    /// The JSON `type` string.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Requirement::InsecureAcceptAnything => "insecureAcceptAnything",
+            Requirement::Reject => "reject",
+            Requirement::SignedBy(_) => "signedBy",
+            Requirement::SignedBaseLayer { .. } => "signedBaseLayer",
+            Requirement::SigstoreSigned(_) => "sigstoreSigned",
+            Requirement::Composefs(_) => "composefs",
+        }
+    }
+
+    /// Why cfsgate cannot evaluate this requirement (the verifier must reject with this
+    /// message), or `None` when it can.
+    pub fn unsupported_reason(&self) -> Option<&'static str> {
+        match self {
+            Requirement::SignedBy(_) => Some("GPG signedBy is not supported by cfsgate"),
+            Requirement::SignedBaseLayer { .. } => {
+                Some("signedBaseLayer is not implemented (by containers/image either)")
+            }
+            Requirement::SigstoreSigned(s) => match &s.trust_root {
+                TrustRoot::Fulcio(_) => {
+                    Some("sigstoreSigned with fulcio is not supported by cfsgate")
+                }
+                TrustRoot::Pki(_) => Some("sigstoreSigned with pki is not supported by cfsgate"),
+                TrustRoot::PublicKeys { .. } => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// `signedBy.keyType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedByKeyType {
+    GpgKeys,
+    SignedByGpgKeys,
+    X509Certificates,
+    SignedByX509Cas,
+}
+
+impl SignedByKeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignedByKeyType::GpgKeys => "GPGKeys",
+            SignedByKeyType::SignedByGpgKeys => "signedByGPGKeys",
+            SignedByKeyType::X509Certificates => "X509Certificates",
+            SignedByKeyType::SignedByX509Cas => "signedByX509CAs",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "GPGKeys" => SignedByKeyType::GpgKeys,
+            "signedByGPGKeys" => SignedByKeyType::SignedByGpgKeys,
+            "X509Certificates" => SignedByKeyType::X509Certificates,
+            "signedByX509CAs" => SignedByKeyType::SignedByX509Cas,
+            _ => return None,
+        })
+    }
+}
+
+/// `signedBy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedBy {
+    pub key_type: SignedByKeyType,
+    /// Exactly one of `keyPath`, `keyPaths`, `keyData`, kept as written.
+    pub keys: KeyList,
+    pub signed_identity: SignedIdentity,
+}
+
+/// Which upstream field listed a set of keys, so serialisation writes the same field back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyList {
+    /// `keyPath` / `rekorPublicKeyPath`.
+    Path(KeyFile),
+    /// `keyPaths` / `rekorPublicKeyPaths`.
+    Paths(Vec<KeyFile>),
+    /// `keyData` / `rekorPublicKeyData` (base64 in JSON, raw bytes here).
+    Data(Vec<u8>),
+    /// `keyDatas` / `rekorPublicKeyDatas`.
+    Datas(Vec<Vec<u8>>),
+}
+
+impl KeyList {
+    /// Each key as a [`KeyMaterial`], with the location it was written at.
+    pub fn materials(&self, location: Location) -> Vec<(KeyMaterial, Location)> {
+        match self {
+            KeyList::Path(file) => vec![(KeyMaterial::File(file.path.clone()), file.location)],
+            KeyList::Paths(files) => files
+                .iter()
+                .map(|f| (KeyMaterial::File(f.path.clone()), f.location))
+                .collect(),
+            KeyList::Data(data) => vec![(KeyMaterial::Data(data.clone()), location)],
+            KeyList::Datas(datas) => datas
+                .iter()
+                .map(|d| (KeyMaterial::Data(d.clone()), location))
+                .collect(),
+        }
+    }
+    /// Number of keys listed.
+    pub fn len(&self) -> usize {
+        match self {
+            KeyList::Path(_) | KeyList::Data(_) => 1,
+            KeyList::Paths(files) => files.len(),
+            KeyList::Datas(datas) => datas.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An absolute key file path and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyFile {
+    pub path: PathBuf,
+    pub location: Location,
+}
+
+/// Where a public key comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyMaterial {
+    /// A PEM file (absolute path).
+    File(PathBuf),
+    /// PEM text given inline (decoded from the policy's base64).
+    Data(Vec<u8>),
+    /// Keys in a kernel keyring (cfsgate extension).
+    Keyring {
+        keyring: String,
+        selector: KeyringSelector,
+    },
+}
+
+/// Which keys of a kernel keyring are trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyringSelector {
+    /// Every key linked into the keyring.
+    All,
+    /// The keys with this description.
+    Description(String),
+    /// The key with this serial number.
+    Serial(i32),
+}
+
+/// A key of the cfsgate extension, with its validity window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedKey {
+    pub material: KeyMaterial,
+    pub window: ValidityWindow,
+    pub location: Location,
+}
+
+/// `notBefore` / `notAfter`: when a key may have signed. Both bounds inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ValidityWindow {
+    pub not_before: Option<Timestamp>,
+    pub not_after: Option<Timestamp>,
+}
+
+impl ValidityWindow {
+    /// Whether `at` lies inside the window.
+    pub fn contains(&self, at: Timestamp) -> bool {
+        self.not_before.is_none_or(|b| at >= b) && self.not_after.is_none_or(|a| at <= a)
+    }
+    /// A window that contains no instant at all.
+    pub fn is_empty(&self) -> bool {
+        matches!((self.not_before, self.not_after), (Some(b), Some(a)) if b > a)
+    }
+}
+
+/// What anchors trust for `sigstoreSigned`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrustRoot {
+    /// Public keys: the upstream field (absent when only `cfsgate.keys` lists keys) and
+    /// the extension's keys.
+    PublicKeys {
+        standard: Option<KeyList>,
+        extension: Vec<TrustedKey>,
+    },
+    /// `fulcio` (keyless): parsed, not supported by cfsgate.
+    Fulcio(Fulcio),
+    /// `pki` (X.509 CA): parsed, not supported by cfsgate.
+    Pki(Pki),
+}
+
+/// `fulcio`: exactly one of `caPath`/`caData`, plus `oidcIssuer` and `subjectEmail`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fulcio {
+    pub ca: CertSource,
+    pub oidc_issuer: String,
+    pub subject_email: String,
+}
+
+/// `pki`: CA roots (exactly one source), optional intermediates, and at least one subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pki {
+    pub ca_roots: CertSource,
+    pub ca_intermediates: Option<CertSource>,
+    pub subject_email: Option<String>,
+    pub subject_hostname: Option<String>,
+}
+
+/// A certificate bundle from a file or inline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CertSource {
+    Path(KeyFile),
+    Data(Vec<u8>),
+}
+
+/// `sigstoreSigned`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigstoreSigned {
+    pub trust_root: TrustRoot,
+    /// At most one of the `rekorPublicKey*` fields.
+    pub rekor_public_keys: Option<KeyList>,
+    pub signed_identity: SignedIdentity,
+    /// The cfsgate extension object, when present.
+    pub extension: Option<SigstoreExtension>,
+}
+
+impl SigstoreSigned {
+    /// How many distinct trusted keys must each have signed (1 without the extension).
+    pub fn threshold(&self) -> u32 {
+        self.extension.as_ref().map_or(1, |e| e.threshold)
+    }
+
+    /// Every trusted public key: the upstream key fields (no validity window) followed by
+    /// the extension's keys. Empty for fulcio/pki.
+    pub fn trusted_keys(&self, requirement_location: Location) -> Vec<TrustedKey> {
+        match &self.trust_root {
+            TrustRoot::PublicKeys {
+                standard,
+                extension,
+            } => {
+                let mut keys: Vec<TrustedKey> = standard
+                    .iter()
+                    .flat_map(|list| list.materials(requirement_location))
+                    .map(|(material, location)| TrustedKey {
+                        material,
+                        window: ValidityWindow::default(),
+                        location,
+                    })
+                    .collect();
+                keys.extend(extension.iter().cloned());
+                keys
+            }
+            TrustRoot::Fulcio(_) | TrustRoot::Pki(_) => Vec::new(),
+        }
+    }
+}
+
+/// The `cfsgate` object inside a `sigstoreSigned` requirement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigstoreExtension {
+    pub location: Location,
+    /// `threshold`: signatures by this many distinct keys are needed (default 1).
+    pub threshold: u32,
+    /// Where `threshold` was written, when it was.
+    pub threshold_location: Option<Location>,
+    /// Whether `threshold` was written (for faithful serialisation).
+    pub threshold_explicit: bool,
+    /// Whether `keys` listed any key (they are in [`TrustRoot::PublicKeys`]).
+    pub has_keys: bool,
+}
+
+/// Which fs-verity enforcement the mount must use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerityMode {
+    /// The kernel checks every read (`verity=require`); needs fs-verity on the store.
+    Kernel,
+    /// cfsgate checks every object's digest in userspace before mounting.
+    Userspace,
+}
+
+impl VerityMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerityMode::Kernel => "kernel",
+            VerityMode::Userspace => "userspace",
+        }
+    }
+}
+
+/// cfsgate extension requirement `{"type": "composefs", ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComposefsRequirement {
+    /// `sealed`: the config must carry `containers.composefs.fsverity` and it must equal
+    /// the digest of the composefs image built from the layers (default true).
+    pub sealed: bool,
+    /// `verity`: how the mount must enforce object digests; `None` leaves it to the node.
+    pub verity: Option<VerityMode>,
+}

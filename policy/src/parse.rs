@@ -1,0 +1,931 @@
+//! From the located JSON tree ([`crate::json`]) to the [`Policy`] model, with the
+//! validation rules of containers/image (`policy_config.go`,
+//! `policy_config_sigstore.go`) plus cfsgate's stricter ones: relative key paths are
+//! errors, and every error carries the line and column of the offending key or value.
+//!
+//! Top-level layout:
+//!
+//! ```text
+//! { "default": [REQ, ...],                      required, non-empty
+//!   "transports": { T: { SCOPE: [REQ, ...] } }, optional
+//!   "cfsgate": { "modes": { "default": MODE,    optional (cfsgate extension)
+//!                           "transports": { T: { SCOPE: MODE } } } } }
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+
+use crate::error::{Location, PolicyError, PolicyErrorKind};
+use crate::identity::SignedIdentity;
+use crate::json::{Member, Node, Value};
+use crate::model::*;
+use crate::time::Timestamp;
+use crate::transport::validate_scope;
+
+/// Largest policy file read. Real policies are a few KiB; 1,000 scopes with keys are
+/// well under 1 MiB. The cap bounds memory on a hostile or mistaken path.
+pub const MAX_POLICY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest `threshold` accepted: there is no use for more signers than this, and it keeps
+/// the value in a small integer.
+pub const MAX_THRESHOLD: u32 = 1000;
+
+type Result<T> = std::result::Result<T, PolicyError>;
+
+fn err(location: Location, kind: PolicyErrorKind) -> PolicyError {
+    PolicyError::new(location, kind)
+}
+
+/// Parses and validates policy text.
+pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(err(
+            Location { line: 1, column: 1 },
+            PolicyErrorKind::TooLarge(MAX_POLICY_BYTES),
+        ));
+    }
+    let root = crate::json::parse(bytes)?;
+    let mut top = Fields::new(&root, "the policy")?;
+    let default_node = top.take("default");
+    let transports_node = top.take("transports");
+    let extension_node = top.take("cfsgate");
+    top.finish()?;
+
+    let Some((default_location, default_node)) = default_node else {
+        return Err(err(
+            root.location,
+            PolicyErrorKind::MissingField {
+                field: "default".into(),
+                context: "the policy".into(),
+            },
+        ));
+    };
+    let (requirements, requirement_locations) = requirements(default_node)?;
+    let default = Scope {
+        name: String::new(),
+        kind: ScopeKind::GlobalDefault,
+        location: default_location,
+        requirements,
+        requirement_locations,
+        mode: Mode::Enforce,
+        mode_location: None,
+    };
+
+    let mut transports = Vec::new();
+    let mut transport_index = HashMap::new();
+    if let Some((_, node)) = transports_node {
+        for member in object(node, "transports")? {
+            transport_index.insert(member.key.clone(), transports.len());
+            transports.push(transport_scopes(member)?);
+        }
+    }
+    let mut policy = Policy {
+        default,
+        transports,
+        extension_location: None,
+        transport_index,
+    };
+    if let Some((location, node)) = extension_node {
+        policy.extension_location = Some(location);
+        apply_extension(&mut policy, node)?;
+    }
+    Ok(policy)
+}
+
+/// The members of an object, consumed by name; whatever is left is an unknown field.
+struct Fields<'a> {
+    members: Vec<Option<&'a Member>>,
+    context: String,
+}
+
+impl<'a> Fields<'a> {
+    fn new(node: &'a Node, context: &str) -> Result<Self> {
+        Ok(Fields {
+            members: object(node, context)?.iter().map(Some).collect(),
+            context: context.to_string(),
+        })
+    }
+
+    /// Removes the member `key`, returning the key's location and the value.
+    fn take(&mut self, key: &str) -> Option<(Location, &'a Node)> {
+        for slot in &mut self.members {
+            if slot.is_some_and(|m| m.key == key) {
+                return slot.take().map(|m| (m.key_location, &m.value));
+            }
+        }
+        None
+    }
+
+    fn take_string(&mut self, key: &str) -> Result<Option<(Location, &'a str)>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some((_, node)) => Ok(Some((node.location, string(node, key)?))),
+        }
+    }
+
+    fn require_string(&mut self, key: &str, at: Location) -> Result<(Location, &'a str)> {
+        self.take_string(key)?.ok_or_else(|| {
+            err(
+                at,
+                PolicyErrorKind::MissingField {
+                    field: key.into(),
+                    context: self.context.clone(),
+                },
+            )
+        })
+    }
+
+    /// Fails on the first member nobody took.
+    fn finish(self) -> Result<()> {
+        match self.members.into_iter().flatten().next() {
+            None => Ok(()),
+            Some(member) => Err(err(
+                member.key_location,
+                PolicyErrorKind::UnknownField {
+                    field: member.key.clone(),
+                    context: self.context,
+                },
+            )),
+        }
+    }
+}
+
+fn wrong_type(node: &Node, context: &str, expected: &'static str) -> PolicyError {
+    err(
+        node.location,
+        PolicyErrorKind::WrongType {
+            context: context.to_string(),
+            expected,
+            found: node.value.type_name(),
+        },
+    )
+}
+
+fn object<'a>(node: &'a Node, context: &str) -> Result<&'a [Member]> {
+    match &node.value {
+        Value::Object(members) => Ok(members),
+        _ => Err(wrong_type(node, context, "an object")),
+    }
+}
+
+fn array<'a>(node: &'a Node, context: &str) -> Result<&'a [Node]> {
+    match &node.value {
+        Value::Array(items) => Ok(items),
+        _ => Err(wrong_type(node, context, "an array")),
+    }
+}
+
+fn string<'a>(node: &'a Node, context: &str) -> Result<&'a str> {
+    match &node.value {
+        Value::String(s) => Ok(s),
+        _ => Err(wrong_type(node, context, "a string")),
+    }
+}
+
+fn boolean(node: &Node, context: &str) -> Result<bool> {
+    match &node.value {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(wrong_type(node, context, "a boolean")),
+    }
+}
+
+fn transport_scopes(member: &Member) -> Result<TransportScopes> {
+    let transport = member.key.as_str();
+    let context = format!("transports.{transport}");
+    let mut scopes = Vec::new();
+    let mut scope_index = HashMap::new();
+    for scope in object(&member.value, &context)? {
+        if !scope.key.is_empty() {
+            validate_scope(transport, &scope.key).map_err(|reason| {
+                err(
+                    scope.key_location,
+                    PolicyErrorKind::InvalidScope {
+                        transport: transport.to_string(),
+                        scope: scope.key.clone(),
+                        reason,
+                    },
+                )
+            })?;
+        }
+        let (requirements, requirement_locations) = requirements(&scope.value)?;
+        scope_index.insert(scope.key.clone(), scopes.len());
+        scopes.push(Scope {
+            name: scope.key.clone(),
+            kind: if scope.key.is_empty() {
+                ScopeKind::TransportDefault
+            } else {
+                ScopeKind::Named
+            },
+            location: scope.key_location,
+            requirements,
+            requirement_locations,
+            mode: Mode::Enforce,
+            mode_location: None,
+        });
+    }
+    Ok(TransportScopes {
+        name: transport.to_string(),
+        location: member.key_location,
+        scopes,
+        scope_index,
+    })
+}
+
+fn requirements(node: &Node) -> Result<(Vec<Requirement>, Vec<Location>)> {
+    let items = array(node, "a requirement list")?;
+    if items.is_empty() {
+        return Err(err(node.location, PolicyErrorKind::EmptyRequirements));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut locations = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(requirement(item)?);
+        locations.push(item.location);
+    }
+    Ok((out, locations))
+}
+
+fn requirement(node: &Node) -> Result<Requirement> {
+    let mut fields = Fields::new(node, "a requirement")?;
+    let (type_location, kind) = fields.require_string("type", node.location)?;
+    let context = format!("requirement {kind:?}");
+    fields.context.clone_from(&context);
+    let parsed = match kind {
+        "insecureAcceptAnything" => Requirement::InsecureAcceptAnything,
+        "reject" => Requirement::Reject,
+        "signedBy" => Requirement::SignedBy(signed_by(&mut fields, node.location)?),
+        "signedBaseLayer" => {
+            let (_, identity) = fields.take("baseLayerIdentity").ok_or_else(|| {
+                err(
+                    node.location,
+                    PolicyErrorKind::MissingField {
+                        field: "baseLayerIdentity".into(),
+                        context: context.clone(),
+                    },
+                )
+            })?;
+            Requirement::SignedBaseLayer {
+                base_layer_identity: signed_identity(identity)?,
+            }
+        }
+        "sigstoreSigned" => {
+            Requirement::SigstoreSigned(sigstore_signed(&mut fields, node.location)?)
+        }
+        "composefs" => Requirement::Composefs(composefs(&mut fields)?),
+        other => {
+            return Err(err(
+                type_location,
+                PolicyErrorKind::UnknownRequirementType(other.to_string()),
+            ))
+        }
+    };
+    fields.finish()?;
+    Ok(parsed)
+}
+
+fn absolute_path(node: &Node, field: &str) -> Result<KeyFile> {
+    let text = string(node, field)?;
+    if !text.starts_with('/') {
+        return Err(err(
+            node.location,
+            PolicyErrorKind::RelativePath {
+                field: field.to_string(),
+                path: text.to_string(),
+            },
+        ));
+    }
+    Ok(KeyFile {
+        path: PathBuf::from(text),
+        location: node.location,
+    })
+}
+
+fn base64_data(node: &Node, field: &str) -> Result<Vec<u8>> {
+    let text = string(node, field)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| {
+            err(
+                node.location,
+                PolicyErrorKind::InvalidValue {
+                    field: field.to_string(),
+                    reason: format!("not valid base64: {e}"),
+                },
+            )
+        })
+}
+
+/// Reads the key fields named `path`, `paths`, `data`, `datas` (any subset may be
+/// `None` when the requirement does not have that form). Returns every form present.
+fn key_lists(
+    fields: &mut Fields,
+    names: [Option<&str>; 4],
+) -> Result<Vec<(Location, &'static str, KeyList)>> {
+    let mut found = Vec::new();
+    let [path, paths, data, datas] = names;
+    if let Some(name) = path {
+        if let Some((location, node)) = fields.take(name) {
+            found.push((
+                location,
+                leak(name),
+                KeyList::Path(absolute_path(node, name)?),
+            ));
+        }
+    }
+    if let Some(name) = paths {
+        if let Some((location, node)) = fields.take(name) {
+            let items = array(node, name)?;
+            if items.is_empty() {
+                return Err(err(
+                    node.location,
+                    PolicyErrorKind::InvalidValue {
+                        field: name.to_string(),
+                        reason: "contains no entries".into(),
+                    },
+                ));
+            }
+            let files = items
+                .iter()
+                .map(|i| absolute_path(i, name))
+                .collect::<Result<_>>()?;
+            found.push((location, leak(name), KeyList::Paths(files)));
+        }
+    }
+    if let Some(name) = data {
+        if let Some((location, node)) = fields.take(name) {
+            found.push((
+                location,
+                leak(name),
+                KeyList::Data(base64_data(node, name)?),
+            ));
+        }
+    }
+    if let Some(name) = datas {
+        if let Some((location, node)) = fields.take(name) {
+            let items = array(node, name)?;
+            if items.is_empty() {
+                return Err(err(
+                    node.location,
+                    PolicyErrorKind::InvalidValue {
+                        field: name.to_string(),
+                        reason: "contains no entries".into(),
+                    },
+                ));
+            }
+            let datas = items
+                .iter()
+                .map(|i| base64_data(i, name))
+                .collect::<Result<_>>()?;
+            found.push((location, leak(name), KeyList::Datas(datas)));
+        }
+    }
+    Ok(found)
+}
+
+/// Field names are a fixed set of literals; map them back to `'static` names.
+fn leak(name: &str) -> &'static str {
+    const NAMES: [&str; 8] = [
+        "keyPath",
+        "keyPaths",
+        "keyData",
+        "keyDatas",
+        "rekorPublicKeyPath",
+        "rekorPublicKeyPaths",
+        "rekorPublicKeyData",
+        "rekorPublicKeyDatas",
+    ];
+    NAMES.into_iter().find(|n| *n == name).unwrap_or("key")
+}
+
+fn optional_identity(fields: &mut Fields) -> Result<SignedIdentity> {
+    match fields.take("signedIdentity") {
+        None => Ok(SignedIdentity::default()),
+        Some((_, node)) => signed_identity(node),
+    }
+}
+
+fn signed_by(fields: &mut Fields, at: Location) -> Result<SignedBy> {
+    let (key_type_location, key_type) = fields.require_string("keyType", at)?;
+    let key_type = SignedByKeyType::parse(key_type).ok_or_else(|| {
+        err(
+            key_type_location,
+            PolicyErrorKind::InvalidValue {
+                field: "keyType".into(),
+                reason: format!("unrecognized keyType value {key_type:?}"),
+            },
+        )
+    })?;
+    let mut lists = key_lists(
+        fields,
+        [Some("keyPath"), Some("keyPaths"), Some("keyData"), None],
+    )?;
+    let keys = match lists.len() {
+        1 => lists.remove(0).2,
+        0 => {
+            return Err(err(
+                at,
+                PolicyErrorKind::Conflict(
+                    "exactly one of keyPath, keyPaths and keyData must be specified, none of them present".into(),
+                ),
+            ))
+        }
+        _ => {
+            return Err(err(
+                lists[1].0,
+                PolicyErrorKind::Conflict(
+                    "exactly one of keyPath, keyPaths and keyData must be specified, more than one present".into(),
+                ),
+            ))
+        }
+    };
+    Ok(SignedBy {
+        key_type,
+        keys,
+        signed_identity: optional_identity(fields)?,
+    })
+}
+
+fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> {
+    let mut key_sources = key_lists(
+        fields,
+        [
+            Some("keyPath"),
+            Some("keyPaths"),
+            Some("keyData"),
+            Some("keyDatas"),
+        ],
+    )?;
+    let fulcio = fields
+        .take("fulcio")
+        .map(|(l, n)| Ok::<_, PolicyError>((l, fulcio(n)?)))
+        .transpose()?;
+    let pki = fields
+        .take("pki")
+        .map(|(l, n)| Ok::<_, PolicyError>((l, pki(n)?)))
+        .transpose()?;
+    let mut rekor = key_lists(
+        fields,
+        [
+            Some("rekorPublicKeyPath"),
+            Some("rekorPublicKeyPaths"),
+            Some("rekorPublicKeyData"),
+            Some("rekorPublicKeyDatas"),
+        ],
+    )?;
+    let signed_identity = optional_identity(fields)?;
+    let extension = fields.take("cfsgate");
+
+    let mut sources: Vec<Location> = key_sources.iter().map(|s| s.0).collect();
+    sources.extend(fulcio.iter().map(|f| f.0));
+    sources.extend(pki.iter().map(|p| p.0));
+    sources.sort();
+    let (extension, extension_keys) = match extension {
+        Some((location, node)) => {
+            let (ext, keys) = sigstore_extension(location, node)?;
+            (Some(ext), keys)
+        }
+        None => (None, Vec::new()),
+    };
+    const ONE_OF: &str =
+        "exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, and pki must be specified";
+    if sources.len() > 1 {
+        return Err(err(
+            sources[1],
+            PolicyErrorKind::Conflict(format!("{ONE_OF}, more than one present")),
+        ));
+    }
+    if sources.is_empty() && extension_keys.is_empty() {
+        return Err(err(
+            at,
+            PolicyErrorKind::Conflict(format!("{ONE_OF} (or cfsgate.keys), none of them present")),
+        ));
+    }
+    if rekor.len() > 1 {
+        return Err(err(
+            rekor[1].0,
+            PolicyErrorKind::Conflict(
+                "at most one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas can be used simultaneously".into(),
+            ),
+        ));
+    }
+    let rekor_public_keys = rekor.pop().map(|r| r.2);
+    let trust_root = if let Some((location, fulcio)) = fulcio {
+        if rekor_public_keys.is_none() {
+            return Err(err(
+                location,
+                PolicyErrorKind::Conflict(
+                    "at least one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas must be specified if fulcio is used".into(),
+                ),
+            ));
+        }
+        TrustRoot::Fulcio(fulcio)
+    } else if let Some((_, pki)) = pki {
+        TrustRoot::Pki(pki)
+    } else {
+        TrustRoot::PublicKeys {
+            standard: key_sources.pop().map(|s| s.2),
+            extension: extension_keys,
+        }
+    };
+    if let (Some(ext), TrustRoot::Fulcio(_) | TrustRoot::Pki(_)) = (&extension, &trust_root) {
+        if ext.threshold_explicit || ext.has_keys {
+            return Err(err(
+                ext.location,
+                PolicyErrorKind::Conflict(
+                    "cfsgate.threshold and cfsgate.keys are about public keys; they cannot be used with fulcio or pki".into(),
+                ),
+            ));
+        }
+    }
+    Ok(SigstoreSigned {
+        trust_root,
+        rekor_public_keys,
+        signed_identity,
+        extension,
+    })
+}
+
+fn cert_source(
+    fields: &mut Fields,
+    path_name: &str,
+    data_name: &str,
+) -> Result<Option<(Location, CertSource)>> {
+    let path = fields.take(path_name);
+    let data = fields.take(data_name);
+    match (path, data) {
+        (Some(_), Some((location, _))) => Err(err(
+            location,
+            PolicyErrorKind::Conflict(format!(
+                "{path_name} and {data_name} cannot be used simultaneously"
+            )),
+        )),
+        (Some((l, node)), None) => Ok(Some((l, CertSource::Path(absolute_path(node, path_name)?)))),
+        (None, Some((l, node))) => Ok(Some((l, CertSource::Data(base64_data(node, data_name)?)))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn fulcio(node: &Node) -> Result<Fulcio> {
+    let mut fields = Fields::new(node, "fulcio")?;
+    let ca = cert_source(&mut fields, "caPath", "caData")?;
+    let issuer = fields.take_string("oidcIssuer")?;
+    let email = fields.take_string("subjectEmail")?;
+    fields.finish()?;
+    let missing = |what: &str| err(node.location, PolicyErrorKind::Conflict(what.to_string()));
+    let (_, ca) =
+        ca.ok_or_else(|| missing("at least one of caPath and caData must be specified"))?;
+    let oidc_issuer = issuer
+        .filter(|(_, s)| !s.is_empty())
+        .ok_or_else(|| missing("oidcIssuer not specified"))?
+        .1;
+    let subject_email = email
+        .filter(|(_, s)| !s.is_empty())
+        .ok_or_else(|| missing("subjectEmail not specified"))?
+        .1;
+    Ok(Fulcio {
+        ca,
+        oidc_issuer: oidc_issuer.to_string(),
+        subject_email: subject_email.to_string(),
+    })
+}
+
+fn pki(node: &Node) -> Result<Pki> {
+    let mut fields = Fields::new(node, "pki")?;
+    let roots = cert_source(&mut fields, "caRootsPath", "caRootsData")?;
+    let intermediates = cert_source(&mut fields, "caIntermediatesPath", "caIntermediatesData")?;
+    let email = fields.take_string("subjectEmail")?;
+    let hostname = fields.take_string("subjectHostname")?;
+    fields.finish()?;
+    let (_, ca_roots) = roots.ok_or_else(|| {
+        err(
+            node.location,
+            PolicyErrorKind::Conflict(
+                "at least one of caRootsPath and caRootsData must be specified".into(),
+            ),
+        )
+    })?;
+    let subject_email = email.map(|(_, s)| s.to_string()).filter(|s| !s.is_empty());
+    let subject_hostname = hostname
+        .map(|(_, s)| s.to_string())
+        .filter(|s| !s.is_empty());
+    if subject_email.is_none() && subject_hostname.is_none() {
+        return Err(err(
+            node.location,
+            PolicyErrorKind::Conflict(
+                "at least one of subjectEmail, subjectHostname must be specified".into(),
+            ),
+        ));
+    }
+    Ok(Pki {
+        ca_roots,
+        ca_intermediates: intermediates.map(|(_, c)| c),
+        subject_email,
+        subject_hostname,
+    })
+}
+
+fn identity_error(location: Location, message: String) -> PolicyError {
+    err(location, PolicyErrorKind::InvalidSignedIdentity(message))
+}
+
+/// Parses a `signedIdentity` (or `baseLayerIdentity`) object: each kind takes exactly its
+/// own fields.
+pub(crate) fn signed_identity(node: &Node) -> Result<SignedIdentity> {
+    let mut fields = Fields::new(node, "signedIdentity")?;
+    let (type_location, kind) = fields.require_string("type", node.location)?;
+    fields.context = format!("signedIdentity {kind:?}");
+    let identity = match kind {
+        "matchExact" => SignedIdentity::MatchExact,
+        "matchRepoDigestOrExact" => SignedIdentity::MatchRepoDigestOrExact,
+        "matchRepository" => SignedIdentity::MatchRepository,
+        "exactReference" => {
+            let (location, value) = fields.require_string("dockerReference", node.location)?;
+            SignedIdentity::exact_reference(value).map_err(|m| identity_error(location, m))?
+        }
+        "exactRepository" => {
+            let (location, value) = fields.require_string("dockerRepository", node.location)?;
+            SignedIdentity::exact_repository(value).map_err(|m| identity_error(location, m))?
+        }
+        "remapIdentity" => {
+            let (location, prefix) = fields.require_string("prefix", node.location)?;
+            let (_, signed_prefix) = fields.require_string("signedPrefix", node.location)?;
+            SignedIdentity::remap_identity(prefix, signed_prefix)
+                .map_err(|m| identity_error(location, m))?
+        }
+        other => {
+            return Err(identity_error(
+                type_location,
+                format!("unknown policy reference match type {other:?}"),
+            ))
+        }
+    };
+    fields.finish()?;
+    Ok(identity)
+}
+
+fn timestamp(node: &Node, field: &str) -> Result<Timestamp> {
+    Timestamp::parse_rfc3339(string(node, field)?).map_err(|reason| {
+        err(
+            node.location,
+            PolicyErrorKind::InvalidValue {
+                field: field.to_string(),
+                reason,
+            },
+        )
+    })
+}
+
+fn small_integer(node: &Node, field: &str, max: u32) -> Result<u32> {
+    let invalid = |reason: String| {
+        err(
+            node.location,
+            PolicyErrorKind::InvalidValue {
+                field: field.to_string(),
+                reason,
+            },
+        )
+    };
+    match &node.value {
+        Value::Number(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(invalid(format!(
+                "must be an integer from 1 to {max}, found {text}"
+            ))),
+        },
+        _ => Err(wrong_type(node, field, "a number")),
+    }
+}
+
+/// The `cfsgate` object of a `sigstoreSigned` requirement: `threshold` and `keys`.
+fn sigstore_extension(
+    location: Location,
+    node: &Node,
+) -> Result<(SigstoreExtension, Vec<TrustedKey>)> {
+    let mut fields = Fields::new(node, "sigstoreSigned.cfsgate")?;
+    let threshold = fields.take("threshold");
+    let keys_node = fields.take("keys");
+    fields.finish()?;
+    let (threshold_value, threshold_location) = match threshold {
+        Some((l, n)) => (small_integer(n, "threshold", MAX_THRESHOLD)?, Some(l)),
+        None => (1, None),
+    };
+    let mut keys = Vec::new();
+    if let Some((_, keys_node)) = keys_node {
+        let items = array(keys_node, "cfsgate.keys")?;
+        if items.is_empty() {
+            return Err(err(
+                keys_node.location,
+                PolicyErrorKind::InvalidValue {
+                    field: "cfsgate.keys".into(),
+                    reason: "contains no entries".into(),
+                },
+            ));
+        }
+        for item in items {
+            keys.push(trusted_key(item)?);
+        }
+    }
+    Ok((
+        SigstoreExtension {
+            location,
+            threshold: threshold_value,
+            threshold_location,
+            threshold_explicit: threshold_location.is_some(),
+            has_keys: !keys.is_empty(),
+        },
+        keys,
+    ))
+}
+
+/// One `cfsgate.keys` entry: exactly one of `keyPath`, `keyData`, `keyring` (with at most
+/// one of `description`, `serial`), and optional `notBefore` / `notAfter`.
+fn trusted_key(node: &Node) -> Result<TrustedKey> {
+    let mut fields = Fields::new(node, "a cfsgate key")?;
+    let path = fields.take("keyPath");
+    let data = fields.take("keyData");
+    let keyring = fields.take("keyring");
+    let description = fields.take("description");
+    let serial = fields.take("serial");
+    let not_before = fields.take("notBefore");
+    let not_after = fields.take("notAfter");
+    fields.finish()?;
+
+    let mut present: Vec<Location> = [&path, &data, &keyring]
+        .iter()
+        .filter_map(|f| f.map(|(l, _)| l))
+        .collect();
+    present.sort();
+    if present.len() != 1 {
+        let (location, which) = match present.get(1) {
+            Some(l) => (*l, "more than one present"),
+            None => (node.location, "none of them present"),
+        };
+        return Err(err(
+            location,
+            PolicyErrorKind::Conflict(format!(
+                "exactly one of keyPath, keyData and keyring must be specified, {which}"
+            )),
+        ));
+    }
+    if keyring.is_none() {
+        if let Some((l, _)) = description.or(serial) {
+            return Err(err(
+                l,
+                PolicyErrorKind::Conflict(
+                    "description and serial select keys of a keyring; they need keyring".into(),
+                ),
+            ));
+        }
+    }
+    let material = if let Some((_, node)) = path {
+        KeyMaterial::File(absolute_path(node, "keyPath")?.path)
+    } else if let Some((_, node)) = data {
+        KeyMaterial::Data(base64_data(node, "keyData")?)
+    } else if let Some((_, node)) = keyring {
+        let name = string(node, "keyring")?;
+        if name.is_empty() {
+            return Err(err(
+                node.location,
+                PolicyErrorKind::InvalidValue {
+                    field: "keyring".into(),
+                    reason: "must name a keyring".into(),
+                },
+            ));
+        }
+        let selector = match (description, serial) {
+            (Some(_), Some((l, _))) => {
+                return Err(err(
+                    l,
+                    PolicyErrorKind::Conflict(
+                        "at most one of description and serial can be used".into(),
+                    ),
+                ))
+            }
+            (Some((_, d)), None) => {
+                KeyringSelector::Description(string(d, "description")?.to_string())
+            }
+            (None, Some((_, s))) => {
+                let serial = small_integer(s, "serial", i32::MAX as u32)?;
+                KeyringSelector::Serial(i32::try_from(serial).unwrap_or(i32::MAX))
+            }
+            (None, None) => KeyringSelector::All,
+        };
+        KeyMaterial::Keyring {
+            keyring: name.to_string(),
+            selector,
+        }
+    } else {
+        unreachable_key(node.location)?
+    };
+    let window = ValidityWindow {
+        not_before: not_before
+            .map(|(_, n)| timestamp(n, "notBefore"))
+            .transpose()?,
+        not_after: not_after
+            .map(|(_, n)| timestamp(n, "notAfter"))
+            .transpose()?,
+    };
+    Ok(TrustedKey {
+        material,
+        window,
+        location: node.location,
+    })
+}
+
+/// Exactly one source was checked above; this keeps the branch total without a panic.
+fn unreachable_key(location: Location) -> Result<KeyMaterial> {
+    Err(err(
+        location,
+        PolicyErrorKind::Conflict("no key source".into()),
+    ))
+}
+
+/// `{"type": "composefs", "sealed": BOOL, "verity": "kernel"|"userspace"}`.
+fn composefs(fields: &mut Fields) -> Result<ComposefsRequirement> {
+    let sealed = match fields.take("sealed") {
+        Some((_, node)) => boolean(node, "sealed")?,
+        None => true,
+    };
+    let verity = match fields.take_string("verity")? {
+        None => None,
+        Some((_, "kernel")) => Some(VerityMode::Kernel),
+        Some((_, "userspace")) => Some(VerityMode::Userspace),
+        Some((location, other)) => {
+            return Err(err(
+                location,
+                PolicyErrorKind::InvalidValue {
+                    field: "verity".into(),
+                    reason: format!("must be \"kernel\" or \"userspace\", found {other:?}"),
+                },
+            ))
+        }
+    };
+    Ok(ComposefsRequirement { sealed, verity })
+}
+
+fn mode(node: &Node) -> Result<Mode> {
+    match string(node, "mode")? {
+        "enforce" => Ok(Mode::Enforce),
+        "warn" => Ok(Mode::Warn),
+        other => Err(err(
+            node.location,
+            PolicyErrorKind::InvalidValue {
+                field: "mode".into(),
+                reason: format!("must be \"enforce\" or \"warn\", found {other:?}"),
+            },
+        )),
+    }
+}
+
+/// The top-level `cfsgate` object: `modes` mirrors `default` + `transports`, naming
+/// scopes that must exist.
+fn apply_extension(policy: &mut Policy, node: &Node) -> Result<()> {
+    let mut fields = Fields::new(node, "cfsgate")?;
+    let modes = fields.take("modes");
+    fields.finish()?;
+    let Some((_, modes)) = modes else {
+        return Ok(());
+    };
+    let mut fields = Fields::new(modes, "cfsgate.modes")?;
+    let default = fields.take("default");
+    let transports = fields.take("transports");
+    fields.finish()?;
+    if let Some((_, node)) = default {
+        policy.default.mode = mode(node)?;
+        policy.default.mode_location = Some(node.location);
+    }
+    if let Some((_, node)) = transports {
+        for transport in object(node, "cfsgate.modes.transports")? {
+            let Some(&index) = policy.transport_index.get(&transport.key) else {
+                return Err(err(
+                    transport.key_location,
+                    PolicyErrorKind::InvalidValue {
+                        field: "cfsgate.modes.transports".into(),
+                        reason: format!("the policy has no transport {:?}", transport.key),
+                    },
+                ));
+            };
+            let scopes = &mut policy.transports[index];
+            for scope in object(&transport.value, "cfsgate.modes.transports.*")? {
+                let Some(&scope_index) = scopes.scope_index.get(&scope.key) else {
+                    return Err(err(
+                        scope.key_location,
+                        PolicyErrorKind::InvalidValue {
+                            field: "cfsgate.modes".into(),
+                            reason: format!(
+                                "transport {:?} has no scope {:?}",
+                                transport.key, scope.key
+                            ),
+                        },
+                    ));
+                };
+                let target = &mut scopes.scopes[scope_index];
+                target.mode = mode(&scope.value)?;
+                target.mode_location = Some(scope.value.location);
+            }
+        }
+    }
+    Ok(())
+}
