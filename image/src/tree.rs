@@ -302,4 +302,28 @@ impl Tree {
         }
         order
     }
+
+    /// The same tree with inodes renumbered in breadth-first order (unreachable ones dropped).
+    /// Two trees describe the same filesystem exactly when their canonical forms are equal,
+    /// whatever order their producers created inodes in.
+    pub fn canonical(&self) -> Tree {
+        let order = self.bfs();
+        let mut new_id = vec![u32::MAX; self.inodes.len()];
+        for (i, (id, _)) in order.iter().enumerate() {
+            new_id[id.index()] = i as u32;
+        }
+        let inodes = order
+            .iter()
+            .map(|(id, _)| {
+                let mut inode = self.inode(*id).clone();
+                if let Content::Directory(entries) = &mut inode.content {
+                    for e in entries.iter_mut() {
+                        e.inode = InodeId(new_id.get(e.inode.index()).copied().unwrap_or(u32::MAX));
+                    }
+                }
+                inode
+            })
+            .collect();
+        Tree { inodes }
+    }
 }
