@@ -253,6 +253,14 @@ impl KernelKeyring {
         self.serial
     }
 
+    /// Sets the permission mask of the keyring itself (not of its keys), e.g. to give a
+    /// group instead of everyone access; [`VERIFIER_PERM`] is what [`KernelKeyring::create`]
+    /// sets.
+    pub fn set_permissions(&self, perm: u32) -> Result<(), KernelError> {
+        sys::setperm(self.serial, perm)
+            .map_err(|e| self.syscall_error("setting the keyring's permissions", e))
+    }
+
     /// Adds (or replaces) a `user` key holding `public_key` (PEM or DER of any supported type,
     /// or a raw 32-byte Ed25519 key); the payload stored is the canonical SPKI PEM.
     pub fn add_public_key(
@@ -455,11 +463,15 @@ impl KernelKeyring {
         let digest = Sha256::digest(message);
         sys::pkey_verify(info.serial, KERNEL_VERIFY_INFO, &digest, signature).map_err(|e| {
             match e.raw_os_error() {
-                Some(libc::EKEYREJECTED) | Some(libc::EBADMSG) => KernelError::Verify {
-                    keyring: self.name.clone(),
-                    description: info.description.clone(),
-                    source: VerifyError::BadSignature,
-                },
+                // EINVAL after PKEY_QUERY accepted the same key and parameters means the
+                // signature itself was refused (e.g. its value is not below the modulus).
+                Some(libc::EKEYREJECTED) | Some(libc::EBADMSG) | Some(libc::EINVAL) => {
+                    KernelError::Verify {
+                        keyring: self.name.clone(),
+                        description: info.description.clone(),
+                        source: VerifyError::BadSignature,
+                    }
+                }
                 _ => self.syscall_error(
                     &format!("KEYCTL_PKEY_VERIFY with {:?}", info.description),
                     e,
