@@ -326,4 +326,28 @@ impl Tree {
             .collect();
         Tree { inodes }
     }
+
+    /// Make each inode's primary entry the earliest one (in breadth-first walk order) that
+    /// gives the same inode order. An image cannot tell a hard link from its primary when both
+    /// sit where the inode's position is still next (e.g. two names in one directory), so
+    /// readers choose this way; trees compared after a round trip are settled first.
+    pub fn settle_primaries(&mut self) {
+        let order: Vec<InodeId> = self.bfs().into_iter().map(|(id, _)| id).collect();
+        let mut placed = vec![false; self.inodes.len()];
+        placed[0] = true;
+        let mut next = 1;
+        for &dir in &order {
+            let Content::Directory(entries) = &mut self.inodes[dir.index()].content else { continue };
+            for e in entries.iter_mut() {
+                let is_next = order.get(next) == Some(&e.inode);
+                if is_next && !placed[e.inode.index()] {
+                    placed[e.inode.index()] = true;
+                    e.hardlink = false;
+                    next += 1;
+                } else {
+                    e.hardlink = true;
+                }
+            }
+        }
+    }
 }
