@@ -150,8 +150,7 @@ pub fn openssl_verify(
 /// The key id openssl's tools give: sha256 of `openssl pkey -pubin -outform DER`.
 pub fn openssl_key_id(public: &Path) -> String {
     let der = openssl(&["pkey", "-pubin", "-in", p(public), "-outform", "DER"]);
-    let digest = openssl_stdin_sha256(&der);
-    digest
+    openssl_stdin_sha256(&der)
 }
 
 /// sha256 computed by `openssl dgst` (not by the crate under test).
