@@ -531,7 +531,7 @@ fn missing_fields_are_refused() {
     let err = parse_err(&short, ParseMode::Strict);
     assert_eq!(
         (err.line, err.message.as_str()),
-        (2, "missing field DIGEST")
+        (2, "'/f': missing field DIGEST")
     );
     let tree = parse_bytes(
         with_root("/f 0 100644 1 0 0 0 0.0\n").as_bytes(),

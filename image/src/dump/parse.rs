@@ -184,7 +184,9 @@ impl Parser {
         if is_link {
             return self.hard_link(&fields, place, path, line_no);
         }
-        let inode = self.inode(&fields, &path, mode)?;
+        let inode = self
+            .inode(&fields, &path, mode)
+            .map_err(|e| format!("{}: {e}", quote(&path)))?;
         match place {
             Place::Root => {
                 let mut tree = Tree::new(inode.stat);
@@ -387,9 +389,7 @@ impl Parser {
                 }
                 _ => {
                     if size > MAX_EXTERNAL_FILE_SIZE {
-                        return Err(format!(
-                            "file {} of {size} bytes is larger than the maximum of {MAX_EXTERNAL_FILE_SIZE} (2^53)",
-                            quote(path)
+                        return Err(format!("file of {size} bytes is larger than the maximum of {MAX_EXTERNAL_FILE_SIZE} (2^53)"
                         ));
                     }
                     Content::Regular(FileData::External {
@@ -410,7 +410,7 @@ impl Parser {
             mtime_sec,
             mtime_nsec,
         };
-        let xattrs = parse_xattrs(fields.xattrs, path)?;
+        let xattrs = parse_xattrs(fields.xattrs)?;
         Ok(Inode {
             stat,
             xattrs,
@@ -585,7 +585,7 @@ fn parse_digest(text: &[u8]) -> Result<Sha256Digest, String> {
 }
 
 /// `KEY=VALUE` items separated by single spaces; a repeated key replaces the earlier value.
-fn parse_xattrs(mut text: &[u8], path: &[u8]) -> Result<Vec<Xattr>, String> {
+fn parse_xattrs(mut text: &[u8]) -> Result<Vec<Xattr>, String> {
     let mut xattrs: Vec<Xattr> = Vec::new();
     // Sum over the current xattrs of XATTR_ENTRY_CHARGE + key + value, as mkcomposefs counts.
     let mut charged = 0usize;
@@ -630,8 +630,7 @@ fn parse_xattrs(mut text: &[u8], path: &[u8]) -> Result<Vec<Xattr>, String> {
         let entry = XATTR_ENTRY_CHARGE + key.len() + value.len();
         if XATTR_HEADER_CHARGE + charged + entry > MAX_INODE_XATTR_BUDGET {
             return Err(format!(
-                "xattrs of {} need {} bytes, more than the {MAX_INODE_XATTR_BUDGET} one inode may take from a dump",
-                quote(path),
+                "xattrs need {} bytes, more than the {MAX_INODE_XATTR_BUDGET} one inode may take from a dump",
                 XATTR_HEADER_CHARGE + charged + entry
             ));
         }
