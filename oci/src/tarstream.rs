@@ -97,6 +97,8 @@ pub struct TarStream<'a> {
     pos: u64,
     /// Where the next header starts.
     next_header: u64,
+    /// Where the current entry's content ends (the padding after it may be missing at EOF).
+    content_end: u64,
     /// Headers read so far (including extension records).
     pub headers_read: u64,
     max_headers: u64,
@@ -122,6 +124,7 @@ impl<'a> TarStream<'a> {
             inner,
             pos: 0,
             next_header: 0,
+            content_end: 0,
             headers_read: 0,
             max_headers,
             ended: false,
@@ -147,6 +150,13 @@ impl<'a> TarStream<'a> {
         while self.pos < self.next_header {
             let want = (self.next_header - self.pos).min(buf.len() as u64) as usize;
             let n = self.read_fully(&mut buf[..want])?;
+            if n < want && self.pos >= self.content_end {
+                // The stream ends right after an entry's content, without padding or end
+                // blocks: umoci 0.4's `insert` writes such layers, and Go's tar readers (umoci,
+                // containers/storage) accept them. The content itself was complete.
+                self.ended = true;
+                return Ok(());
+            }
             if n < want {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -177,6 +187,9 @@ impl<'a> TarStream<'a> {
                 return Ok(None);
             }
             self.skip_to_next_header()?;
+            if self.ended {
+                return Ok(None);
+            }
             let mut block = [0u8; BLOCK as usize];
             let n = self.read_fully(&mut block)?;
             if n == 0 {
@@ -227,6 +240,7 @@ impl<'a> TarStream<'a> {
                         ));
                     }
                     self.next_header = self.pos + raw_size.div_ceil(BLOCK) * BLOCK;
+                    self.content_end = self.next_header;
                     let data = self.read_record(raw_size)?;
                     match typeflag {
                         b'x' => parse_pax(&data, &mut pending)
@@ -284,6 +298,7 @@ impl<'a> TarStream<'a> {
                 ));
             }
             self.next_header = self.pos + size.div_ceil(BLOCK) * BLOCK;
+            self.content_end = self.pos + size;
             let field = |r: io::Result<u64>, what: &str| -> Result<u64, TarError> {
                 r.map_err(|e| entry_err(&path, format!("bad {what} field: {e}")))
             };
