@@ -185,7 +185,7 @@ impl Parser {
             return self.hard_link(&fields, place, path, line_no);
         }
         let inode = self
-            .inode(&fields, &path, mode)
+            .inode(&fields, mode)
             .map_err(|e| format!("{}: {e}", quote(&path)))?;
         match place {
             Place::Root => {
@@ -329,7 +329,7 @@ impl Parser {
     }
 
     /// Read every field of a non-link line into an inode.
-    fn inode(&self, fields: &Fields<'_>, path: &[u8], mode: u32) -> Result<Inode, String> {
+    fn inode(&self, fields: &Fields<'_>, mode: u32) -> Result<Inode, String> {
         let strict = self.mode == ParseMode::Strict;
         let size = fields.number(SIZE, 10)?;
         let nlink = fields.number_u32(NLINK)?;
