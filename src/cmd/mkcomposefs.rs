@@ -1,0 +1,212 @@
+//! `cfsgate mkcomposefs`: build a composefs image from a directory or a composefs-dump(5) file,
+//! with the options of upstream `mkcomposefs` (composefs 1.0.x):
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `--from-file` | SOURCE is a dump file (`-` = stdin), parsed strictly |
+//! | `--lenient` | (cfsgate) with `--from-file`, accept what upstream's parser accepts beyond strict mode |
+//! | `--digest-store=DIR` | copy every external file into DIR under its fs-verity digest |
+//! | `--print-digest` | print the image's fs-verity digest after writing it |
+//! | `--print-digest-only` | print the digest, write no image (IMAGE must be left out) |
+//! | `--min-version=N`, `--max-version=N` | format version range (default 0..1; if only one is given the other is 0, as upstream) |
+//! | `--threads=N` | hashing threads (default: one per core) |
+//! | `--preserve-hardlinks` | (cfsgate) keep hard links as hard links; upstream stores each path as its own inode |
+//! | `--use-epoch`, `--skip-devices`, `--skip-xattrs`, `--user-xattrs` | as upstream |
+//!
+//! IMAGE `-` is stdout (refused when it is a terminal). A file IMAGE is written to a temporary
+//! file beside it and renamed into place, so an error never leaves a partial or stale-mixed image.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use cfsgate_image::dump::{self, ParseMode};
+use cfsgate_image::erofs::writer::{write_image, WriteOptions};
+use cfsgate_image::fromdir::{build_from_dir, BuildOptions};
+use cfsgate_image::fsverity::digest_bytes;
+
+/// Highest composefs format version (upstream `LCFS_VERSION_MAX`).
+const MAX_FORMAT_VERSION: u32 = 1;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MkcomposefsArgs {
+    /// Source directory, or with --from-file a composefs-dump(5) file (`-` = stdin).
+    pub source: PathBuf,
+    /// Image file to write (`-` = stdout). Left out with --print-digest-only.
+    pub image: Option<PathBuf>,
+    /// The source is a composefs-dump(5) file, not a directory.
+    #[arg(long)]
+    pub from_file: bool,
+    /// With --from-file: lenient parse (upstream's acceptance), instead of strict.
+    #[arg(long, requires = "from_file")]
+    pub lenient: bool,
+    /// Copy file contents into this object directory, named by fs-verity digest.
+    #[arg(long, value_name = "DIR", conflicts_with = "from_file")]
+    pub digest_store: Option<PathBuf>,
+    /// Print the fs-verity digest of the image.
+    #[arg(long)]
+    pub print_digest: bool,
+    /// Print the fs-verity digest of the image and write no image.
+    #[arg(long)]
+    pub print_digest_only: bool,
+    /// Lowest composefs format version to use (default 0).
+    #[arg(long, value_name = "N")]
+    pub min_version: Option<u32>,
+    /// Highest composefs format version to use (default 1).
+    #[arg(long, value_name = "N")]
+    pub max_version: Option<u32>,
+    /// Threads for hashing and copying files (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Store hard-linked files once, with hard links (upstream stores one inode per path).
+    #[arg(long)]
+    pub preserve_hardlinks: bool,
+    /// Make all mtimes zero.
+    #[arg(long)]
+    pub use_epoch: bool,
+    /// Leave out char and block devices.
+    #[arg(long)]
+    pub skip_devices: bool,
+    /// Leave out all xattrs.
+    #[arg(long, conflicts_with = "user_xattrs")]
+    pub skip_xattrs: bool,
+    /// Keep only user.* xattrs.
+    #[arg(long)]
+    pub user_xattrs: bool,
+}
+
+impl MkcomposefsArgs {
+    /// The format version range, with upstream's defaulting rules.
+    fn write_options(&self) -> anyhow::Result<WriteOptions> {
+        let (min_version, max_version) = match (self.min_version, self.max_version) {
+            (None, None) => {
+                let d = WriteOptions::default();
+                (d.min_version, d.max_version)
+            }
+            (min, max) => {
+                let min = min.unwrap_or(0);
+                (min, max.unwrap_or(0).max(min))
+            }
+        };
+        if min_version > MAX_FORMAT_VERSION || max_version > MAX_FORMAT_VERSION {
+            bail!("format version {min_version}..{max_version} requested: the highest is {MAX_FORMAT_VERSION}");
+        }
+        Ok(WriteOptions { min_version, max_version })
+    }
+
+    fn build_options(&self) -> BuildOptions {
+        BuildOptions {
+            preserve_hardlinks: self.preserve_hardlinks,
+            threads: self.threads.map(|n| n as usize),
+            digest_store: self.digest_store.clone(),
+            compute_digests: true,
+            skip_xattrs: self.skip_xattrs,
+            user_xattrs_only: self.user_xattrs,
+            skip_devices: self.skip_devices,
+            use_epoch: self.use_epoch,
+        }
+    }
+}
+
+/// Where the image goes.
+enum Output<'a> {
+    None,
+    Stdout,
+    File(&'a Path),
+}
+
+pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
+    let output = match (&args.image, args.print_digest_only) {
+        (Some(_), true) => bail!("cannot give an IMAGE with --print-digest-only"),
+        (None, false) => bail!("no IMAGE given (or use --print-digest-only)"),
+        (None, true) => Output::None,
+        (Some(p), false) if p.as_os_str() == "-" => {
+            if io::stdout().is_terminal() {
+                bail!("stdout is a terminal: refusing to write an image to it");
+            }
+            Output::Stdout
+        }
+        (Some(p), false) => Output::File(p),
+    };
+    if args.source.as_os_str().is_empty() {
+        bail!("empty source path");
+    }
+    let write_opts = args.write_options()?;
+
+    let tree = if args.from_file {
+        let mode = if args.lenient { ParseMode::Lenient } else { ParseMode::Strict };
+        let (tree, name) = if args.source.as_os_str() == "-" {
+            (dump::parse(io::stdin().lock(), mode), "<stdin>".to_owned())
+        } else {
+            let file = File::open(&args.source).with_context(|| format!("opening {}", args.source.display()))?;
+            (dump::parse(BufReader::new(file), mode), args.source.display().to_string())
+        };
+        tree.with_context(|| format!("parsing dump file {name}"))?
+    } else {
+        build_from_dir(&args.source, &args.build_options())
+            .with_context(|| format!("reading source directory {}", args.source.display()))?
+    };
+
+    let image = write_image(&tree, &write_opts).context("writing the composefs image")?;
+    match output {
+        Output::None => {}
+        Output::Stdout => {
+            let mut out = io::stdout().lock();
+            out.write_all(&image).and_then(|()| out.flush()).context("writing the image to stdout")?;
+        }
+        Output::File(path) => write_atomically(path, &image)?,
+    }
+    if args.print_digest || args.print_digest_only {
+        println!("{}", digest_bytes(&image));
+    }
+    Ok(())
+}
+
+/// A temporary file that is removed unless it was renamed into place.
+struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory and a rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (mut file, mut temp) = (None, TempFile { path: None });
+    for n in 0..100u32 {
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let candidate = dir.join(temp_name);
+        match OpenOptions::new().write(true).create_new(true).open(&candidate) {
+            Ok(f) => {
+                file = Some(f);
+                temp.path = Some(candidate);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating a temporary file in {}", dir.display())),
+        }
+    }
+    let (Some(mut file), Some(temp_path)) = (file, temp.path.clone()) else {
+        bail!("could not create a temporary file in {}", dir.display());
+    };
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temp_path.display()))?;
+    drop(file);
+    std::fs::rename(&temp_path, path).with_context(|| format!("renaming into {}", path.display()))?;
+    temp.path = None;
+    Ok(())
+}
