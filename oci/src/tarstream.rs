@@ -299,25 +299,32 @@ impl<'a> TarStream<'a> {
             }
             self.next_header = self.pos + size.div_ceil(BLOCK) * BLOCK;
             self.content_end = self.pos + size;
-            let field = |r: io::Result<u64>, what: &str| -> Result<u64, TarError> {
+            // An empty numeric field (all NUL or spaces) reads as 0, as Go's archive/tar does.
+            let field = |r: io::Result<u64>,
+                         what: &str,
+                         range: std::ops::Range<usize>|
+             -> Result<u64, TarError> {
+                if block[range].iter().all(|&b| b == 0 || b == b' ') {
+                    return Ok(0);
+                }
                 r.map_err(|e| entry_err(&path, format!("bad {what} field: {e}")))
             };
             let to_u32 = |v: u64, what: &str| -> Result<u32, TarError> {
                 u32::try_from(v)
                     .map_err(|_| entry_err(&path, format!("{what} {v} does not fit in 32 bits")))
             };
-            let mode = field(header.mode().map(u64::from), "mode")? as u32 & 0o7777;
+            let mode = field(header.mode().map(u64::from), "mode", 100..108)? as u32 & 0o7777;
             let uid = match pending.pax_uid {
                 Some(u) => u,
-                None => to_u32(field(header.uid(), "uid")?, "uid")?,
+                None => to_u32(field(header.uid(), "uid", 108..116)?, "uid")?,
             };
             let gid = match pending.pax_gid {
                 Some(g) => g,
-                None => to_u32(field(header.gid(), "gid")?, "gid")?,
+                None => to_u32(field(header.gid(), "gid", 116..124)?, "gid")?,
             };
             let (mtime_sec, mtime_nsec) = match pending.pax_mtime {
                 Some(t) => t,
-                None => (field(header.mtime(), "mtime")? as i64, 0),
+                None => (field(header.mtime(), "mtime", 136..148)? as i64, 0),
             };
             let (dev_major, dev_minor) =
                 if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
