@@ -1,0 +1,205 @@
+//! `cfsgate mount`, `cfsgate umount` and `cfsgate mount-helper`: arguments and output only; the
+//! work is in the `cfsgate-mounter` crate.
+//!
+//! | command | does |
+//! |---|---|
+//! | `cfsgate mount [--repo DIR] DIGEST\|REF MOUNTPOINT [--verity=kernel\|userspace\|none] [--upperdir D --workdir D] [--idmap=/proc/PID/ns/user] [--basedir DIR]…` | mounts `DIR/images/<digest>` with `DIR/objects` (then each `--basedir`) as object directories |
+//! | `cfsgate umount MOUNTPOINT` | unmounts it; the kernel releases the EROFS layer and loop device with it |
+//! | `cfsgate mount-helper IMAGE DIR -o digest=…,basedir=…,…` | what `mount -t composefs IMAGE DIR -o …` runs, see below |
+//!
+//! Installing the helper so `mount -t composefs` works: mount(8) runs `/sbin/mount.composefs
+//! IMAGE DIR [-sfnv] -o OPTIONS`, so install a two-line script there:
+//!
+//! ```sh
+//! printf '#!/bin/sh\nexec cfsgate mount-helper "$@"\n' > /sbin/mount.composefs
+//! chmod 755 /sbin/mount.composefs
+//! mount -t composefs /repo/images/$D /mnt -o digest=$D,basedir=/repo/objects,verity=userspace
+//! ```
+//!
+//! (or symlink /sbin/mount.composefs to the cfsgate binary and have `main` dispatch to
+//! [`run_mount_helper`] when `argv[0]` ends in `mount.composefs`, see [`is_mount_helper_name`]).
+//! Options are those of `mount.composefs` (see `cfsgate_mounter::helper`); `digest=` is required
+//! because cfsgate only mounts by trusted digest.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cfsgate_mounter::helper::{parse_helper_options, Repository};
+use cfsgate_mounter::objects::VerifyStats;
+use cfsgate_mounter::{mount_image, unmount, MountOptions, MountReport, UpperLayer, VerityMode};
+
+/// The repository used when `--repo` is not given.
+pub const DEFAULT_REPO: &str = "/var/lib/cfsgate";
+
+/// `cfsgate mount`.
+#[derive(Debug, clap::Args)]
+pub struct MountArgs {
+    /// Repository holding images/<digest>, objects/ and refs/<name>.
+    #[arg(long, default_value = DEFAULT_REPO)]
+    pub repo: PathBuf,
+    /// The trusted image digest (64 hex digits, optionally `sha256:`-prefixed) or a ref name.
+    pub image: String,
+    /// Where to mount it.
+    pub mountpoint: PathBuf,
+    /// How object contents are checked: kernel (fs-verity enforced on every read), userspace
+    /// (every object hashed before mounting) or none. Default: kernel when supported, else an error.
+    #[arg(long, value_parser = parse_verity)]
+    pub verity: Option<VerityMode>,
+    /// Writable layer (needs --workdir).
+    #[arg(long, requires = "workdir")]
+    pub upperdir: Option<PathBuf>,
+    /// Work directory of the writable layer (empty, same filesystem as --upperdir).
+    #[arg(long, requires = "upperdir")]
+    pub workdir: Option<PathBuf>,
+    /// Show owners through this user namespace's id mapping (e.g. /proc/PID/ns/user).
+    #[arg(long)]
+    pub idmap: Option<PathBuf>,
+    /// More object directories, searched after the repository's objects/.
+    #[arg(long)]
+    pub basedir: Vec<PathBuf>,
+}
+
+/// `cfsgate umount`.
+#[derive(Debug, clap::Args)]
+pub struct UmountArgs {
+    /// A mount point made by `cfsgate mount` or `mount -t composefs`.
+    pub mountpoint: PathBuf,
+}
+
+/// `cfsgate mount-helper`: the `mount.composefs` calling convention.
+#[derive(Debug, clap::Args)]
+pub struct MountHelperArgs {
+    /// The composefs image file.
+    pub image: PathBuf,
+    /// Where to mount it.
+    pub mountpoint: PathBuf,
+    /// Comma-separated options (may be repeated): digest=, basedir=, verity[=MODE], tryverity,
+    /// upperdir=, workdir=, idmap=, ro, rw.
+    #[arg(short = 'o')]
+    pub options: Vec<String>,
+    /// mount(8) flags accepted for compatibility: sloppy, fake, no-mtab, verbose.
+    #[arg(short = 's')]
+    pub sloppy: bool,
+    #[arg(short = 'f')]
+    pub fake: bool,
+    #[arg(short = 'n')]
+    pub no_mtab: bool,
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Filesystem type as mount(8) passes it (`composefs`).
+    #[arg(short = 't')]
+    pub fstype: Option<String>,
+}
+
+fn parse_verity(text: &str) -> Result<VerityMode, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+/// Whether a program name (argv[0]) asks for the mount helper.
+pub fn is_mount_helper_name(argv0: &str) -> bool {
+    Path::new(argv0)
+        .file_name()
+        .is_some_and(|name| name == "mount.composefs")
+}
+
+/// Run `cfsgate mount`.
+pub fn run_mount(args: MountArgs) -> Result<()> {
+    let repo = Repository::new(&args.repo);
+    let digest = repo.resolve(&args.image)?;
+    let mut object_dirs = vec![repo.objects_dir()];
+    object_dirs.extend(args.basedir.iter().cloned());
+    let upper = match (args.upperdir, args.workdir) {
+        (Some(upperdir), Some(workdir)) => Some(UpperLayer { upperdir, workdir }),
+        _ => None,
+    };
+    let userns = open_userns(args.idmap.as_deref())?;
+    let options = MountOptions {
+        object_dirs,
+        verity: args.verity,
+        upper,
+        idmap: userns.as_ref().map(AsFd::as_fd),
+        legacy_overlay: false,
+    };
+    let report = mount_image(
+        &digest,
+        &repo.image_path(&digest),
+        &args.mountpoint,
+        &options,
+    )
+    .with_context(|| format!("mounting sha256:{digest} on {}", args.mountpoint.display()))?;
+    println!("{}", describe(&report, &args.mountpoint));
+    Ok(())
+}
+
+/// Run `cfsgate umount`.
+pub fn run_umount(args: UmountArgs) -> Result<()> {
+    unmount(&args.mountpoint)?;
+    Ok(())
+}
+
+/// Run `cfsgate mount-helper` (mount.composefs).
+pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
+    if args.fake {
+        return Ok(());
+    }
+    let opts = parse_helper_options(&args.options.join(","))?;
+    let Some(digest) = opts.digest else {
+        bail!("option digest=<fs-verity digest of {}> is required: cfsgate mounts by trusted digest only", args.image.display());
+    };
+    let verity = opts.verity.resolve(&opts.basedirs)?;
+    let userns = open_userns(opts.idmap.as_deref())?;
+    let options = MountOptions {
+        object_dirs: opts.basedirs,
+        verity,
+        upper: opts.upper,
+        idmap: userns.as_ref().map(AsFd::as_fd),
+        legacy_overlay: false,
+    };
+    let report =
+        mount_image(&digest, &args.image, &args.mountpoint, &options).with_context(|| {
+            format!(
+                "mount.composefs {} on {}",
+                args.image.display(),
+                args.mountpoint.display()
+            )
+        })?;
+    if args.verbose {
+        eprintln!("{}", describe(&report, &args.mountpoint));
+    }
+    Ok(())
+}
+
+fn open_userns(path: Option<&Path>) -> Result<Option<File>> {
+    path.map(|p| File::open(p).with_context(|| format!("opening user namespace {}", p.display())))
+        .transpose()
+}
+
+/// One line saying everything the mount decided.
+fn describe(report: &MountReport, mountpoint: &Path) -> String {
+    let verified = match report.verified {
+        Some(VerifyStats {
+            objects,
+            bytes_hashed,
+            ..
+        }) => {
+            format!(
+                ", {objects} objects verified ({:.1} MiB hashed)",
+                bytes_hashed as f64 / (1 << 20) as f64
+            )
+        }
+        None => String::new(),
+    };
+    format!(
+        "mounted sha256:{} on {}: verity {}{verified}; image pinned as {:?}; EROFS from {:?}; overlay via {:?}; {}{}",
+        report.digest,
+        mountpoint.display(),
+        report.verity,
+        report.pinning,
+        report.erofs,
+        report.overlay,
+        if report.writable { "writable" } else { "read-only" },
+        if report.idmapped { ", idmapped" } else { "" },
+    )
+}
