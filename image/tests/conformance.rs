@@ -20,7 +20,14 @@ fn shared() -> PathBuf {
 }
 
 fn read_input(path: &Path) -> Vec<u8> {
-    let raw = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut raw = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Some assets are git symlinks checked out as a file holding the target's name.
+    if let Ok(name) = std::str::from_utf8(&raw) {
+        let target = path.with_file_name(name.trim());
+        if !name.contains('\n') && !name.trim().is_empty() && target.is_file() {
+            raw = fs::read(&target).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        }
+    }
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gunzip");
