@@ -610,3 +610,148 @@ fn sigkill_during_import_leaves_a_consistent_repository() {
     repo.gc(false).unwrap();
     assert_eq!(fs::read_dir(repo.path().join("tmp")).unwrap().count(), 0);
 }
+
+/// `fsverity digest` (the independent tool) of a file.
+fn fsverity_tool_digest(path: &Path) -> Sha256Digest {
+    let out = Command::new("fsverity")
+        .arg("digest")
+        .arg("--compact")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Every external file in a stored image is backed by an object whose bytes equal `source/path`.
+fn assert_image_matches_dir(repo: &Repository, image: &Sha256Digest, source: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = repo.read_image(image).unwrap();
+    let tree = cfsgate_image::erofs::reader::read_image(&bytes)
+        .unwrap()
+        .tree;
+    let mut externals = 0;
+    for (id, path) in tree.bfs() {
+        if let Content::Regular(FileData::External {
+            digest,
+            backing,
+            size,
+        }) = &tree.inode(id).content
+        {
+            let digest = digest.unwrap();
+            assert_eq!(backing.as_deref(), Some(digest.object_path().as_bytes()));
+            let original = fs::read(source.join(std::ffi::OsStr::from_bytes(&path[1..]))).unwrap();
+            assert_eq!(original.len() as u64, *size);
+            assert_eq!(
+                fs::read(repo.object_path(&digest)).unwrap(),
+                original,
+                "{}",
+                String::from_utf8_lossy(&path)
+            );
+            externals += 1;
+        }
+    }
+    externals
+}
+
+#[test]
+fn import_directory_stores_each_content_once_and_reimport_writes_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let (dir, repo) = new_repo();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    fs::write(src.join("a"), content(1)).unwrap();
+    fs::write(src.join("sub/a-copy"), content(1)).unwrap();
+    fs::write(src.join("sub/deeper/b"), content(2)).unwrap();
+    fs::write(
+        src.join(std::ffi::OsStr::from_bytes(b"non-utf8-\xff")),
+        content(3),
+    )
+    .unwrap();
+    fs::write(src.join("small"), b"inline, under 64 bytes").unwrap();
+    fs::write(src.join("empty"), b"").unwrap();
+    std::os::unix::fs::symlink("a", src.join("link")).unwrap();
+
+    let first = repo.import_tree_from_dir(&src, Some("dir/v1")).unwrap();
+    assert_eq!(first.objects.objects_written, 3, "{:?}", first.objects);
+    assert_eq!(
+        first.objects.bytes_written,
+        [1u64, 2, 3]
+            .iter()
+            .map(|i| content(*i).len() as u64)
+            .sum::<u64>()
+    );
+    assert_eq!(object_files(repo.path()).len(), 3);
+    assert_eq!(assert_image_matches_dir(&repo, &first.image, &src), 4);
+    for id in [1u64, 2, 3] {
+        let object = repo.object_path(&digest_bytes(&content(id)));
+        assert_eq!(fsverity_tool_digest(&object), digest_bytes(&content(id)));
+    }
+    assert_eq!(repo.resolve("dir/v1").unwrap(), first.image);
+
+    let again = repo.import_tree_from_dir(&src, None).unwrap();
+    assert_eq!(again.image, first.image, "same tree, same image");
+    assert_eq!(
+        (again.objects.objects_written, again.objects.objects_present),
+        (0, 4)
+    );
+    assert!(repo.fsck(false).unwrap().is_ok());
+}
+
+#[test]
+fn import_dump_copies_and_verifies_backing_files() {
+    let (dir, repo) = new_repo();
+    let base = dir.path().join("base");
+    fs::create_dir_all(base.join("blobs")).unwrap();
+    let mut dump = String::from("/ 0 40755 2 0 0 0 0.0 - - -\n");
+    for id in [1u64, 2] {
+        let path = base.join(format!("blobs/{id}"));
+        fs::write(&path, content(id)).unwrap();
+        let digest = fsverity_tool_digest(&path);
+        dump += &format!(
+            "/f{id} {} 100644 1 0 0 0 0.0 blobs/{id} - {digest}\n",
+            content(id).len()
+        );
+    }
+    let dump_path = dir.path().join("image.dump");
+    fs::write(&dump_path, &dump).unwrap();
+    let report = repo.import_dump(&dump_path, &base, Some("dumped")).unwrap();
+    assert_eq!(report.objects.objects_written, 2);
+    let bytes = repo.read_image(&report.image).unwrap();
+    let objects: Vec<_> = repo.image_objects(&bytes).unwrap().into_iter().collect();
+    let mut want = vec![digest_bytes(&content(1)), digest_bytes(&content(2))];
+    want.sort();
+    assert_eq!(objects, want);
+
+    // A backing file whose content does not match the dump's DIGEST is refused.
+    fs::write(base.join("blobs/2"), content(9)).unwrap();
+    let dump_path2 = dir.path().join("tampered.dump");
+    fs::write(&dump_path2, dump.replace("/f1 ", "/g1 ")).unwrap();
+    let (_dir2, fresh) = new_repo();
+    let err = fresh
+        .import_dump(&dump_path2, &base, Some("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("blobs/2") && err.contains(&digest_bytes(&content(2)).to_hex()),
+        "{err}"
+    );
+    assert!(fresh.list_refs().unwrap().is_empty() && fresh.list_images().unwrap().is_empty());
+
+    // A backing path leaving the base directory is refused.
+    let escape = "/ 0 40755 2 0 0 0 0.0 - - -\n/f 5 100644 1 0 0 0 0.0 ../outside - -\n";
+    fs::write(&dump_path2, escape).unwrap();
+    let err = fresh
+        .import_dump(&dump_path2, &base, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(".."), "{err}");
+}

@@ -210,7 +210,7 @@ impl Repository {
 }
 
 fn check_object(digest: &Sha256Digest, path: &Path) -> Option<CorruptObject> {
-    let problem = match File::open(path).and_then(|f| fsverity::digest_reader::<Sha256>(f)) {
+    let problem = match File::open(path).and_then(fsverity::digest_reader::<Sha256>) {
         Ok(actual) if actual == *digest => return None,
         Ok(actual) => format!("content has fs-verity digest {actual}"),
         Err(e) => format!("unreadable: {e}"),

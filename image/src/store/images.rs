@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::erofs::reader;
+use crate::erofs::writer::{self, WriteOptions};
 use crate::fsverity::{self, Sha256Digest};
-use crate::tree::{Content, FileData, Tree};
+use crate::tree::Tree;
 
 use super::fsutil;
 use super::{LockKind, Repository, StoreError, IMAGES_DIR, TMP_DIR};
@@ -47,50 +49,38 @@ pub(crate) fn hex_digest<S: serde::Serializer>(
 
 /// Parse image bytes into a tree with the hardened reader.
 pub fn read_image_tree(bytes: &[u8], what: &str) -> Result<Tree, StoreError> {
-    // PENDING(reader): crate::erofs::reader::read_image(bytes).map(|image| image.tree)
-    let _ = bytes;
-    Err(StoreError::BadImage {
-        what: what.to_string(),
-        reason: "the EROFS reader has not landed yet".into(),
-    })
+    crate::erofs::reader::read_image(bytes)
+        .map(|image| image.tree)
+        .map_err(|e| StoreError::BadImage {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-/// The objects a tree references: each external regular file's backing object (which must be
-/// a store path `xx/rest`, agreeing with the file's digest when both are given).
+/// The objects a tree references (the reader's [`referenced_objects`](reader::referenced_objects)),
+/// as digests: in the store every backing path must be an object path `xx/rest`, agreeing with
+/// the file's digest when the image records one.
 pub fn referenced_objects(tree: &Tree, what: &str) -> Result<BTreeSet<Sha256Digest>, StoreError> {
+    let bad = |reason: String| StoreError::BadImage {
+        what: what.to_string(),
+        reason,
+    };
     let mut objects = BTreeSet::new();
-    for inode in &tree.inodes {
-        let Content::Regular(FileData::External {
-            digest, backing, ..
-        }) = &inode.content
-        else {
-            continue;
-        };
-        let from_backing = match backing {
-            Some(path) => Some(parse_object_path(path).ok_or_else(|| StoreError::BadImage {
-                what: what.to_string(),
-                reason: format!(
-                    "backing path {:?} is not an object path (xx/ + 62 hex digits)",
-                    String::from_utf8_lossy(path)
-                ),
-            })?),
-            None => None,
-        };
-        match (from_backing, *digest) {
-            (Some(named), Some(declared)) if named != declared => {
-                return Err(StoreError::BadImage {
-                    what: what.to_string(),
-                    reason: format!(
-                        "backing object {named} disagrees with the file's digest {declared}"
-                    ),
-                })
+    for object in reader::referenced_objects(tree) {
+        let named = parse_object_path(&object.backing).ok_or_else(|| {
+            bad(format!(
+                "backing path {:?} is not an object path (xx/ + 62 lowercase hex digits)",
+                String::from_utf8_lossy(&object.backing)
+            ))
+        })?;
+        match object.digest {
+            Some(declared) if declared != named => {
+                return Err(bad(format!(
+                    "backing object {named} disagrees with the file's digest {declared}"
+                )))
             }
-            (Some(object), _) | (None, Some(object)) => {
-                objects.insert(object);
-            }
-            // A file with neither (a sparse placeholder) references nothing.
-            (None, None) => {}
-        }
+            _ => objects.insert(named),
+        };
     }
     Ok(objects)
 }
@@ -172,6 +162,19 @@ impl Repository {
             fsutil::replace_file(&self.dir(TMP_DIR), &dest, image)?;
         }
         Ok(digest)
+    }
+
+    /// Write `tree` as a composefs image (default format versions) and store it. Its external
+    /// files must already be objects here: hold a shared [`Repository::lock`] from writing them
+    /// until the image has a ref, or gc may remove them in between.
+    pub fn write_tree(&self, tree: &Tree) -> Result<Sha256Digest, StoreError> {
+        let bytes = writer::write_image(tree, &WriteOptions::default()).map_err(|e| {
+            StoreError::BadImage {
+                what: "writing a tree".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        self.write_image(&bytes)
     }
 
     /// Every stored image (digest order) whose name is a digest; other names are fsck's business.

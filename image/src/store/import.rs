@@ -9,13 +9,16 @@
 //! The tree's files are then pointed at their objects (`backing = xx/rest`, `digest`), the EROFS
 //! writer makes the image, and [`Repository::write_image`] stores it.
 
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::BufReader;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::dump::{self, ParseMode};
-use crate::erofs::writer::{self, WriteOptions};
+use crate::fromdir::BuildOptions;
 use crate::fsverity::Sha256Digest;
 use crate::tree::{Content, FileData, InodeId, Tree};
 
@@ -40,6 +43,8 @@ struct Job {
     source: PathBuf,
     /// The digest the source declared, if any.
     expected: Option<Sha256Digest>,
+    /// The size the tree records (checked when there is no digest to check).
+    size: u64,
 }
 
 impl Repository {
@@ -52,22 +57,27 @@ impl Repository {
         if let Some(name) = ref_name {
             super::refs::validate_ref_name(name)?;
         }
-        // PENDING(fromdir): crate::fromdir::build_from_dir(root, &BuildOptions::default())
-        let tree: Tree = Err(StoreError::BadSource {
-            path: root.to_path_buf(),
-            reason: "fromdir has not landed yet".into(),
+        // Digests are computed here, while copying, so each file is read once.
+        let tree = crate::fromdir::build_from_dir(root, &BuildOptions::default()).map_err(|e| {
+            StoreError::BadSource {
+                path: root.to_path_buf(),
+                reason: e.to_string(),
+            }
         })?;
         let jobs = tree
             .bfs()
             .into_iter()
             .filter_map(|(inode, path)| match &tree.inode(inode).content {
-                Content::Regular(FileData::External { digest, .. }) => Some(Job {
-                    inode,
-                    source: root.join(
-                        String::from_utf8_lossy(path.strip_prefix(b"/").unwrap_or(&path)).as_ref(),
-                    ),
-                    expected: *digest,
-                }),
+                // An empty file has no object: the image stores it as a plain empty inode.
+                Content::Regular(FileData::External { digest, size, .. }) if *size > 0 => {
+                    Some(Job {
+                        inode,
+                        source: root
+                            .join(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(&path))),
+                        expected: *digest,
+                        size: *size,
+                    })
+                }
                 _ => None,
             })
             .collect();
@@ -97,13 +107,14 @@ impl Repository {
             if let Content::Regular(FileData::External {
                 digest,
                 backing: Some(backing),
-                ..
+                size,
             }) = &tree.inode(inode).content
             {
                 jobs.push(Job {
                     inode,
                     source: backing_source(basedir, backing)?,
                     expected: *digest,
+                    size: *size,
                 });
             }
         }
@@ -133,13 +144,7 @@ impl Repository {
                 *backing = Some(object.object_path().into_bytes().into());
             }
         }
-        let bytes = writer::write_image(&tree, &WriteOptions::default()).map_err(|e| {
-            StoreError::BadImage {
-                what: "writing the imported tree".into(),
-                reason: e.to_string(),
-            }
-        })?;
-        let image = self.write_image(&bytes)?;
+        let image = self.write_tree(&tree)?;
         if let Some(name) = ref_name {
             self.set_ref(name, &image)?;
         }
@@ -148,12 +153,24 @@ impl Repository {
 }
 
 fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreError> {
-    match &job.expected {
-        Some(expected) => batch
+    if let Some(expected) = &job.expected {
+        // The digest covers the size too.
+        return batch
             .add_file_verified(&job.source, expected)
-            .map(|()| *expected),
-        None => batch.add_file(&job.source),
+            .map(|()| *expected);
     }
+    let file = File::open(&job.source).map_err(StoreError::io("open", &job.source))?;
+    let (digest, size) = batch.add_reader_counted(file, &job.source)?;
+    if size != job.size {
+        return Err(StoreError::BadSource {
+            path: job.source.clone(),
+            reason: format!(
+                "{size} bytes copied, but the tree records {} (file changed during import)",
+                job.size
+            ),
+        });
+    }
+    Ok(digest)
 }
 
 /// `basedir/backing`, refusing a backing path that could leave `basedir`.

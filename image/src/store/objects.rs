@@ -89,11 +89,17 @@ pub struct ObjectBatch<'r> {
 impl ObjectBatch<'_> {
     /// Copy everything `reader` yields into the batch; returns its digest. `source` names the
     /// reader in errors.
-    pub fn add_reader(
+    pub fn add_reader(&self, reader: impl Read, source: &Path) -> Result<Sha256Digest, StoreError> {
+        self.add_reader_counted(reader, source)
+            .map(|(digest, _)| digest)
+    }
+
+    /// [`add_reader`](Self::add_reader), also returning how many bytes the reader yielded.
+    pub fn add_reader_counted(
         &self,
         mut reader: impl Read,
         source: &Path,
-    ) -> Result<Sha256Digest, StoreError> {
+    ) -> Result<(Sha256Digest, u64), StoreError> {
         let tmp_dir = self.repo.dir(TMP_DIR);
         let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
         let copied = copy_hashing(&mut reader, &mut file, source, &tmp);
@@ -106,7 +112,7 @@ impl ObjectBatch<'_> {
             }
         };
         self.offer(digest, size, tmp)?;
-        Ok(digest)
+        Ok((digest, size))
     }
 
     /// Copy a file into the batch; returns its digest.
@@ -274,11 +280,12 @@ fn syncfs(dir: &Path) -> Result<(), StoreError> {
     rustix::fs::syncfs(&handle).map_err(|e| StoreError::io("syncfs", dir)(e.into()))
 }
 
+/// (objects as (digest, path), stray files) found under `objects/`.
+pub(crate) type ObjectScan = (Vec<(Sha256Digest, PathBuf)>, Vec<PathBuf>);
+
 /// Every object in the store: (digest, path). Files whose names are not digests are returned
 /// separately (fsck reports them).
-pub(crate) fn scan_objects(
-    repo: &Repository,
-) -> Result<(Vec<(Sha256Digest, PathBuf)>, Vec<PathBuf>), StoreError> {
+pub(crate) fn scan_objects(repo: &Repository) -> Result<ObjectScan, StoreError> {
     let root = repo.dir(OBJECTS_DIR);
     let mut objects = Vec::new();
     let mut strays = Vec::new();

@@ -47,6 +47,9 @@ pub fn validate_ref_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a ref file holds: an image digest, or why it cannot be read.
+pub(crate) type RefTarget = Result<Sha256Digest, StoreError>;
+
 impl Repository {
     fn ref_path(&self, name: &str) -> Result<PathBuf, StoreError> {
         validate_ref_name(name)?;
@@ -111,14 +114,17 @@ impl Repository {
     }
 
     /// All refs, each with its target or why it is unreadable.
-    pub(crate) fn scan_refs(
-        &self,
-    ) -> Result<Vec<(String, Result<Sha256Digest, StoreError>)>, StoreError> {
+    pub(crate) fn scan_refs(&self) -> Result<Vec<(String, RefTarget)>, StoreError> {
         let root = self.dir(REFS_DIR);
         let mut out = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
+            let entries = match fs::read_dir(&dir) {
+                // A concurrent remove_ref pruned this now-empty directory.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir != root => continue,
+                other => other.map_err(StoreError::io("list", &dir))?,
+            };
+            for entry in entries {
                 let entry = entry.map_err(StoreError::io("list", &dir))?;
                 let path = entry.path();
                 let file_type = entry.file_type().map_err(StoreError::io("stat", &path))?;
@@ -128,6 +134,9 @@ impl Repository {
                 }
                 let name = ref_name_of(&root, &path);
                 let target = parse_ref_file(&path, &name);
+                if target.is_err() && !path.exists() {
+                    continue; // removed while being listed
+                }
                 out.push((name, target));
             }
         }
