@@ -1,20 +1,46 @@
 //! OCI images into composefs trees.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`digest`] | `sha256:<hex>` blob digests ([`BlobDigest`]) |
+//! | [`layout`] | references (`oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH`), image directories, blob reads verified by size and digest before parsing |
+//! | [`resolve`] | index → (nested indexes, platform selection) → manifest → config → layers ([`ResolvedImage`]) |
+//! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
+//! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
+//! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
+//!
+//! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
+//!
+//! ## Relation to composefs-rs (`cfsctl oci compute-id`, composefs-oci 0.9)
+//! The merged tree follows composefs-rs's conventions so that the same image yields the same
+//! composefs digest: 64-byte inline threshold, whole-second mtimes, root metadata copied from
+//! `/usr`, the newest layer's metadata for a directory present in several layers, hard links
+//! as shared inodes. Deliberate differences (none affects images written by docker, podman,
+//! buildah or umoci):
+//! - a missing parent directory is created (0755 root:root, mtime 0) where composefs-rs fails;
+//! - whiteouts apply to lower layers only (OCI spec): an entry and a later whiteout of it in the
+//!   same layer keep the entry, where composefs-rs removes it;
+//! - an image without `/usr` gets its root metadata from the layers' root entry or a default,
+//!   where composefs-rs refuses it;
+//! - the diff_id of every layer and the digest of every blob are checked (composefs-rs checks
+//!   diff_ids only when it has no trusted config splitstream);
+//! - global PAX headers are ignored and GNU sparse entries refused (composefs-rs panics on the
+//!   former and misreads the latter).
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod digest;
 pub mod error;
 pub mod layout;
 pub mod resolve;
 pub mod sink;
-
-pub use digest::BlobDigest;
-pub use error::OciError;
-pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
-pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
-pub use sink::{DirSink, NullSink, ObjectSink};
-pub mod apply;
 pub mod tarstream;
 
 pub use apply::{
     build_tree, build_tree_with, BuildOptions, Limits, TreeBuilder, INLINE_CONTENT_MAX,
 };
+pub use digest::BlobDigest;
+pub use error::OciError;
+pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
+pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
+pub use sink::{DirSink, NullSink, ObjectSink};

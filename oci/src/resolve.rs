@@ -185,13 +185,13 @@ struct MediaTypeProbe {
 }
 
 enum Node {
-    Index(ImageIndex),
-    Manifest(ImageManifest, String),
+    Index(Box<ImageIndex>),
+    Manifest(Box<ImageManifest>, String),
 }
 
 /// The blob digest a descriptor names (sha256 only).
 pub fn descriptor_digest(desc: &Descriptor) -> Result<BlobDigest, OciError> {
-    BlobDigest::parse(&desc.digest().to_string())
+    BlobDigest::parse(desc.digest().as_ref())
 }
 
 /// Resolve a reference text (`oci:…` or `dir:…`) for the running platform.
@@ -340,14 +340,14 @@ fn parse_node(digest: BlobDigest, bytes: &[u8], declared: Option<&str>) -> Resul
     };
     match media_type.as_str() {
         MEDIA_OCI_INDEX | MEDIA_DOCKER_LIST => serde_json::from_slice(bytes)
-            .map(Node::Index)
+            .map(|i| Node::Index(Box::new(i)))
             .map_err(|e| OciError::Json {
                 what: "image index",
                 digest,
                 reason: e.to_string(),
             }),
         MEDIA_OCI_MANIFEST | MEDIA_DOCKER_MANIFEST => serde_json::from_slice(bytes)
-            .map(|m| Node::Manifest(m, media_type.clone()))
+            .map(|m| Node::Manifest(Box::new(m), media_type.clone()))
             .map_err(|e| OciError::Json {
                 what: "manifest",
                 digest,
@@ -374,7 +374,7 @@ fn resolve_from(
     loop {
         match parse_node(digest, &bytes, declared.as_deref())? {
             Node::Manifest(manifest, media_type) => {
-                return finish(source, index_chain, digest, media_type, bytes, manifest);
+                return finish(source, index_chain, digest, media_type, bytes, *manifest);
             }
             Node::Index(index) => {
                 if index_chain.len() >= MAX_INDEX_DEPTH {
