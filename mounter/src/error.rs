@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use cfsgate_image::Sha256Digest;
 
 use crate::objects::ObjectProblem;
-use crate::verity::VerityMode;
 
 /// Why a composefs image was not mounted (or unmounted).
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +75,6 @@ pub enum MountError {
 
     #[error("cannot unmount {path}: {source}")]
     Unmount { path: PathBuf, source: io::Error },
-
-    #[error("verity mode {mode} is not supported together with {what}")]
-    Unsupported {
-        mode: VerityMode,
-        what: &'static str,
-    },
 }
 
 /// At most this many object problems are spelled out in one message (the rest are counted):
