@@ -40,6 +40,11 @@ pub struct ImageInfo {
     pub unique_bytes: u64,
 }
 
+/// A list of images as a JSON array (what `cfsgate images --json` prints).
+pub fn to_json(images: &[ImageInfo]) -> String {
+    serde_json::to_string(images).unwrap_or_else(|_| "[]".into())
+}
+
 pub(crate) fn hex_digest<S: serde::Serializer>(
     digest: &Sha256Digest,
     s: S,

@@ -1,0 +1,249 @@
+//! The object-store commands: `create`, `fsck`, `gc`, `images`, `ref`, `rm`, `missing-objects`.
+//!
+//! Arguments and output only; the repository logic is `cfsgate_image::store`. Every command
+//! works on the repository given by the global `--repo DIR` (default `/var/lib/cfsgate`).
+//! Results go to stdout (a digest, a table, JSON); notes such as the verification mode go to
+//! stderr so scripts can capture the result alone.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cfsgate_image::store::{images, FsckReport, Repository, VerityMode};
+use clap::{Args, Subcommand};
+
+/// Object-store commands (flattened into the top-level command list).
+#[derive(Subcommand, Debug)]
+pub enum StoreCmd {
+    /// Store a directory (or a dump file with --basedir) as objects and an image; print the image digest.
+    Create(CreateArgs),
+    /// Recompute every object and image digest, check references and refs; non-zero exit on any problem.
+    Fsck {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Move corrupt objects and images to quarantine/.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Remove images and objects no ref reaches; report counts and bytes freed.
+    Gc {
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List stored images: digest, refs, size, objects, shared and unique object bytes.
+    Images {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name an image (by digest, or by another ref's name).
+    Ref {
+        /// The ref name (may contain '/').
+        name: String,
+        /// Image digest (64 hex digits, optionally "sha256:") or an existing ref.
+        image: String,
+    },
+    /// Remove a ref (the image stays until gc).
+    Rm {
+        /// The ref name.
+        name: String,
+    },
+    /// Print the digests of the objects an image file references that the repository lacks.
+    MissingObjects {
+        /// A composefs image file (e.g. fetched from another node).
+        image: PathBuf,
+    },
+}
+
+/// `create SOURCE [--ref NAME] [--basedir DIR]`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// A directory, or a composefs dump file (then --basedir is required).
+    pub source: PathBuf,
+    /// Name the new image.
+    #[arg(long = "ref", value_name = "NAME")]
+    pub ref_name: Option<String>,
+    /// For a dump file: the directory its PAYLOAD (backing file) paths are relative to.
+    #[arg(long, value_name = "DIR")]
+    pub basedir: Option<PathBuf>,
+}
+
+/// Run one store command on the repository at `repo`.
+pub fn run(repo: &Path, cmd: StoreCmd) -> Result<()> {
+    match cmd {
+        StoreCmd::Create(args) => create(repo, args),
+        StoreCmd::Fsck { json, repair } => fsck(&open(repo)?, json, repair),
+        StoreCmd::Gc { dry_run } => gc(&open(repo)?, dry_run),
+        StoreCmd::Images { json } => list_images(&open(repo)?, json),
+        StoreCmd::Ref { name, image } => {
+            let repo = open(repo)?;
+            let digest = repo.resolve(&image)?;
+            repo.set_ref(&name, &digest)?;
+            println!("{name} -> {digest}");
+            Ok(())
+        }
+        StoreCmd::Rm { name } => {
+            if !open(repo)?.remove_ref(&name)? {
+                bail!("no ref named {name:?}");
+            }
+            Ok(())
+        }
+        StoreCmd::MissingObjects { image } => {
+            let repo = open(repo)?;
+            let bytes = std::fs::read(&image)
+                .with_context(|| format!("reading image {}", image.display()))?;
+            for digest in repo.missing_objects(&bytes)? {
+                println!("{digest}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open(repo: &Path) -> Result<Repository> {
+    Repository::open(repo).with_context(|| {
+        format!(
+            "opening repository {} (create one with `cfsgate create`)",
+            repo.display()
+        )
+    })
+}
+
+fn note_verity(repo: &Repository) {
+    if repo.meta().verity == VerityMode::Userspace {
+        eprintln!(
+            "note: repository {}: {}",
+            repo.path().display(),
+            VerityMode::Userspace.describe()
+        );
+    }
+}
+
+fn create(repo: &Path, args: CreateArgs) -> Result<()> {
+    let repo = Repository::create_or_open(repo)
+        .with_context(|| format!("opening or creating repository {}", repo.display()))?;
+    note_verity(&repo);
+    let source = &args.source;
+    let meta = std::fs::metadata(source).with_context(|| format!("{}", source.display()))?;
+    let report = if meta.is_dir() {
+        if args.basedir.is_some() {
+            bail!(
+                "--basedir is for dump files; {} is a directory",
+                source.display()
+            );
+        }
+        repo.import_tree_from_dir(source, args.ref_name.as_deref())?
+    } else {
+        let Some(basedir) = &args.basedir else {
+            bail!(
+                "{} is a file: a dump file needs --basedir DIR (where its backing files are)",
+                source.display()
+            );
+        };
+        repo.import_dump(source, basedir, args.ref_name.as_deref())?
+    };
+    eprintln!(
+        "{} new objects ({} bytes), {} already present",
+        report.objects.objects_written,
+        report.objects.bytes_written,
+        report.objects.objects_present
+    );
+    println!("{}", report.image);
+    Ok(())
+}
+
+fn fsck(repo: &Repository, json: bool, repair: bool) -> Result<()> {
+    let report = repo.fsck(repair)?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        note_verity(repo);
+        print_fsck(&report);
+    }
+    if !report.is_ok() {
+        let problems = report.corrupt_objects.len()
+            + report.corrupt_images.len()
+            + report.missing_objects.len()
+            + report.dangling_refs.len()
+            + report.stray_files.len();
+        bail!(
+            "fsck found {problems} problem(s) in {}",
+            repo.path().display()
+        );
+    }
+    Ok(())
+}
+
+fn print_fsck(report: &FsckReport) {
+    println!(
+        "checked {} objects, {} images, {} refs",
+        report.objects_checked, report.images_checked, report.refs_checked
+    );
+    for o in &report.corrupt_objects {
+        println!("corrupt object {}: {}", o.digest, o.problem);
+    }
+    for i in &report.corrupt_images {
+        println!("corrupt image {}: {}", i.digest, i.problem);
+    }
+    for m in &report.missing_objects {
+        println!("image {} is missing object {}", m.image, m.object);
+    }
+    for r in &report.dangling_refs {
+        println!("dangling ref {}: {}", r.name, r.problem);
+    }
+    for s in &report.stray_files {
+        println!("stray file {}", s.display());
+    }
+    for q in &report.quarantined {
+        println!("moved to {}", q.display());
+    }
+    if report.stale_temp_files > 0 {
+        println!(
+            "{} temporary files left by interrupted writers (gc removes them)",
+            report.stale_temp_files
+        );
+    }
+    if report.is_ok() {
+        println!("ok");
+    }
+}
+
+fn gc(repo: &Repository, dry_run: bool) -> Result<()> {
+    let report = repo.gc(dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} images and {} objects, {} bytes; {} temporary files; kept {} images and {} objects",
+        report.images_removed,
+        report.objects_removed,
+        report.bytes_freed,
+        report.temp_files_removed,
+        report.images_kept,
+        report.objects_kept
+    );
+    Ok(())
+}
+
+fn list_images(repo: &Repository, json: bool) -> Result<()> {
+    let list = repo.list_images()?;
+    if json {
+        println!("{}", images::to_json(&list));
+        return Ok(());
+    }
+    println!(
+        "{:<64}  {:>10}  {:>8}  {:>12}  {:>12}  REFS",
+        "DIGEST", "SIZE", "OBJECTS", "SHARED", "UNIQUE"
+    );
+    for info in list {
+        println!(
+            "{:<64}  {:>10}  {:>8}  {:>12}  {:>12}  {}",
+            info.digest.to_hex(),
+            info.size,
+            info.n_objects,
+            info.shared_bytes,
+            info.unique_bytes,
+            info.refs.join(",")
+        );
+    }
+    Ok(())
+}
