@@ -44,7 +44,7 @@ impl Repository {
                 }
                 Err(e) => {
                     return Err(StoreError::GcRefused(format!(
-                        "ref {name:?} is unreadable ({e})"
+                        "{e} (fix or remove refs/{name})"
                     )))
                 }
             }
