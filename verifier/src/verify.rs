@@ -1,0 +1,319 @@
+//! Verifying the cosign signatures of a `dir:` image against trusted keys and an identity
+//! rule, with containers/image's `sigstoreSigned` semantics.
+//!
+//! For each `signature-N`, fail closed, in this order:
+//!
+//! | step | on failure the signature is |
+//! |---|---|
+//! | has the sigstore prefix | [`SignatureOutcome::NotSigstore`] (ignored, as a GPG signature) |
+//! | wrapper parses | [`SignatureOutcome::Malformed`] |
+//! | `mimeType` is simple signing | [`SignatureOutcome::NotSimpleSigning`] |
+//! | the signature verifies over the exact payload bytes with some trusted key | [`SignatureOutcome::Untrusted`] |
+//! | only then: the payload parses strictly | [`SignatureOutcome::BadPayload`] |
+//! | signed digest = sha256 of `manifest.json`'s exact bytes | [`SignatureOutcome::DigestMismatch`] |
+//! | the claimed identity is accepted by the rule | [`SignatureOutcome::IdentityMismatch`] |
+//!
+//! The image is accepted if at least one signature passes every step; the others are
+//! reported but do not reject. Otherwise the verdict says why: the manifest cannot be read,
+//! there is no sigstore signature at all, no signature is by a trusted key, or every
+//! trusted signature fails a payload check.
+
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::Sha256Digest;
+use cfsgate_keyring::{KeyId, PublicKey};
+use cfsgate_policy::{DockerReference, SignedIdentity};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::dir::DirImage;
+use crate::payload::SimpleSigningPayload;
+use crate::sigstore::{self, SigstoreSignature, SIMPLE_SIGNING_MIME_TYPE};
+
+/// Which identities the signatures may claim.
+#[derive(Debug, Clone)]
+pub struct IdentityRequirement {
+    /// The policy's `signedIdentity`.
+    pub rule: SignedIdentity,
+    /// The reference the image is being used as (`None`: the image has no docker reference;
+    /// then only `exactReference`/`exactRepository` can match).
+    pub image_reference: Option<DockerReference>,
+}
+
+impl IdentityRequirement {
+    /// The one place a claimed identity is judged (delegated to cfsgate-policy).
+    pub fn accepts(&self, claimed: &str) -> bool {
+        self.rule
+            .matches_claim(self.image_reference.as_ref(), claimed)
+    }
+}
+
+/// What happened to one signature file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SignatureOutcome {
+    /// Passed every check.
+    Accepted { key_id: KeyId, identity: String },
+    /// Not a sigstore signature (e.g. a GPG simple signing signature); not counted.
+    NotSigstore,
+    /// Meant as a sigstore signature but not well-formed.
+    Malformed { reason: String },
+    /// A sigstore attachment that is not a simple-signing signature.
+    NotSimpleSigning { mime_type: String },
+    /// Does not verify with any trusted key (one entry per key tried).
+    Untrusted { per_key: Vec<KeyFailure> },
+    /// Verified by a trusted key, but the payload is refused.
+    BadPayload { key_id: KeyId, reason: String },
+    /// Verified, but signs another manifest.
+    DigestMismatch {
+        key_id: KeyId,
+        signed: String,
+        actual: String,
+    },
+    /// Verified, but claims an identity the rule does not accept.
+    IdentityMismatch { key_id: KeyId, claimed: String },
+}
+
+/// Why one trusted key did not verify a signature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyFailure {
+    pub key_id: KeyId,
+    pub reason: String,
+}
+
+/// One signature file's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignatureReport {
+    pub file: PathBuf,
+    #[serde(flatten)]
+    pub outcome: SignatureOutcome,
+}
+
+/// Why an image was rejected.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The image directory or its manifest could not be read.
+    ManifestUnreadable { error: String },
+    /// The signature files could not be read.
+    SignaturesUnreadable { error: String },
+    /// No sigstore signature at all (there may be GPG ones).
+    Unsigned,
+    /// Sigstore signatures exist, but none verifies with a trusted key.
+    NoTrustedSigner,
+    /// Some signature is by a trusted key, but each fails a payload check.
+    NoValidSignature,
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ManifestUnreadable { error } => write!(f, "manifest unreadable: {error}"),
+            Self::SignaturesUnreadable { error } => write!(f, "signatures unreadable: {error}"),
+            Self::Unsigned => f.write_str("unsigned: no sigstore signature"),
+            Self::NoTrustedSigner => f.write_str("signed, but not by any trusted key"),
+            Self::NoValidSignature => f.write_str(
+                "signed by a trusted key, but no such signature matches this image and identity",
+            ),
+        }
+    }
+}
+
+/// The result of verifying an image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted {
+        /// Keys of the accepted signatures (no repeats, in file order).
+        signers: Vec<KeyId>,
+        /// Identities the accepted signatures claim (no repeats, in file order).
+        identities: Vec<String>,
+        manifest_digest: String,
+        signatures: Vec<SignatureReport>,
+    },
+    Rejected {
+        reason: RejectReason,
+        signatures: Vec<SignatureReport>,
+    },
+}
+
+impl Verdict {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Verdict::Accepted { .. })
+    }
+
+    /// Every signature's report.
+    pub fn signatures(&self) -> &[SignatureReport] {
+        match self {
+            Verdict::Accepted { signatures, .. } | Verdict::Rejected { signatures, .. } => {
+                signatures
+            }
+        }
+    }
+}
+
+/// sha256 of exact bytes, as a typed digest.
+pub fn sha256_of(bytes: &[u8]) -> Sha256Digest {
+    Sha256Digest(Sha256::digest(bytes).into())
+}
+
+/// Verifies the `dir:` image at `dir`.
+pub fn verify_dir_image(dir: &Path, keys: &[PublicKey], identity: &IdentityRequirement) -> Verdict {
+    let rejected = |reason| Verdict::Rejected {
+        reason,
+        signatures: Vec::new(),
+    };
+    let image = match DirImage::open(dir) {
+        Ok(image) => image,
+        Err(e) => {
+            return rejected(RejectReason::ManifestUnreadable {
+                error: e.to_string(),
+            })
+        }
+    };
+    let manifest = match image.manifest_bytes() {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return rejected(RejectReason::ManifestUnreadable {
+                error: e.to_string(),
+            })
+        }
+    };
+    let files = match image.signatures() {
+        Ok(files) => files,
+        Err(e) => {
+            return rejected(RejectReason::SignaturesUnreadable {
+                error: e.to_string(),
+            })
+        }
+    };
+    let manifest_digest = sha256_of(&manifest);
+    let signatures: Vec<SignatureReport> = files
+        .iter()
+        .map(|file| SignatureReport {
+            file: file.path.clone(),
+            outcome: judge_signature(
+                &file.bytes,
+                &file.path.display().to_string(),
+                &manifest_digest,
+                keys,
+                identity,
+            ),
+        })
+        .collect();
+    summarise(signatures, manifest_digest)
+}
+
+fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) -> Verdict {
+    let mut signers = Vec::new();
+    let mut identities = Vec::new();
+    for report in &signatures {
+        if let SignatureOutcome::Accepted { key_id, identity } = &report.outcome {
+            if !signers.contains(key_id) {
+                signers.push(*key_id);
+            }
+            if !identities.contains(identity) {
+                identities.push(identity.clone());
+            }
+        }
+    }
+    if !signers.is_empty() {
+        return Verdict::Accepted {
+            signers,
+            identities,
+            manifest_digest: format!("sha256:{manifest_digest}"),
+            signatures,
+        };
+    }
+    let outcomes = || signatures.iter().map(|r| &r.outcome);
+    let reason = if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
+        RejectReason::Unsigned
+    } else if outcomes().any(|o| {
+        matches!(
+            o,
+            SignatureOutcome::BadPayload { .. }
+                | SignatureOutcome::DigestMismatch { .. }
+                | SignatureOutcome::IdentityMismatch { .. }
+        )
+    }) {
+        RejectReason::NoValidSignature
+    } else {
+        RejectReason::NoTrustedSigner
+    };
+    Verdict::Rejected { reason, signatures }
+}
+
+/// Every check of one signature file, in the order of the module table.
+pub fn judge_signature(
+    bytes: &[u8],
+    source_name: &str,
+    manifest_digest: &Sha256Digest,
+    keys: &[PublicKey],
+    identity: &IdentityRequirement,
+) -> SignatureOutcome {
+    if !sigstore::is_sigstore(bytes) {
+        return SignatureOutcome::NotSigstore;
+    }
+    let signature = match SigstoreSignature::parse(bytes, source_name) {
+        Ok(signature) => signature,
+        Err(e) => {
+            return SignatureOutcome::Malformed {
+                reason: e.to_string(),
+            }
+        }
+    };
+    if signature.mime_type != SIMPLE_SIGNING_MIME_TYPE {
+        return SignatureOutcome::NotSimpleSigning {
+            mime_type: signature.mime_type,
+        };
+    }
+    let key_id = match trusted_signer(&signature, keys) {
+        Ok(key_id) => key_id,
+        Err(per_key) => return SignatureOutcome::Untrusted { per_key },
+    };
+    // Only now, with the bytes vouched for by a trusted key, is the payload parsed.
+    let payload = match SimpleSigningPayload::parse(&signature.payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return SignatureOutcome::BadPayload {
+                key_id,
+                reason: e.to_string(),
+            }
+        }
+    };
+    if payload.manifest_digest != *manifest_digest {
+        return SignatureOutcome::DigestMismatch {
+            key_id,
+            signed: format!("sha256:{}", payload.manifest_digest),
+            actual: format!("sha256:{manifest_digest}"),
+        };
+    }
+    if !identity.accepts(&payload.docker_reference) {
+        return SignatureOutcome::IdentityMismatch {
+            key_id,
+            claimed: payload.docker_reference,
+        };
+    }
+    SignatureOutcome::Accepted {
+        key_id,
+        identity: payload.docker_reference,
+    }
+}
+
+/// The first trusted key whose verification of the exact payload bytes succeeds.
+fn trusted_signer(
+    signature: &SigstoreSignature,
+    keys: &[PublicKey],
+) -> Result<KeyId, Vec<KeyFailure>> {
+    let mut failures = Vec::with_capacity(keys.len());
+    for key in keys {
+        match key.verify(&signature.payload, &signature.signature) {
+            Ok(()) => return Ok(key.key_id()),
+            Err(e) => failures.push(KeyFailure {
+                key_id: key.key_id(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Err(failures)
+}
