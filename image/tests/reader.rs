@@ -1006,3 +1006,90 @@ mod fuzz {
 fn _digest_type(d: Sha256Digest) -> Option<Sha256Digest> {
     Some(d)
 }
+
+/// Compact inode records of regular 0644 files of `size` bytes: byte offsets, found by scanning
+/// the inode slots (independent of the reader).
+fn find_file_inodes(img: &[u8], size: u32) -> Vec<usize> {
+    (1152..img.len().min(1 << 16) - 32)
+        .step_by(32)
+        .filter(|&at| {
+            let mode = u16::from_le_bytes([img[at + 4], img[at + 5]]);
+            let sz = u32::from_le_bytes(img[at + 8..at + 12].try_into().unwrap());
+            img[at] & 1 == 0 && u32::from(mode) == S_IFREG | 0o644 && sz == size
+        })
+        .collect()
+}
+
+#[test]
+fn overlapping_data_blocks_are_refused() {
+    // Two files of 5000 bytes: one data block plus an inline tail each.
+    let mut tree = Tree::new(stat(S_IFDIR | 0o755, 2, 0, 0, 1));
+    for (name, byte) in [(&b"a"[..], b'a'), (b"b", b'b')] {
+        let data = vec![byte; 5000];
+        tree.add(
+            InodeId::ROOT,
+            name,
+            inode(
+                stat(S_IFREG | 0o644, 1, 0, 0, 1),
+                Content::Regular(FileData::Inline(data.into())),
+                &[],
+            ),
+        )
+        .unwrap();
+    }
+    let good = write_image(&tree, &WriteOptions::default()).expect("writer");
+    assert_eq!(canon(&read_image(&good).expect("valid").tree), canon(&tree));
+    let files = find_file_inodes(&good, 5000);
+    assert_eq!(files.len(), 2, "both file inodes found");
+    // Point b's data block at a's: the same bytes would be decoded twice.
+    let mut b = good.clone();
+    let a_blk = u32::from_le_bytes(good[files[0] + 16..files[0] + 20].try_into().unwrap());
+    put_u32(&mut b, files[1] + 16, a_blk);
+    assert!(matches!(
+        expect_err(&b, "shared data block"),
+        ReadError::Overlap { .. }
+    ));
+    // Point b's data at the inode area.
+    let mut b = good.clone();
+    put_u32(&mut b, files[1] + 16, 0);
+    assert!(matches!(
+        expect_err(&b, "data over inodes"),
+        ReadError::Overlap { .. }
+    ));
+}
+
+#[test]
+fn deep_trees_read_without_recursion() {
+    // 3000 nested directories: a recursive reader would need thousands of stack frames.
+    let mut tree = Tree::new(stat(S_IFDIR | 0o755, 3, 0, 0, 1));
+    let mut dir = InodeId::ROOT;
+    for _ in 0..3000 {
+        dir = tree
+            .add(
+                dir,
+                b"d",
+                inode(
+                    stat(S_IFDIR | 0o755, 3, 0, 0, 1),
+                    Content::Directory(Vec::new()),
+                    &[],
+                ),
+            )
+            .unwrap();
+    }
+    tree.add(
+        dir,
+        b"leaf",
+        inode(
+            stat(S_IFREG | 0o644, 1, 0, 0, 1),
+            Content::Regular(FileData::Inline((*b"x").into())),
+            &[],
+        ),
+    )
+    .unwrap();
+    let bytes = write_image(&tree, &WriteOptions::default()).expect("writer");
+    let image = timed_read(&bytes).expect("deep tree reads");
+    assert_eq!(
+        canon_ignoring_primaries(&image.tree),
+        canon_ignoring_primaries(&as_stored(&tree))
+    );
+}
