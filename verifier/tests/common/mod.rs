@@ -1,0 +1,74 @@
+//! Shared test helpers: the containers/image fixtures, read in place.
+//!
+//! The fixtures' symlinks are stored as small text files holding the link target (e.g.
+//! `../dir-img-cosign-valid/signature-1`). [`fixture_image`] builds a temporary directory of
+//! real symlinks to the resolved fixture files, so the verifier reads the fixture bytes in
+//! place through an ordinary `dir:` layout.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use cfsgate_keyring::PublicKey;
+use cfsgate_policy::{DockerReference, SignedIdentity};
+use cfsgate_verifier::IdentityRequirement;
+
+/// Longest symlink-as-text file: a relative path of a few components.
+const MAX_LINK_TEXT: u64 = 256;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/containers-image")
+}
+
+/// Follows symlink-as-text files to the file that holds the data.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..8 {
+        let Ok(meta) = std::fs::metadata(&current) else {
+            return current;
+        };
+        if meta.len() > MAX_LINK_TEXT {
+            return current;
+        }
+        let Ok(text) = std::fs::read_to_string(&current) else {
+            return current;
+        };
+        if !text.starts_with("../") || text.contains('\n') {
+            return current;
+        }
+        let target = current
+            .parent()
+            .expect("fixture has a parent")
+            .join(text.trim());
+        if !target.is_file() {
+            return current;
+        }
+        current = target;
+    }
+    current
+}
+
+/// A temp dir mirroring fixture image `name` with real symlinks to the resolved files.
+pub fn fixture_image(name: &str) -> tempfile::TempDir {
+    let source = fixtures().join(name);
+    let out = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&source).expect("fixture dir") {
+        let entry = entry.expect("entry");
+        let target = resolve(&entry.path()).canonicalize().expect("canonical");
+        std::os::unix::fs::symlink(&target, out.path().join(entry.file_name())).expect("symlink");
+    }
+    out
+}
+
+pub fn key(name: &str) -> PublicKey {
+    PublicKey::from_file(&fixtures().join(name)).expect("fixture key")
+}
+
+pub fn require(rule: SignedIdentity, image_reference: &str) -> IdentityRequirement {
+    IdentityRequirement {
+        rule,
+        image_reference: Some(
+            DockerReference::parse_normalized(image_reference).expect("image reference"),
+        ),
+    }
+}
