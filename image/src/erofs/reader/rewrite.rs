@@ -98,7 +98,16 @@ fn regular_data(
         return Ok(FileData::Inline(read_data(img, inode, budget)?.into()));
     }
     let digest = match meta.metacopy.as_deref() {
-        None | Some([]) => None,
+        // Without metacopy overlayfs would serve the file from the image through its chunk
+        // index, which this reader does not interpret: the mounted content could differ from
+        // what is reported here. The writer always adds metacopy to external files.
+        None => {
+            return Err(bad_inode(
+                inode,
+                "chunk-based file without trusted.overlay.metacopy",
+            ))
+        }
+        Some([]) => None,
         Some(v) if v.len() == 4 + Sha256Digest::LEN && v[..4] == METACOPY_HEADER => {
             Sha256Digest::from_slice(&v[4..])
         }
