@@ -1,0 +1,137 @@
+//! The `cfsgate verify`/`sign` command module (`src/cmd/verify.rs`), compiled here against
+//! this crate so it is tested before the binary wires it.
+
+mod common;
+
+#[path = "../../src/cmd/verify.rs"]
+#[allow(dead_code)]
+mod verify_cmd;
+
+use clap::Parser;
+use common::{fixture_image, fixtures};
+use verify_cmd::{render, run_sign, run_verify, SignArgs, VerifyArgs};
+
+#[derive(clap::Parser)]
+struct VerifyCli {
+    #[command(flatten)]
+    args: VerifyArgs,
+}
+
+#[derive(clap::Parser)]
+struct SignCli {
+    #[command(flatten)]
+    args: SignArgs,
+}
+
+fn verify_args(argv: &[&str]) -> VerifyArgs {
+    VerifyCli::try_parse_from(std::iter::once("verify").chain(argv.iter().copied()))
+        .expect("arguments")
+        .args
+}
+
+#[test]
+fn verify_accepts_the_cosign_fixture_and_rejects_with_the_wrong_key() {
+    let image = fixture_image("dir-img-cosign-valid");
+    let image_arg = format!("dir:{}", image.path().display());
+    let key = fixtures().join("cosign.pub");
+    let key2 = fixtures().join("cosign2.pub");
+    let reference = "192.168.64.2:5000/cosign-signed-single-sample";
+    let args = verify_args(&[
+        &image_arg,
+        "--key",
+        key.to_str().unwrap(),
+        "--reference",
+        reference,
+    ]);
+    assert!(run_verify(&args).expect("verify"));
+    let args = verify_args(&[
+        &image_arg,
+        "--key",
+        key2.to_str().unwrap(),
+        "--reference",
+        reference,
+        "--json",
+    ]);
+    assert!(!run_verify(&args).expect("verify"));
+}
+
+#[test]
+fn verify_exact_rule_refuses_repository_only_signature() {
+    let image = fixture_image("dir-img-cosign-valid");
+    let image_arg = format!("dir:{}", image.path().display());
+    let key = fixtures().join("cosign.pub");
+    let args = verify_args(&[
+        &image_arg,
+        "--key",
+        key.to_str().unwrap(),
+        "--reference",
+        "192.168.64.2:5000/cosign-signed-single-sample:latest",
+        "--identity-match",
+        "exact",
+    ]);
+    assert!(!run_verify(&args).expect("verify"));
+}
+
+#[test]
+fn verify_requires_dir_transport_and_a_key() {
+    let args = verify_args(&["docker://x", "--key", "/nonexistent", "--reference", "x"]);
+    let err = run_verify(&args).expect_err("transport");
+    assert!(err.to_string().contains("dir:PATH"), "{err}");
+    assert!(VerifyCli::try_parse_from(["verify", "dir:/x", "--reference", "x"]).is_err());
+}
+
+#[test]
+fn render_names_reason_then_each_signature() {
+    let image = fixture_image("dir-img-cosign-mixed");
+    let keys = [cfsgate_keyring::PublicKey::from_file(&fixtures().join("cosign.pub")).unwrap()];
+    let verdict = cfsgate_verifier::verify_dir_image(
+        image.path(),
+        &keys,
+        &common::require(
+            cfsgate_policy::SignedIdentity::MatchRepository,
+            "192.168.64.2:5000/cosign-signed-single-sample",
+        ),
+    );
+    let text = render(&verdict);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("accepted: sha256:634a8f35"), "{text}");
+    assert!(
+        lines[1].contains("signature-1: not signed by a trusted key"),
+        "{text}"
+    );
+    assert!(lines[2].contains("signature-2: valid"), "{text}");
+}
+
+#[test]
+fn sign_then_verify_through_the_commands() {
+    let image = tempfile::tempdir().unwrap();
+    std::fs::write(image.path().join("manifest.json"), b"{\"schemaVersion\":2}").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = cfsgate_keyring::PrivateKey::generate(cfsgate_keyring::KeyType::P256);
+    let key_path = work.path().join("k.key");
+    let pub_path = work.path().join("k.pub");
+    std::fs::write(&key_path, key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    std::fs::write(&pub_path, key.public_key().to_pem()).unwrap();
+    let image_arg = format!("dir:{}", image.path().display());
+    let sign = SignCli::try_parse_from([
+        "sign",
+        &image_arg,
+        "--key",
+        key_path.to_str().unwrap(),
+        "--identity",
+        "example.com/app",
+    ])
+    .unwrap()
+    .args;
+    run_sign(&sign).expect("sign");
+    assert!(image.path().join("signature-1").is_file());
+    let args = verify_args(&[
+        &image_arg,
+        "--key",
+        pub_path.to_str().unwrap(),
+        "--reference",
+        "example.com/app:v2",
+    ]);
+    assert!(run_verify(&args).expect("verify"));
+}
