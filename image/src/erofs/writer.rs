@@ -36,7 +36,7 @@ use crate::tree::{
 pub const MAX_INLINE_CONTENT: usize = 5000;
 /// At most this many chunks per external file, so the chunk index fits one block
 /// (`LCFS_MAX_NONINLINE_CHUNKS`); with 2^43-byte chunks that caps files at 2^53 bytes.
-pub const MAX_CHUNKS: u64 = (BLOCK_SIZE / 4) as u64;
+pub const MAX_CHUNKS: u64 = BLOCK_SIZE / 4;
 /// The largest chunk: chunk format bits hold chunkbits − 12 in 5 bits.
 const MAX_CHUNK_BITS: u32 = BLOCK_BITS + CHUNK_FORMAT_BLKBITS_MASK as u32;
 /// An inline tail larger than half a block goes to a block instead (mkcomposefs's heuristic).
@@ -113,17 +113,20 @@ struct InodeLayout {
     blkaddr: u64,
 }
 
+/// A directory's entries including `.` and `..`, sorted: (name, BFS index of the target).
+type DirentList = Vec<(Box<[u8]>, usize)>;
+/// A shared xattr: (key, value).
+type SharedXattr = (Box<[u8]>, Box<[u8]>);
+
 /// Where everything goes.
 struct Layout {
     version: u32,
     has_acl: bool,
     min_mtime: (i64, u32),
     nodes: Vec<InodeLayout>,
-    /// BFS index of each inode id (`usize::MAX` if unreachable).
-    index_of: Vec<usize>,
-    /// Each directory's entries including `.` and `..`, sorted: (name, BFS index of target).
-    dirents: HashMap<usize, Vec<(Box<[u8]>, usize)>>,
-    shared_xattrs: Vec<(Box<[u8]>, Box<[u8]>)>,
+    /// Each directory's entries, by the directory's BFS index.
+    dirents: HashMap<usize, DirentList>,
+    shared_xattrs: Vec<SharedXattr>,
     shared_size: u64,
     inodes_end: u64,
     data_start: u64,
@@ -239,7 +242,7 @@ impl Layout {
                 || inode.xattr(b"system.posix_acl_default").is_some();
             let mut nlink = inode.stat.nlink;
             if let Some(entries) = inode.entries() {
-                let mut list: Vec<(Box<[u8]>, usize)> = Vec::with_capacity(entries.len() + 2);
+                let mut list: DirentList = Vec::with_capacity(entries.len() + 2);
                 list.push((b".".as_slice().into(), i));
                 list.push((b"..".as_slice().into(), parents[i]));
                 let mut subdirs = 0;
@@ -283,7 +286,7 @@ impl Layout {
 
         let mut nodes = Vec::with_capacity(order.len());
         let mut pos = INODES_START;
-        for (i, (id, path)) in order.iter().enumerate() {
+        for (i, (id, _)) in order.iter().enumerate() {
             let inode = tree.inode(*id);
             let ftype = inode.stat.file_type();
             let (kind, mut n_blocks, mut tail, size) = match &inode.content {
@@ -403,7 +406,6 @@ impl Layout {
             min_mtime,
             n_data_blocks: next_block - data_start / BLOCK_SIZE,
             nodes,
-            index_of,
             dirents,
             shared_xattrs,
             shared_size,
