@@ -1,6 +1,107 @@
 //! `cfsgate`: the command line. Arguments, output and progress only; the logic is in the crates.
 #![forbid(unsafe_code)]
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// composefs images gated by signature policy: build, store, mount by trusted digest.
+#[derive(Parser, Debug)]
+#[command(name = "cfsgate", version, about, propagate_version = true)]
+struct Cli {
+    /// The repository (object store) to use: objects/, images/, refs/ [default: /var/lib/cfsgate].
+    #[arg(long, global = false, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build a composefs image from a directory or a dump file (drop-in for mkcomposefs).
+    Mkcomposefs(cmd::mkcomposefs::MkcomposefsArgs),
+    /// Inspect composefs images (like composefs-info).
+    #[command(subcommand)]
+    Info(cmd::info::InfoCmd),
+    /// Mount an image by its trusted digest (or a ref naming one).
+    Mount(cmd::mount::MountArgs),
+    /// Unmount what `cfsgate mount` mounted, cleaning up everything it made.
+    Umount(cmd::mount::UmountArgs),
+    /// mount.composefs-compatible helper: `mount -t composefs IMAGE DIR -o ...`.
+    MountHelper(cmd::mount::MountHelperArgs),
+    /// Signing keys: generate a key pair, print a key's id.
+    #[command(subcommand)]
+    Key(cmd::key::KeyCmd),
+    /// Trusted keys in the Linux kernel keyring.
+    Keyring(cmd::key::KeyringArgs),
+    /// Verify an image's cosign signatures against trusted keys (exit 0 only when accepted).
+    Verify(cmd::verify::VerifyArgs),
+    /// Sign an image: a cosign simple-signing signature stored where the tools look.
+    Sign(cmd::verify::SignArgs),
+}
+
+/// Invoked as `mount.composefs` (a symlink to cfsgate), mount(8) passes `IMAGE DIR -o OPTS`.
+#[derive(Parser, Debug)]
+#[command(name = "mount.composefs")]
+struct MountComposefs {
+    #[command(flatten)]
+    args: cmd::mount::MountHelperArgs,
+}
+
+/// A verdict of "rejected": already explained on stdout, so the exit code alone reports it.
+#[derive(Debug)]
+struct Rejected;
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rejected")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let result = if cmd::mount::is_mount_helper_name(&argv0) {
+        cmd::mount::run_mount_helper(MountComposefs::parse().args)
+    } else {
+        run(Cli::parse())
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Rejected>() => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("cfsgate: {e:#}");
+            // 2: could not evaluate / could not do it (distinct from a rejection, 1).
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Mkcomposefs(args) => cmd::mkcomposefs::run(args),
+        Command::Info(c) => cmd::info::run(c),
+        Command::Mount(mut args) => {
+            if let Some(repo) = cli.repo {
+                args.repo = repo;
+            }
+            cmd::mount::run_mount(args)
+        }
+        Command::Umount(args) => cmd::mount::run_umount(args),
+        Command::MountHelper(args) => cmd::mount::run_mount_helper(args),
+        Command::Key(c) => cmd::key::run_key(c),
+        Command::Keyring(args) => cmd::key::run_keyring(args),
+        Command::Verify(args) => {
+            if cmd::verify::run_verify(&args)? {
+                Ok(())
+            } else {
+                Err(Rejected.into())
+            }
+        }
+        Command::Sign(args) => cmd::verify::run_sign(&args),
+    }
 }

@@ -1,0 +1,7 @@
+//! One module per command group; each parses its arguments (clap derive) and calls the crates.
+
+pub mod info;
+pub mod key;
+pub mod mkcomposefs;
+pub mod mount;
+pub mod verify;
