@@ -108,8 +108,16 @@ macro_rules! digest_type {
     };
 }
 
-digest_type!(Sha256Digest, 32, "A SHA-256 digest: an fs-verity digest (algorithm 1) or a plain sha256.");
-digest_type!(Sha512Digest, 64, "A SHA-512 fs-verity digest (algorithm 2).");
+digest_type!(
+    Sha256Digest,
+    32,
+    "A SHA-256 digest: an fs-verity digest (algorithm 1) or a plain sha256."
+);
+digest_type!(
+    Sha512Digest,
+    64,
+    "A SHA-512 fs-verity digest (algorithm 2)."
+);
 
 /// A hash algorithm fs-verity supports.
 pub trait Algorithm {
@@ -196,10 +204,15 @@ impl<A: Algorithm> FsVerityHasher<A> {
 
     /// Add a digest to level `index`, hashing full blocks upward.
     fn push(&mut self, mut index: usize, digest: &[u8]) {
-        let mut carry = digest.to_vec();
+        // Hash output lives on the stack: this runs once per 4 KiB of input, so no allocation.
+        let mut carry = sha2::digest::Output::<A::Hasher>::default();
+        carry.copy_from_slice(digest);
         loop {
             if self.levels.len() == index {
-                self.levels.push(Level { block: Vec::with_capacity(BLOCK_SIZE), pushed: 0 });
+                self.levels.push(Level {
+                    block: Vec::with_capacity(BLOCK_SIZE),
+                    pushed: 0,
+                });
             }
             let level = &mut self.levels[index];
             level.block.extend_from_slice(&carry);
@@ -207,7 +220,7 @@ impl<A: Algorithm> FsVerityHasher<A> {
             if level.block.len() < BLOCK_SIZE {
                 return;
             }
-            carry = Self::hash_block(&level.block).to_vec();
+            carry = Self::hash_block(&level.block);
             level.block.clear();
             index += 1;
         }
@@ -317,7 +330,9 @@ mod tests {
 
     #[test]
     fn chunking_does_not_matter() {
-        let data: Vec<u8> = (0..(130 * 4096 + 17)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(130 * 4096 + 17))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let whole = digest_bytes(&data);
         let mut h = FsVerityHasher::<Sha256>::new();
         for chunk in data.chunks(1000) {
