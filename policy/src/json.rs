@@ -24,6 +24,10 @@ use crate::error::{Location, PolicyError, PolicyErrorKind};
 /// limit keeps the recursive reader's stack use bounded on hostile input.
 pub const MAX_NESTING_DEPTH: usize = 64;
 
+/// Objects up to this many members are checked for duplicate keys by a linear scan,
+/// which is cheaper than hashing at that size.
+const SMALL_OBJECT_MEMBERS: usize = 16;
+
 /// A JSON value with the location of its first character.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -79,6 +83,7 @@ pub fn parse(bytes: &[u8]) -> Result<Node, PolicyError> {
         }
     };
     let mut reader = Reader {
+        text,
         bytes: text.as_bytes(),
         pos: 0,
         line: 1,
@@ -111,6 +116,7 @@ fn location_after(prefix: &str) -> Location {
 }
 
 struct Reader<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     line: u32,
@@ -203,8 +209,11 @@ impl Reader<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, PolicyError> {
         let depth = self.enter(depth)?;
         self.bump(); // '{'
-        let mut members = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut members: Vec<Member> = Vec::new();
+        // Duplicate detection: a linear scan while the object is small (most policy
+        // objects have a handful of keys), a hash set once it grows, so a transport with
+        // thousands of scopes stays linear.
+        let mut seen: Option<HashSet<String>> = None;
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.bump();
@@ -217,7 +226,23 @@ impl Reader<'_> {
                 return Err(self.syntax("expected a string key"));
             }
             let key = self.string()?;
-            if !seen.insert(key.clone()) {
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let found = members.iter().any(|m| m.key == key);
+                    if members.len() >= SMALL_OBJECT_MEMBERS {
+                        seen = Some(
+                            members
+                                .iter()
+                                .map(|m| m.key.clone())
+                                .chain(std::iter::once(key.clone()))
+                                .collect(),
+                        );
+                    }
+                    found
+                }
+            };
+            if duplicate {
                 return Err(PolicyError::new(
                     key_location,
                     PolicyErrorKind::DuplicateKey(key),
@@ -306,8 +331,12 @@ impl Reader<'_> {
                 self.bump();
             }
         }
-        // Only ASCII was consumed, so the slice is valid UTF-8.
-        Ok(String::from_utf8_lossy(&self.bytes[start..self.pos]).into_owned())
+        // Only ASCII was consumed, so both ends are char boundaries.
+        Ok(self
+            .text
+            .get(start..self.pos)
+            .unwrap_or_default()
+            .to_string())
     }
 
     fn hex4(&mut self) -> Result<u32, PolicyError> {
@@ -336,8 +365,8 @@ impl Reader<'_> {
                 }
                 self.bump();
             }
-            // The input is a &str and runs stop only at ASCII bytes, so this is UTF-8.
-            out.push_str(&String::from_utf8_lossy(&self.bytes[run_start..self.pos]));
+            // Runs start and stop only at ASCII bytes, so both ends are char boundaries.
+            out.push_str(self.text.get(run_start..self.pos).unwrap_or_default());
             match self.peek() {
                 None => return Err(self.syntax("unterminated string")),
                 Some(b'"') => {

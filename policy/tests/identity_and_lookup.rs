@@ -12,7 +12,8 @@ use cfsgate_policy::*;
 use std::path::Path;
 
 const DIGEST: &str = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-const DIGEST_OTHER: &str = "@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+const DIGEST_OTHER: &str =
+    "@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 const FULL_RHEL: &str = "registry.access.redhat.com/rhel7/rhel:7.2.3";
 
 /// The image reference as containers/image's mocks build it (ParseNormalizedNamed, no
@@ -42,26 +43,66 @@ fn common_exact_cases() -> Vec<(String, String, bool)> {
     vec![
         c("busybox:latest", "busybox:latest", true),
         c(FULL_RHEL, FULL_RHEL, true),
-        c(&format!("busybox{DIGEST}"), &format!("busybox{DIGEST}"), true),
+        c(
+            &format!("busybox{DIGEST}"),
+            &format!("busybox{DIGEST}"),
+            true,
+        ),
         c("library/busybox:latest", "busybox:latest", true),
         c("docker.io/library/busybox:latest", "busybox:latest", true),
-        c(&format!("library/busybox{DIGEST}"), &format!("busybox{DIGEST}"), true),
+        c(
+            &format!("library/busybox{DIGEST}"),
+            &format!("busybox{DIGEST}"),
+            true,
+        ),
         c("busybox:latest", "busybox:notlatest", false),
         c("busybox:latest", "notbusybox:latest", false),
-        c("busybox:latest", "hostname/library/busybox:notlatest", false),
-        c("hostname/library/busybox:latest", "busybox:notlatest", false),
+        c(
+            "busybox:latest",
+            "hostname/library/busybox:notlatest",
+            false,
+        ),
+        c(
+            "hostname/library/busybox:latest",
+            "busybox:notlatest",
+            false,
+        ),
         c("busybox:latest", FULL_RHEL, false),
-        c(&format!("busybox{DIGEST}"), &format!("notbusybox{DIGEST}"), false),
+        c(
+            &format!("busybox{DIGEST}"),
+            &format!("notbusybox{DIGEST}"),
+            false,
+        ),
         c("busybox:latest", &format!("busybox{DIGEST}"), false),
         c("busybox", "busybox:latest", false),
         c("busybox", &format!("busybox{DIGEST}"), false),
         c("busybox", "busybox", false),
-        c(&format!("busybox:latest{DIGEST}"), &format!("busybox:latest{DIGEST}"), true),
-        c(&format!("busybox:latest{DIGEST}"), &format!("busybox:latest{DIGEST_OTHER}"), false),
-        c(&format!("busybox:latest{DIGEST}"), &format!("busybox:notlatest{DIGEST}"), false),
-        c(&format!("busybox:latest{DIGEST}"), &format!("busybox{DIGEST}"), false),
+        c(
+            &format!("busybox:latest{DIGEST}"),
+            &format!("busybox:latest{DIGEST}"),
+            true,
+        ),
+        c(
+            &format!("busybox:latest{DIGEST}"),
+            &format!("busybox:latest{DIGEST_OTHER}"),
+            false,
+        ),
+        c(
+            &format!("busybox:latest{DIGEST}"),
+            &format!("busybox:notlatest{DIGEST}"),
+            false,
+        ),
+        c(
+            &format!("busybox:latest{DIGEST}"),
+            &format!("busybox{DIGEST}"),
+            false,
+        ),
         c(&format!("busybox:latest{DIGEST}"), "busybox:latest", false),
-        c("UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", "busybox:latest", false),
+        c(
+            "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES",
+            "busybox:latest",
+            false,
+        ),
         c("", "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", false),
         c("INVALID", "INVALID", false),
     ]
@@ -70,7 +111,11 @@ fn common_exact_cases() -> Vec<(String, String, bool)> {
 #[test]
 fn match_exact_mirrors_upstream_table() {
     let mut cases = common_exact_cases();
-    cases.push(c(&format!("busybox{DIGEST}"), &format!("busybox{DIGEST_OTHER}"), false));
+    cases.push(c(
+        &format!("busybox{DIGEST}"),
+        &format!("busybox{DIGEST_OTHER}"),
+        false,
+    ));
     cases.push(c(&format!("busybox{DIGEST}"), "busybox:latest", false));
     table(&SignedIdentity::MatchExact, &cases);
 }
@@ -80,9 +125,16 @@ fn match_repo_digest_or_exact_mirrors_upstream_table() {
     let mut cases = common_exact_cases();
     // Digest references accept any signature with a matching repository.
     cases.push(c(&format!("busybox{DIGEST}"), "busybox:latest", true));
-    cases.push(c(&format!("busybox{DIGEST}"), &format!("busybox{DIGEST_OTHER}"), true));
+    cases.push(c(
+        &format!("busybox{DIGEST}"),
+        &format!("busybox{DIGEST_OTHER}"),
+        true,
+    ));
     table(&SignedIdentity::MatchRepoDigestOrExact, &cases);
-    assert_eq!(SignedIdentity::default(), SignedIdentity::MatchRepoDigestOrExact);
+    assert_eq!(
+        SignedIdentity::default(),
+        SignedIdentity::MatchRepoDigestOrExact
+    );
 }
 
 #[test]
@@ -90,7 +142,11 @@ fn match_repository_mirrors_upstream_table() {
     let cases = vec![
         c("busybox:latest", "busybox:latest", true),
         c(FULL_RHEL, FULL_RHEL, true),
-        c(&format!("busybox{DIGEST}"), &format!("busybox{DIGEST}"), true),
+        c(
+            &format!("busybox{DIGEST}"),
+            &format!("busybox{DIGEST}"),
+            true,
+        ),
         c("library/busybox:latest", "busybox:latest", true),
         c("docker.io/library/busybox:latest", "busybox:latest", true),
         c("busybox:latest", "busybox:notlatest", true),
@@ -99,10 +155,22 @@ fn match_repository_mirrors_upstream_table() {
         c("busybox", "busybox:latest", true),
         c("busybox", "busybox", true),
         c("busybox:latest", "notbusybox:latest", false),
-        c("busybox:latest", "hostname/library/busybox:notlatest", false),
-        c("hostname/library/busybox:latest", "busybox:notlatest", false),
+        c(
+            "busybox:latest",
+            "hostname/library/busybox:notlatest",
+            false,
+        ),
+        c(
+            "hostname/library/busybox:latest",
+            "busybox:notlatest",
+            false,
+        ),
         c("busybox:latest", FULL_RHEL, false),
-        c("UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", "busybox:latest", false),
+        c(
+            "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES",
+            "busybox:latest",
+            false,
+        ),
         c("INVALID", "INVALID", false),
     ];
     table(&SignedIdentity::MatchRepository, &cases);
@@ -116,7 +184,10 @@ fn exact_reference_ignores_the_image() {
         assert!(!check(&identity, image, "busybox:notlatest"));
         assert!(!check(&identity, image, "busybox"));
     }
-    assert!(SignedIdentity::exact_reference("busybox").is_err(), "name-only is refused");
+    assert!(
+        SignedIdentity::exact_reference("busybox").is_err(),
+        "name-only is refused"
+    );
     assert!(SignedIdentity::exact_reference("ns/UPPER:x").is_err());
     // An upper-case first component is a domain to docker/reference, so this one is valid.
     assert!(SignedIdentity::exact_reference("UPPER/case:x").is_ok());
@@ -126,7 +197,11 @@ fn exact_reference_ignores_the_image() {
 fn exact_repository_ignores_the_image_and_tags() {
     let identity = SignedIdentity::exact_repository("busybox").unwrap();
     assert!(check(&identity, "anything:else", "busybox:latest"));
-    assert!(check(&identity, "anything:else", &format!("docker.io/library/busybox{DIGEST}")));
+    assert!(check(
+        &identity,
+        "anything:else",
+        &format!("docker.io/library/busybox{DIGEST}")
+    ));
     assert!(check(&identity, "anything:else", "busybox"));
     assert!(!check(&identity, "busybox:latest", "notbusybox:latest"));
 }
@@ -136,31 +211,106 @@ fn remap_identity_prefix_matching_mirrors_upstream() {
     // (image, prefix, signature claim, expected): the image matches `prefix` only at a `/`
     // boundary; the remapped identity is then compared as matchRepoDigestOrExact.
     let cases = [
-        ("docker.io/image:t", "docker.io", "example.org/library/image:t", true),
-        ("docker.io/image:t", "example.com", "example.org/image:t", false),
-        ("example.com:5000/image:t", "example.com:5000", "example.org/image:t", true),
-        ("example.com:50000/image:t", "example.com:5000", "example.org/image:t", false),
-        ("example.com:5000/image:t", "example.com", "example.org/image:t", false),
-        ("example.com/foo/bar:baz", "example.com", "example.org/foo/bar:baz", true),
-        ("docker.io/ns/image:t", "docker.io/library", "example.org/ns/image:t", false),
-        ("docker.io/libraryy/image:t", "docker.io/library", "example.org/image:t", false),
-        ("docker.io/library/busybox:t", "docker.io/library", "example.org/busybox:t", true),
-        ("example.com/ns/image:t", "example.com/ns", "example.org/image:t", true),
+        (
+            "docker.io/image:t",
+            "docker.io",
+            "example.org/library/image:t",
+            true,
+        ),
+        (
+            "docker.io/image:t",
+            "example.com",
+            "example.org/image:t",
+            false,
+        ),
+        (
+            "example.com:5000/image:t",
+            "example.com:5000",
+            "example.org/image:t",
+            true,
+        ),
+        (
+            "example.com:50000/image:t",
+            "example.com:5000",
+            "example.org/image:t",
+            false,
+        ),
+        (
+            "example.com:5000/image:t",
+            "example.com",
+            "example.org/image:t",
+            false,
+        ),
+        (
+            "example.com/foo/bar:baz",
+            "example.com",
+            "example.org/foo/bar:baz",
+            true,
+        ),
+        (
+            "docker.io/ns/image:t",
+            "docker.io/library",
+            "example.org/ns/image:t",
+            false,
+        ),
+        (
+            "docker.io/libraryy/image:t",
+            "docker.io/library",
+            "example.org/image:t",
+            false,
+        ),
+        (
+            "docker.io/library/busybox:t",
+            "docker.io/library",
+            "example.org/busybox:t",
+            true,
+        ),
+        (
+            "example.com/ns/image:t",
+            "example.com/ns",
+            "example.org/image:t",
+            true,
+        ),
     ];
     for (image, prefix, claim, expected) in cases {
         let identity = SignedIdentity::remap_identity(prefix, "example.org").unwrap();
-        assert_eq!(check(&identity, image, claim), expected, "{image} {prefix} {claim}");
+        assert_eq!(
+            check(&identity, image, claim),
+            expected,
+            "{image} {prefix} {claim}"
+        );
     }
     // Not matching the prefix: the identity is compared unchanged.
-    let identity = SignedIdentity::remap_identity("private-mirror:5000/vendor-mirror", "vendor.example.com").unwrap();
-    assert!(check(&identity, "private-mirror:5000/vendor-mirror/app:1", "vendor.example.com/app:1"));
-    assert!(!check(&identity, "private-mirror:5000/vendor-mirror/app:1", "private-mirror:5000/vendor-mirror/app:1"));
-    assert!(check(&identity, "other.example/app:1", "other.example/app:1"));
+    let identity =
+        SignedIdentity::remap_identity("private-mirror:5000/vendor-mirror", "vendor.example.com")
+            .unwrap();
+    assert!(check(
+        &identity,
+        "private-mirror:5000/vendor-mirror/app:1",
+        "vendor.example.com/app:1"
+    ));
+    assert!(!check(
+        &identity,
+        "private-mirror:5000/vendor-mirror/app:1",
+        "private-mirror:5000/vendor-mirror/app:1"
+    ));
+    assert!(check(
+        &identity,
+        "other.example/app:1",
+        "other.example/app:1"
+    ));
     // A rewrite into a non-canonical name never matches (upstream: ParseNamed fails).
     let identity = SignedIdentity::remap_identity("example.com/foo", "docker.io").unwrap();
-    assert!(!check(&identity, "example.com/foo/bar:baz", "docker.io/library/bar:baz"));
+    assert!(!check(
+        &identity,
+        "example.com/foo/bar:baz",
+        "docker.io/library/bar:baz"
+    ));
     // Invalid prefixes are refused at parse time.
-    assert!(SignedIdentity::remap_identity("shortname", "example.com").is_ok(), "upstream cannot reject short names either");
+    assert!(
+        SignedIdentity::remap_identity("shortname", "example.com").is_ok(),
+        "upstream cannot reject short names either"
+    );
     assert!(SignedIdentity::remap_identity("example.com/foo:tag", "example.org").is_err());
     assert!(SignedIdentity::remap_identity("example.com/foo@sha256:x", "example.org").is_err());
     assert!(SignedIdentity::remap_identity("", "example.org").is_err());
@@ -177,10 +327,19 @@ fn docker_normalisation() {
         ("localhost/repo", "localhost/repo"),
         ("localhost:5000/repo:tag", "localhost:5000/repo:tag"),
         ("Example.com/repo", "Example.com/repo"),
-        ("192.168.64.2:5000/cosign-signed-single-sample", "192.168.64.2:5000/cosign-signed-single-sample"),
+        (
+            "192.168.64.2:5000/cosign-signed-single-sample",
+            "192.168.64.2:5000/cosign-signed-single-sample",
+        ),
         ("[::1]:5000/repo", "[::1]:5000/repo"),
     ] {
-        assert_eq!(DockerReference::parse_normalized(input).unwrap().to_string(), expected, "{input}");
+        assert_eq!(
+            DockerReference::parse_normalized(input)
+                .unwrap()
+                .to_string(),
+            expected,
+            "{input}"
+        );
     }
     for bad in [
         "",
@@ -194,7 +353,10 @@ fn docker_normalisation() {
         "a//b",
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     ] {
-        assert!(DockerReference::parse_normalized(bad).is_err(), "{bad:?} must be refused");
+        assert!(
+            DockerReference::parse_normalized(bad).is_err(),
+            "{bad:?} must be refused"
+        );
     }
     let too_long = format!("example.com/{}", "a".repeat(250));
     assert!(DockerReference::parse_normalized(&too_long).is_err());
@@ -205,11 +367,33 @@ fn docker_normalisation() {
 #[test]
 fn docker_namespaces_mirror_upstream() {
     let ns = |s: &str| docker_namespaces(&DockerReference::parse_normalized(s).unwrap());
-    assert_eq!(ns("busybox:latest"), ["docker.io/library/busybox", "docker.io/library", "docker.io", "*.io"]);
-    assert_eq!(ns("example.com:8443/ns/repo:t"), ["example.com:8443/ns/repo", "example.com:8443/ns", "example.com:8443", "*.com"]);
+    assert_eq!(
+        ns("busybox:latest"),
+        [
+            "docker.io/library/busybox",
+            "docker.io/library",
+            "docker.io",
+            "*.io"
+        ]
+    );
+    assert_eq!(
+        ns("example.com:8443/ns/repo:t"),
+        [
+            "example.com:8443/ns/repo",
+            "example.com:8443/ns",
+            "example.com:8443",
+            "*.com"
+        ]
+    );
     assert_eq!(
         ns("a.b.example.com/x:t"),
-        ["a.b.example.com/x", "a.b.example.com", "*.b.example.com", "*.example.com", "*.com"]
+        [
+            "a.b.example.com/x",
+            "a.b.example.com",
+            "*.b.example.com",
+            "*.example.com",
+            "*.com"
+        ]
     );
     assert_eq!(ns("localhost/x:t"), ["localhost/x", "localhost"]);
 }
@@ -218,8 +402,20 @@ fn docker_namespaces_mirror_upstream() {
 /// marker; we compare which scope name matched.
 #[test]
 fn scope_lookup_mirrors_upstream_table() {
-    let scopes = ["", "unmatched", "deep.com", "deep.com/n1", "deep.com/n1/n2", "deep.com/n1/n2/n3", "deep.com/n1/n2/n3/repo", "deep.com/n1/n2/n3/repo:tag2"];
-    let docker: Vec<String> = scopes.iter().map(|s| format!("\"{s}\": [{{\"type\": \"reject\"}}]")).collect();
+    let scopes = [
+        "",
+        "unmatched",
+        "deep.com",
+        "deep.com/n1",
+        "deep.com/n1/n2",
+        "deep.com/n1/n2/n3",
+        "deep.com/n1/n2/n3/repo",
+        "deep.com/n1/n2/n3/repo:tag2",
+    ];
+    let docker: Vec<String> = scopes
+        .iter()
+        .map(|s| format!("\"{s}\": [{{\"type\": \"reject\"}}]"))
+        .collect();
     let text = format!(
         r#"{{"default": [{{"type": "insecureAcceptAnything"}}],
             "transports": {{"docker": {{{}}}, "atomic": {{"unmatched": [{{"type": "reject"}}]}}}}}}"#,
@@ -227,8 +423,14 @@ fn scope_lookup_mirrors_upstream_table() {
     );
     let policy = parse_policy(text.as_bytes()).unwrap();
     for (input, matched) in [
-        ("deep.com/n1/n2/n3/repo:tag2", Some("deep.com/n1/n2/n3/repo:tag2")),
-        ("deep.com/n1/n2/n3/repo:nottag2", Some("deep.com/n1/n2/n3/repo")),
+        (
+            "deep.com/n1/n2/n3/repo:tag2",
+            Some("deep.com/n1/n2/n3/repo:tag2"),
+        ),
+        (
+            "deep.com/n1/n2/n3/repo:nottag2",
+            Some("deep.com/n1/n2/n3/repo"),
+        ),
         ("deep.com/n1/n2/n3/notrepo:tag2", Some("deep.com/n1/n2/n3")),
         ("deep.com/n1/n2/notn3/repo:tag2", Some("deep.com/n1/n2")),
         ("deep.com/n1/notn2/n3/repo:tag2", Some("deep.com/n1")),
@@ -267,13 +469,22 @@ fn wildcards_most_specific_first_and_no_merging() {
     assert_eq!(lookup("a.b.example.com:5000/app"), "*.example.com");
     assert_eq!(lookup("other.com/app"), "*.com");
     assert_eq!(lookup("other.org/app"), "");
-    let image = ImageRef::docker(DockerReference::parse_normalized("reg.example.com/team/app").unwrap()).unwrap();
+    let image =
+        ImageRef::docker(DockerReference::parse_normalized("reg.example.com/team/app").unwrap())
+            .unwrap();
     let m = policy.requirements_for(&image);
     // Only the matched scope's requirements: nothing merged from *.example.com.
     assert_eq!(m.requirements().len(), 1);
     assert_eq!(m.requirements()[0].type_name(), "composefs");
     let keys: Vec<&str> = m.tried.iter().map(|s| s.key.as_str()).collect();
-    assert_eq!(keys, ["reg.example.com/team/app:latest", "reg.example.com/team/app", "reg.example.com/team"]);
+    assert_eq!(
+        keys,
+        [
+            "reg.example.com/team/app:latest",
+            "reg.example.com/team/app",
+            "reg.example.com/team"
+        ]
+    );
 }
 
 #[test]
@@ -286,11 +497,23 @@ fn dir_and_oci_path_scopes_and_reference_override() {
       }}"#;
     let policy = parse_policy(text).unwrap();
     let name = |image: &ImageRef| policy.requirements_for(image).scope.name.clone();
-    assert_eq!(name(&ImageRef::dir(Path::new("/srv/images/app")).unwrap()), "/srv/images/app");
-    assert_eq!(name(&ImageRef::dir(Path::new("/srv/images/app/../other")).unwrap()), "/srv");
+    assert_eq!(
+        name(&ImageRef::dir(Path::new("/srv/images/app")).unwrap()),
+        "/srv/images/app"
+    );
+    assert_eq!(
+        name(&ImageRef::dir(Path::new("/srv/images/app/../other")).unwrap()),
+        "/srv"
+    );
     assert_eq!(name(&ImageRef::dir(Path::new("/elsewhere/x")).unwrap()), "");
-    assert_eq!(name(&ImageRef::parse("oci:/srv/oci/app:latest").unwrap()), "/srv/oci/app");
-    assert_eq!(name(&ImageRef::parse("oci:/srv/oci/app/sub").unwrap()), "/srv/oci/app");
+    assert_eq!(
+        name(&ImageRef::parse("oci:/srv/oci/app:latest").unwrap()),
+        "/srv/oci/app"
+    );
+    assert_eq!(
+        name(&ImageRef::parse("oci:/srv/oci/app/sub").unwrap()),
+        "/srv/oci/app"
+    );
     assert_eq!(name(&ImageRef::parse("oci:/srv/oci").unwrap()), "");
     assert!(ImageRef::dir(Path::new("relative/path")).is_err());
 
@@ -302,12 +525,21 @@ fn dir_and_oci_path_scopes_and_reference_override() {
     let m = policy.requirements_for(&named);
     assert_eq!(m.transport, Some("docker"));
     assert_eq!(m.scope.name, "registry.example/app");
-    assert_eq!(m.source, Some(("dir".to_string(), "/srv/images/app".to_string())));
-    assert_eq!(named.docker_reference().unwrap().to_string(), "registry.example/app:latest");
+    assert_eq!(
+        m.source,
+        Some(("dir".to_string(), "/srv/images/app".to_string()))
+    );
+    assert_eq!(
+        named.docker_reference().unwrap().to_string(),
+        "registry.example/app:latest"
+    );
 }
 
 #[test]
 fn tag_and_digest_is_refused_for_docker_images() {
     let r = DockerReference::parse_normalized(&format!("busybox:latest{DIGEST}")).unwrap();
-    assert!(matches!(ImageRef::docker(r), Err(ImageRefError::TagAndDigest(_))));
+    assert!(matches!(
+        ImageRef::docker(r),
+        Err(ImageRefError::TagAndDigest(_))
+    ));
 }

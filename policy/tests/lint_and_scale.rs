@@ -9,11 +9,18 @@ use std::process::Command;
 use std::time::Instant;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/containers-image").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/containers-image")
+        .canonicalize()
+        .unwrap()
 }
 
 fn findings_with(findings: &[LintFinding], severity: Severity, needle: &str) -> Vec<LintFinding> {
-    findings.iter().filter(|f| f.severity == severity && f.message.contains(needle)).cloned().collect()
+    findings
+        .iter()
+        .filter(|f| f.severity == severity && f.message.contains(needle))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -21,8 +28,20 @@ fn lint_reports_each_problem_at_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let openssl_key = dir.path().join("ed25519.pub");
     let private = dir.path().join("ed25519.pem");
-    assert!(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&private).status().unwrap().success());
-    assert!(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&private).arg("-out").arg(&openssl_key).status().unwrap().success());
+    assert!(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&private)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&openssl_key)
+        .status()
+        .unwrap()
+        .success());
     let not_pem = dir.path().join("not-a-key.pub");
     std::fs::write(&not_pem, "hello\n").unwrap();
     let missing = dir.path().join("missing.pub");
@@ -64,27 +83,85 @@ fn lint_reports_each_problem_at_its_location() {
         assert_eq!(found.len(), 1, "{needle}: {findings:#?}");
         assert_eq!(found[0].location.line, line, "{needle}: {:?}", found[0]);
     };
-    one(Severity::Warning, "global default accepts any image", line_of("\"default\""));
-    one(Severity::Warning, "\"busybox\" can never match", line_of("\"busybox\":"));
-    one(Severity::Warning, "normalised name \"docker.io/library/busybox\"", line_of("\"docker.io/busybox\""));
+    one(
+        Severity::Warning,
+        "global default accepts any image",
+        line_of("\"default\""),
+    );
+    one(
+        Severity::Warning,
+        "\"busybox\" can never match",
+        line_of("\"busybox\":"),
+    );
+    one(
+        Severity::Warning,
+        "normalised name \"docker.io/library/busybox\"",
+        line_of("\"docker.io/busybox\""),
+    );
     one(Severity::Warning, "wildcard", line_of("*.bad/path"));
-    one(Severity::Error, "threshold 3 is larger than the 2", line_of("\"threshold\": 3"));
-    one(Severity::Error, "missing.pub: cannot read key file", line_of("registry.example/c"));
-    one(Severity::Error, "not-a-key.pub: does not contain PEM PUBLIC KEY", line_of("registry.example/d"));
-    one(Severity::Error, "empty validity window", line_of("\"notBefore\""));
-    one(Severity::Warning, "window is never applied", line_of("\"notBefore\""));
-    one(Severity::Warning, "GPG signedBy is not supported", line_of("registry.example/f"));
-    one(Severity::Error, "keyData: does not contain PEM", line_of("registry.example/g"));
-    one(Severity::Info, "cosign.pub is trusted under several scopes", line_of("registry.example/a"));
+    one(
+        Severity::Error,
+        "threshold 3 is larger than the 2",
+        line_of("\"threshold\": 3"),
+    );
+    one(
+        Severity::Error,
+        "missing.pub: cannot read key file",
+        line_of("registry.example/c"),
+    );
+    one(
+        Severity::Error,
+        "not-a-key.pub: does not contain PEM PUBLIC KEY",
+        line_of("registry.example/d"),
+    );
+    one(
+        Severity::Error,
+        "empty validity window",
+        line_of("\"notBefore\""),
+    );
+    one(
+        Severity::Warning,
+        "window is never applied",
+        line_of("\"notBefore\""),
+    );
+    one(
+        Severity::Warning,
+        "GPG signedBy is not supported",
+        line_of("registry.example/f"),
+    );
+    one(
+        Severity::Error,
+        "keyData: does not contain PEM",
+        line_of("registry.example/g"),
+    );
+    one(
+        Severity::Info,
+        "cosign.pub is trusted under several scopes",
+        line_of("registry.example/a"),
+    );
     one(Severity::Info, "every dir image", line_of("\"dir\""));
-    one(Severity::Warning, "\"my-transport\" is unknown", line_of("my-transport"));
+    one(
+        Severity::Warning,
+        "\"my-transport\" is unknown",
+        line_of("my-transport"),
+    );
     // Real keys (cosign fixtures, openssl output) are not reported as unreadable.
-    assert!(findings.iter().all(|f| !(f.message.contains("cosign2.pub") && f.severity == Severity::Error)), "{findings:#?}");
-    assert!(findings_with(&findings, Severity::Error, "ed25519.pub").is_empty(), "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| !(f.message.contains("cosign2.pub") && f.severity == Severity::Error)),
+        "{findings:#?}"
+    );
+    assert!(
+        findings_with(&findings, Severity::Error, "ed25519.pub").is_empty(),
+        "{findings:#?}"
+    );
     // A whole keyring has an unknown number of keys: no threshold finding for h.
     assert!(findings_with(&findings, Severity::Error, "threshold 5").is_empty());
     // Located output format.
-    assert!(findings[0].to_string().starts_with(&format!("{}:", findings[0].location)));
+    assert!(findings[0]
+        .to_string()
+        .starts_with(&format!("{}:", findings[0].location)));
 }
 
 #[test]
@@ -93,20 +170,45 @@ fn lint_of_the_upstream_fixture_flags_gpg_and_missing_keys() {
     let findings = lint(&policy, Path::new("/"));
     // 11 signedBy + 2 signedBaseLayer requirements in the file (count of `"type": "signedBy"` etc.).
     let text = std::fs::read_to_string(fixtures().join("policy.json")).unwrap();
-    let unsupported = text.matches("\"type\": \"signedBy\"").count() + text.matches("\"type\": \"signedBaseLayer\"").count();
-    assert_eq!(findings.iter().filter(|f| f.message.contains("always rejects")).count(), unsupported);
-    assert_eq!(findings_with(&findings, Severity::Error, "/keys/public-key: cannot read").len(), 1);
-    assert_eq!(findings_with(&findings, Severity::Error, "keyData").len(), 1, "\"nonsense\" is not PEM");
+    let unsupported = text.matches("\"type\": \"signedBy\"").count()
+        + text.matches("\"type\": \"signedBaseLayer\"").count();
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|f| f.message.contains("always rejects"))
+            .count(),
+        unsupported
+    );
+    assert_eq!(
+        findings_with(&findings, Severity::Error, "/keys/public-key: cannot read").len(),
+        1
+    );
+    assert_eq!(
+        findings_with(&findings, Severity::Error, "keyData").len(),
+        1,
+        "\"nonsense\" is not PEM"
+    );
 }
 
 #[test]
 fn lint_root_prefixes_key_paths() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("etc/keys")).unwrap();
-    std::fs::copy(fixtures().join("cosign.pub"), root.path().join("etc/keys/cosign.pub")).unwrap();
-    let policy = parse_policy(br#"{"default": [{"type": "sigstoreSigned", "keyPath": "/etc/keys/cosign.pub"}]}"#).unwrap();
-    assert!(lint(&policy, root.path()).iter().all(|f| f.severity != Severity::Error));
-    assert!(lint(&policy, Path::new("/nonexistent-root")).iter().any(|f| f.severity == Severity::Error));
+    std::fs::copy(
+        fixtures().join("cosign.pub"),
+        root.path().join("etc/keys/cosign.pub"),
+    )
+    .unwrap();
+    let policy = parse_policy(
+        br#"{"default": [{"type": "sigstoreSigned", "keyPath": "/etc/keys/cosign.pub"}]}"#,
+    )
+    .unwrap();
+    assert!(lint(&policy, root.path())
+        .iter()
+        .all(|f| f.severity != Severity::Error));
+    assert!(lint(&policy, Path::new("/nonexistent-root"))
+        .iter()
+        .any(|f| f.severity == Severity::Error));
 }
 
 fn arb_identity() -> impl Strategy<Value = String> {
@@ -149,8 +251,15 @@ fn arb_requirement() -> impl Strategy<Value = String> {
 }
 
 fn arb_policy() -> impl Strategy<Value = String> {
-    let list = || proptest::collection::vec(arb_requirement(), 1..3).prop_map(|r| format!("[{}]", r.join(", ")));
-    let docker_scope = prop_oneof![Just(String::new()), "[a-z]{1,5}\\.example(/[a-z0-9]{1,5}){0,2}", "\\*\\.[a-z]{1,5}\\.com"];
+    let list = || {
+        proptest::collection::vec(arb_requirement(), 1..3)
+            .prop_map(|r| format!("[{}]", r.join(", ")))
+    };
+    let docker_scope = prop_oneof![
+        Just(String::new()),
+        "[a-z]{1,5}\\.example(/[a-z0-9]{1,5}){0,2}",
+        "\\*\\.[a-z]{1,5}\\.com"
+    ];
     let dir_scope = "/[a-z]{1,5}(/[a-z0-9]{1,5}){0,2}";
     (
         list(),
@@ -220,14 +329,25 @@ fn thousand_scopes_fifty_keys_load_and_resolve_quickly() {
     let keys: Vec<PathBuf> = (0..50)
         .map(|i| {
             let path = dir.path().join(format!("key-{i}.pub"));
-            std::fs::copy(fixtures().join(if i % 2 == 0 { "cosign.pub" } else { "cosign2.pub" }), &path).unwrap();
+            std::fs::copy(
+                fixtures().join(if i % 2 == 0 {
+                    "cosign.pub"
+                } else {
+                    "cosign2.pub"
+                }),
+                &path,
+            )
+            .unwrap();
             path
         })
         .collect();
     let text = synthetic::synthetic_policy_json(1000, &keys);
     let path = dir.path().join("policy.json");
     std::fs::write(&path, &text).unwrap();
-    let image = ImageRef::docker(DockerReference::parse_normalized("registry.example/team-995/app:v1").unwrap()).unwrap();
+    let image = ImageRef::docker(
+        DockerReference::parse_normalized("registry.example/team-995/app:v1").unwrap(),
+    )
+    .unwrap();
     let mut times = Vec::new();
     for _ in 0..11 {
         let start = Instant::now();
@@ -240,10 +360,17 @@ fn thousand_scopes_fifty_keys_load_and_resolve_quickly() {
     }
     times.sort();
     let median = times[times.len() / 2];
-    eprintln!("load + resolve, 1000 scopes / 50 keys: median {median:?} ({} bytes)", text.len());
+    eprintln!(
+        "load + resolve, 1000 scopes / 50 keys: median {median:?} ({} bytes)",
+        text.len()
+    );
     let budget = if cfg!(debug_assertions) { 500 } else { 5 };
     assert!(median.as_millis() < budget, "median {median:?}");
     let policy = load_policy_file(&path).unwrap();
     let findings = lint(&policy, Path::new("/"));
-    assert!(findings.iter().all(|f| f.severity != Severity::Error), "{:?}", findings.iter().find(|f| f.severity == Severity::Error));
+    assert!(
+        findings.iter().all(|f| f.severity != Severity::Error),
+        "{:?}",
+        findings.iter().find(|f| f.severity == Severity::Error)
+    );
 }
