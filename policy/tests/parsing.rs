@@ -573,3 +573,31 @@ fn timestamps() {
     }
     assert_eq!(Timestamp(1_767_222_000).to_string(), "2025-12-31T23:00:00Z");
 }
+
+#[test]
+fn duplicate_key_in_a_large_object() {
+    // Past the small-object threshold the reader switches to a hash set; duplicates must
+    // still be found, at the second occurrence.
+    let scopes: Vec<String> = (0..40).map(|i| format!("\"r.example/s{i}\": [{{\"type\": \"reject\"}}]")).collect();
+    let text = format!(
+        "{{\"default\": [{{\"type\": \"reject\"}}], \"transports\": {{\"docker\": {{\n{},\n\"r.example/s7\": [{{\"type\": \"reject\"}}]}}}}}}",
+        scopes.join(",\n")
+    );
+    fails_at(&text, Mark::Last("\"r.example/s7\""), |k| *k == PolicyErrorKind::DuplicateKey("r.example/s7".into()));
+    let text = text.replace("\"r.example/s7\": [{\"type\": \"reject\"}]}", "\"r.example/s99\": [{\"type\": \"reject\"}]}");
+    assert_eq!(parse(&text).unwrap().transport("docker").unwrap().scopes.len(), 41);
+}
+
+#[test]
+fn shipped_examples_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            load_policy_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            count += 1;
+        }
+    }
+    assert!(count >= 3);
+}
