@@ -311,7 +311,7 @@ fn preserve_hardlinks_makes_one_inode_with_the_first_bfs_name_primary() {
     // BFS order: /f65 (depth 1) comes before /sub/hard-65 and /sub/deeper/hard-65.
     let primary = by_path[&b"/f65".to_vec()];
     assert!(
-        !by_path.contains_key(&b"/sub/hard-65".to_vec()),
+        !by_path.contains_key(b"/sub/hard-65".as_slice()),
         "hard link names are not primary"
     );
     for (dir, name) in [("/sub", "hard-65"), ("/sub/deeper", "hard-65")] {
