@@ -120,7 +120,9 @@ pub enum Content {
     Symlink(Box<[u8]>),
     /// Char or block device, fifo or socket (the type is in `stat.mode`). `size` is whatever the
     /// source said (normally 0); it is kept so a dump round-trips.
-    Special { size: u64 },
+    Special {
+        size: u64,
+    },
 }
 
 /// One inode.
@@ -163,7 +165,13 @@ impl Inode {
     pub fn set_xattr(&mut self, key: &[u8], value: &[u8]) {
         match self.xattrs.binary_search_by(|x| (*x.key).cmp(key)) {
             Ok(i) => self.xattrs[i].value = value.into(),
-            Err(i) => self.xattrs.insert(i, Xattr { key: key.into(), value: value.into() }),
+            Err(i) => self.xattrs.insert(
+                i,
+                Xattr {
+                    key: key.into(),
+                    value: value.into(),
+                },
+            ),
         }
     }
 
@@ -213,7 +221,11 @@ impl Tree {
     pub fn new(mut root: Stat) -> Self {
         root.mode = (root.mode & !S_IFMT) | S_IFDIR;
         Tree {
-            inodes: vec![Inode { stat: root, xattrs: Vec::new(), content: Content::Directory(Vec::new()) }],
+            inodes: vec![Inode {
+                stat: root,
+                xattrs: Vec::new(),
+                content: Content::Directory(Vec::new()),
+            }],
         }
     }
 
@@ -237,17 +249,34 @@ impl Tree {
     }
 
     /// Insert a name into directory `dir`, keeping entries sorted. Fails on duplicates.
-    pub fn link(&mut self, dir: InodeId, name: &[u8], inode: InodeId, hardlink: bool) -> Result<(), TreeError> {
+    pub fn link(
+        &mut self,
+        dir: InodeId,
+        name: &[u8],
+        inode: InodeId,
+        hardlink: bool,
+    ) -> Result<(), TreeError> {
         if !valid_name(name) {
-            return Err(TreeError::BadName(String::from_utf8_lossy(name).into_owned()));
+            return Err(TreeError::BadName(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
         }
         let Content::Directory(entries) = &mut self.inodes[dir.index()].content else {
             return Err(TreeError::NotADirectory(format!("inode {}", dir.0)));
         };
         match entries.binary_search_by(|e| (*e.name).cmp(name)) {
-            Ok(_) => Err(TreeError::Exists(String::from_utf8_lossy(name).into_owned())),
+            Ok(_) => Err(TreeError::Exists(
+                String::from_utf8_lossy(name).into_owned(),
+            )),
             Err(pos) => {
-                entries.insert(pos, DirEntry { name: name.into(), inode, hardlink });
+                entries.insert(
+                    pos,
+                    DirEntry {
+                        name: name.into(),
+                        inode,
+                        hardlink,
+                    },
+                );
                 Ok(())
             }
         }
@@ -256,7 +285,9 @@ impl Tree {
     /// Add a new inode under `dir` as its primary entry.
     pub fn add(&mut self, dir: InodeId, name: &[u8], inode: Inode) -> Result<InodeId, TreeError> {
         if !valid_name(name) {
-            return Err(TreeError::BadName(String::from_utf8_lossy(name).into_owned()));
+            return Err(TreeError::BadName(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
         }
         let id = self.push_inode(inode)?;
         if let Err(e) = self.link(dir, name, id, false) {
@@ -269,7 +300,10 @@ impl Tree {
     /// Find the entry `name` in directory `dir`.
     pub fn lookup(&self, dir: InodeId, name: &[u8]) -> Option<&DirEntry> {
         let entries = self.inodes[dir.index()].entries()?;
-        entries.binary_search_by(|e| (*e.name).cmp(name)).ok().map(|i| &entries[i])
+        entries
+            .binary_search_by(|e| (*e.name).cmp(name))
+            .ok()
+            .map(|i| &entries[i])
     }
 
     /// Resolve an absolute or relative path (`/`-separated, no symlinks followed).
@@ -337,7 +371,9 @@ impl Tree {
         placed[0] = true;
         let mut next = 1;
         for &dir in &order {
-            let Content::Directory(entries) = &mut self.inodes[dir.index()].content else { continue };
+            let Content::Directory(entries) = &mut self.inodes[dir.index()].content else {
+                continue;
+            };
             for e in entries.iter_mut() {
                 let is_next = order.get(next) == Some(&e.inode);
                 if is_next && !placed[e.inode.index()] {

@@ -39,12 +39,19 @@ pub fn is_whiteout(inode: &Inode) -> bool {
 /// The format version mkcomposefs would choose for this tree.
 pub fn choose_version(tree: &Tree, min_version: u32, max_version: u32) -> Result<u32, WriteError> {
     if min_version > MAX_FORMAT_VERSION || max_version > MAX_FORMAT_VERSION {
-        return Err(WriteError::Version { min_version, max_version, supported: MAX_FORMAT_VERSION });
+        return Err(WriteError::Version {
+            min_version,
+            max_version,
+            supported: MAX_FORMAT_VERSION,
+        });
     }
     let max_version = max_version.max(min_version);
     if min_version < 1
         && max_version >= 1
-        && tree.bfs().iter().any(|(id, _)| is_whiteout(tree.inode(*id)))
+        && tree
+            .bfs()
+            .iter()
+            .any(|(id, _)| is_whiteout(tree.inode(*id)))
     {
         return Ok(1);
     }
@@ -53,7 +60,11 @@ pub fn choose_version(tree: &Tree, min_version: u32, max_version: u32) -> Result
 
 /// Rename `trusted.overlay.X` to `trusted.overlay.overlay.X`, keeping the list sorted.
 fn escape_overlay_xattrs(inode: &mut Inode) {
-    if !inode.xattrs.iter().any(|x| x.key.starts_with(XATTR_TRUSTED_OVERLAY_PREFIX)) {
+    if !inode
+        .xattrs
+        .iter()
+        .any(|x| x.key.starts_with(XATTR_TRUSTED_OVERLAY_PREFIX))
+    {
         return;
     }
     for x in &mut inode.xattrs {
@@ -69,13 +80,21 @@ fn escape_overlay_xattrs(inode: &mut Inode) {
 /// The rewrites of one inode that do not involve its parent.
 fn rewrite_inode(inode: &mut Inode) {
     escape_overlay_xattrs(inode);
-    if let Content::Regular(FileData::External { size, digest, backing }) = &inode.content {
+    if let Content::Regular(FileData::External {
+        size,
+        digest,
+        backing,
+    }) = &inode.content
+    {
         if *size > 0 {
             let metacopy = match digest {
                 Some(d) => [&METACOPY_HEADER[..], &d.0[..]].concat(),
                 None => Vec::new(),
             };
-            let redirect = backing.as_ref().filter(|b| !b.is_empty()).map(|b| [b"/", &b[..]].concat());
+            let redirect = backing
+                .as_ref()
+                .filter(|b| !b.is_empty())
+                .map(|b| [b"/", &b[..]].concat());
             inode.set_xattr(XATTR_OVERLAY_METACOPY, &metacopy);
             if let Some(redirect) = redirect {
                 inode.set_xattr(XATTR_OVERLAY_REDIRECT, &redirect);
@@ -97,7 +116,9 @@ pub fn rewrite_tree(tree: &Tree, version: u32) -> Result<Tree, WriteError> {
     let mut out = tree.clone();
     rewrite_inode(&mut out.inodes[0]);
     for (dir, _) in tree.bfs() {
-        let Some(entries) = tree.inode(dir).entries() else { continue };
+        let Some(entries) = tree.inode(dir).entries() else {
+            continue;
+        };
         for entry in entries.iter().filter(|e| !e.hardlink) {
             let was_whiteout = is_whiteout(tree.inode(entry.inode));
             rewrite_inode(out.inode_mut(entry.inode));
@@ -142,10 +163,16 @@ fn add_root_whiteouts(tree: &mut Tree) -> Result<(), WriteError> {
             content: Content::Special { size: 0 },
         };
         if let Some(value) = &selinux {
-            whiteout.xattrs.push(Xattr { key: SELINUX.into(), value: value.clone().into() });
+            whiteout.xattrs.push(Xattr {
+                key: SELINUX.into(),
+                value: value.clone().into(),
+            });
         }
         tree.add(InodeId::ROOT, name.as_bytes(), whiteout)
-            .map_err(|e| WriteError::Invalid { path: format!("/{name}"), reason: e.to_string() })?;
+            .map_err(|e| WriteError::Invalid {
+                path: format!("/{name}"),
+                reason: e.to_string(),
+            })?;
     }
     Ok(())
 }

@@ -28,8 +28,8 @@ use xxhash_rust::xxh32::xxh32;
 use super::format::*;
 use super::rewrite::{choose_version, rewrite_tree};
 use crate::tree::{
-    Content, FileData, Inode, InodeId, Tree, MAX_SYMLINK_LEN, MAX_XATTR_KEY_LEN, MAX_XATTR_VALUE_LEN,
-    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+    Content, FileData, Inode, InodeId, Tree, MAX_SYMLINK_LEN, MAX_XATTR_KEY_LEN,
+    MAX_XATTR_VALUE_LEN, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 
 /// Largest inline file content mkcomposefs accepts (`LCFS_INLINE_CONTENT_MAX`).
@@ -53,7 +53,10 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { min_version: 0, max_version: 1 }
+        WriteOptions {
+            min_version: 0,
+            max_version: 1,
+        }
     }
 }
 
@@ -63,13 +66,20 @@ pub enum WriteError {
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
     #[error("format version {min_version}..{max_version} requested; this writer supports 0..={supported}")]
-    Version { min_version: u32, max_version: u32, supported: u32 },
+    Version {
+        min_version: u32,
+        max_version: u32,
+        supported: u32,
+    },
     #[error("internal layout error: {0} (please report this)")]
     Internal(String),
 }
 
 fn invalid(path: &[u8], reason: impl Into<String>) -> WriteError {
-    WriteError::Invalid { path: String::from_utf8_lossy(path).into_owned(), reason: reason.into() }
+    WriteError::Invalid {
+        path: String::from_utf8_lossy(path).into_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// Write `tree` as a composefs image, byte-identical to what mkcomposefs writes for it.
@@ -89,7 +99,10 @@ enum DataKind {
     /// Content inside the image (inline tail and/or data blocks).
     Inline,
     /// Content outside: a chunk index of `count` holes with chunk format `format`.
-    Chunked { count: u64, format: u16 },
+    Chunked {
+        count: u64,
+        format: u16,
+    },
 }
 
 /// Everything computed about one inode before writing.
@@ -140,12 +153,19 @@ fn round_up(v: u64, to: u64) -> u64 {
 /// Size of one stored xattr entry, padded to 4 bytes.
 fn xattr_entry_size(key: &[u8], value: &[u8]) -> u64 {
     let (_, suffix) = xattr_prefix(key);
-    round_up(XATTR_ENTRY_HEADER_SIZE + suffix.len() as u64 + value.len() as u64, 4)
+    round_up(
+        XATTR_ENTRY_HEADER_SIZE + suffix.len() as u64 + value.len() as u64,
+        4,
+    )
 }
 
 /// Chunk bits for an external file: the smallest power of two ≥ size, within 12..=43.
 fn chunk_bits(size: u64) -> u32 {
-    let bits = if size <= 1 { 0 } else { 64 - (size - 1).leading_zeros() };
+    let bits = if size <= 1 {
+        0
+    } else {
+        64 - (size - 1).leading_zeros()
+    };
     bits.clamp(BLOCK_BITS, MAX_CHUNK_BITS)
 }
 
@@ -189,30 +209,66 @@ fn validate(inode: &Inode, path: &[u8]) -> Result<(), WriteError> {
         (Content::Directory(_), S_IFDIR)
             | (Content::Regular(_), S_IFREG)
             | (Content::Symlink(_), S_IFLNK)
-            | (Content::Special { .. }, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK)
+            | (
+                Content::Special { .. },
+                S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK
+            )
     );
     if !content_ok {
-        return Err(invalid(path, format!("mode {:o} does not match the inode's content", inode.stat.mode)));
+        return Err(invalid(
+            path,
+            format!(
+                "mode {:o} does not match the inode's content",
+                inode.stat.mode
+            ),
+        ));
     }
     for x in &inode.xattrs {
         if x.key.is_empty() || x.key.len() > MAX_XATTR_KEY_LEN || x.key.contains(&0) {
-            return Err(invalid(path, format!("xattr key of {} bytes (allowed 1..={MAX_XATTR_KEY_LEN}, no NUL)", x.key.len())));
+            return Err(invalid(
+                path,
+                format!(
+                    "xattr key of {} bytes (allowed 1..={MAX_XATTR_KEY_LEN}, no NUL)",
+                    x.key.len()
+                ),
+            ));
         }
         if x.value.len() > MAX_XATTR_VALUE_LEN {
-            return Err(invalid(path, format!("xattr value of {} bytes (max {MAX_XATTR_VALUE_LEN})", x.value.len())));
+            return Err(invalid(
+                path,
+                format!(
+                    "xattr value of {} bytes (max {MAX_XATTR_VALUE_LEN})",
+                    x.value.len()
+                ),
+            ));
         }
     }
     match &inode.content {
         Content::Symlink(target) if target.is_empty() || target.len() > MAX_SYMLINK_LEN => {
-            Err(invalid(path, format!("symlink target of {} bytes (allowed 1..={MAX_SYMLINK_LEN})", target.len())))
+            Err(invalid(
+                path,
+                format!(
+                    "symlink target of {} bytes (allowed 1..={MAX_SYMLINK_LEN})",
+                    target.len()
+                ),
+            ))
         }
         Content::Regular(FileData::Inline(data)) if data.len() > MAX_INLINE_CONTENT => {
-            Err(invalid(path, format!("inline content of {} bytes (max {MAX_INLINE_CONTENT})", data.len())))
+            Err(invalid(
+                path,
+                format!(
+                    "inline content of {} bytes (max {MAX_INLINE_CONTENT})",
+                    data.len()
+                ),
+            ))
         }
         Content::Regular(FileData::External { size, .. }) if *size > 0 => {
             let count = size.div_ceil(1u64 << chunk_bits(*size));
             if count > MAX_CHUNKS {
-                return Err(invalid(path, format!("file of {size} bytes is too big (max 2^53)")));
+                return Err(invalid(
+                    path,
+                    format!("file of {size} bytes is too big (max 2^53)"),
+                ));
             }
             Ok(())
         }
@@ -249,7 +305,10 @@ impl Layout {
                 for e in entries {
                     let target = index_of.get(e.inode.index()).copied().unwrap_or(usize::MAX);
                     if target == usize::MAX {
-                        return Err(invalid(&e.name, "entry points to an inode outside the tree"));
+                        return Err(invalid(
+                            &e.name,
+                            "entry points to an inode outside the tree",
+                        ));
                     }
                     let target_is_dir = tree.inode(e.inode).stat.file_type() == S_IFDIR;
                     if e.hardlink && target_is_dir {
@@ -275,8 +334,16 @@ impl Layout {
                 *counts.entry((&x.key, &x.value)).or_default() += 1;
             }
         }
-        let mut shared: Vec<(&[u8], &[u8])> = counts.into_iter().filter(|(_, n)| *n > 1).map(|(kv, _)| kv).collect();
-        shared.sort_by(|a, b| b.0.cmp(a.0).then(b.1.len().cmp(&a.1.len())).then(b.1.cmp(a.1)));
+        let mut shared: Vec<(&[u8], &[u8])> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(kv, _)| kv)
+            .collect();
+        shared.sort_by(|a, b| {
+            b.0.cmp(a.0)
+                .then(b.1.len().cmp(&a.1.len()))
+                .then(b.1.cmp(a.1))
+        });
         let mut shared_offsets: HashMap<(&[u8], &[u8]), u64> = HashMap::with_capacity(shared.len());
         let mut shared_size = 0;
         for (k, v) in &shared {
@@ -294,11 +361,20 @@ impl Layout {
                     let (b, t) = dir_size(&dirents[&i]);
                     (DataKind::Directory, b, t, b * BLOCK_SIZE + t)
                 }
-                Content::Symlink(target) => (DataKind::Symlink, 0, target.len() as u64, target.len() as u64),
+                Content::Symlink(target) => (
+                    DataKind::Symlink,
+                    0,
+                    target.len() as u64,
+                    target.len() as u64,
+                ),
                 Content::Regular(FileData::Inline(data)) if !data.is_empty() => {
                     let len = data.len() as u64;
                     let (b, t) = (len / BLOCK_SIZE, len % BLOCK_SIZE);
-                    let (b, t) = if t > MAX_INLINE_TAIL { (b + 1, 0) } else { (b, t) };
+                    let (b, t) = if t > MAX_INLINE_TAIL {
+                        (b + 1, 0)
+                    } else {
+                        (b, t)
+                    };
                     (DataKind::Inline, b, t, len)
                 }
                 Content::Regular(FileData::External { size, .. }) if *size > 0 => {
@@ -315,7 +391,11 @@ impl Layout {
                 && inode.stat.uid <= u32::from(u16::MAX)
                 && inode.stat.gid <= u32::from(u16::MAX)
                 && size <= u64::from(u32::MAX);
-            let inode_size = if compact { COMPACT_INODE_SIZE } else { EXTENDED_INODE_SIZE };
+            let inode_size = if compact {
+                COMPACT_INODE_SIZE
+            } else {
+                EXTENDED_INODE_SIZE
+            };
 
             let mut shared_refs = Vec::with_capacity(inode.xattrs.len());
             let (mut n_shared, mut inline_size) = (0u64, 0u64);
@@ -396,10 +476,18 @@ impl Layout {
                 next_block += node.n_blocks;
             }
         }
-        if next_block > u64::from(u32::MAX) || nodes.last().is_some_and(|n| n.nid > u64::from(u32::MAX)) {
-            return Err(WriteError::Invalid { path: "/".into(), reason: "image would exceed 2^32 blocks".into() });
+        if next_block > u64::from(u32::MAX)
+            || nodes.last().is_some_and(|n| n.nid > u64::from(u32::MAX))
+        {
+            return Err(WriteError::Invalid {
+                path: "/".into(),
+                reason: "image would exceed 2^32 blocks".into(),
+            });
         }
-        let shared_xattrs = shared.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let shared_xattrs = shared
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Ok(Layout {
             version,
             has_acl,
@@ -447,7 +535,14 @@ impl Layout {
     fn emit_header(&self, out: &mut Vec<u8>) {
         put_u32(out, COMPOSEFS_MAGIC);
         put_u32(out, COMPOSEFS_HEADER_VERSION);
-        put_u32(out, if self.has_acl { COMPOSEFS_FLAGS_HAS_ACL } else { 0 });
+        put_u32(
+            out,
+            if self.has_acl {
+                COMPOSEFS_FLAGS_HAS_ACL
+            } else {
+                0
+            },
+        );
         put_u32(out, self.version);
         out.resize(SUPERBLOCK_OFFSET as usize, 0);
 
@@ -484,11 +579,17 @@ impl Layout {
         let union = match node.kind {
             // A chunk index moved to a data block keeps the block address's high half
             // under the chunk format, as mkcomposefs's union write leaves it.
-            DataKind::Chunked { format, .. } => (node.blkaddr as u32 & 0xFFFF_0000) | u32::from(format),
+            DataKind::Chunked { format, .. } => {
+                (node.blkaddr as u32 & 0xFFFF_0000) | u32::from(format)
+            }
             _ if matches!(inode.stat.file_type(), S_IFCHR | S_IFBLK) => inode.stat.rdev as u32,
             _ => node.blkaddr as u32,
         };
-        let icount = if node.xattr_size == 0 { 0 } else { (node.xattr_size - XATTR_IBODY_HEADER_SIZE) / 4 + 1 };
+        let icount = if node.xattr_size == 0 {
+            0
+        } else {
+            (node.xattr_size - XATTR_IBODY_HEADER_SIZE) / 4 + 1
+        };
         let ino = i as u32;
         let st = &inode.stat;
         if node.compact {
@@ -524,7 +625,8 @@ impl Layout {
             let mut filter = 0u32;
             for x in &inode.xattrs {
                 let (index, suffix) = xattr_prefix(&x.key);
-                filter |= 1 << (xxh32(suffix, XATTR_FILTER_SEED.wrapping_add(u32::from(index))) & 31);
+                filter |=
+                    1 << (xxh32(suffix, XATTR_FILTER_SEED.wrapping_add(u32::from(index))) & 31);
             }
             put_u32(out, XATTR_FILTER_DEFAULT & !filter);
             out.push(node.shared.iter().flatten().count() as u8);
@@ -649,7 +751,10 @@ fn check_offset(out: &[u8], expected: u64, what: &str) -> Result<(), WriteError>
     if out.len() as u64 == expected {
         Ok(())
     } else {
-        Err(WriteError::Internal(format!("{what} end at byte {}, layout said {expected}", out.len())))
+        Err(WriteError::Internal(format!(
+            "{what} end at byte {}, layout said {expected}",
+            out.len()
+        )))
     }
 }
 
