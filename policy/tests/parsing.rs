@@ -578,14 +578,29 @@ fn timestamps() {
 fn duplicate_key_in_a_large_object() {
     // Past the small-object threshold the reader switches to a hash set; duplicates must
     // still be found, at the second occurrence.
-    let scopes: Vec<String> = (0..40).map(|i| format!("\"r.example/s{i}\": [{{\"type\": \"reject\"}}]")).collect();
+    let scopes: Vec<String> = (0..40)
+        .map(|i| format!("\"r.example/s{i}\": [{{\"type\": \"reject\"}}]"))
+        .collect();
     let text = format!(
         "{{\"default\": [{{\"type\": \"reject\"}}], \"transports\": {{\"docker\": {{\n{},\n\"r.example/s7\": [{{\"type\": \"reject\"}}]}}}}}}",
         scopes.join(",\n")
     );
-    fails_at(&text, Mark::Last("\"r.example/s7\""), |k| *k == PolicyErrorKind::DuplicateKey("r.example/s7".into()));
-    let text = text.replace("\"r.example/s7\": [{\"type\": \"reject\"}]}", "\"r.example/s99\": [{\"type\": \"reject\"}]}");
-    assert_eq!(parse(&text).unwrap().transport("docker").unwrap().scopes.len(), 41);
+    fails_at(&text, Mark::Last("\"r.example/s7\""), |k| {
+        *k == PolicyErrorKind::DuplicateKey("r.example/s7".into())
+    });
+    let text = text.replace(
+        "\"r.example/s7\": [{\"type\": \"reject\"}]}",
+        "\"r.example/s99\": [{\"type\": \"reject\"}]}",
+    );
+    assert_eq!(
+        parse(&text)
+            .unwrap()
+            .transport("docker")
+            .unwrap()
+            .scopes
+            .len(),
+        41
+    );
 }
 
 #[test]
