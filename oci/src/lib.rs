@@ -8,6 +8,8 @@
 //! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
 //! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
 //! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
+//! | [`import`] | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
+//! | [`seal`] | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
 //!
@@ -31,8 +33,10 @@
 pub mod apply;
 pub mod digest;
 pub mod error;
+pub mod import;
 pub mod layout;
 pub mod resolve;
+pub mod seal;
 pub mod sink;
 pub mod tarstream;
 
@@ -41,6 +45,14 @@ pub use apply::{
 };
 pub use digest::BlobDigest;
 pub use error::OciError;
+pub use import::{
+    build_image, import, import_image, BuiltImage, ImportError, ImportReport, NoProgress, Progress,
+    RepoSink,
+};
 pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
 pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
+pub use seal::{
+    check_seal, compute_id, compute_id_with, layer_id, read_seal, seal, seal_image, SealError,
+    SealOptions, SealReport, ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
+};
 pub use sink::{DirSink, NullSink, ObjectSink};

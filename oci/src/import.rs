@@ -1,0 +1,395 @@
+//! Importing an OCI image into the object store: objects, the composefs image, OCI metadata, a ref.
+//!
+//! Every file larger than [`crate::INLINE_CONTENT_MAX`] goes into the repository's objects while
+//! its layer is applied (an [`ObjectBatch`] behind the [`ObjectSink`] trait); the merged tree is
+//! written as a composefs image and stored under `images/`; the image's manifest, config and
+//! (for a skopeo `dir:` image) signature files are kept by digest so that a signature over the
+//! manifest can be checked later against what was imported. A shared repository lock is held
+//! from the first object to the ref, so gc cannot remove an object in between.
+//!
+//! What this module adds to a repository (beside `objects/`, `images/`, `refs/`):
+//!
+//! | path | content |
+//! |---|---|
+//! | `oci/blobs/sha256/<hex>` | a manifest, config or signature file, named by the sha256 of its exact bytes |
+//! | `oci/manifests/<manifest hex>.json` | `{"image":"<composefs image hex>","manifest":"sha256:…","mediaType":"…","config":"sha256:…","signatures":["sha256:…",…]}` (compact JSON, this key order) |
+//!
+//! Both are written as a temporary file in `tmp/`, synced, then renamed into place; a file that
+//! is already present with the same bytes is not rewritten, so importing the same image twice
+//! stores nothing new. gc does not look into `oci/`: metadata of an image gc removed stays
+//! until the next import of that image rewrites it (it is small and harmless).
+//!
+//! Failure leaves nothing half imported: objects of a failed build are either still temporary
+//! (removed when the batch is dropped) or complete but unreferenced (gc's to collect, fsck
+//! accepts them); the image, the metadata and the ref are written only after every object is.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::erofs::writer::{write_image, WriteOptions};
+use cfsgate_image::fsverity::digest_bytes;
+use cfsgate_image::store::refs::validate_ref_name;
+use cfsgate_image::store::{LockKind, ObjectBatch, Repository, StoreError};
+use cfsgate_image::{Sha256Digest, Tree};
+
+use crate::apply::{BuildOptions, TreeBuilder};
+use crate::digest::BlobDigest;
+use crate::error::OciError;
+use crate::layout::SourceKind;
+use crate::resolve::{resolve, Layer, ResolvedImage};
+use crate::seal::{check_seal, read_seal, SealError};
+use crate::sink::ObjectSink;
+
+/// Directory of content-addressed OCI metadata blobs inside a repository.
+pub const REPO_BLOBS_DIR: &str = "oci/blobs/sha256";
+/// Directory of per-manifest import records inside a repository.
+pub const REPO_MANIFESTS_DIR: &str = "oci/manifests";
+/// Largest signature file accepted from a `dir:` image (a cosign or GPG signature is a few KiB).
+pub const MAX_SIGNATURE_SIZE: u64 = 1 << 20;
+/// Most signature files read from a `dir:` image (`signature-1` … `signature-N`); real images
+/// carry one or two.
+pub const MAX_SIGNATURES: usize = 256;
+
+/// Reports how a build goes. Every method has an empty default.
+pub trait Progress: Sync {
+    /// Layer `index` is about to be verified and applied.
+    fn layer_started(&self, _index: usize, _layer: &Layer) {}
+    /// `bytes` more of file content were hashed (and stored, for an import).
+    fn content(&self, _bytes: u64) {}
+    /// Layer `index` is applied.
+    fn layer_done(&self, _index: usize, _layer: &Layer) {}
+}
+
+/// Reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// The merged tree of an image and the composefs image written from it.
+pub struct BuiltImage {
+    pub tree: Tree,
+    /// The EROFS image bytes (default write options, byte-identical to mkcomposefs).
+    pub image: Vec<u8>,
+    /// The fs-verity digest of `image`: the composefs image id.
+    pub digest: Sha256Digest,
+}
+
+/// Apply every layer of `image` (contents into `sink`) and write the composefs image.
+pub fn build_image(
+    image: &ResolvedImage,
+    sink: &dyn ObjectSink,
+    progress: &dyn Progress,
+) -> Result<BuiltImage, OciError> {
+    let mut builder = TreeBuilder::new(BuildOptions::default());
+    let sink = ProgressSink {
+        inner: sink,
+        progress,
+    };
+    for (index, layer) in image.layers.iter().enumerate() {
+        progress.layer_started(index, layer);
+        builder.apply_layer(&image.source, index, layer, &sink)?;
+        progress.layer_done(index, layer);
+    }
+    let tree = builder.finish()?;
+    let bytes = write_tree_image(&tree)?;
+    Ok(BuiltImage {
+        digest: digest_bytes(&bytes),
+        image: bytes,
+        tree,
+    })
+}
+
+/// The composefs image of a tree, with the options every cfsgate digest uses.
+pub(crate) fn write_tree_image(tree: &Tree) -> Result<Vec<u8>, OciError> {
+    write_image(tree, &WriteOptions::default()).map_err(|e| OciError::Write(e.to_string()))
+}
+
+/// Passes content through to another sink, reporting bytes as they are read.
+struct ProgressSink<'a> {
+    inner: &'a dyn ObjectSink,
+    progress: &'a dyn Progress,
+}
+
+struct ProgressReader<'a, 'r> {
+    inner: &'r mut dyn Read,
+    progress: &'a dyn Progress,
+}
+
+impl Read for ProgressReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.content(n as u64);
+        Ok(n)
+    }
+}
+
+impl ObjectSink for ProgressSink<'_> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+        let mut reader = ProgressReader {
+            inner: content,
+            progress: self.progress,
+        };
+        self.inner.store(&mut reader)
+    }
+}
+
+/// The repository's object writing behind the [`ObjectSink`] trait.
+pub struct RepoSink<'r> {
+    batch: ObjectBatch<'r>,
+}
+
+impl<'r> RepoSink<'r> {
+    /// A sink writing into a new batch of `repo` (holds a shared lock until committed).
+    pub fn new(repo: &'r Repository) -> Result<Self, StoreError> {
+        Ok(RepoSink {
+            batch: repo.object_batch()?,
+        })
+    }
+
+    /// Make every stored object durable and visible.
+    pub fn commit(self) -> Result<cfsgate_image::store::BatchStats, StoreError> {
+        self.batch.commit()
+    }
+}
+
+impl ObjectSink for RepoSink<'_> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+        self.batch
+            .add_reader_counted(content, Path::new("<layer content>"))
+            .map_err(io::Error::other)
+    }
+}
+
+/// Anything that can go wrong importing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error("repository: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the composefs image written is {written}, but the repository stored it as {stored}")]
+    DigestChanged {
+        written: Sha256Digest,
+        stored: Sha256Digest,
+    },
+    #[error("{path}: {reason}")]
+    Signature { path: PathBuf, reason: String },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
+    move |source| ImportError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The composefs image (its fs-verity digest), now under `images/`.
+    pub image_digest: Sha256Digest,
+    pub manifest_digest: BlobDigest,
+    pub config_digest: BlobDigest,
+    /// Objects this import added to the repository.
+    pub new_objects: u64,
+    /// Content bytes of those objects.
+    pub new_object_bytes: u64,
+    /// Objects that were already present (in the repository or earlier in this import).
+    pub reused_objects: u64,
+    /// Whether the composefs image itself was new.
+    pub new_image: bool,
+    /// The seal label the config carried (already checked against `image_digest`).
+    pub seal: Option<Sha256Digest>,
+    /// Signature files stored with the manifest (`dir:` images).
+    pub signatures: Vec<BlobDigest>,
+}
+
+/// Resolve `reference` (for the running platform) and import it; see [`import_image`].
+pub fn import(
+    repo: &Repository,
+    reference: &str,
+    ref_name: Option<&str>,
+) -> Result<ImportReport, ImportError> {
+    import_image(repo, &resolve(reference)?, ref_name, &NoProgress)
+}
+
+/// Import a resolved image: objects, composefs image, OCI metadata, then `ref_name` (if any).
+/// A sealed image whose label differs from the image built here is refused before anything but
+/// unreferenced objects is written.
+pub fn import_image(
+    repo: &Repository,
+    image: &ResolvedImage,
+    ref_name: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<ImportReport, ImportError> {
+    if let Some(name) = ref_name {
+        validate_ref_name(name)?;
+    }
+    let signatures = read_signatures(image)?;
+    let seal = read_seal(image)?;
+    // Held across objects, image, metadata and ref: gc waits until the image is named.
+    let _lock = repo.lock(LockKind::Shared)?;
+    let sink = RepoSink::new(repo)?;
+    let built = build_image(image, &sink, progress)?;
+    if seal.is_some() {
+        // Before committing: a mismatch leaves only temporary files, which the dropped batch
+        // removes (or objects a size-triggered flush already made durable, unreferenced).
+        check_seal(image, built.digest)?;
+    }
+    let stats = sink.commit()?;
+    let new_image = !repo.has_image(&built.digest);
+    let stored = repo.write_image(&built.image)?;
+    if stored != built.digest {
+        return Err(ImportError::DigestChanged {
+            written: built.digest,
+            stored,
+        });
+    }
+
+    put_blob(repo, &image.manifest_bytes)?;
+    put_blob(repo, &image.config_bytes)?;
+    let mut signature_digests = Vec::with_capacity(signatures.len());
+    for signature in &signatures {
+        signature_digests.push(put_blob(repo, signature)?);
+    }
+    let record = serde_json::json!({
+        "image": built.digest.to_hex(),
+        "manifest": image.manifest_digest.to_string(),
+        "mediaType": image.manifest_media_type,
+        "config": image.config_digest.to_string(),
+        "signatures": signature_digests.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+    });
+    let record_bytes = serde_json::to_vec(&record).map_err(|e| ImportError::Io {
+        what: "encode import record for",
+        path: image.source.path().to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    put_file(
+        repo,
+        &Path::new(REPO_MANIFESTS_DIR).join(format!("{}.json", image.manifest_digest.hex())),
+        &record_bytes,
+    )?;
+    if let Some(name) = ref_name {
+        repo.set_ref(name, &built.digest)?;
+    }
+    Ok(ImportReport {
+        image_digest: built.digest,
+        manifest_digest: image.manifest_digest,
+        config_digest: image.config_digest,
+        new_objects: stats.objects_written,
+        new_object_bytes: stats.bytes_written,
+        reused_objects: stats.objects_present,
+        new_image,
+        seal,
+        signatures: signature_digests,
+    })
+}
+
+/// Where a metadata blob of this digest lives in a repository.
+pub fn repo_blob_path(repo: &Repository, digest: &BlobDigest) -> PathBuf {
+    repo.path().join(REPO_BLOBS_DIR).join(digest.hex())
+}
+
+/// The import record of a manifest (see the module docs), if that manifest was imported.
+pub fn read_import_record(
+    repo: &Repository,
+    manifest: &BlobDigest,
+) -> Result<Option<serde_json::Value>, ImportError> {
+    let path = repo
+        .path()
+        .join(REPO_MANIFESTS_DIR)
+        .join(format!("{}.json", manifest.hex()));
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ImportError::Io {
+                what: "parse import record",
+                path,
+                source: io::Error::other(e),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read import record", &path)(e)),
+    }
+}
+
+/// Store a metadata blob by its sha256.
+fn put_blob(repo: &Repository, bytes: &[u8]) -> Result<BlobDigest, ImportError> {
+    let digest = BlobDigest::of(bytes);
+    put_file(repo, &Path::new(REPO_BLOBS_DIR).join(digest.hex()), bytes)?;
+    Ok(digest)
+}
+
+/// Write `bytes` to `relpath` of the repository unless it already holds exactly them: a synced
+/// temporary file in `tmp/`, renamed into place, then the directory synced.
+fn put_file(repo: &Repository, relpath: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let dest = repo.path().join(relpath);
+    if let Ok(existing) = fs::read(&dest) {
+        if existing == bytes {
+            return Ok(());
+        }
+    }
+    let parent = dest.parent().ok_or_else(|| {
+        io_err("no parent directory for", &dest)(io::ErrorKind::InvalidInput.into())
+    })?;
+    fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+    let tmp_dir = repo.path().join("tmp");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".oci-")
+        .tempfile_in(&tmp_dir)
+        .map_err(io_err("create temporary file in", &tmp_dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_err("write temporary file for", &dest))?;
+    tmp.persist(&dest)
+        .map_err(|e| io_err("rename into place", &dest)(e.error))?;
+    fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync directory", parent))?;
+    Ok(())
+}
+
+/// The `signature-1` … `signature-N` files of a `dir:` image (none for an OCI layout).
+fn read_signatures(image: &ResolvedImage) -> Result<Vec<Vec<u8>>, ImportError> {
+    if image.source.kind() != SourceKind::Dir {
+        return Ok(Vec::new());
+    }
+    let mut signatures = Vec::new();
+    for n in 1..=MAX_SIGNATURES + 1 {
+        let path = image.source.path().join(format!("signature-{n}"));
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(signatures),
+            Err(e) => return Err(io_err("open signature", &path)(e)),
+        };
+        if n > MAX_SIGNATURES {
+            return Err(ImportError::Signature {
+                path,
+                reason: format!("more than {MAX_SIGNATURES} signature files"),
+            });
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_SIGNATURE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err("read signature", &path))?;
+        if bytes.len() as u64 > MAX_SIGNATURE_SIZE {
+            return Err(ImportError::Signature {
+                path,
+                reason: format!("larger than {MAX_SIGNATURE_SIZE} bytes"),
+            });
+        }
+        signatures.push(bytes);
+    }
+    Ok(signatures)
+}

@@ -1,0 +1,531 @@
+//! Sealing: the composefs image digest recorded in the image config, where a signature over the
+//! manifest covers it.
+//!
+//! | where | key | value |
+//! |---|---|---|
+//! | config `config.Labels` | `containers.composefs.fsverity` ([`LABEL_FSVERITY`]) | `sha256:<hex>`: fs-verity digest of the composefs image of the merged layers |
+//! | manifest `layers[i].annotations` (optional) | `containers.composefs.layer.fsverity` ([`ANNOTATION_LAYER_FSVERITY`]) | `sha256:<hex>`: digest of the composefs image of layer `i` applied alone to an empty root |
+//! | destination `index.json` entry | `org.opencontainers.image.ref.name` | the tag |
+//!
+//! [`seal`] edits the config as JSON with its field order kept: only the label is added (or
+//! replaced), every other field keeps its place and value; the output is compact JSON, as Go's
+//! encoder (umoci, skopeo, podman) writes it. The new manifest is the old one with the new config
+//! descriptor (digest and size) and, if asked, the per-layer annotations; layers are the same
+//! blobs. The same input therefore always gives the same config and manifest bytes: sealing is
+//! reproducible. Blobs are written to the destination layout (a temporary file in
+//! `blobs/sha256`, then a rename); `index.json` is replaced atomically (temporary file in the
+//! layout, synced, renamed), an existing entry with the same tag removed. Two seals into one
+//! layout at the same moment may lose one of the two index entries (as with umoci): do not.
+//!
+//! Reading a seal accepts `sha256:<hex>` and a bare 64-digit hex value (composefs-rs 0.9 writes
+//! the latter).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::Sha256Digest;
+use serde_json::{Map, Value};
+
+use crate::apply::{BuildOptions, TreeBuilder};
+use crate::digest::BlobDigest;
+use crate::error::OciError;
+use crate::import::{build_image, write_tree_image, NoProgress, Progress};
+use crate::layout::{ImageRef, SourceKind};
+use crate::resolve::{resolve_ref, Platform, ResolvedImage, ANNOTATION_REF_NAME};
+use crate::sink::NullSink;
+
+/// The config label holding the composefs image digest.
+pub const LABEL_FSVERITY: &str = "containers.composefs.fsverity";
+/// The manifest layer annotation holding the digest of that layer's composefs image.
+pub const ANNOTATION_LAYER_FSVERITY: &str = "containers.composefs.layer.fsverity";
+/// Longest tag accepted (the Docker/OCI distribution tag grammar allows 128 characters).
+pub const MAX_TAG_LEN: usize = 128;
+/// `oci-layout` content of a layout this module creates.
+const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Anything that can go wrong sealing or checking a seal.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}")]
+    Mismatch {
+        label: Sha256Digest,
+        computed: Sha256Digest,
+    },
+    #[error("image config {config} is not sealed: it has no {LABEL_FSVERITY} label")]
+    NotSealed { config: BlobDigest },
+    #[error(
+        "image config {config}: label {LABEL_FSVERITY} is {value:?}, not sha256:<64 hex digits>"
+    )]
+    BadLabel { config: BlobDigest, value: String },
+    #[error("{what} {digest}: {reason}")]
+    Json {
+        what: &'static str,
+        digest: BlobDigest,
+        reason: String,
+    },
+    #[error("invalid tag {tag:?}: {reason}")]
+    BadTag { tag: String, reason: &'static str },
+    #[error("destination {path}: {reason}")]
+    Dest { path: PathBuf, reason: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SealError + 'a {
+    move |source| SealError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The composefs image digest of `image` (merged layers, contents hashed, nothing written).
+pub fn compute_id(image: &ResolvedImage) -> Result<Sha256Digest, OciError> {
+    compute_id_with(image, &NoProgress)
+}
+
+/// [`compute_id`] reporting progress.
+pub fn compute_id_with(
+    image: &ResolvedImage,
+    progress: &dyn Progress,
+) -> Result<Sha256Digest, OciError> {
+    build_image(image, &NullSink, progress).map(|built| built.digest)
+}
+
+/// The composefs image digest of layer `index` applied alone to an empty root.
+pub fn layer_id(image: &ResolvedImage, index: usize) -> Result<Sha256Digest, OciError> {
+    let layer = image.layers.get(index).ok_or_else(|| OciError::Limit {
+        reason: format!("no layer {index}: the image has {}", image.layers.len()),
+    })?;
+    let mut builder = TreeBuilder::new(BuildOptions::default());
+    builder.apply_layer(&image.source, index, layer, &NullSink)?;
+    let bytes = write_tree_image(&builder.finish()?)?;
+    Ok(cfsgate_image::fsverity::digest_bytes(&bytes))
+}
+
+/// Options of [`seal`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SealOptions {
+    /// Also annotate every layer descriptor with its own composefs digest.
+    pub layer_annotations: bool,
+}
+
+/// What a seal wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealReport {
+    /// The composefs image digest now in the config label.
+    pub image_digest: Sha256Digest,
+    /// The new manifest (tagged in the destination).
+    pub manifest_digest: BlobDigest,
+    pub manifest_size: u64,
+    /// The new config.
+    pub config_digest: BlobDigest,
+}
+
+/// Seal `src_ref` (for the running platform) into the OCI layout `dest_layout` under `tag`.
+pub fn seal(
+    src_ref: &str,
+    dest_layout: &Path,
+    tag: &str,
+    opts: SealOptions,
+) -> Result<SealReport, SealError> {
+    let image = resolve_ref(&ImageRef::parse(src_ref)?, &Platform::current())?;
+    seal_image(&image, dest_layout, tag, opts, &NoProgress)
+}
+
+/// Seal a resolved image; see the module docs.
+pub fn seal_image(
+    image: &ResolvedImage,
+    dest_layout: &Path,
+    tag: &str,
+    opts: SealOptions,
+    progress: &dyn Progress,
+) -> Result<SealReport, SealError> {
+    validate_tag(tag)?;
+    let image_digest = compute_id_with(image, progress)?;
+    let layer_ids = if opts.layer_annotations {
+        (0..image.layers.len())
+            .map(|i| layer_id(image, i))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let config_bytes = sealed_config(image, &image_digest)?;
+    let config_digest = BlobDigest::of(&config_bytes);
+    let manifest_bytes = sealed_manifest(image, config_digest, config_bytes.len(), &layer_ids)?;
+    let manifest_digest = BlobDigest::of(&manifest_bytes);
+
+    ensure_layout(dest_layout)?;
+    let same_layout =
+        image.source.kind() == SourceKind::OciLayout && same_dir(image.source.path(), dest_layout);
+    if !same_layout {
+        for layer in &image.layers {
+            copy_layer(image, layer.digest, layer.size, dest_layout)?;
+        }
+    }
+    put_blob(dest_layout, &config_bytes)?;
+    put_blob(dest_layout, &manifest_bytes)?;
+    let descriptor = serde_json::json!({
+        "mediaType": image.manifest_media_type,
+        "digest": manifest_digest.to_string(),
+        "size": manifest_bytes.len(),
+        "annotations": { ANNOTATION_REF_NAME: tag },
+    });
+    update_index(dest_layout, tag, descriptor)?;
+    Ok(SealReport {
+        image_digest,
+        manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config_digest,
+    })
+}
+
+/// The seal label of an image's config, if it has one.
+pub fn read_seal(image: &ResolvedImage) -> Result<Option<Sha256Digest>, SealError> {
+    let config: Value = parse_json("image config", image.config_digest, &image.config_bytes)?;
+    let Some(label) = config
+        .get("config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(|l| l.get(LABEL_FSVERITY))
+    else {
+        return Ok(None);
+    };
+    let bad = || SealError::BadLabel {
+        config: image.config_digest,
+        value: label.to_string().chars().take(200).collect(),
+    };
+    let text = label.as_str().ok_or_else(bad)?;
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    let lowercase = hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !lowercase {
+        return Err(bad());
+    }
+    Sha256Digest::from_hex(hex).map(Some).map_err(|_| bad())
+}
+
+/// Check that a sealed image's label names `computed` (the image built or stored from its
+/// layers). An image without a label is [`SealError::NotSealed`].
+pub fn check_seal(image: &ResolvedImage, computed: Sha256Digest) -> Result<(), SealError> {
+    match read_seal(image)? {
+        None => Err(SealError::NotSealed {
+            config: image.config_digest,
+        }),
+        Some(label) if label == computed => Ok(()),
+        Some(label) => Err(SealError::Mismatch { label, computed }),
+    }
+}
+
+/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn validate_tag(tag: &str) -> Result<(), SealError> {
+    let bad = |reason| SealError::BadTag {
+        tag: tag.chars().take(200).collect(),
+        reason,
+    };
+    let mut bytes = tag.bytes();
+    match bytes.next() {
+        None => return Err(bad("empty")),
+        Some(b) if b.is_ascii_alphanumeric() || b == b'_' => {}
+        Some(_) => return Err(bad("must start with a letter, digit or '_'")),
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Err(bad("longer than 128 characters"));
+    }
+    if !bytes.all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(bad("only letters, digits, '.', '_' and '-' are allowed"));
+    }
+    Ok(())
+}
+
+fn parse_json(what: &'static str, digest: BlobDigest, bytes: &[u8]) -> Result<Value, SealError> {
+    serde_json::from_slice(bytes).map_err(|e| SealError::Json {
+        what,
+        digest,
+        reason: e.to_string(),
+    })
+}
+
+fn to_compact(what: &'static str, digest: BlobDigest, value: &Value) -> Result<Vec<u8>, SealError> {
+    serde_json::to_vec(value).map_err(|e| SealError::Json {
+        what,
+        digest,
+        reason: e.to_string(),
+    })
+}
+
+/// The object member `key` of `map`, created empty when absent or null.
+fn object_member<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+    what: &'static str,
+    digest: BlobDigest,
+) -> Result<&'a mut Map<String, Value>, SealError> {
+    let member = map.entry(key).or_insert(Value::Null);
+    if member.is_null() {
+        *member = Value::Object(Map::new());
+    }
+    member.as_object_mut().ok_or_else(|| SealError::Json {
+        what,
+        digest,
+        reason: format!("{key:?} is not an object"),
+    })
+}
+
+/// The config with the seal label set, as compact JSON.
+fn sealed_config(image: &ResolvedImage, digest: &Sha256Digest) -> Result<Vec<u8>, SealError> {
+    const WHAT: &str = "image config";
+    let id = image.config_digest;
+    let mut config = parse_json(WHAT, id, &image.config_bytes)?;
+    let top = config.as_object_mut().ok_or_else(|| SealError::Json {
+        what: WHAT,
+        digest: id,
+        reason: "not a JSON object".into(),
+    })?;
+    let exec = object_member(top, "config", WHAT, id)?;
+    let labels = object_member(exec, "Labels", WHAT, id)?;
+    labels.insert(
+        LABEL_FSVERITY.into(),
+        Value::String(format!("sha256:{}", digest.to_hex())),
+    );
+    to_compact(WHAT, id, &config)
+}
+
+/// The manifest pointing at the new config (and annotating layers), as compact JSON.
+fn sealed_manifest(
+    image: &ResolvedImage,
+    config_digest: BlobDigest,
+    config_size: usize,
+    layer_ids: &[Sha256Digest],
+) -> Result<Vec<u8>, SealError> {
+    const WHAT: &str = "manifest";
+    let id = image.manifest_digest;
+    let bad = |reason: &str| SealError::Json {
+        what: WHAT,
+        digest: id,
+        reason: reason.into(),
+    };
+    let mut manifest = parse_json(WHAT, id, &image.manifest_bytes)?;
+    let top = manifest
+        .as_object_mut()
+        .ok_or_else(|| bad("not a JSON object"))?;
+    let config = top
+        .get_mut("config")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| bad("no config descriptor"))?;
+    config.insert("digest".into(), Value::String(config_digest.to_string()));
+    config.insert("size".into(), Value::from(config_size));
+    if !layer_ids.is_empty() {
+        let layers = top
+            .get_mut("layers")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| bad("no layers array"))?;
+        if layers.len() != layer_ids.len() {
+            return Err(bad("layer count changed while sealing"));
+        }
+        for (layer, layer_id) in layers.iter_mut().zip(layer_ids) {
+            let layer = layer
+                .as_object_mut()
+                .ok_or_else(|| bad("a layer descriptor is not an object"))?;
+            let annotations = object_member(layer, "annotations", WHAT, id)?;
+            annotations.insert(
+                ANNOTATION_LAYER_FSVERITY.into(),
+                Value::String(format!("sha256:{}", layer_id.to_hex())),
+            );
+        }
+    }
+    to_compact(WHAT, id, &manifest)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Make `dest` an OCI layout if it is not one: a missing or empty directory gets `oci-layout`,
+/// `blobs/sha256/` and an empty `index.json`; anything else without `oci-layout` is refused.
+fn ensure_layout(dest: &Path) -> Result<(), SealError> {
+    let marker = dest.join("oci-layout");
+    if marker.is_file() {
+        fs::create_dir_all(dest.join("blobs/sha256"))
+            .map_err(io_err("create blob directory in", dest))?;
+        if !dest.join("index.json").is_file() {
+            return Err(SealError::Dest {
+                path: dest.to_path_buf(),
+                reason: "an OCI layout without index.json".into(),
+            });
+        }
+        return Ok(());
+    }
+    if dest.exists() {
+        let mut entries = fs::read_dir(dest).map_err(io_err("list", dest))?;
+        if entries.next().is_some() {
+            return Err(SealError::Dest {
+                path: dest.to_path_buf(),
+                reason: "exists, is not empty and is not an OCI layout (no oci-layout file)".into(),
+            });
+        }
+    }
+    fs::create_dir_all(dest.join("blobs/sha256"))
+        .map_err(io_err("create blob directory in", dest))?;
+    write_atomic(dest, "index.json", br#"{"schemaVersion":2,"manifests":[]}"#)?;
+    write_atomic(dest, "oci-layout", OCI_LAYOUT_FILE)
+}
+
+/// Replace `dir/name` with `bytes`: temporary file in `dir`, synced, renamed, `dir` synced.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SealError> {
+    let dest = dir.join(name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io_err("create temporary file in", dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_err("write temporary file for", &dest))?;
+    tmp.persist(&dest)
+        .map_err(|e| io_err("rename into place", &dest)(e.error))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync directory", dir))
+}
+
+fn blob_path(layout: &Path, digest: &BlobDigest) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.hex())
+}
+
+/// Whether a blob file holds exactly the bytes its name says.
+fn blob_is_intact(path: &Path, digest: &BlobDigest, size: u64) -> Result<bool, SealError> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err("open blob", path)(e)),
+    };
+    let len = file.metadata().map_err(io_err("stat blob", path))?.len();
+    if len != size {
+        return Ok(false);
+    }
+    let mut hasher = sha2_reader::Hasher::default();
+    io::copy(&mut io::BufReader::new(file), &mut hasher).map_err(io_err("read blob", path))?;
+    Ok(hasher.finish() == *digest)
+}
+
+/// Write a small blob by its digest (kept if already intact).
+fn put_blob(layout: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    let digest = BlobDigest::of(bytes);
+    let path = blob_path(layout, &digest);
+    if blob_is_intact(&path, &digest, bytes.len() as u64)? {
+        return Ok(());
+    }
+    write_atomic(&layout.join("blobs/sha256"), &digest.hex(), bytes)
+}
+
+/// Copy a layer blob from the source image into `layout`, verifying it on the way.
+fn copy_layer(
+    image: &ResolvedImage,
+    digest: BlobDigest,
+    size: u64,
+    layout: &Path,
+) -> Result<(), SealError> {
+    let path = blob_path(layout, &digest);
+    if blob_is_intact(&path, &digest, size)? {
+        return Ok(());
+    }
+    let dir = layout.join("blobs/sha256");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(&dir)
+        .map_err(io_err("create temporary file in", &dir))?;
+    let mut reader = image.source.stream_blob(&digest, size)?;
+    io::copy(&mut reader, tmp.as_file_mut()).map_err(io_err("copy layer to", &path))?;
+    reader.finish()?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("sync layer copy for", &path))?;
+    tmp.persist(&path)
+        .map_err(|e| io_err("rename into place", &path)(e.error))?;
+    Ok(())
+}
+
+/// Add `descriptor` to `index.json`, dropping entries already tagged `tag`.
+fn update_index(layout: &Path, tag: &str, descriptor: Value) -> Result<(), SealError> {
+    let path = layout.join("index.json");
+    let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+    let dest_err = |reason: String| SealError::Dest {
+        path: path.clone(),
+        reason,
+    };
+    let mut index: Value =
+        serde_json::from_slice(&bytes).map_err(|e| dest_err(format!("invalid JSON: {e}")))?;
+    let top = index
+        .as_object_mut()
+        .ok_or_else(|| dest_err("not a JSON object".into()))?;
+    let manifests = top
+        .entry("manifests")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or_else(|| dest_err("\"manifests\" is not an array".into()))?;
+    manifests.retain(|entry| {
+        entry
+            .get("annotations")
+            .and_then(|a| a.get(ANNOTATION_REF_NAME))
+            .and_then(Value::as_str)
+            != Some(tag)
+    });
+    manifests.push(descriptor);
+    let out = serde_json::to_vec(&index).map_err(|e| dest_err(e.to_string()))?;
+    write_atomic(layout, "index.json", &out)
+}
+
+/// A sha256 that can be fed through `io::copy`.
+mod sha2_reader {
+    use std::io;
+
+    use cfsgate_image::Sha256Digest;
+    use sha2::Digest as _;
+
+    use crate::digest::BlobDigest;
+
+    #[derive(Default)]
+    pub(super) struct Hasher(sha2::Sha256);
+
+    impl io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Hasher {
+        pub(super) fn finish(self) -> BlobDigest {
+            BlobDigest(Sha256Digest(self.0.finalize().into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_distribution_grammar() {
+        for good in ["latest", "v1.2.3", "_x", "a-b_c.d", &"a".repeat(128)] {
+            assert!(validate_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", "a b", &"a".repeat(129)] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
+}
