@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod dir;
 pub mod payload;
 pub mod sign;
