@@ -42,7 +42,7 @@
 //! the new line written with a single `write(2)`, `fsync`ed, and the lock released.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -455,13 +455,14 @@ pub fn verify_chain(path: &Path) -> Result<u64, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     fn entry(i: u32) -> AuditEntry {
         AuditEntry {
             stage: "precreate".into(),
             container_id: Some(format!("c{i}")),
             image: format!("dir:/images/{i}"),
-            admitted: i % 2 == 0,
+            admitted: i.is_multiple_of(2),
             mode: "enforce".into(),
             reasons: vec![format!("reason {i}")],
             ..AuditEntry::default()
