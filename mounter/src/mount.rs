@@ -167,7 +167,23 @@ pub fn mount_image(
             .map(|u| (u.upperdir.as_path(), u.workdir.as_path())),
         require_verity: verity == VerityMode::Kernel,
     };
-    let overlay = mount_overlay(&layers, target, opts.legacy_overlay)?;
+    let overlay = match mount_overlay(&layers, target, opts.legacy_overlay) {
+        Ok(api) => api,
+        // Kernels before detached mounts were allowed as overlay layers (6.12 among them)
+        // refuse the EROFS mount fd. Do what mount.composefs does there: attach the EROFS
+        // mount briefly at a private directory, build the overlay from that path, detach it.
+        Err(detached_err) if opts.idmap.is_none() => {
+            mount_overlay_via_attached_erofs(&layers, erofs.mount.as_fd(), target, opts).map_err(
+                |attached_err| {
+                    MountError::Options(format!(
+                        "overlay with the detached EROFS mount failed ({detached_err}); \
+                         with it attached at a private directory too ({attached_err})"
+                    ))
+                },
+            )?
+        }
+        Err(err) => return Err(err),
+    };
     Ok(MountReport {
         digest: *trusted,
         verity,
@@ -179,6 +195,64 @@ pub fn mount_image(
         idmapped: opts.idmap.is_some(),
     })
 }
+
+/// The fallback for kernels that refuse detached layers: the EROFS mount is attached at a fresh
+/// private directory only while the overlay is created, then detached (MNT_DETACH: the overlay
+/// keeps it alive) and the directory removed, whatever the outcome.
+fn mount_overlay_via_attached_erofs(
+    layers: &OverlayLayers<'_>,
+    erofs: BorrowedFd<'_>,
+    target: &Path,
+    opts: &MountOptions<'_>,
+) -> Result<OverlayApi, MountError> {
+    let base = Path::new(ATTACH_BASE);
+    std::fs::create_dir_all(base).map_err(|source| MountError::ObjectDir {
+        path: base.to_owned(),
+        source,
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("erofs-")
+        .tempdir_in(base)
+        .map_err(|source| MountError::ObjectDir {
+            path: base.to_owned(),
+            source,
+        })?;
+    rustix::mount::move_mount(
+        erofs,
+        "",
+        rustix::fs::CWD,
+        dir.path(),
+        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| {
+        syscall_error(
+            format!("move_mount EROFS to {}", dir.path().display()),
+            e,
+            None,
+        )
+    })?;
+    let result = (|| {
+        let attached = rustix::fs::open(
+            dir.path(),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| syscall_error(format!("open {}", dir.path().display()), e, None))?;
+        let again = OverlayLayers {
+            erofs: attached.as_fd(),
+            data_dirs: layers.data_dirs.clone(),
+            upper: layers.upper,
+            require_verity: layers.require_verity,
+        };
+        mount_overlay(&again, target, opts.legacy_overlay)
+    })();
+    // Detach whatever happened: the EROFS mount must not stay in the mount table.
+    let _ = rustix::mount::unmount(dir.path(), UnmountFlags::DETACH | UnmountFlags::NOFOLLOW);
+    result
+}
+
+/// Where the fallback attaches EROFS mounts for a moment (a tmpfs on systemd hosts).
+const ATTACH_BASE: &str = "/run/cfsgate/attach";
 
 /// Unmount a composefs mount. The detached EROFS mount, idmapped clones and the loop device
 /// (autoclear) and sealed memfd behind it are released by the kernel with the overlay: nothing
