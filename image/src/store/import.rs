@@ -45,6 +45,9 @@ struct Job {
     expected: Option<Sha256Digest>,
     /// The size the tree records (checked when there is no digest to check).
     size: u64,
+    /// `expected` was just computed from this very file, so a present object needs no
+    /// re-read (a dump's DIGEST is only a claim, checked even when the object is present).
+    hashed_here: bool,
 }
 
 impl Repository {
@@ -57,13 +60,18 @@ impl Repository {
         if let Some(name) = ref_name {
             super::refs::validate_ref_name(name)?;
         }
-        // Digests are computed here, while copying, so each file is read once.
-        let tree = crate::fromdir::build_from_dir(root, &BuildOptions::default()).map_err(|e| {
-            StoreError::BadSource {
+        // The walk hashes every file (in parallel) first, so files whose object is present are
+        // never copied: re-importing a tree writes nothing. New files are read a second time,
+        // while copying, and must hash the same (a file changed meanwhile is an error).
+        let opts = BuildOptions {
+            compute_digests: true,
+            ..BuildOptions::default()
+        };
+        let tree =
+            crate::fromdir::build_from_dir(root, &opts).map_err(|e| StoreError::BadSource {
                 path: root.to_path_buf(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let jobs = tree
             .bfs()
             .into_iter()
@@ -76,6 +84,7 @@ impl Repository {
                             .join(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(&path))),
                         expected: *digest,
                         size: *size,
+                        hashed_here: true,
                     })
                 }
                 _ => None,
@@ -115,6 +124,7 @@ impl Repository {
                     source: backing_source(basedir, backing)?,
                     expected: *digest,
                     size: *size,
+                    hashed_here: false,
                 });
             }
         }
@@ -154,6 +164,9 @@ impl Repository {
 
 fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreError> {
     if let Some(expected) = &job.expected {
+        if job.hashed_here && batch.contains(expected) {
+            return Ok(*expected);
+        }
         // The digest covers the size too.
         return batch
             .add_file_verified(&job.source, expected)

@@ -121,6 +121,17 @@ impl ObjectBatch<'_> {
         self.add_reader(file, path)
     }
 
+    /// Whether an object with this digest is already in the store or in this batch; if so it
+    /// is counted as present. For a caller that knows a source's digest (it just hashed it)
+    /// and can skip copying what is there.
+    pub fn contains(&self, digest: &Sha256Digest) -> bool {
+        let found = self.lock_pending().digests.contains(digest) || self.repo.has_object(digest);
+        if found {
+            self.lock_stats().objects_present += 1;
+        }
+        found
+    }
+
     /// Copy a file into the batch, refusing it unless its digest is `expected`.
     pub fn add_file_verified(
         &self,
