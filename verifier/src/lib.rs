@@ -11,20 +11,30 @@
 //! | [`payload`] | the cosign simple-signing payload: strict parse, write |
 //! | [`dir`] | reading `manifest.json` and `signature-N` of a `dir:` image |
 //! | [`verify`] | the checks, in fail-closed order, and the [`Verdict`] |
-//! | [`sign`] | writing the next `signature-N` |
+//! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
+//! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
+//! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
+//! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
+//! | [`explain`] | human renderings of a decision |
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod chain;
 pub mod dir;
+pub mod evaluate;
+pub mod explain;
+pub mod ocisig;
 pub mod payload;
 pub mod sign;
 pub mod sigstore;
 pub mod verify;
 
+pub use chain::{check_seal, judge, load_image, LoadedImage, LoadedKey, SealFailure, SealOk};
 pub use dir::{DirError, DirImage};
+pub use evaluate::{evaluate, Decision, EvalError, EvaluationRequest};
 pub use payload::{PayloadError, SimpleSigningPayload};
-pub use sign::{sign_dir_image, SignError, SignedFile};
+pub use sign::{sign_dir_image, sign_oci_image, SignError, SignedFile, SignedLayer};
 pub use sigstore::{SigstoreParseError, SigstoreSignature};
 pub use verify::{
     judge_signature, sha256_of, verify_dir_image, IdentityRequirement, KeyFailure, RejectReason,

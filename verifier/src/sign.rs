@@ -27,6 +27,12 @@ pub enum SignError {
     Dir(#[from] DirError),
     #[error("identity {reference:?} is not a docker reference: {reason}")]
     BadIdentity { reference: String, reason: String },
+    #[error(transparent)]
+    Image(#[from] crate::chain::ImageError),
+    #[error(transparent)]
+    Oci(#[from] crate::ocisig::OciSigError),
+    #[error("{0} is not an OCI layout reference (oci:PATH[:TAG])")]
+    NotOci(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -54,10 +60,7 @@ pub fn sign_dir_image(
     })?;
     let image = DirImage::open(dir)?;
     let manifest = image.manifest_bytes()?;
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
+    let timestamp = unix_now();
     let payload =
         SimpleSigningPayload::new(sha256_of(&manifest), docker_reference, timestamp).to_bytes();
     let signature = key.sign(&payload);
@@ -94,4 +97,39 @@ fn write_next_signature(image: &DirImage, bytes: &[u8]) -> Result<PathBuf, SignE
             Err(e) => return Err(write_err(&path, e.error)),
         }
     }
+}
+
+/// What [`sign_oci_image`] wrote.
+pub use crate::ocisig::SignedLayer;
+
+/// Signs the image an OCI layout reference (`oci:PATH[:TAG|@sha256:HEX]`) names as
+/// `docker_reference`, appending a layer to its cosign `.sig` signature manifest.
+pub fn sign_oci_image(
+    reference: &str,
+    key: &PrivateKey,
+    docker_reference: &str,
+) -> Result<SignedLayer, SignError> {
+    DockerReference::parse_normalized(docker_reference).map_err(|e| SignError::BadIdentity {
+        reference: docker_reference.to_string(),
+        reason: e.reason,
+    })?;
+    let image = crate::chain::load_image(reference)?;
+    if image.transport != crate::chain::ImageTransport::Oci {
+        return Err(SignError::NotOci(reference.to_string()));
+    }
+    let payload =
+        SimpleSigningPayload::new(image.manifest_digest, docker_reference, unix_now()).to_bytes();
+    Ok(crate::ocisig::append_oci_signature(
+        &image.path,
+        &image.manifest_digest,
+        payload,
+        key,
+    )?)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -72,6 +72,13 @@ pub enum SignatureOutcome {
     },
     /// Verified, but claims an identity the rule does not accept.
     IdentityMismatch { key_id: KeyId, claimed: String },
+    /// Verified by a trusted key, but made (at unix time `at`) outside that key's
+    /// validity window.
+    OutsideValidity {
+        key_id: KeyId,
+        at: i64,
+        window: String,
+    },
 }
 
 /// Why one trusted key did not verify a signature.
@@ -234,6 +241,7 @@ fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) ->
             SignatureOutcome::BadPayload { .. }
                 | SignatureOutcome::DigestMismatch { .. }
                 | SignatureOutcome::IdentityMismatch { .. }
+                | SignatureOutcome::OutsideValidity { .. }
         )
     }) {
         RejectReason::NoValidSignature

@@ -1,0 +1,581 @@
+//! The trust chain of one image, link by link, each link checked on raw bytes before the
+//! next is parsed:
+//!
+//! | # | link | failure |
+//! |---|---|---|
+//! | 1 | a trusted key verifies the signature over the exact payload bytes (and, with a validity window, at the signature's time) | [`SignatureOutcome::Untrusted`] / [`SignatureOutcome::OutsideValidity`] |
+//! | 2 | the payload parses strictly | [`SignatureOutcome::BadPayload`] |
+//! | 3 | signed manifest digest = sha256 of the manifest's exact bytes | [`SignatureOutcome::DigestMismatch`] |
+//! | 4 | the claimed identity is accepted | [`SignatureOutcome::IdentityMismatch`] |
+//! | 5 | the config blob hashes to the digest the manifest names (read by the oci crate) | [`SealFailure::ConfigMismatch`] |
+//! | 6 | the config carries the seal label `containers.composefs.fsverity` | [`SealFailure::Unsealed`], [`SealFailure::BadLabel`] |
+//! | 7 | the composefs image is the one sealed: the stored `images/<seal>` hashes (fs-verity) to its name, or, when not stored, the image rebuilt from the layers (each blob digest-checked) has the sealed digest | [`SealFailure::StoredImageAltered`], [`SealFailure::LayerInvalid`], [`SealFailure::Mismatch`] |
+//!
+//! Links 1–4 are judged per signature by [`judge`]; 5–7 per image by [`check_seal`], whose
+//! result is the trusted composefs digest. Images come from a skopeo `dir:` directory
+//! (`signature-N` files) or an OCI layout (the cosign `.sig` tag, see [`crate::ocisig`]).
+
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::fsverity::digest_bytes;
+use cfsgate_image::store::Repository;
+use cfsgate_image::Sha256Digest;
+use cfsgate_keyring::kernel::Serial;
+use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
+use cfsgate_oci::{BlobDigest, OciError, ResolvedImage};
+use cfsgate_policy::{Timestamp, ValidityWindow};
+use serde::Serialize;
+
+use crate::dir::DirImage;
+use crate::ocisig::{read_oci_signatures, REF_NAME_ANNOTATION};
+use crate::payload::SimpleSigningPayload;
+use crate::sigstore::{self, SigstoreSignature, SIMPLE_SIGNING_MIME_TYPE};
+use crate::verify::{sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome};
+
+/// Where an image is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageTransport {
+    /// A skopeo `dir:` directory.
+    Dir,
+    /// An OCI image layout.
+    Oci,
+}
+
+impl ImageTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageTransport::Dir => "dir",
+            ImageTransport::Oci => "oci",
+        }
+    }
+}
+
+/// Why an image could not be read at all (the caller cannot evaluate it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image name {image:?}: {reason}")]
+    BadName { image: String, reason: String },
+    #[error("image {image}: {reason}")]
+    Unreadable { image: String, reason: String },
+}
+
+/// One signature as found, before any check.
+#[derive(Debug, Clone)]
+pub struct FoundSignature {
+    /// File path or `TAG layer N`, for reports.
+    pub source: String,
+    pub content: SignatureContent,
+}
+
+/// The content of a found signature.
+#[derive(Debug, Clone)]
+pub enum SignatureContent {
+    /// Not a sigstore signature (a GPG one): never counted.
+    NotSigstore,
+    /// Meant as a sigstore signature, but not well-formed.
+    Malformed(String),
+    Sigstore(SigstoreSignature),
+}
+
+/// An image's manifest and signatures: what links 1–4 need.
+#[derive(Debug)]
+pub struct LoadedImage {
+    pub transport: ImageTransport,
+    /// The canonical directory.
+    pub path: PathBuf,
+    /// The reference the oci crate resolves (`dir:/abs` or `oci:/abs[:TAG|@DIGEST]`).
+    pub oci_reference: String,
+    pub manifest_bytes: Vec<u8>,
+    pub manifest_digest: Sha256Digest,
+    pub signatures: Vec<FoundSignature>,
+}
+
+/// Splits `dir:PATH` / `oci:PATH[:TAG|@sha256:HEX]` into transport, path and selector suffix.
+pub fn parse_image_name(image: &str) -> Result<(ImageTransport, PathBuf, String), ImageError> {
+    let bad = |reason: String| ImageError::BadName {
+        image: image.to_string(),
+        reason,
+    };
+    let parsed = cfsgate_oci::ImageRef::parse(image).map_err(|e| bad(e.to_string()))?;
+    let suffix = match &parsed.selector {
+        cfsgate_oci::Selector::Default => String::new(),
+        cfsgate_oci::Selector::Tag(tag) => format!(":{tag}"),
+        cfsgate_oci::Selector::Digest(digest) => format!("@{digest}"),
+    };
+    let transport = match parsed.kind {
+        cfsgate_oci::SourceKind::Dir => ImageTransport::Dir,
+        cfsgate_oci::SourceKind::OciLayout => ImageTransport::Oci,
+    };
+    Ok((transport, parsed.path, suffix))
+}
+
+/// Reads the manifest (exact bytes) and every signature of `image`.
+pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
+    let (transport, path, suffix) = parse_image_name(image)?;
+    let unreadable = |reason: String| ImageError::Unreadable {
+        image: image.to_string(),
+        reason,
+    };
+    let path = path
+        .canonicalize()
+        .map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
+    let oci_reference = format!("{}:{}{suffix}", transport.as_str(), path.display());
+    match transport {
+        ImageTransport::Dir => {
+            let dir = DirImage::open(&path).map_err(|e| unreadable(e.to_string()))?;
+            let manifest_bytes = dir
+                .manifest_bytes()
+                .map_err(|e| unreadable(e.to_string()))?;
+            let signatures = dir
+                .signatures()
+                .map_err(|e| unreadable(e.to_string()))?
+                .into_iter()
+                .map(|file| {
+                    let source = file.path.display().to_string();
+                    let content = classify_wrapper(&file.bytes, &source);
+                    FoundSignature { source, content }
+                })
+                .collect();
+            Ok(LoadedImage {
+                transport,
+                manifest_digest: sha256_of(&manifest_bytes),
+                manifest_bytes,
+                path,
+                oci_reference,
+                signatures,
+            })
+        }
+        ImageTransport::Oci => {
+            let (manifest_bytes, manifest_digest) =
+                read_layout_manifest(&path, &oci_reference).map_err(unreadable)?;
+            let signatures = read_oci_signatures(&path, &manifest_digest)
+                .map_err(|e| unreadable(e.to_string()))?
+                .into_iter()
+                .map(|found| FoundSignature {
+                    source: found.source,
+                    content: match found.signature {
+                        Ok(signature) => SignatureContent::Sigstore(signature),
+                        Err(reason) => SignatureContent::Malformed(reason),
+                    },
+                })
+                .collect();
+            Ok(LoadedImage {
+                transport,
+                path,
+                oci_reference,
+                manifest_bytes,
+                manifest_digest,
+                signatures,
+            })
+        }
+    }
+}
+
+fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
+    if !sigstore::is_sigstore(bytes) {
+        return SignatureContent::NotSigstore;
+    }
+    match SigstoreSignature::parse(bytes, source) {
+        Ok(signature) => SignatureContent::Sigstore(signature),
+        Err(e) => SignatureContent::Malformed(e.to_string()),
+    }
+}
+
+/// The manifest an OCI layout reference names, read without its config: a config that
+/// does not match is a chain failure judged later, not an unreadable image. A layout whose
+/// only non-signature entry is taken when no tag is given (cosign `.sig` tags are skipped).
+fn read_layout_manifest(layout: &Path, reference: &str) -> Result<(Vec<u8>, Sha256Digest), String> {
+    let parsed = cfsgate_oci::ImageRef::parse(reference).map_err(|e| e.to_string())?;
+    if parsed.selector == cfsgate_oci::Selector::Default {
+        let index = std::fs::read(layout.join("index.json"))
+            .map_err(|e| format!("{}/index.json: {e}", layout.display()))?;
+        let index: serde_json::Value =
+            serde_json::from_slice(&index).map_err(|e| format!("index.json: {e}"))?;
+        let images: Vec<&serde_json::Value> = index
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .map(|m| m.iter().filter(|e| !is_signature_entry(e)).collect())
+            .unwrap_or_default();
+        if let [only] = images.as_slice() {
+            let digest = only
+                .get("digest")
+                .and_then(|d| d.as_str())
+                .ok_or("index.json entry without digest")?;
+            return read_layout_manifest(layout, &format!("oci:{}@{digest}", layout.display()));
+        }
+    }
+    // Resolution reads the manifest by digest; the config is read too, so fall back to
+    // reading the selected manifest blob directly when only the config is wrong.
+    match cfsgate_oci::resolve(reference) {
+        Ok(image) => Ok((image.manifest_bytes, image.manifest_digest.0)),
+        Err(
+            OciError::DigestMismatch { .. }
+            | OciError::SizeMismatch { .. }
+            | OciError::BlobMissing { .. }
+            | OciError::Config { .. }
+            | OciError::Json { .. },
+        ) => read_selected_blob(layout, &parsed.selector),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn is_signature_entry(entry: &serde_json::Value) -> bool {
+    entry
+        .get("annotations")
+        .and_then(|a| a.get(REF_NAME_ANNOTATION))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.starts_with("sha256-") && t.ends_with(".sig"))
+}
+
+/// The top-level manifest blob a selector names, digest-checked (no config read).
+fn read_selected_blob(
+    layout: &Path,
+    selector: &cfsgate_oci::Selector,
+) -> Result<(Vec<u8>, Sha256Digest), String> {
+    let index = std::fs::read(layout.join("index.json")).map_err(|e| e.to_string())?;
+    let index: serde_json::Value = serde_json::from_slice(&index).map_err(|e| e.to_string())?;
+    let entries = index
+        .get("manifests")
+        .and_then(|m| m.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let entry = entries
+        .iter()
+        .find(|e| match selector {
+            cfsgate_oci::Selector::Tag(tag) => {
+                e.get("annotations")
+                    .and_then(|a| a.get(REF_NAME_ANNOTATION))
+                    .and_then(|t| t.as_str())
+                    == Some(tag.as_str())
+            }
+            cfsgate_oci::Selector::Digest(d) => {
+                e.get("digest").and_then(|x| x.as_str()) == Some(d.to_string().as_str())
+            }
+            cfsgate_oci::Selector::Default => false,
+        })
+        .ok_or("no such manifest in index.json")?;
+    let digest = entry
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .ok_or("entry without digest")?;
+    let digest = BlobDigest::parse(digest).map_err(|e| e.to_string())?;
+    let size = entry
+        .get("size")
+        .and_then(|s| s.as_u64())
+        .ok_or("entry without size")?;
+    let source = cfsgate_oci::ImageSource::open(cfsgate_oci::SourceKind::OciLayout, layout)
+        .map_err(|e| e.to_string())?;
+    let bytes = source
+        .read_blob(
+            "manifest",
+            &digest,
+            size,
+            cfsgate_oci::layout::MAX_MANIFEST_SIZE,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok((bytes, digest.0))
+}
+
+/// How a trusted key is used.
+#[derive(Debug, Clone)]
+pub enum KeyHandle {
+    /// A public key verified in this process.
+    Public(PublicKey),
+    /// A key of a kernel keyring, verified through the keyring (the kernel itself for
+    /// `asymmetric` keys).
+    Kernel {
+        keyring: KernelKeyring,
+        serial: Serial,
+    },
+}
+
+/// A trusted key, ready to verify: its id, where it came from, its validity window.
+#[derive(Debug, Clone)]
+pub struct LoadedKey {
+    pub id: KeyId,
+    /// `file /etc/…`, `keyData`, `keyring cfsgate key "release" (serial N)`.
+    pub label: String,
+    pub window: ValidityWindow,
+    pub handle: KeyHandle,
+}
+
+impl LoadedKey {
+    /// Verifies `signature` over exactly `payload`.
+    pub fn verify(&self, payload: &[u8], signature: &[u8]) -> Result<(), String> {
+        match &self.handle {
+            KeyHandle::Public(key) => key.verify(payload, signature).map_err(|e| e.to_string()),
+            KeyHandle::Kernel { keyring, serial } => keyring
+                .verify(&KeySelector::Serial(*serial), payload, signature)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The id of a kernel `asymmetric` key, whose certificate the kernel never gives back:
+/// sha256 of `kernel:<keyring serial>:<key serial>` (stable while the key exists).
+pub fn kernel_key_id(keyring: &KernelKeyring, serial: Serial) -> KeyId {
+    KeyId(sha256_of(format!("kernel:{}:{serial}", keyring.serial()).as_bytes()).0)
+}
+
+/// One key tried on one signature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyAttempt {
+    pub key_id: KeyId,
+    pub label: String,
+    /// `verified`, `verified, but outside its validity window …`, or the failure.
+    pub result: String,
+    pub verified: bool,
+}
+
+/// Links 1–4 for one signature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignatureJudgement {
+    pub source: String,
+    pub outcome: SignatureOutcome,
+    pub attempts: Vec<KeyAttempt>,
+}
+
+/// Judges one signature against the trusted keys, at time `at` (unix seconds) for
+/// validity windows.
+pub fn judge(
+    found: &FoundSignature,
+    manifest_digest: &Sha256Digest,
+    keys: &[LoadedKey],
+    identity: &IdentityRequirement,
+    at: i64,
+) -> SignatureJudgement {
+    let mut attempts = Vec::new();
+    let outcome = judge_links(found, manifest_digest, keys, identity, at, &mut attempts);
+    SignatureJudgement {
+        source: found.source.clone(),
+        outcome,
+        attempts,
+    }
+}
+
+fn judge_links(
+    found: &FoundSignature,
+    manifest_digest: &Sha256Digest,
+    keys: &[LoadedKey],
+    identity: &IdentityRequirement,
+    at: i64,
+    attempts: &mut Vec<KeyAttempt>,
+) -> SignatureOutcome {
+    let signature = match &found.content {
+        SignatureContent::NotSigstore => return SignatureOutcome::NotSigstore,
+        SignatureContent::Malformed(reason) => {
+            return SignatureOutcome::Malformed {
+                reason: reason.clone(),
+            }
+        }
+        SignatureContent::Sigstore(signature) => signature,
+    };
+    if signature.mime_type != SIMPLE_SIGNING_MIME_TYPE {
+        return SignatureOutcome::NotSimpleSigning {
+            mime_type: signature.mime_type.clone(),
+        };
+    }
+    let mut outside = None;
+    let mut signer = None;
+    for key in keys {
+        // The same key may be listed twice (with and without a window): verify once.
+        let verification = match attempts.iter().find(|a| a.key_id == key.id) {
+            Some(previous) if previous.verified => Ok(()),
+            Some(previous) => Err(previous.result.clone()),
+            None => key.verify(&signature.payload, &signature.signature),
+        };
+        let verified = verification.is_ok();
+        let result = match verification {
+            Err(reason) => reason,
+            Ok(()) if key.window.contains(Timestamp(at)) => "verified".to_string(),
+            Ok(()) => {
+                outside.get_or_insert((key.id, describe_window(&key.window)));
+                format!(
+                    "verified, but the signature time {at} is outside the key's validity window ({})",
+                    describe_window(&key.window)
+                )
+            }
+        };
+        let in_window = verified && key.window.contains(Timestamp(at));
+        attempts.push(KeyAttempt {
+            key_id: key.id,
+            label: key.label.clone(),
+            result,
+            verified,
+        });
+        if in_window {
+            signer = Some(key.id);
+            break;
+        }
+    }
+    let Some(key_id) = signer else {
+        if let Some((key_id, window)) = outside {
+            return SignatureOutcome::OutsideValidity { key_id, at, window };
+        }
+        return SignatureOutcome::Untrusted {
+            per_key: attempts
+                .iter()
+                .map(|a| KeyFailure {
+                    key_id: a.key_id,
+                    reason: a.result.clone(),
+                })
+                .collect(),
+        };
+    };
+    // Only now, with the bytes vouched for by a trusted key, is the payload parsed.
+    let payload = match SimpleSigningPayload::parse(&signature.payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return SignatureOutcome::BadPayload {
+                key_id,
+                reason: e.to_string(),
+            }
+        }
+    };
+    if payload.manifest_digest != *manifest_digest {
+        return SignatureOutcome::DigestMismatch {
+            key_id,
+            signed: format!("sha256:{}", payload.manifest_digest),
+            actual: format!("sha256:{manifest_digest}"),
+        };
+    }
+    if !identity.accepts(&payload.docker_reference) {
+        return SignatureOutcome::IdentityMismatch {
+            key_id,
+            claimed: payload.docker_reference,
+        };
+    }
+    SignatureOutcome::Accepted {
+        key_id,
+        identity: payload.docker_reference,
+    }
+}
+
+/// `notBefore … notAfter` as unix seconds, for messages.
+pub fn describe_window(window: &ValidityWindow) -> String {
+    let bound = |t: Option<Timestamp>| t.map_or("-".to_string(), |t| t.0.to_string());
+    format!(
+        "notBefore {}, notAfter {}",
+        bound(window.not_before),
+        bound(window.not_after)
+    )
+}
+
+/// How the composefs image matching the seal was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealSource {
+    /// `images/<digest>` of the repository, hashed.
+    Stored,
+    /// Rebuilt from the layers.
+    Rebuilt,
+}
+
+/// A verified seal: the trusted composefs digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealOk {
+    pub composefs_digest: Sha256Digest,
+    pub config_digest: Sha256Digest,
+    pub source: SealSource,
+}
+
+/// Why links 5–7 failed; each its own reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealFailure {
+    #[error("the config blob does not match the digest the manifest names: {0}")]
+    ConfigMismatch(String),
+    #[error("the image config cannot be read: {0}")]
+    ConfigUnreadable(String),
+    #[error(
+        "the image was re-read with another manifest (sha256:{actual}, expected sha256:{expected})"
+    )]
+    ManifestChanged {
+        expected: Sha256Digest,
+        actual: Sha256Digest,
+    },
+    #[error("the image is not sealed: config has no containers.composefs.fsverity label")]
+    Unsealed,
+    #[error("the seal label is malformed: {0}")]
+    BadLabel(String),
+    #[error(
+        "the stored composefs image images/{sealed} was altered: its content hashes to {actual}"
+    )]
+    StoredImageAltered {
+        sealed: Sha256Digest,
+        actual: Sha256Digest,
+    },
+    #[error("the repository cannot be read: {0}")]
+    RepositoryUnreadable(String),
+    #[error("a layer does not match the image (cannot rebuild the composefs image): {0}")]
+    LayerInvalid(String),
+    #[error("the seal says {sealed}, but the composefs image built from the layers is {actual}")]
+    Mismatch {
+        sealed: Sha256Digest,
+        actual: Sha256Digest,
+    },
+}
+
+/// Links 5–7: the seal of `image`, checked against the stored composefs image in `repo`
+/// (when given and present) or the image rebuilt from the layers.
+pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, SealFailure> {
+    let resolved = cfsgate_oci::resolve(&image.oci_reference).map_err(|e| match e {
+        OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
+            SealFailure::ConfigMismatch(e.to_string())
+        }
+        other => SealFailure::ConfigUnreadable(other.to_string()),
+    })?;
+    if resolved.manifest_digest.0 != image.manifest_digest {
+        return Err(SealFailure::ManifestChanged {
+            expected: image.manifest_digest,
+            actual: resolved.manifest_digest.0,
+        });
+    }
+    let sealed = read_seal_label(&resolved)?;
+    let config_digest = resolved.config_digest.0;
+    if let Some(repo) = repo {
+        let repository =
+            Repository::open(repo).map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+        if repository.has_image(&sealed) {
+            let bytes = repository
+                .read_image(&sealed)
+                .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+            let actual = digest_bytes(&bytes);
+            if actual != sealed {
+                return Err(SealFailure::StoredImageAltered { sealed, actual });
+            }
+            return Ok(SealOk {
+                composefs_digest: sealed,
+                config_digest,
+                source: SealSource::Stored,
+            });
+        }
+    }
+    let actual = cfsgate_oci::seal::compute_id(&resolved)
+        .map_err(|e| SealFailure::LayerInvalid(e.to_string()))?;
+    if actual != sealed {
+        return Err(SealFailure::Mismatch { sealed, actual });
+    }
+    Ok(SealOk {
+        composefs_digest: sealed,
+        config_digest,
+        source: SealSource::Rebuilt,
+    })
+}
+
+/// The seal label of a resolved image (the oci crate's reader).
+fn read_seal_label(resolved: &ResolvedImage) -> Result<Sha256Digest, SealFailure> {
+    match cfsgate_oci::seal::read_seal(resolved) {
+        Ok(Some(digest)) => Ok(digest),
+        Ok(None) => Err(SealFailure::Unsealed),
+        Err(e) => Err(SealFailure::BadLabel(e.to_string())),
+    }
+}
+
+/// The config digest of an image, when its config can be read (for reports).
+pub fn config_digest_of(image: &LoadedImage) -> Option<Sha256Digest> {
+    cfsgate_oci::resolve(&image.oci_reference)
+        .ok()
+        .map(|r| r.config_digest.0)
+}

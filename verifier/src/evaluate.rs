@@ -1,0 +1,553 @@
+//! Policy evaluation: an image, a [`Policy`] and the time → a [`Decision`] with every reason.
+//!
+//! containers/image semantics: the most specific scope applies, and **all** its requirements
+//! must pass. Per requirement:
+//!
+//! | requirement | passes when |
+//! |---|---|
+//! | `insecureAcceptAnything` | always (the image is not even read) |
+//! | `reject` | never |
+//! | `signedBy`, `signedBaseLayer`, `sigstoreSigned` with `fulcio`/`pki`/`rekorPublicKey*` | never: "not supported" |
+//! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it (judged at `now`: cfsgate does not verify Rekor SETs) |
+//! | `composefs` | with `sealed`: [`crate::chain::check_seal`] passes, giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
+//!
+//! Mode: in `enforce` a failing requirement rejects; in `warn` the image is admitted with
+//! `would_reject = true` and the reasons recorded. An `Err` means the request could not be
+//! evaluated at all (bad image name or reference, unreadable image): callers fail closed.
+
+use std::path::Path;
+
+use cfsgate_image::Sha256Digest;
+use cfsgate_keyring::{KernelKeyType, KernelKeyring, KeyId, PublicKey};
+use cfsgate_policy::{
+    ComposefsRequirement, DockerReference, ImageRef, KeyMaterial, KeyringSelector, Location, Mode,
+    Policy, Requirement, SigstoreSigned, StepRole, TrustedKey, VerityMode,
+};
+use serde::Serialize;
+
+use crate::chain::{
+    check_seal, config_digest_of, describe_window, judge, kernel_key_id, load_image,
+    parse_image_name, ImageError, ImageTransport, KeyHandle, LoadedImage, LoadedKey,
+    SignatureJudgement,
+};
+use crate::verify::{IdentityRequirement, SignatureOutcome};
+
+/// What to evaluate.
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluationRequest<'a> {
+    /// `dir:PATH`, `oci:PATH[:TAG]` or `oci:PATH@sha256:HEX`.
+    pub image: &'a str,
+    /// The docker reference the image is used as (`--reference`): the `docker` scopes then
+    /// apply, and signatures must claim an identity acceptable for it.
+    pub reference: Option<&'a str>,
+    pub policy: &'a Policy,
+    /// A composefs repository whose `images/<digest>` may hold the sealed image.
+    pub repo: Option<&'a Path>,
+    /// The current time, unix seconds (validity windows).
+    pub now: i64,
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// May the image run.
+    pub admitted: bool,
+    /// `enforce` or `warn` (the matched scope's mode).
+    pub mode: &'static str,
+    /// Some requirement failed (in warn mode the image is admitted anyway).
+    pub would_reject: bool,
+    /// The transport whose scopes applied (`docker` with `--reference`).
+    pub transport: String,
+    /// Which scope applied, in words.
+    pub scope: String,
+    /// Each requirement and its result, in words.
+    pub requirements: Vec<String>,
+    #[serde(serialize_with = "opt_sha256")]
+    pub manifest_digest: Option<Sha256Digest>,
+    #[serde(serialize_with = "opt_sha256")]
+    pub config_digest: Option<Sha256Digest>,
+    /// The trusted composefs image digest (fs-verity, hex), when the seal was verified.
+    #[serde(serialize_with = "opt_hex")]
+    pub composefs_digest: Option<Sha256Digest>,
+    /// `kernel` or `userspace` when a `composefs` requirement demands it.
+    pub required_verity: Option<String>,
+    /// Distinct keys whose signatures passed.
+    pub signers: Vec<KeyId>,
+    /// Why it would be rejected (empty when every requirement passed).
+    pub reasons: Vec<String>,
+    /// Every step: the lookup, each requirement, each signature, each key.
+    pub explanation: Vec<String>,
+}
+
+fn opt_sha256<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format!("sha256:{d}")),
+        None => s.serialize_none(),
+    }
+}
+
+fn opt_hex<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&d.to_hex()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Why a request could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("--reference {reference:?}: {reason}")]
+    BadReference { reference: String, reason: String },
+    #[error("image {image}: cannot be placed in the policy: {reason}")]
+    PolicyIdentity { image: String, reason: String },
+}
+
+/// Evaluates `req`; see the module docs.
+pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
+    let image_ref = policy_image_ref(req)?;
+    let matched = req.policy.requirements_for(&image_ref);
+    let mut ev = Evaluation {
+        req,
+        image: None,
+        explanation: Vec::new(),
+        signers: Vec::new(),
+        composefs_digest: None,
+        config_digest: None,
+        required_verity: None,
+    };
+    ev.line(match req.reference {
+        Some(reference) => format!(
+            "image {} used as docker reference {reference} ({})",
+            req.image,
+            image_ref.identity()
+        ),
+        None => format!("image {} (transport {})", req.image, image_ref.transport()),
+    });
+    let steps: Vec<String> = matched
+        .tried
+        .iter()
+        .map(|step| {
+            let key = match step.role {
+                StepRole::GlobalDefault => "default".to_string(),
+                StepRole::TransportDefault => "\"\" (transport default)".to_string(),
+                _ => format!("{:?}", step.key),
+            };
+            format!("{key}{}", if step.matched { " ✓" } else { " ✗" })
+        })
+        .collect();
+    ev.line(format!(
+        "scope lookup in transport {:?}: {}",
+        matched.image_transport,
+        steps.join(", ")
+    ));
+    let mode = matched.mode();
+    ev.line(format!(
+        "scope applied: {} (mode {})",
+        matched.describe(),
+        mode.as_str()
+    ));
+    let identity = IdentityRequirement {
+        rule: Default::default(),
+        image_reference: image_ref.docker_reference().cloned(),
+    };
+    let mut requirements = Vec::new();
+    let mut reasons = Vec::new();
+    let locations = matched.requirement_locations();
+    for (i, requirement) in matched.requirements().iter().enumerate() {
+        let location = locations.get(i).copied().unwrap_or_default();
+        ev.line(format!(
+            "requirement {} ({}, line {}):",
+            i + 1,
+            requirement.type_name(),
+            location.line
+        ));
+        let result = ev.requirement(requirement, location, &identity)?;
+        match &result {
+            Ok(summary) => {
+                ev.line(format!("  → passed: {summary}"));
+                requirements.push(format!("{}: passed ({summary})", requirement.type_name()));
+            }
+            Err(reason) => {
+                ev.line(format!("  → failed: {reason}"));
+                requirements.push(format!("{}: failed ({reason})", requirement.type_name()));
+                reasons.push(format!("{}: {reason}", requirement.type_name()));
+            }
+        }
+    }
+    let would_reject = !reasons.is_empty();
+    let admitted = !would_reject || mode == Mode::Warn;
+    ev.line(match (admitted, would_reject) {
+        (true, false) => "decision: admitted (every requirement passed)".to_string(),
+        (true, true) => "decision: admitted in warn mode; enforce mode would reject".to_string(),
+        _ => "decision: rejected".to_string(),
+    });
+    let manifest_digest = ev.image.as_ref().map(|i| i.manifest_digest);
+    if ev.config_digest.is_none() {
+        ev.config_digest = ev.image.as_ref().and_then(config_digest_of);
+    }
+    Ok(Decision {
+        admitted,
+        mode: mode.as_str(),
+        would_reject,
+        transport: matched.image_transport.clone(),
+        scope: matched.describe(),
+        requirements,
+        manifest_digest,
+        config_digest: ev.config_digest,
+        composefs_digest: ev.composefs_digest,
+        required_verity: ev.required_verity.map(|v| v.as_str().to_string()),
+        signers: ev.signers,
+        reasons,
+        explanation: ev.explanation,
+    })
+}
+
+/// The image as the policy sees it: its transport and canonical path, or `--reference`.
+fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
+    let (transport, path, _) = parse_image_name(req.image)?;
+    let path = path.canonicalize().map_err(|e| ImageError::Unreadable {
+        image: req.image.to_string(),
+        reason: format!("{}: {e}", path.display()),
+    })?;
+    let placed = |e: cfsgate_policy::ImageRefError| EvalError::PolicyIdentity {
+        image: req.image.to_string(),
+        reason: e.to_string(),
+    };
+    let local = match transport {
+        ImageTransport::Dir => ImageRef::dir(&path),
+        ImageTransport::Oci => ImageRef::oci("oci", &path),
+    }
+    .map_err(placed)?;
+    match req.reference {
+        None => Ok(local),
+        Some(reference) => {
+            let parsed = DockerReference::parse_normalized(reference).map_err(|e| {
+                EvalError::BadReference {
+                    reference: reference.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            local
+                .with_docker_reference(parsed)
+                .map_err(|e| EvalError::BadReference {
+                    reference: reference.to_string(),
+                    reason: e.to_string(),
+                })
+        }
+    }
+}
+
+struct Evaluation<'r, 'a> {
+    req: &'r EvaluationRequest<'a>,
+    image: Option<LoadedImage>,
+    explanation: Vec<String>,
+    signers: Vec<KeyId>,
+    composefs_digest: Option<Sha256Digest>,
+    config_digest: Option<Sha256Digest>,
+    required_verity: Option<VerityMode>,
+}
+
+/// `Ok(summary)` passed, `Err(reason)` failed; the outer `Err` is "cannot evaluate".
+type RequirementResult = Result<Result<String, String>, EvalError>;
+
+impl Evaluation<'_, '_> {
+    fn line(&mut self, text: String) {
+        self.explanation.push(text);
+    }
+
+    fn image(&mut self) -> Result<&LoadedImage, EvalError> {
+        if self.image.is_none() {
+            let image = load_image(self.req.image)?;
+            self.explanation.push(format!(
+                "  manifest sha256:{} ({} signature(s) found)",
+                image.manifest_digest,
+                image.signatures.len()
+            ));
+            self.image = Some(image);
+        }
+        // Just set above when it was empty.
+        self.image.as_ref().ok_or_else(|| {
+            EvalError::Image(ImageError::Unreadable {
+                image: self.req.image.to_string(),
+                reason: "not loaded".into(),
+            })
+        })
+    }
+
+    fn requirement(
+        &mut self,
+        requirement: &Requirement,
+        location: Location,
+        identity: &IdentityRequirement,
+    ) -> RequirementResult {
+        if let Some(reason) = requirement.unsupported_reason() {
+            return Ok(Err(reason.to_string()));
+        }
+        match requirement {
+            Requirement::InsecureAcceptAnything => Ok(Ok("accepts any image".into())),
+            Requirement::Reject => Ok(Err("the policy rejects every image of this scope".into())),
+            Requirement::SigstoreSigned(s) => self.sigstore(s, location, identity),
+            Requirement::Composefs(c) => self.composefs(c),
+            // unsupported_reason covers the rest.
+            _ => Ok(Err(format!("{} is not supported", requirement.type_name()))),
+        }
+    }
+
+    fn sigstore(
+        &mut self,
+        requirement: &SigstoreSigned,
+        location: Location,
+        identity: &IdentityRequirement,
+    ) -> RequirementResult {
+        if requirement.rekor_public_keys.is_some() {
+            return Ok(Err(
+                "sigstoreSigned with rekorPublicKey* is not supported by cfsgate (Rekor SETs are not verified)"
+                    .into(),
+            ));
+        }
+        let identity = IdentityRequirement {
+            rule: requirement.signed_identity.clone(),
+            image_reference: identity.image_reference.clone(),
+        };
+        let threshold = requirement.threshold().max(1) as usize;
+        self.line(format!(
+            "  signedIdentity {}, threshold {threshold} distinct key(s)",
+            requirement.signed_identity.type_name()
+        ));
+        let mut keys = Vec::new();
+        for trusted in requirement.trusted_keys(location) {
+            match load_trusted_key(&trusted) {
+                Ok(loaded) => {
+                    for key in &loaded {
+                        self.line(format!(
+                            "  key {} ({}){}: loaded",
+                            key.id.short(),
+                            key.label,
+                            window_note(key)
+                        ));
+                    }
+                    keys.extend(loaded);
+                }
+                Err(reason) => self.line(format!(
+                    "  key at line {}: cannot be used: {reason}",
+                    trusted.location.line
+                )),
+            }
+        }
+        if keys.is_empty() {
+            return Ok(Err("no trusted key could be loaded".into()));
+        }
+        let now = self.req.now;
+        let image = self.image()?;
+        let judgements: Vec<SignatureJudgement> = image
+            .signatures
+            .iter()
+            .map(|found| judge(found, &image.manifest_digest, &keys, &identity, now))
+            .collect();
+        let mut signers: Vec<KeyId> = Vec::new();
+        for judgement in &judgements {
+            self.line(format!(
+                "  signature {}: {}",
+                judgement.source,
+                describe_outcome(&judgement.outcome)
+            ));
+            for attempt in &judgement.attempts {
+                self.line(format!(
+                    "    key {} ({}): {}",
+                    attempt.key_id.short(),
+                    attempt.label,
+                    attempt.result
+                ));
+            }
+            if let SignatureOutcome::Accepted { key_id, .. } = judgement.outcome {
+                if !signers.contains(&key_id) {
+                    signers.push(key_id);
+                }
+            }
+        }
+        for signer in &signers {
+            if !self.signers.contains(signer) {
+                self.signers.push(*signer);
+            }
+        }
+        if signers.len() >= threshold {
+            return Ok(Ok(format!(
+                "signed by {} distinct trusted key(s) ({}), {threshold} required",
+                signers.len(),
+                signers
+                    .iter()
+                    .map(KeyId::short)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(Err(why_unsigned(&judgements, signers.len(), threshold)))
+    }
+
+    fn composefs(&mut self, requirement: &ComposefsRequirement) -> RequirementResult {
+        if let Some(verity) = requirement.verity {
+            self.line(format!("  verity mode required: {}", verity.as_str()));
+            // Kernel enforcement is the stricter of the two when scopes ask differently.
+            if self.required_verity != Some(VerityMode::Kernel) {
+                self.required_verity = Some(verity);
+            }
+        }
+        if !requirement.sealed {
+            return Ok(Ok("no seal required".into()));
+        }
+        let repo = self.req.repo;
+        let image = self.image()?;
+        match check_seal(image, repo) {
+            Ok(seal) => {
+                self.config_digest = Some(seal.config_digest);
+                self.composefs_digest = Some(seal.composefs_digest);
+                self.line(format!(
+                    "  config sha256:{} matches the manifest",
+                    seal.config_digest
+                ));
+                Ok(Ok(format!(
+                    "sealed; composefs image {} ({})",
+                    seal.composefs_digest,
+                    match seal.source {
+                        crate::chain::SealSource::Stored => "stored image hashes to the seal",
+                        crate::chain::SealSource::Rebuilt => "rebuilt from the layers",
+                    }
+                )))
+            }
+            Err(failure) => Ok(Err(failure.to_string())),
+        }
+    }
+}
+
+fn window_note(key: &LoadedKey) -> String {
+    if key.window.not_before.is_none() && key.window.not_after.is_none() {
+        String::new()
+    } else {
+        format!(", valid {}", describe_window(&key.window))
+    }
+}
+
+/// The one reason a sigstoreSigned requirement failed, most informative first.
+fn why_unsigned(judgements: &[SignatureJudgement], distinct: usize, threshold: usize) -> String {
+    let outcomes = || judgements.iter().map(|j| &j.outcome);
+    if distinct > 0 {
+        return format!(
+            "only {distinct} distinct trusted key(s) signed, {threshold} required (a key counts once however many signatures it made)"
+        );
+    }
+    if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
+        return "unsigned: no sigstore signature".into();
+    }
+    if let Some(o) = outcomes().find(|o| matches!(o, SignatureOutcome::OutsideValidity { .. })) {
+        return format!("{}", describe_outcome(o));
+    }
+    if let Some(o) = outcomes().find(|o| {
+        matches!(
+            o,
+            SignatureOutcome::DigestMismatch { .. }
+                | SignatureOutcome::IdentityMismatch { .. }
+                | SignatureOutcome::BadPayload { .. }
+        )
+    }) {
+        return format!(
+            "signed by a trusted key, but no such signature matches this image and identity ({})",
+            describe_outcome(o)
+        );
+    }
+    "signed, but not by any trusted key".into()
+}
+
+/// One signature's outcome in words.
+pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
+    match outcome {
+        SignatureOutcome::Accepted { key_id, identity } => {
+            format!("valid, key {}, identity {identity}", key_id.short())
+        }
+        SignatureOutcome::NotSigstore => "not a sigstore signature (ignored)".into(),
+        SignatureOutcome::Malformed { reason } => format!("malformed: {reason}"),
+        SignatureOutcome::NotSimpleSigning { mime_type } => {
+            format!("not a simple-signing signature (mimeType {mime_type:?})")
+        }
+        SignatureOutcome::Untrusted { .. } => "not signed by any trusted key".into(),
+        SignatureOutcome::BadPayload { key_id, reason } => {
+            format!("key {} signed an invalid payload: {reason}", key_id.short())
+        }
+        SignatureOutcome::DigestMismatch {
+            key_id,
+            signed,
+            actual,
+        } => format!(
+            "key {} signed manifest {signed}, but the manifest is {actual}",
+            key_id.short()
+        ),
+        SignatureOutcome::IdentityMismatch { key_id, claimed } => format!(
+            "key {} signed identity {claimed:?}, which signedIdentity does not accept",
+            key_id.short()
+        ),
+        SignatureOutcome::OutsideValidity { key_id, at, window } => format!(
+            "key {} signed, but time {at} is outside its validity window ({window})",
+            key_id.short()
+        ),
+    }
+}
+
+/// Loads one policy key entry (a keyring entry may give several keys).
+pub fn load_trusted_key(trusted: &TrustedKey) -> Result<Vec<LoadedKey>, String> {
+    let public = |key: PublicKey, label: String| LoadedKey {
+        id: key.key_id(),
+        label,
+        window: trusted.window,
+        handle: KeyHandle::Public(key),
+    };
+    match &trusted.material {
+        KeyMaterial::File(path) => PublicKey::from_file(path)
+            .map(|key| vec![public(key, format!("file {}", path.display()))])
+            .map_err(|e| e.to_string()),
+        KeyMaterial::Data(bytes) => PublicKey::from_bytes(bytes, "keyData")
+            .map(|key| vec![public(key, "keyData".into())])
+            .map_err(|e| e.to_string()),
+        KeyMaterial::Keyring { keyring, selector } => {
+            // `%TYPE:NAME` special names: the keyring is found by NAME.
+            let name = match keyring.strip_prefix('%') {
+                Some(rest) => rest.split_once(':').map_or(rest, |(_, name)| name),
+                None => keyring.as_str(),
+            };
+            let ring = KernelKeyring::open(name).map_err(|e| e.to_string())?;
+            let listed = ring.list().map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            for info in listed {
+                let selected = match selector {
+                    KeyringSelector::All => true,
+                    KeyringSelector::Description(d) => info.description == *d,
+                    KeyringSelector::Serial(s) => info.serial == *s,
+                };
+                if !selected {
+                    continue;
+                }
+                let id = match (&info.key_type, info.key_id) {
+                    (KernelKeyType::User, Some(id)) => id,
+                    (KernelKeyType::Asymmetric, _) => kernel_key_id(&ring, info.serial),
+                    _ => continue,
+                };
+                out.push(LoadedKey {
+                    id,
+                    label: format!(
+                        "keyring {name} {} key {:?} (serial {})",
+                        info.key_type, info.description, info.serial
+                    ),
+                    window: trusted.window,
+                    handle: KeyHandle::Kernel {
+                        keyring: ring.clone(),
+                        serial: info.serial,
+                    },
+                });
+            }
+            if out.is_empty() {
+                return Err(format!("keyring {name}: no usable key matches"));
+            }
+            Ok(out)
+        }
+    }
+}
