@@ -677,23 +677,26 @@ fn import_directory_stores_each_content_once_and_reimport_writes_nothing() {
     )
     .unwrap();
     fs::write(src.join("small"), b"inline, under 64 bytes").unwrap();
+    // Larger than SINGLE_READ_MAX: hashed, then copied (twice in the tree, once in the store).
+    let mut rng = Rng::new(99);
+    let large: Vec<u8> = (0..3 << 20).map(|_| rng.next() as u8).collect();
+    fs::write(src.join("large"), &large).unwrap();
+    fs::write(src.join("sub/large-copy"), &large).unwrap();
     fs::write(src.join("empty"), b"").unwrap();
     std::os::unix::fs::symlink("a", src.join("link")).unwrap();
 
     let first = repo.import_tree_from_dir(&src, Some("dir/v1")).unwrap();
-    assert_eq!(first.objects.objects_written, 3, "{:?}", first.objects);
+    assert_eq!(first.objects.objects_written, 4, "{:?}", first.objects);
+    let small_bytes: u64 = [1u64, 2, 3].iter().map(|i| content(*i).len() as u64).sum();
     assert_eq!(
         first.objects.bytes_written,
-        [1u64, 2, 3]
-            .iter()
-            .map(|i| content(*i).len() as u64)
-            .sum::<u64>()
+        small_bytes + large.len() as u64
     );
-    assert_eq!(object_files(repo.path()).len(), 3);
-    assert_eq!(assert_image_matches_dir(&repo, &first.image, &src), 4);
-    for id in [1u64, 2, 3] {
-        let object = repo.object_path(&digest_bytes(&content(id)));
-        assert_eq!(fsverity_tool_digest(&object), digest_bytes(&content(id)));
+    assert_eq!(object_files(repo.path()).len(), 4);
+    assert_eq!(assert_image_matches_dir(&repo, &first.image, &src), 6);
+    for path in [src.join("a"), src.join("sub/deeper/b"), src.join("large")] {
+        let digest = fsverity_tool_digest(&path);
+        assert_eq!(fsverity_tool_digest(&repo.object_path(&digest)), digest);
     }
     assert_eq!(repo.resolve("dir/v1").unwrap(), first.image);
 
@@ -701,7 +704,7 @@ fn import_directory_stores_each_content_once_and_reimport_writes_nothing() {
     assert_eq!(again.image, first.image, "same tree, same image");
     assert_eq!(
         (again.objects.objects_written, again.objects.objects_present),
-        (0, 4)
+        (0, 6)
     );
     assert!(repo.fsck(false).unwrap().is_ok());
 }

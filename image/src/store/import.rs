@@ -11,7 +11,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::dump::{self, ParseMode};
 use crate::fromdir::BuildOptions;
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::{self, FsVerityHasher, Sha256, Sha256Digest};
 use crate::tree::{Content, FileData, InodeId, Tree};
 
 use super::{BatchStats, LockKind, ObjectBatch, Repository, StoreError};
@@ -27,6 +27,10 @@ use super::{BatchStats, LockKind, ObjectBatch, Repository, StoreError};
 /// Longest dump file accepted (the dump is parsed into memory as a tree; a dump line is about
 /// 200 bytes, so this is millions of files).
 pub const MAX_DUMP_LEN: u64 = 4 << 30;
+
+/// Files up to this size are read once into memory, hashed, and written from memory only if
+/// absent; larger ones are hashed, then copied if absent (bounded memory: one buffer a thread).
+pub const SINGLE_READ_MAX: u64 = 1 << 20;
 
 /// What an import did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,9 +49,6 @@ struct Job {
     expected: Option<Sha256Digest>,
     /// The size the tree records (checked when there is no digest to check).
     size: u64,
-    /// `expected` was just computed from this very file, so a present object needs no
-    /// re-read (a dump's DIGEST is only a claim, checked even when the object is present).
-    hashed_here: bool,
 }
 
 impl Repository {
@@ -60,13 +61,9 @@ impl Repository {
         if let Some(name) = ref_name {
             super::refs::validate_ref_name(name)?;
         }
-        // The walk hashes every file (in parallel) first, so files whose object is present are
-        // never copied: re-importing a tree writes nothing. New files are read a second time,
-        // while copying, and must hash the same (a file changed meanwhile is an error).
-        let opts = BuildOptions {
-            compute_digests: true,
-            ..BuildOptions::default()
-        };
+        // The walk does not hash: each file is hashed here, and copied only if its object is
+        // absent, so re-importing a tree writes nothing (see `copy_job`).
+        let opts = BuildOptions::default();
         let tree =
             crate::fromdir::build_from_dir(root, &opts).map_err(|e| StoreError::BadSource {
                 path: root.to_path_buf(),
@@ -84,7 +81,6 @@ impl Repository {
                             .join(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(&path))),
                         expected: *digest,
                         size: *size,
-                        hashed_here: true,
                     })
                 }
                 _ => None,
@@ -124,7 +120,6 @@ impl Repository {
                     source: backing_source(basedir, backing)?,
                     expected: *digest,
                     size: *size,
-                    hashed_here: false,
                 });
             }
         }
@@ -164,26 +159,64 @@ impl Repository {
 
 fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreError> {
     if let Some(expected) = &job.expected {
-        if job.hashed_here && batch.contains(expected) {
-            return Ok(*expected);
-        }
-        // The digest covers the size too.
+        // A declared digest is only a claim: checked even when the object is present. The
+        // digest covers the size too.
         return batch
             .add_file_verified(&job.source, expected)
             .map(|()| *expected);
     }
-    let file = File::open(&job.source).map_err(StoreError::io("open", &job.source))?;
-    let (digest, size) = batch.add_reader_counted(file, &job.source)?;
+    let path = &job.source;
+    let mut file = File::open(path).map_err(StoreError::io("open", path))?;
+    let changed = |seen: u64| StoreError::BadSource {
+        path: path.clone(),
+        reason: format!(
+            "{seen} bytes read, but the tree records {} (file changed during import)",
+            job.size
+        ),
+    };
+    if job.size <= SINGLE_READ_MAX {
+        // One read: hash in memory, write only if the object is absent.
+        let mut data = Vec::with_capacity(job.size as usize);
+        (&mut file)
+            .take(SINGLE_READ_MAX + 1)
+            .read_to_end(&mut data)
+            .map_err(StoreError::io("read", path))?;
+        if data.len() as u64 != job.size {
+            return Err(changed(data.len() as u64));
+        }
+        let digest = fsverity::digest_bytes(&data);
+        if !batch.contains(&digest) {
+            batch.add_hashed_bytes(digest, &data)?;
+        }
+        return Ok(digest);
+    }
+    // Large: hash first (nothing written if present), then copy, which must hash the same.
+    let (digest, size) = hash_counted(&mut file).map_err(StoreError::io("read", path))?;
     if size != job.size {
-        return Err(StoreError::BadSource {
-            path: job.source.clone(),
-            reason: format!(
-                "{size} bytes copied, but the tree records {} (file changed during import)",
-                job.size
-            ),
-        });
+        return Err(changed(size));
+    }
+    if !batch.contains(&digest) {
+        batch.add_file_verified(path, &digest)?;
     }
     Ok(digest)
+}
+
+/// The fs-verity digest of a reader's content and its length.
+fn hash_counted(reader: &mut impl Read) -> std::io::Result<(Sha256Digest, u64)> {
+    let mut hasher = FsVerityHasher::<Sha256>::new();
+    let mut buf = vec![0u8; super::objects::COPY_BUFFER_LEN];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hasher.finish(), size))
 }
 
 /// `basedir/backing`, refusing a backing path that could leave `basedir`.

@@ -115,6 +115,23 @@ impl ObjectBatch<'_> {
         Ok((digest, size))
     }
 
+    /// Add content already in memory whose digest the caller just computed from these bytes.
+    pub(crate) fn add_hashed_bytes(
+        &self,
+        digest: Sha256Digest,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        let tmp_dir = self.repo.dir(TMP_DIR);
+        let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
+        let written = file.write_all(data);
+        drop(file);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(StoreError::io("write", &tmp)(e));
+        }
+        self.offer(digest, data.len() as u64, tmp)
+    }
+
     /// Copy a file into the batch; returns its digest.
     pub fn add_file(&self, path: &Path) -> Result<Sha256Digest, StoreError> {
         let file = File::open(path).map_err(StoreError::io("open", path))?;
