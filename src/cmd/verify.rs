@@ -1,25 +1,28 @@
 //! `cfsgate verify` and `cfsgate sign`: cosign simple-signing signatures of skopeo `dir:`
-//! images (see `cfsgate_verifier`).
+//! images and OCI layouts, judged by a containers-policy.json policy (see
+//! `cfsgate_verifier::evaluate`).
 //!
 //! | command | does |
 //! |---|---|
-//! | `verify dir:PATH --key FILE… --reference NAME [--identity-match repository\|exact\|repo-digest-or-exact] [--json]` | prints `accepted: …` or `rejected: …`, then one line per signature; JSON with `--json` |
-//! | `sign dir:PATH --key FILE --identity NAME` | writes the next `signature-N`; prints its path and the key id |
+//! | `verify REF [--policy FILE] [--reference NAME] [--repo DIR] [--json]` | evaluates the policy (default `/etc/cfsgate/policy.json`) |
+//! | `verify REF --key FILE… \| --keyring NAME --reference NAME [--identity-match …] [--require-seal] [--repo DIR]` | the same with a one-scope policy built from the keys |
+//! | `sign REF --key FILE --identity NAME` | `dir:`: writes the next `signature-N`; `oci:PATH[:TAG]`: appends a layer to the `sha256-<hex>.sig` tag |
+//!
+//! Exit contract of `run_verify`: `Ok(true)` accepted (exit 0, also warn-mode admissions),
+//! `Ok(false)` rejected (exit 1), `Err` could not evaluate (exit 2): the policy or a key
+//! file is unreadable, the image cannot be read.
 //!
 //! `--identity-match` defaults to `repository` because cosign signs the repository name
 //! only; containers/image's `matchRepoDigestOrExact` would refuse every cosign signature.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cfsgate_keyring::{Passphrase, PrivateKey, PublicKey};
-use cfsgate_policy::{DockerReference, SignedIdentity};
-use cfsgate_verifier::{
-    sign_dir_image, verify_dir_image, IdentityRequirement, SignatureOutcome, Verdict,
-};
-
-/// The transport prefix of a skopeo `dir:` image.
-const DIR_TRANSPORT: &str = "dir:";
+use cfsgate_keyring::{Passphrase, PrivateKey};
+use cfsgate_policy::{load_policy_file, parse_policy, Policy, DEFAULT_POLICY_PATH};
+use cfsgate_verifier::evaluate::unix_now;
+use cfsgate_verifier::explain::render_verdict;
+use cfsgate_verifier::{evaluate, sign_dir_image, sign_oci_image, EvaluationRequest};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
 pub enum IdentityMatch {
@@ -32,27 +35,52 @@ pub enum IdentityMatch {
     RepoDigestOrExact,
 }
 
+impl IdentityMatch {
+    fn policy_type(self) -> &'static str {
+        match self {
+            IdentityMatch::Repository => "matchRepository",
+            IdentityMatch::Exact => "matchExact",
+            IdentityMatch::RepoDigestOrExact => "matchRepoDigestOrExact",
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The image: `dir:PATH`.
+    /// The image: `dir:PATH`, `oci:PATH[:TAG]` or `oci:PATH@sha256:HEX`.
     pub image: String,
-    /// A trusted public key (PEM/DER); repeat for several (any one may sign).
-    #[arg(long = "key", value_name = "FILE", required = true)]
+    /// A trusted public key (PEM/DER); repeat for several (any one may sign). Replaces the
+    /// policy file with a one-scope policy.
+    #[arg(long = "key", value_name = "FILE", conflicts_with_all = ["policy", "keyring"])]
     pub keys: Vec<PathBuf>,
-    /// The docker reference the image is used as; signatures must claim a matching identity.
+    /// Trust every key of this kernel keyring (instead of a policy file).
+    #[arg(long, value_name = "NAME", conflicts_with = "policy")]
+    pub keyring: Option<String>,
+    /// The policy file (default /etc/cfsgate/policy.json when neither --key nor --keyring).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The docker reference the image is used as (the `docker` scopes then apply, and
+    /// signatures must claim a matching identity). Required with --key/--keyring.
     #[arg(long, value_name = "NAME")]
-    pub reference: String,
-    /// How the claimed identity must match the reference.
+    pub reference: Option<String>,
+    /// With --key/--keyring: how the claimed identity must match the reference.
     #[arg(long, value_enum, default_value_t = IdentityMatch::Repository)]
     pub identity_match: IdentityMatch,
-    /// Print the verdict as JSON.
+    /// With --key/--keyring: also require the composefs seal.
+    #[arg(long)]
+    pub require_seal: bool,
+    /// A composefs repository holding the sealed image (`images/<digest>`); otherwise the
+    /// image is rebuilt from the layers to check the seal.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Print the decision as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SignArgs {
-    /// The image: `dir:PATH`.
+    /// The image: `dir:PATH` or `oci:PATH[:TAG]`.
     pub image: String,
     /// The private key (PKCS#8 PEM, or an encrypted cosign key: passphrase from the
     /// environment or a prompt).
@@ -63,120 +91,93 @@ pub struct SignArgs {
     pub identity: String,
 }
 
-fn dir_path(image: &str) -> Result<PathBuf> {
-    match image.strip_prefix(DIR_TRANSPORT) {
-        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-        _ => bail!("image {image:?} is not `dir:PATH` (the only transport this command reads)"),
+/// A one-scope policy trusting `--key` files or a `--keyring`.
+fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
+    if args.reference.is_none() {
+        bail!("--key/--keyring need --reference NAME (the identity signatures must claim)");
     }
-}
-
-/// Runs `verify`; `Ok(true)` when accepted.
-pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
-    let dir = dir_path(&args.image)?;
-    let keys = args
-        .keys
-        .iter()
-        .map(|path| {
-            PublicKey::from_file(path)
-                .with_context(|| format!("cannot load trusted key {}", path.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let image_reference = DockerReference::parse_normalized(&args.reference)
-        .with_context(|| format!("--reference {:?}", args.reference))?;
-    let rule = match args.identity_match {
-        IdentityMatch::Repository => SignedIdentity::MatchRepository,
-        IdentityMatch::Exact => SignedIdentity::MatchExact,
-        IdentityMatch::RepoDigestOrExact => SignedIdentity::MatchRepoDigestOrExact,
-    };
-    let requirement = IdentityRequirement {
-        rule,
-        image_reference: Some(image_reference),
-    };
-    let verdict = verify_dir_image(&dir, &keys, &requirement);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&verdict)?);
+    let mut requirement = serde_json::json!({
+        "type": "sigstoreSigned",
+        "signedIdentity": {"type": args.identity_match.policy_type()},
+    });
+    if let Some(keyring) = &args.keyring {
+        requirement["cfsgate"] = serde_json::json!({"keys": [{"keyring": keyring}]});
     } else {
-        print!("{}", render(&verdict));
+        let paths = args
+            .keys
+            .iter()
+            .map(|p| {
+                p.canonicalize()
+                    .with_context(|| format!("cannot load trusted key {}", p.display()))
+                    .map(|p| p.display().to_string())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        requirement["keyPaths"] = serde_json::json!(paths);
     }
-    Ok(verdict.is_accepted())
+    let mut requirements = vec![requirement];
+    if args.require_seal {
+        requirements.push(serde_json::json!({"type": "composefs", "sealed": true}));
+    }
+    let text = serde_json::json!({"default": requirements}).to_string();
+    parse_policy(text.as_bytes()).map_err(|e| anyhow::anyhow!("built-in policy: {e}"))
 }
 
-/// The human report: one line with the verdict and reason, then one line per signature.
-pub fn render(verdict: &Verdict) -> String {
-    let mut out = match verdict {
-        Verdict::Accepted {
-            signers,
-            identities,
-            manifest_digest,
-            ..
-        } => format!(
-            "accepted: {manifest_digest} signed by {} as {}\n",
-            signers
-                .iter()
-                .map(|k| k.short())
-                .collect::<Vec<_>>()
-                .join(", "),
-            identities.join(", ")
-        ),
-        Verdict::Rejected { reason, .. } => format!("rejected: {reason}\n"),
-    };
-    for report in verdict.signatures() {
-        out.push_str(&format!(
-            "  {}: {}\n",
-            report.file.display(),
-            describe(&report.outcome)
-        ));
+/// The policy `verify` uses: from the keys, or the policy file.
+pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
+    if !args.keys.is_empty() || args.keyring.is_some() {
+        return policy_from_keys(args);
     }
-    out
+    let path = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY_PATH));
+    Ok(load_policy_file(&path)?)
 }
 
-fn describe(outcome: &SignatureOutcome) -> String {
-    match outcome {
-        SignatureOutcome::Accepted { key_id, identity } => {
-            format!("valid, key {}, identity {identity}", key_id.short())
-        }
-        SignatureOutcome::NotSigstore => "not a sigstore signature (ignored)".into(),
-        SignatureOutcome::Malformed { reason } => format!("malformed: {reason}"),
-        SignatureOutcome::NotSimpleSigning { mime_type } => {
-            format!("not a simple-signing signature (mimeType {mime_type:?})")
-        }
-        SignatureOutcome::Untrusted { per_key } => format!(
-            "not signed by a trusted key ({})",
-            per_key
-                .iter()
-                .map(|f| format!("{}: {}", f.key_id.short(), f.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        SignatureOutcome::BadPayload { key_id, reason } => {
-            format!("key {} signed an invalid payload: {reason}", key_id.short())
-        }
-        SignatureOutcome::DigestMismatch {
-            key_id,
-            signed,
-            actual,
-        } => format!(
-            "key {} signed manifest {signed}, but manifest.json is {actual}",
-            key_id.short()
-        ),
-        SignatureOutcome::IdentityMismatch { key_id, claimed } => format!(
-            "key {} signed identity {claimed:?}, which the identity rule does not accept",
-            key_id.short()
-        ),
+/// Runs `verify`; `Ok(true)` when admitted, `Ok(false)` when rejected.
+pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
+    let policy = verify_policy(args)?;
+    let decision = evaluate(&EvaluationRequest {
+        image: &args.image,
+        reference: args.reference.as_deref(),
+        policy: &policy,
+        repo: args.repo.as_deref(),
+        now: unix_now(),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&decision)?);
+    } else {
+        print!("{}", render_verdict(&decision));
     }
+    Ok(decision.admitted)
 }
 
 /// Runs `sign`.
 pub fn run_sign(args: &SignArgs) -> Result<()> {
-    let dir = dir_path(&args.image)?;
     let key = PrivateKey::from_file(&args.key, &Passphrase::EnvOrPrompt)
         .with_context(|| format!("cannot load signing key {}", args.key.display()))?;
-    let signed = sign_dir_image(&dir, &key, &args.identity)?;
-    println!(
-        "{} signed by {} as {}",
-        signed.path.display(),
-        key.public_key().key_id(),
-        args.identity
-    );
+    let key_id = key.public_key().key_id();
+    if let Some(path) = args.image.strip_prefix("dir:") {
+        if path.is_empty() {
+            bail!("image {:?}: empty path", args.image);
+        }
+        let signed = sign_dir_image(Path::new(path), &key, &args.identity)?;
+        println!(
+            "{} signed by {key_id} as {}",
+            signed.path.display(),
+            args.identity
+        );
+    } else if args.image.starts_with("oci:") {
+        let signed = sign_oci_image(&args.image, &key, &args.identity)?;
+        println!(
+            "{} tag {} now has {} signature(s); this one by {key_id} as {}",
+            args.image, signed.tag, signed.layers, args.identity
+        );
+    } else {
+        bail!(
+            "image {:?} is neither dir:PATH nor oci:PATH[:TAG]",
+            args.image
+        );
+    }
     Ok(())
 }

@@ -551,3 +551,11 @@ pub fn load_trusted_key(trusted: &TrustedKey) -> Result<Vec<LoadedKey>, String> 
         }
     }
 }
+
+/// The current time as unix seconds (for [`EvaluationRequest::now`]).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -72,3 +72,67 @@ pub fn require(rule: SignedIdentity, image_reference: &str) -> IdentityRequireme
         ),
     }
 }
+
+/// A policy file written into `dir` (keys by absolute path) and loaded as cfsgate does.
+pub fn write_policy(dir: &Path, json: &str) -> cfsgate_policy::Policy {
+    let path = dir.join("policy.json");
+    std::fs::write(&path, json).expect("write policy");
+    cfsgate_policy::load_policy_file(&path).unwrap_or_else(|e| panic!("{e}\n{json}"))
+}
+
+/// A policy whose `docker` transport default scope is `requirements` (JSON array text),
+/// rejecting everything else.
+pub fn docker_default_policy(dir: &Path, requirements: &str) -> cfsgate_policy::Policy {
+    write_policy(
+        dir,
+        &format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"": {requirements}}}}}}}"#
+        ),
+    )
+}
+
+/// Evaluates `image` as `reference` under `policy` now.
+pub fn evaluate(
+    image: &str,
+    reference: Option<&str>,
+    policy: &cfsgate_policy::Policy,
+    repo: Option<&Path>,
+) -> Result<cfsgate_verifier::Decision, cfsgate_verifier::EvalError> {
+    cfsgate_verifier::evaluate(&cfsgate_verifier::EvaluationRequest {
+        image,
+        reference,
+        policy,
+        repo,
+        now: cfsgate_verifier::evaluate::unix_now(),
+    })
+}
+
+/// A fixture key's absolute path as a JSON string.
+pub fn fixture_key_json(name: &str) -> String {
+    serde_json::to_string(
+        &fixtures()
+            .join(name)
+            .canonicalize()
+            .expect("key")
+            .display()
+            .to_string(),
+    )
+    .expect("json")
+}
+
+/// A fresh key pair written as `NAME.key` / `NAME.pub` into `dir`.
+pub fn key_pair(
+    dir: &Path,
+    name: &str,
+    key_type: cfsgate_keyring::KeyType,
+) -> (cfsgate_keyring::PrivateKey, PathBuf) {
+    let key = cfsgate_keyring::PrivateKey::generate(key_type);
+    std::fs::write(
+        dir.join(format!("{name}.key")),
+        key.to_pkcs8_pem().expect("pem").as_bytes(),
+    )
+    .expect("write key");
+    let public = dir.join(format!("{name}.pub"));
+    std::fs::write(&public, key.public_key().to_pem()).expect("write pub");
+    (key, public)
+}

@@ -1,0 +1,103 @@
+//! `cfsgate policy check|explain`: validate a policy file, and show how it judges an image.
+//!
+//! | command | prints | `run_policy` result |
+//! |---|---|---|
+//! | `policy check FILE` | each finding as `FILE:LINE:COL: severity: message`, then a summary | `Ok(true)` no error (warnings allowed), `Ok(false)` a parse error or an error finding (exit 1) |
+//! | `policy explain FILE REF [--reference NAME] [--repo DIR] [--json]` | the verdict line, then every lookup step, requirement, key and signature | `Ok(true)` admitted, `Ok(false)` rejected (exit 1) |
+//!
+//! `Err` (exit 2): the file cannot be read, or the image cannot be evaluated.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use cfsgate_policy::{lint, load_policy_file, LoadError, Severity};
+use cfsgate_verifier::evaluate::unix_now;
+use cfsgate_verifier::explain::render_explanation;
+use cfsgate_verifier::{evaluate, EvaluationRequest};
+
+#[derive(clap::Args, Debug)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate and lint a policy file (exit 1 on errors).
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Show which scope applies to an image and why each requirement passes or fails.
+    Explain {
+        /// The policy file.
+        file: PathBuf,
+        /// The image: `dir:PATH`, `oci:PATH[:TAG]`.
+        image: String,
+        /// The docker reference the image is used as.
+        #[arg(long, value_name = "NAME")]
+        reference: Option<String>,
+        /// A composefs repository holding the sealed image.
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `policy` subcommand; see the module table for the result.
+pub fn run_policy(args: &PolicyArgs) -> Result<bool> {
+    match &args.command {
+        PolicyCommand::Check { file } => check(file),
+        PolicyCommand::Explain {
+            file,
+            image,
+            reference,
+            repo,
+            json,
+        } => {
+            let policy = load_policy_file(file)?;
+            let decision = evaluate(&EvaluationRequest {
+                image,
+                reference: reference.as_deref(),
+                policy: &policy,
+                repo: repo.as_deref(),
+                now: unix_now(),
+            })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&decision)?);
+            } else {
+                print!("{}", render_explanation(&decision));
+            }
+            Ok(decision.admitted)
+        }
+    }
+}
+
+fn check(file: &std::path::Path) -> Result<bool> {
+    let policy = match load_policy_file(file) {
+        Ok(policy) => policy,
+        Err(LoadError::Invalid { path, error }) => {
+            println!("{}:{error}", path.display());
+            println!("{}: invalid policy", path.display());
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let root = std::path::Path::new("/");
+    let findings = lint(&policy, root);
+    let mut errors = 0;
+    for finding in &findings {
+        if finding.severity == Severity::Error {
+            errors += 1;
+        }
+        println!("{}:{finding}", file.display());
+    }
+    println!(
+        "{}: {} finding(s), {errors} error(s)",
+        file.display(),
+        findings.len()
+    );
+    Ok(errors == 0)
+}
