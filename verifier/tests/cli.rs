@@ -124,3 +124,99 @@ fn sign_then_verify_through_the_commands() {
     ]);
     assert!(run_verify(&args).expect("verify"));
 }
+
+#[path = "../../src/cmd/policy.rs"]
+#[allow(dead_code)]
+mod policy_cmd;
+
+#[derive(clap::Parser)]
+struct PolicyCli {
+    #[command(flatten)]
+    args: policy_cmd::PolicyArgs,
+}
+
+fn policy_args(argv: &[&str]) -> policy_cmd::PolicyArgs {
+    PolicyCli::try_parse_from(std::iter::once("policy").chain(argv.iter().copied()))
+        .expect("arguments")
+        .args
+}
+
+#[test]
+fn policy_check_fails_on_errors_and_passes_clean_files() {
+    let work = tempfile::tempdir().unwrap();
+    let bad = work.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"default\": [{\"type\": \"sigstoreSigned\", \"keyPath\": \"relative.pub\"}]}",
+    )
+    .unwrap();
+    let args = policy_args(&["check", bad.to_str().unwrap()]);
+    assert!(!policy_cmd::run_policy(&args).expect("check runs"));
+    let missing_key = work.path().join("missing.json");
+    std::fs::write(
+        &missing_key,
+        "{\"default\": [{\"type\": \"sigstoreSigned\", \"keyPath\": \"/nonexistent/k.pub\"}]}",
+    )
+    .unwrap();
+    let args = policy_args(&["check", missing_key.to_str().unwrap()]);
+    assert!(!policy_cmd::run_policy(&args).expect("check runs"));
+    let good = work.path().join("good.json");
+    let key = fixtures().join("cosign.pub").canonicalize().unwrap();
+    std::fs::write(
+        &good,
+        format!(
+            "{{\"default\": [{{\"type\": \"sigstoreSigned\", \"keyPath\": {:?}}}]}}",
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let args = policy_args(&["check", good.to_str().unwrap()]);
+    assert!(policy_cmd::run_policy(&args).expect("check runs"));
+    let args = policy_args(&["check", "/nonexistent/policy.json"]);
+    assert!(policy_cmd::run_policy(&args).is_err(), "unreadable: exit 2");
+}
+
+#[test]
+fn policy_explain_and_verify_with_a_policy_file() {
+    let work = tempfile::tempdir().unwrap();
+    let key = fixtures().join("cosign.pub").canonicalize().unwrap();
+    let policy = work.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(
+            "{{\"default\": [{{\"type\": \"reject\"}}], \"transports\": {{\"docker\": {{\"192.168.64.2:5000\": [{{\"type\": \"sigstoreSigned\", \"keyPath\": {:?}, \"signedIdentity\": {{\"type\": \"matchRepository\"}}}}]}}}}}}",
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let image = fixture_image("dir-img-cosign-valid");
+    let image_arg = format!("dir:{}", image.path().display());
+    let reference = "192.168.64.2:5000/cosign-signed-single-sample";
+    let args = policy_args(&[
+        "explain",
+        policy.to_str().unwrap(),
+        &image_arg,
+        "--reference",
+        reference,
+    ]);
+    assert!(policy_cmd::run_policy(&args).expect("explain"));
+    let verify = verify_args(&[
+        &image_arg,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--reference",
+        reference,
+    ]);
+    assert!(run_verify(&verify).expect("verify"));
+    // Another registry falls to the rejecting default: exit 1, not 2.
+    let verify = verify_args(&[
+        &image_arg,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--reference",
+        "other.example/app",
+    ]);
+    assert!(!run_verify(&verify).expect("verify"));
+    let verify = verify_args(&[&image_arg, "--policy", "/nonexistent/policy.json"]);
+    assert!(run_verify(&verify).is_err(), "unreadable policy: exit 2");
+}
