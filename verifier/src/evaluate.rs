@@ -441,7 +441,7 @@ fn why_unsigned(judgements: &[SignatureJudgement], distinct: usize, threshold: u
         return "unsigned: no sigstore signature".into();
     }
     if let Some(o) = outcomes().find(|o| matches!(o, SignatureOutcome::OutsideValidity { .. })) {
-        return format!("{}", describe_outcome(o));
+        return describe_outcome(o);
     }
     if let Some(o) = outcomes().find(|o| {
         matches!(

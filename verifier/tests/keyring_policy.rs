@@ -31,7 +31,8 @@ fn keyring_key_accepts_and_removed_key_rejects() {
         )
     };
     let image_arg = format!("dir:{}", image.path().display());
-    let result = (|| {
+    let _cleanup = DestroyOnDrop(Some(ring.clone()));
+    {
         let d = evaluate(&image_arg, Some(NAME), &for_selector(""), None).unwrap();
         assert!(d.admitted, "{d:#?}");
         assert_eq!(d.signers, vec![key.public_key().key_id()]);
@@ -59,7 +60,16 @@ fn keyring_key_accepts_and_removed_key_rejects() {
                 .any(|r| r.contains("no trusted key could be loaded")),
             "{d:#?}"
         );
-    })();
-    ring.destroy().unwrap();
-    result
+    }
+}
+
+/// Removes the test keyring even when an assertion fails.
+struct DestroyOnDrop(Option<KernelKeyring>);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        if let Some(ring) = self.0.take() {
+            let _ = ring.destroy();
+        }
+    }
 }
