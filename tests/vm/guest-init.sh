@@ -170,7 +170,9 @@ if test_mount "$digest" /mnt/a /mnt/erofs-a; then
   else
     result files_read_back FAIL "($how) $(cd /mnt/a && sha256sum -c /disk/expected/sha256sums 2>&1 | grep -v ': OK' | head -5)"
   fi
-  if grep -q "^overlay /mnt/a .*verity=require" /proc/mounts; then
+  # Fields: source (cfsgate names it "composefs") mountpoint type options ...
+  if awk '$2 == "/mnt/a" && $3 == "overlay" && $4 ~ /(^|,)verity=require(,|$)/ { found = 1 }
+          END { exit !found }' /proc/mounts; then
     result overlay_verity_require PASS "($how) $(grep ' /mnt/a ' /proc/mounts | head -1)"
   else
     result overlay_verity_require FAIL "($how) $(grep ' /mnt/a ' /proc/mounts | head -1)"
