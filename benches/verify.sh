@@ -1,0 +1,46 @@
+#!/bin/sh
+# Benchmarks of `cfsgate verify` as whole processes (hyperfine), results in VERIFY-RESULTS.md:
+#  1. a sealed OCI image with its composefs image stored in a repository, 3 signatures,
+#     5 trusted keys (threshold 3 + composefs seal): bar < 10 ms median;
+#  2. policy load + evaluation with 1,000 scopes and 50 keys (dir: image, 2-of-3 scope):
+#     bar < 5 ms median.
+# Needs root (the umoci fixture makes devices). usage: benches/verify.sh [RUNS]
+set -eu
+cd "$(dirname "$0")/.."
+RUNS=${1:-500}
+B=$(mktemp -d)
+trap 'rm -rf "$B"' EXIT
+cargo build --release -p cfsgate >/dev/null 2>&1
+BENCH_DIR="$B" cargo test --release -p cfsgate-verifier --test bench_setup -- --ignored >/dev/null 2>&1
+BIN=$PWD/target/release/cfsgate
+
+# Both must be accepted before they are timed.
+"$BIN" verify "oci:$B/layout:sealed" --policy "$B/sealed-policy.json" \
+    --reference registry.example/bench/app:v1 --repo "$B/repo" >/dev/null
+"$BIN" verify "dir:$B/dir-img" --policy "$B/big-policy.json" \
+    --reference registry.example/team-502/app:v1 >/dev/null
+
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$B/sealed.json" \
+    "$BIN verify oci:$B/layout:sealed --policy $B/sealed-policy.json --reference registry.example/bench/app:v1 --repo $B/repo" >/dev/null
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$B/big.json" \
+    "$BIN verify dir:$B/dir-img --policy $B/big-policy.json --reference registry.example/team-502/app:v1" >/dev/null
+
+python3 - "$B/sealed.json" "$B/big.json" <<'PY'
+import json, sys
+names = ["sealed image, stored composefs image, 3 signatures, 5 keys (bar 10 ms)",
+         "policy of 1,000 scopes / 50 keys, 2-of-3 scope (bar 5 ms)"]
+bars = [10.0, 5.0]
+print("| benchmark | runs | median ms | p99 ms | mean ms | CPU user+sys ms | bar |")
+print("|---|---|---|---|---|---|---|")
+for path, name, bar in zip(sys.argv[1:], names, bars):
+    result = json.load(open(path))["results"][0]
+    times = sorted(t * 1000 for t in result["times"])
+    cpu = (result["user"] + result["system"]) * 1000
+    n = len(times)
+    median = times[n // 2]
+    p99 = times[min(n - 1, int(n * 0.99))]
+    mean = sum(times) / n
+    verdict = "pass" if median < bar else "FAIL"
+    print(f"| {name} | {n} | {median:.2f} | {p99:.2f} | {mean:.2f} | {cpu:.2f} | {verdict} |")
+PY
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
