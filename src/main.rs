@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Build a composefs image from a directory or a dump file (drop-in for mkcomposefs).
     Mkcomposefs(cmd::mkcomposefs::MkcomposefsArgs),
+    #[command(flatten)]
+    Store(cmd::store::StoreCmd),
     /// Inspect composefs images (like composefs-info).
     #[command(subcommand)]
     Info(cmd::info::InfoCmd),
@@ -50,6 +52,9 @@ struct MountComposefs {
     #[command(flatten)]
     args: cmd::mount::MountHelperArgs,
 }
+
+/// Where the repository lives unless `--repo` says otherwise.
+const DEFAULT_REPO: &str = "/var/lib/cfsgate";
 
 /// A verdict of "rejected": already explained on stdout, so the exit code alone reports it.
 #[derive(Debug)]
@@ -85,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mkcomposefs(args) => cmd::mkcomposefs::run(args),
         Command::Info(c) => cmd::info::run(c),
+        Command::Store(c) => cmd::store::run(&cli.repo.unwrap_or_else(|| DEFAULT_REPO.into()), c),
         Command::Mount(mut args) => {
             if let Some(repo) = cli.repo {
                 args.repo = repo;

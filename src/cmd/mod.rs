@@ -4,4 +4,5 @@ pub mod info;
 pub mod key;
 pub mod mkcomposefs;
 pub mod mount;
+pub mod store;
 pub mod verify;
