@@ -1,0 +1,238 @@
+//! OCI images into composefs: `cfsgate import`, `cfsgate compute-id`, `cfsgate seal`.
+//!
+//! | command | does | stdout |
+//! |---|---|---|
+//! | `cfsgate [--repo DIR] import REF [--ref NAME]` | objects, composefs image, manifest/config/signatures into the repository; names the image | the image digest (hex) |
+//! | `cfsgate compute-id REF` | the composefs image digest, nothing written; a sealed image's label is checked | the image digest (hex) |
+//! | `cfsgate seal SRC DEST [--tag T] [--layer-annotations]` | adds the label `containers.composefs.fsverity` to the config, writes config and manifest into the OCI layout DEST under tag T | the new manifest digest (`sha256:…`) |
+//!
+//! REF and SRC are `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX` or `dir:PATH`. While layers are
+//! applied, one progress bar per layer (file-content bytes hashed) is drawn on stderr when stderr
+//! is a terminal; a summary line goes to stderr.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cfsgate_image::store::Repository;
+use cfsgate_oci::layout::Selector;
+use cfsgate_oci::{
+    check_seal, compute_id_with, import_image, read_seal, resolve_ref, seal_image, ImageRef, Layer,
+    NoProgress, Platform, Progress, ResolvedImage, SealOptions,
+};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a spinner redraws by itself (a large file can take seconds between updates).
+const TICK: Duration = Duration::from_millis(120);
+
+/// `cfsgate import REF [--ref NAME]`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Name the imported image (a ref in the repository, a gc root).
+    #[arg(long = "ref", value_name = "NAME")]
+    pub ref_name: Option<String>,
+}
+
+/// `cfsgate compute-id REF`.
+#[derive(Args, Debug)]
+pub struct ComputeIdArgs {
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+/// `cfsgate seal SRC DEST [--tag T] [--layer-annotations]`.
+#[derive(Args, Debug)]
+pub struct SealArgs {
+    /// The image to seal: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// The OCI layout to write into (created if missing; may be the source layout).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+    /// Tag of the sealed image in DEST [default: the source tag + "-sealed", or "sealed"].
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Also annotate each layer with the composefs digest of that layer alone.
+    #[arg(long)]
+    pub layer_annotations: bool,
+}
+
+/// Run `cfsgate import` against the repository at `repo` (created if missing).
+pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
+    let repository = Repository::create_or_open(repo)
+        .with_context(|| format!("opening the repository {}", repo.display()))?;
+    let image = resolve(&args.reference)?;
+    let bars = LayerBars::for_stderr(image.layers.len());
+    let report = import_image(
+        &repository,
+        &image,
+        args.ref_name.as_deref(),
+        bars.as_progress(),
+    )
+    .with_context(|| format!("importing {}", args.reference))?;
+    bars.clear();
+    println!("{}", report.image_digest.to_hex());
+    eprintln!(
+        "imported {} (manifest {}): {} new objects ({} bytes), {} already present, image {}{}{}",
+        args.reference,
+        report.manifest_digest,
+        report.new_objects,
+        report.new_object_bytes,
+        report.reused_objects,
+        if report.new_image {
+            "new"
+        } else {
+            "already present"
+        },
+        if report.seal.is_some() {
+            ", seal checked"
+        } else {
+            ""
+        },
+        args.ref_name
+            .map(|name| format!(", ref {name}"))
+            .unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// Run `cfsgate compute-id`: print the digest; a sealed image whose label differs is an error.
+pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
+    let image = resolve(&args.reference)?;
+    let bars = LayerBars::for_stderr(image.layers.len());
+    let digest = compute_id_with(&image, bars.as_progress())
+        .with_context(|| format!("building the composefs image of {}", args.reference))?;
+    bars.clear();
+    if read_seal(&image)?.is_some() {
+        check_seal(&image, digest)?;
+        eprintln!("seal label matches");
+    }
+    println!("{}", digest.to_hex());
+    Ok(())
+}
+
+/// Run `cfsgate seal`.
+pub fn run_seal(args: SealArgs) -> Result<()> {
+    let parsed = ImageRef::parse(&args.src)?;
+    let tag = match (&args.tag, &parsed.selector) {
+        (Some(tag), _) => tag.clone(),
+        (None, Selector::Tag(tag)) => format!("{tag}-sealed"),
+        (None, _) => "sealed".to_string(),
+    };
+    let image = resolve_ref(&parsed, &Platform::current())?;
+    let bars = LayerBars::for_stderr(image.layers.len());
+    let report = seal_image(
+        &image,
+        &args.dest,
+        &tag,
+        SealOptions {
+            layer_annotations: args.layer_annotations,
+        },
+        bars.as_progress(),
+    )
+    .with_context(|| format!("sealing {} into {}", args.src, args.dest.display()))?;
+    bars.clear();
+    println!("{}", report.manifest_digest);
+    eprintln!(
+        "sealed {} as oci:{}:{tag}: composefs image sha256:{}, config {}",
+        args.src,
+        args.dest.display(),
+        report.image_digest.to_hex(),
+        report.config_digest,
+    );
+    Ok(())
+}
+
+fn resolve(reference: &str) -> Result<ResolvedImage> {
+    cfsgate_oci::resolve(reference).with_context(|| format!("resolving {reference}"))
+}
+
+/// One progress bar per layer on stderr, or nothing when stderr is not a terminal.
+enum LayerBars {
+    Off(NoProgress),
+    On(TerminalBars),
+}
+
+struct TerminalBars {
+    multi: MultiProgress,
+    layers: usize,
+    current: Mutex<Option<ProgressBar>>,
+}
+
+impl LayerBars {
+    fn for_stderr(layers: usize) -> Self {
+        if std::io::stderr().is_terminal() {
+            LayerBars::On(TerminalBars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                layers,
+                current: Mutex::new(None),
+            })
+        } else {
+            LayerBars::Off(NoProgress)
+        }
+    }
+
+    fn as_progress(&self) -> &dyn Progress {
+        match self {
+            LayerBars::Off(none) => none,
+            LayerBars::On(bars) => bars,
+        }
+    }
+
+    fn clear(&self) {
+        if let LayerBars::On(bars) = self {
+            let _ = bars.multi.clear();
+        }
+    }
+}
+
+impl TerminalBars {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        // Only bar handles live here: a panic elsewhere cannot leave them inconsistent.
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Progress for TerminalBars {
+    fn layer_started(&self, index: usize, layer: &Layer) {
+        let style = ProgressStyle::with_template(
+            "{prefix} {spinner} {bytes} of file content hashed ({binary_bytes_per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = self.multi.add(ProgressBar::no_length().with_style(style));
+        let short = layer.digest.hex();
+        bar.set_prefix(format!(
+            "layer {}/{} {}",
+            index + 1,
+            self.layers,
+            &short[..12.min(short.len())]
+        ));
+        bar.set_message(format!(
+            "[{} compressed]",
+            indicatif::HumanBytes(layer.size)
+        ));
+        bar.enable_steady_tick(TICK);
+        *self.current() = Some(bar);
+    }
+
+    fn content(&self, bytes: u64) {
+        if let Some(bar) = self.current().as_ref() {
+            bar.inc(bytes);
+        }
+    }
+
+    fn layer_done(&self, _index: usize, _layer: &Layer) {
+        if let Some(bar) = self.current().take() {
+            bar.finish_with_message("done");
+        }
+    }
+}
