@@ -25,6 +25,12 @@ enum Command {
     Mkcomposefs(cmd::mkcomposefs::MkcomposefsArgs),
     #[command(flatten)]
     Store(cmd::store::StoreCmd),
+    /// Import an OCI image (oci:PATH[:TAG], oci:PATH@sha256:…, dir:PATH) into the repository.
+    Import(cmd::oci::ImportArgs),
+    /// Print the composefs digest of an OCI image without writing anything.
+    ComputeId(cmd::oci::ComputeIdArgs),
+    /// Seal an OCI image: add its composefs digest to the config, as a new manifest and tag.
+    Seal(cmd::oci::SealArgs),
     /// Inspect composefs images (like composefs-info).
     #[command(subcommand)]
     Info(cmd::info::InfoCmd),
@@ -43,6 +49,8 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Sign an image: a cosign simple-signing signature stored where the tools look.
     Sign(cmd::verify::SignArgs),
+    /// Trust policies: check (lint) a policy file, explain a verdict step by step.
+    Policy(cmd::policy::PolicyArgs),
 }
 
 /// Invoked as `mount.composefs` (a symlink to cfsgate), mount(8) passes `IMAGE DIR -o OPTS`.
@@ -55,6 +63,10 @@ struct MountComposefs {
 
 /// Where the repository lives unless `--repo` says otherwise.
 const DEFAULT_REPO: &str = "/var/lib/cfsgate";
+
+fn repo_path(repo: Option<PathBuf>) -> PathBuf {
+    repo.unwrap_or_else(|| DEFAULT_REPO.into())
+}
 
 /// A verdict of "rejected": already explained on stdout, so the exit code alone reports it.
 #[derive(Debug)]
@@ -90,7 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mkcomposefs(args) => cmd::mkcomposefs::run(args),
         Command::Info(c) => cmd::info::run(c),
-        Command::Store(c) => cmd::store::run(&cli.repo.unwrap_or_else(|| DEFAULT_REPO.into()), c),
+        Command::Import(args) => cmd::oci::run_import(&repo_path(cli.repo), args),
+        Command::ComputeId(args) => cmd::oci::run_compute_id(args),
+        Command::Seal(args) => cmd::oci::run_seal(args),
+        Command::Store(c) => cmd::store::run(&repo_path(cli.repo), c),
         Command::Mount(mut args) => {
             if let Some(repo) = cli.repo {
                 args.repo = repo;
@@ -109,5 +124,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sign(args) => cmd::verify::run_sign(&args),
+        Command::Policy(args) => {
+            if cmd::policy::run_policy(&args)? {
+                Ok(())
+            } else {
+                Err(Rejected.into())
+            }
+        }
     }
 }

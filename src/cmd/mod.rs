@@ -4,5 +4,7 @@ pub mod info;
 pub mod key;
 pub mod mkcomposefs;
 pub mod mount;
+pub mod oci;
+pub mod policy;
 pub mod store;
 pub mod verify;
