@@ -1,0 +1,401 @@
+//! The runtime hooks end to end, through the `cfsgate` binary, with real keys, a real policy,
+//! real images (umoci, skopeo, cfsgate sign) and real mounts.
+
+#[path = "fixtures/hooks.rs"]
+mod fixture;
+
+use std::path::{Path, PathBuf};
+
+use fixture::*;
+
+fn precreate(fx: &Fixture, config: &[u8]) -> std::process::Output {
+    let mut args = vec!["hook".to_string(), "precreate".to_string()];
+    args.extend(fx.gate_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cfsgate(&args, Some(config))
+}
+
+fn stage(fx: &Fixture, sub: &str, state: &[u8]) -> std::process::Output {
+    let mut args = vec!["hook".to_string(), sub.to_string()];
+    args.extend(fx.check_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cfsgate(&args, Some(state))
+}
+
+fn audit_verify(fx: &Fixture) -> (bool, String) {
+    let out = cfsgate(
+        &[
+            "audit",
+            "verify",
+            "--audit-log",
+            fx.audit_log.to_str().unwrap(),
+        ],
+        None,
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn root_of(stdout: &[u8]) -> PathBuf {
+    let config: serde_json::Value = serde_json::from_slice(stdout).expect("config on stdout");
+    PathBuf::from(config["root"]["path"].as_str().expect("root.path"))
+}
+
+fn records(fx: &Fixture) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(&fx.audit_log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn poststop(fx: &Fixture, name: &str, root: &Path) {
+    let bundle = bundle_for(fx.path(), name, root);
+    let out = stage(fx, "poststop", &state_json(name, &bundle));
+    assert!(
+        out.status.success(),
+        "poststop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn precreate_admits_signed_sealed_image_and_poststop_cleans_up() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("good", "hello from the sealed image");
+    let image = fx.image("good", &rootfs, Variant::Good);
+    let out = precreate(
+        &fx,
+        &runtime_config(&image, "registry.example/app:latest", &[]),
+    );
+    assert!(
+        out.status.success(),
+        "precreate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = root_of(&out.stdout);
+    assert!(
+        root.starts_with(&fx.run_dir),
+        "root {root:?} not under the run dir"
+    );
+    assert_eq!(fstype_at(&root).as_deref(), Some("overlay"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "hello from the sealed image\n"
+    );
+    assert_eq!(
+        std::fs::read(root.join("bin/busybox")).unwrap(),
+        std::fs::read("/bin/busybox").unwrap()
+    );
+    // Writable through the per-container upper layer, without touching the store.
+    std::fs::write(root.join("tmp/scratch"), "w").unwrap();
+    let admission: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.parent().unwrap().join("admission.json")).unwrap(),
+    )
+    .unwrap();
+    let recs = records(&fx);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["verdict"], "admit");
+    assert_eq!(recs[0]["stage"], "precreate");
+    assert_eq!(recs[0]["composefs_digest"], admission["composefs_digest"]);
+    assert_eq!(recs[0]["signers"].as_array().unwrap().len(), 1);
+    assert_eq!(recs[0]["verity"], "userspace");
+
+    // createRuntime on the admitted root passes and is recorded.
+    let bundle = bundle_for(fx.path(), "good", &root);
+    let out = stage(&fx, "create-runtime", &state_json("ctr-good", &bundle));
+    assert!(
+        out.status.success(),
+        "create-runtime: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    poststop(&fx, "good", &root);
+    assert!(
+        mounts_under(&fx.run_dir).is_empty(),
+        "leaked: {:?}",
+        mounts_under(&fx.run_dir)
+    );
+    assert!(!root.exists());
+    assert_eq!(audit_verify(&fx).0, true);
+}
+
+#[test]
+fn precreate_refuses_bad_images_with_the_reason() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let cases = [
+        (Variant::Unsigned, "unsigned"),
+        (Variant::WrongKey, "not by any trusted key"),
+        (Variant::Unsealed, "unsealed"),
+        (Variant::Tampered, "no such signature matches"),
+    ];
+    for (i, (variant, reason)) in cases.iter().enumerate() {
+        let rootfs = fx.rootfs(&format!("bad{i}"), "bad");
+        let image = fx.image(&format!("bad{i}"), &rootfs, *variant);
+        let out = precreate(
+            &fx,
+            &runtime_config(&image, "registry.example/app:latest", &[]),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{variant:?} admitted: {stderr}");
+        assert!(
+            stderr.contains(reason),
+            "{variant:?}: {stderr:?} lacks {reason:?}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{variant:?}: config printed on refusal"
+        );
+    }
+    // An image outside every allowed scope, and a config naming no image.
+    let rootfs = fx.rootfs("other", "x");
+    let image = fx.image("other", &rootfs, Variant::Good);
+    let out = precreate(
+        &fx,
+        &runtime_config(&image, "registry.example/other:1", &[]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rejects every image"));
+    let out = precreate(&fx, br#"{"ociVersion":"1.0.2","root":{"path":"/x"}}"#);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no image"));
+    // An unreadable policy denies.
+    let mut args: Vec<String> = vec!["hook".into(), "precreate".into()];
+    args.extend(fx.gate_args());
+    args[3] = fx.path().join("missing-policy.json").display().to_string();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cfsgate(
+        &argv,
+        Some(&runtime_config(&image, "registry.example/app:latest", &[])),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("policy unusable"));
+
+    let recs = records(&fx);
+    assert_eq!(
+        recs.len(),
+        6,
+        "one record per decision that named an image: {recs:?}"
+    );
+    assert!(recs.iter().all(|r| r["verdict"] == "deny"));
+    assert!(mounts_under(&fx.run_dir).is_empty());
+    assert!(std::fs::read_dir(&fx.run_dir).map_or(true, |mut d| d.next().is_none()));
+    assert!(audit_verify(&fx).0);
+}
+
+#[test]
+fn warn_mode_admits_and_records_the_would_be_denial() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("warn", "warned");
+    let image = fx.image("warn", &rootfs, Variant::Unsigned);
+    let out = precreate(&fx, &runtime_config(&image, "registry.example/warn:1", &[]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warn mode"));
+    let root = root_of(&out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "warned\n"
+    );
+    let recs = records(&fx);
+    assert_eq!(recs[0]["verdict"], "admit");
+    assert_eq!(recs[0]["mode"], "warn");
+    assert_eq!(recs[0]["would_reject"], true);
+    poststop(&fx, "warn", &root);
+    assert!(mounts_under(&fx.run_dir).is_empty());
+}
+
+#[test]
+fn create_runtime_refuses_a_swapped_root() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("swap", "original");
+    let image = fx.image("swap", &rootfs, Variant::Good);
+    let out = precreate(
+        &fx,
+        &runtime_config(&image, "registry.example/app:latest", &[]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = root_of(&out.stdout);
+    let bundle = bundle_for(fx.path(), "swap", &root);
+
+    // A root nobody admitted.
+    let plain = fx.path().join("plain-root");
+    std::fs::create_dir_all(&plain).unwrap();
+    let other = bundle_for(fx.path(), "plain", &plain);
+    let out = stage(&fx, "create-runtime", &state_json("ctr-plain", &other));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not admitted"));
+
+    // The admitted root with another filesystem mounted over it after admission.
+    run(std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "swapped"])
+        .arg(&root));
+    let out = stage(&fx, "create-runtime", &state_json("ctr-swap", &bundle));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "swapped root accepted: {stderr}"
+    );
+    assert!(stderr.contains("swapped"), "{stderr}");
+    run(std::process::Command::new("umount").arg(&root));
+
+    // The composefs mount replaced by a fresh mount of the same image: a different mount.
+    run(std::process::Command::new("umount").arg(&root));
+    let digest = fx.store(&rootfs);
+    run(std::process::Command::new(BIN)
+        .args(["mount", "--verity", "none", "--repo"])
+        .arg(&fx.repo)
+        .arg(&digest)
+        .arg(&root));
+    let out = stage(&fx, "create-runtime", &state_json("ctr-swap", &bundle));
+    assert_eq!(out.status.code(), Some(1), "remounted root accepted");
+
+    poststop(&fx, "swap", &root);
+    assert!(mounts_under(&fx.run_dir).is_empty());
+    let recs = records(&fx);
+    let create: Vec<_> = recs
+        .iter()
+        .filter(|r| r["stage"] == "createRuntime")
+        .collect();
+    assert_eq!(create.len(), 3);
+    assert!(create.iter().all(|r| r["verdict"] == "deny"));
+    assert!(audit_verify(&fx).0);
+}
+
+#[test]
+fn twenty_parallel_precreates_mixed_good_and_bad() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let good = fx.image("pgood", &fx.rootfs("pgood", "parallel good"), Variant::Good);
+    let bad = fx.image(
+        "pbad",
+        &fx.rootfs("pbad", "parallel bad"),
+        Variant::WrongKey,
+    );
+    let results: Vec<(bool, std::process::Output)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let (fx, good, bad) = (&fx, &good, &bad);
+                s.spawn(move || {
+                    let ok = i % 3 != 0;
+                    let image = if ok { good } else { bad };
+                    (
+                        ok,
+                        precreate(
+                            fx,
+                            &runtime_config(image, "registry.example/app:latest", &[]),
+                        ),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut roots = Vec::new();
+    for (ok, out) in &results {
+        assert_eq!(
+            out.status.success(),
+            *ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if *ok {
+            let root = root_of(&out.stdout);
+            assert_eq!(
+                std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+                "parallel good\n"
+            );
+            roots.push(root);
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = roots.iter().collect();
+    assert_eq!(distinct.len(), roots.len(), "two containers share a root");
+    let recs = records(&fx);
+    assert_eq!(recs.len(), 20);
+    assert_eq!(
+        recs.iter().filter(|r| r["verdict"] == "admit").count(),
+        roots.len()
+    );
+    let (intact, text) = audit_verify(&fx);
+    assert!(intact, "{text}");
+    assert!(text.contains("20 records"), "{text}");
+    for (i, root) in roots.iter().enumerate() {
+        poststop(&fx, &format!("p{i}"), root);
+    }
+    assert!(
+        mounts_under(&fx.run_dir).is_empty(),
+        "leaked: {:?}",
+        mounts_under(&fx.run_dir)
+    );
+}
+
+#[test]
+fn mounts_gc_collects_containers_whose_process_is_gone() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let image = fx.image("gc", &fx.rootfs("gc", "gc"), Variant::Good);
+    let out = precreate(
+        &fx,
+        &runtime_config(&image, "registry.example/app:latest", &[]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = root_of(&out.stdout);
+    // createRuntime records the container's pid: a short-lived process that then exits.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let bundle = bundle_for(fx.path(), "gc", &root);
+    let state = serde_json::to_vec(
+        &serde_json::json!({"id": "ctr-gc", "pid": child.id(), "bundle": bundle}),
+    )
+    .unwrap();
+    assert!(stage(&fx, "create-runtime", &state).status.success());
+    let gc = |fx: &Fixture| {
+        cfsgate(
+            &["mounts", "gc", "--run-dir", fx.run_dir.to_str().unwrap()],
+            None,
+        )
+    };
+    assert!(gc(&fx).status.success());
+    assert_eq!(
+        fstype_at(&root).as_deref(),
+        Some("overlay"),
+        "gc removed a running container"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(gc(&fx).status.success());
+    assert!(mounts_under(&fx.run_dir).is_empty());
+    assert!(!root.exists());
+}
