@@ -155,7 +155,13 @@ pub struct InstallHooksArgs {
     /// Gate every container, not only those annotated with io.cfsgate.image.
     #[arg(long)]
     pub always: bool,
-    /// Extra arguments for `hook precreate` (e.g. --policy FILE --repo DIR).
+    /// The audit log every hook appends to.
+    #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
+    pub audit_log: PathBuf,
+    /// Per-container state and mounts.
+    #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
+    pub run_dir: PathBuf,
+    /// Extra arguments for `hook precreate` (e.g. --arg=--policy --arg=FILE).
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
@@ -1025,7 +1031,12 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
 }
 
 /// The hooks.d file for podman (`cfsgate install-hooks`, examples/hooks.d/cfsgate-podman.json).
-pub fn podman_hooks_json(binary: &Path, always: bool, extra: &[String]) -> Value {
+pub fn podman_hooks_json(
+    binary: &Path,
+    always: bool,
+    common: &[String],
+    extra: &[String],
+) -> Value {
     let when = if always {
         json!({"always": true})
     } else {
@@ -1036,6 +1047,7 @@ pub fn podman_hooks_json(binary: &Path, always: bool, extra: &[String]) -> Value
         "hook".to_string(),
         "precreate".to_string(),
     ];
+    args.extend(common.iter().cloned());
     args.extend(extra.iter().cloned());
     json!({
         "version": "1.0.0",
@@ -1045,15 +1057,29 @@ pub fn podman_hooks_json(binary: &Path, always: bool, extra: &[String]) -> Value
     })
 }
 
-fn check_hooks_json(binary: &Path, stage: &str, sub: &str, always: bool) -> Value {
+fn check_hooks_json(
+    binary: &Path,
+    stage: &str,
+    sub: &str,
+    always: bool,
+    common: &[String],
+) -> Value {
     let when = if always {
         json!({"always": true})
     } else {
         json!({"annotations": {"^io\\.cfsgate\\.image$": ".+"}})
     };
+    let args: Vec<String> = ["cfsgate", "hook", sub]
+        .into_iter()
+        .map(String::from)
+        .chain(common.iter().cloned())
+        .collect();
     json!({
         "version": "1.0.0",
-        "hook": {"path": binary, "args": ["cfsgate", "hook", sub]},
+        "hook": {
+            "path": binary,
+            "args": args
+        },
         "when": when,
         "stages": [stage],
     })
@@ -1062,20 +1088,32 @@ fn check_hooks_json(binary: &Path, stage: &str, sub: &str, always: bool) -> Valu
 /// Run `cfsgate install-hooks`: three files (precreate, createRuntime, poststop).
 pub fn run_install_hooks(args: InstallHooksArgs) -> Result<()> {
     let binary = std::env::current_exe().context("locating the cfsgate binary")?;
+    let common = vec![
+        "--audit-log".to_string(),
+        args.audit_log.display().to_string(),
+        "--run-dir".to_string(),
+        args.run_dir.display().to_string(),
+    ];
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let files = [
         (
             "cfsgate-precreate.json",
-            podman_hooks_json(&binary, args.always, &args.args),
+            podman_hooks_json(&binary, args.always, &common, &args.args),
         ),
         (
             "cfsgate-create-runtime.json",
-            check_hooks_json(&binary, "createRuntime", "create-runtime", args.always),
+            check_hooks_json(
+                &binary,
+                "createRuntime",
+                "create-runtime",
+                args.always,
+                &common,
+            ),
         ),
         (
             "cfsgate-poststop.json",
-            check_hooks_json(&binary, "poststop", "poststop", args.always),
+            check_hooks_json(&binary, "poststop", "poststop", args.always, &common),
         ),
     ];
     for (name, value) in files {
