@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Hook latency added to a container start (hyperfine): `cfsgate hook precreate` (policy
+# evaluation: 1 signature, seal label, then the composefs mount with a writable layer, verity
+# none and userspace) and `cfsgate hook create-runtime` (the mountinfo/admission check alone).
+# Each precreate run gets a fresh container (the previous mount is removed in --prepare).
+# Results: benches/HOOKS-RESULTS.md. Needs root, umoci, skopeo, hyperfine, busybox-static.
+#
+#   benches/hooks.sh [RUNS]      # CFSGATE=path/to/cfsgate to choose the binary
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CFSGATE=${CFSGATE:-$PWD/target/release/cfsgate}
+RUNS=${1:-200}
+[ -x "$CFSGATE" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/cfsgate-hookbench.XXXXXX)
+run=$work/run
+cleanup() {
+  for m in $(grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r); do umount "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A 2 MiB busybox root plus 200 small and 20 larger files, sealed and signed.
+root=$work/rootfs
+mkdir -p "$root/bin" "$root/etc" "$root/usr/share/data"
+cp /bin/busybox "$root/bin/busybox"; ln -s busybox "$root/bin/sh"
+for i in $(seq 1 200); do echo "file $i" > "$root/usr/share/data/small-$i"; done
+for i in $(seq 1 20); do head -c 65536 /dev/urandom > "$root/usr/share/data/big-$i"; done
+mkdir -p "$work/repo/objects" "$work/repo/images"
+digest=$("$CFSGATE" mkcomposefs --digest-store="$work/repo/objects" --print-digest "$root" "$work/img")
+mv "$work/img" "$work/repo/images/$digest"
+"$CFSGATE" key generate --type p256 --output "$work/signer" >/dev/null
+umoci init --layout "$work/oci" >/dev/null
+umoci new --image "$work/oci:app" >/dev/null
+umoci insert --image "$work/oci:app" "$root" / >/dev/null
+umoci config --image "$work/oci:app" --config.label "containers.composefs.fsverity=sha256:$digest" >/dev/null
+skopeo copy -q "oci:$work/oci:app" "dir:$work/dirimg"
+"$CFSGATE" sign --key "$work/signer.key" --identity registry.example/app "dir:$work/dirimg" >/dev/null
+cat > "$work/policy.json" <<POLICY
+{"default":[{"type":"reject"}],"transports":{"docker":{"registry.example/app":[
+ {"type":"sigstoreSigned","keyPath":"$work/signer.pub","signedIdentity":{"type":"matchRepository"}},
+ {"type":"composefs","sealed":true}]}}}
+POLICY
+printf '{"ociVersion":"1.0.2","process":{"args":["/bin/sh"]},"root":{"path":"/placeholder"},"annotations":{"io.cfsgate.image":"dir:%s","io.cfsgate.reference":"registry.example/app:latest","io.cfsgate.container-id":"bench"}}' \
+  "$work/dirimg" > "$work/config.json"
+gate=(--policy "$work/policy.json" --repo "$work/repo" --audit-log "$work/audit.jsonl" --run-dir "$run")
+reset="umount $run/bench/rootfs 2>/dev/null; rm -rf $run/bench"
+
+echo "== precreate (evaluate + mount), $RUNS runs each"
+for verity in none userspace; do
+  hyperfine --runs "$RUNS" --warmup 5 --prepare "sh -c '$reset'" \
+    --export-json "$work/precreate-$verity.json" \
+    "$CFSGATE hook precreate ${gate[*]} --verity $verity < $work/config.json > /dev/null"
+done
+
+echo "== create-runtime check alone"
+sh -c "$reset"
+"$CFSGATE" hook precreate "${gate[@]}" --verity none < "$work/config.json" > "$work/out.json"
+mkdir -p "$work/bundle"
+cp "$work/out.json" "$work/bundle/config.json"
+printf '{"ociVersion":"1.0.2","id":"bench","pid":%d,"bundle":"%s"}' $$ "$work/bundle" > "$work/state.json"
+hyperfine --runs "$RUNS" --warmup 5 --export-json "$work/create-runtime.json" \
+  "$CFSGATE hook create-runtime --audit-log $work/audit.jsonl --run-dir $run < $work/state.json"
+
+echo "== summary (ms)"
+for f in precreate-none precreate-userspace create-runtime; do
+  python3 - "$work/$f.json" "$f" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]["times"]
+r.sort()
+p = lambda q: r[min(len(r) - 1, int(q * len(r)))] * 1000
+print(f"{sys.argv[2]:22} median {p(0.5):6.2f}  p99 {p(0.99):6.2f}  min {r[0]*1000:6.2f}  n={len(r)}")
+PY
+done
+"$CFSGATE" audit verify --audit-log "$work/audit.jsonl"
