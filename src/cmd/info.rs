@@ -73,8 +73,10 @@ pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
         InfoCmd::MissingObjects(args) => print_objects(&args, true, &mut out)?,
         InfoCmd::MeasureFile(args) => {
             for path in &args.files {
-                let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                let digest = digest_reader::<Sha256>(file).with_context(|| format!("measuring {}", path.display()))?;
+                let file =
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let digest = digest_reader::<Sha256>(file)
+                    .with_context(|| format!("measuring {}", path.display()))?;
                 writeln!(out, "{digest}")?;
             }
         }
@@ -114,8 +116,15 @@ fn escape(out: &mut Vec<u8>, bytes: &[u8], how: LsEscape) {
 }
 
 /// Print the entries of directory `dir` (whose path is `path`), depth first.
-fn ls_dir(tree: &Tree, dir: InodeId, path: &mut Vec<u8>, out: &mut impl Write) -> anyhow::Result<()> {
-    let Some(entries) = tree.inode(dir).entries() else { return Ok(()) };
+fn ls_dir(
+    tree: &Tree,
+    dir: InodeId,
+    path: &mut Vec<u8>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let Some(entries) = tree.inode(dir).entries() else {
+        return Ok(());
+    };
     for entry in entries {
         let len = path.len();
         path.push(b'/');
@@ -129,7 +138,10 @@ fn ls_dir(tree: &Tree, dir: InodeId, path: &mut Vec<u8>, out: &mut impl Write) -
                 line.extend_from_slice(b"\t-> ");
                 escape(&mut line, target, LsEscape::Standard);
             }
-            Content::Regular(FileData::External { backing: Some(backing), .. }) => {
+            Content::Regular(FileData::External {
+                backing: Some(backing),
+                ..
+            }) => {
                 line.extend_from_slice(b"\t@ ");
                 escape(&mut line, backing, LsEscape::Standard);
             }
@@ -147,10 +159,15 @@ fn ls_dir(tree: &Tree, dir: InodeId, path: &mut Vec<u8>, out: &mut impl Write) -
     Ok(())
 }
 
-fn print_objects(args: &ImagesArgs, missing_only: bool, out: &mut impl Write) -> anyhow::Result<()> {
+fn print_objects(
+    args: &ImagesArgs,
+    missing_only: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let basedir = match (&args.basedir, missing_only) {
         (Some(dir), true) => {
-            let md = std::fs::metadata(dir).with_context(|| format!("opening basedir {}", dir.display()))?;
+            let md = std::fs::metadata(dir)
+                .with_context(|| format!("opening basedir {}", dir.display()))?;
             if !md.is_dir() {
                 bail!("basedir {} is not a directory", dir.display());
             }

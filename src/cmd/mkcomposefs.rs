@@ -92,7 +92,10 @@ impl MkcomposefsArgs {
         if min_version > MAX_FORMAT_VERSION || max_version > MAX_FORMAT_VERSION {
             bail!("format version {min_version}..{max_version} requested: the highest is {MAX_FORMAT_VERSION}");
         }
-        Ok(WriteOptions { min_version, max_version })
+        Ok(WriteOptions {
+            min_version,
+            max_version,
+        })
     }
 
     fn build_options(&self) -> BuildOptions {
@@ -135,12 +138,20 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     let write_opts = args.write_options()?;
 
     let tree = if args.from_file {
-        let mode = if args.lenient { ParseMode::Lenient } else { ParseMode::Strict };
+        let mode = if args.lenient {
+            ParseMode::Lenient
+        } else {
+            ParseMode::Strict
+        };
         let (tree, name) = if args.source.as_os_str() == "-" {
             (dump::parse(io::stdin().lock(), mode), "<stdin>".to_owned())
         } else {
-            let file = File::open(&args.source).with_context(|| format!("opening {}", args.source.display()))?;
-            (dump::parse(BufReader::new(file), mode), args.source.display().to_string())
+            let file = File::open(&args.source)
+                .with_context(|| format!("opening {}", args.source.display()))?;
+            (
+                dump::parse(BufReader::new(file), mode),
+                args.source.display().to_string(),
+            )
         };
         tree.with_context(|| format!("parsing dump file {name}"))?
     } else {
@@ -153,7 +164,9 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
         Output::None => {}
         Output::Stdout => {
             let mut out = io::stdout().lock();
-            out.write_all(&image).and_then(|()| out.flush()).context("writing the image to stdout")?;
+            out.write_all(&image)
+                .and_then(|()| out.flush())
+                .context("writing the image to stdout")?;
         }
         Output::File(path) => write_atomically(path, &image)?,
     }
@@ -178,7 +191,9 @@ impl Drop for TempFile {
 
 /// Write `bytes` to `path` through a temporary file in the same directory and a rename.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -189,14 +204,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         temp_name.push(name);
         temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
         let candidate = dir.join(temp_name);
-        match OpenOptions::new().write(true).create_new(true).open(&candidate) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
             Ok(f) => {
                 file = Some(f);
                 temp.path = Some(candidate);
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating a temporary file in {}", dir.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("creating a temporary file in {}", dir.display()))
+            }
         }
     }
     let (Some(mut file), Some(temp_path)) = (file, temp.path.clone()) else {
@@ -206,7 +228,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", temp_path.display()))?;
     drop(file);
-    std::fs::rename(&temp_path, path).with_context(|| format!("renaming into {}", path.display()))?;
+    std::fs::rename(&temp_path, path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
     temp.path = None;
     Ok(())
 }
