@@ -81,6 +81,17 @@ pub enum KeyringCmd {
     },
     /// Remove the keys with this description.
     Remove { description: String },
+    /// Verify a signature over a file with a key of the keyring (asymmetric keys: by the kernel).
+    Verify {
+        /// The key's description (name in the keyring).
+        description: String,
+        /// The signed file.
+        #[arg(long, value_name = "FILE")]
+        message: PathBuf,
+        /// The signature (raw bytes: DER for ECDSA, as openssl writes it).
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+    },
 }
 
 /// Runs `cfsgate key …`.
@@ -98,6 +109,26 @@ pub fn run_key(command: KeyCmd) -> Result<()> {
 /// Runs `cfsgate keyring …`.
 pub fn run_keyring(args: KeyringArgs) -> Result<()> {
     match args.command {
+        KeyringCmd::Verify {
+            description,
+            message,
+            signature,
+        } => {
+            let read =
+                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let (message, signature) = (read(&message)?, read(&signature)?);
+            let ring = KernelKeyring::open(&args.name)?;
+            let info = ring.verify(
+                &cfsgate_keyring::KeySelector::Description(description),
+                &message,
+                &signature,
+            )?;
+            println!(
+                "valid signature by {} key {:?} (serial {})",
+                info.key_type, info.description, info.serial
+            );
+            Ok(())
+        }
         KeyringCmd::Add { description, file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -6,8 +6,9 @@
 //! image is the only record, there is no side index to get out of step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::PathBuf;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::fsverity::{self, Sha256Digest};
 use crate::tree::Tree;
 
 use super::fsutil;
-use super::{LockKind, Repository, StoreError, IMAGES_DIR, TMP_DIR};
+use super::{LockKind, Repository, StoreError, VerityMode, IMAGES_DIR, TMP_DIR};
 
 /// Largest image the store accepts: images hold metadata only (a full distribution is tens of
 /// MiB), and the reader needs the whole image in memory.
@@ -164,9 +165,36 @@ impl Repository {
         let digest = fsverity::digest_bytes(image);
         let dest = self.image_path(&digest);
         if !dest.is_file() {
-            fsutil::replace_file(&self.dir(TMP_DIR), &dest, image)?;
+            self.store_image_file(&dest, image)?;
         }
         Ok(digest)
+    }
+
+    /// Write an image file durably and atomically; in kernel-verity mode fs-verity is enabled on
+    /// the complete temporary file before the rename, so the name never shows an unsealed image.
+    fn store_image_file(&self, dest: &Path, image: &[u8]) -> Result<(), StoreError> {
+        let enable = match (self.meta().verity, self.enable_verity) {
+            (VerityMode::Kernel, Some(enable)) => enable,
+            _ => return fsutil::replace_file(&self.dir(TMP_DIR), dest, image),
+        };
+        let (mut file, tmp) = fsutil::create_temp(&self.dir(TMP_DIR))?;
+        let written = file
+            .write_all(image)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| {
+                drop(file);
+                // FS_IOC_ENABLE_VERITY needs a read-only descriptor and no writer.
+                enable(&File::open(&tmp)?)
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::io("write and seal (fs-verity)", &tmp)(e));
+        }
+        fsutil::rename_into(&tmp, dest)?;
+        match dest.parent() {
+            Some(parent) => fsutil::sync_dir(parent),
+            None => Ok(()),
+        }
     }
 
     /// Write `tree` as a composefs image (default format versions) and store it. Its external

@@ -8,7 +8,7 @@
 //! | kernel key type | payload                                   | verified by                              |
 //! |-----------------|-------------------------------------------|------------------------------------------|
 //! | `user`          | PEM public key (any [`PublicKey`] type), or a raw 32-byte Ed25519 key | userspace ([`PublicKey::verify`]) after reading the payload |
-//! | `asymmetric`    | X.509 certificate (DER) given to `add_key` | the kernel (`KEYCTL_PKEY_VERIFY`, `enc=pkcs1 hash=sha256`) |
+//! | `asymmetric`    | X.509 certificate (DER) given to `add_key` | the kernel (`KEYCTL_PKEY_VERIFY`, `enc=pkcs1` or `enc=x962`, `hash=sha256`) |
 //!
 //! The kernel's asymmetric-key support is what the running kernel was built with: this one
 //! verifies RSA PKCS#1 v1.5 only (no `CONFIG_CRYPTO_ECDSA`: it refuses even to load ECDSA
@@ -54,9 +54,29 @@ pub const DEFAULT_KEYRING_NAME: &str = "cfsgate";
 /// Permission mask of the keyring and its keys; see the module table.
 pub const VERIFIER_PERM: u32 = 0x3f3f_000b;
 
-/// Parameter string of kernel verification: RSA PKCS#1 v1.5 over a SHA-256 digest, the only
-/// scheme this kernel implements and the one cosign uses for RSA keys.
-const KERNEL_VERIFY_INFO: &CStr = c"enc=pkcs1 hash=sha256";
+/// A signature scheme the kernel may verify with an asymmetric key.
+struct KernelScheme {
+    /// The `KEYCTL_PKEY_*` parameter string.
+    info: &'static CStr,
+    name: &'static str,
+    /// RSA signatures are exactly the modulus size; ECDSA DER signatures vary in length.
+    fixed_length: bool,
+}
+
+/// What cosign keys use, over a SHA-256 digest: RSA PKCS#1 v1.5, and ECDSA with an X9.62 (DER)
+/// signature. Kernels without `CONFIG_CRYPTO_ECDSA` refuse the second (and ECDSA certificates).
+const KERNEL_VERIFY_SCHEMES: [KernelScheme; 2] = [
+    KernelScheme {
+        info: c"enc=pkcs1 hash=sha256",
+        name: "RSA PKCS#1 v1.5 SHA-256",
+        fixed_length: true,
+    },
+    KernelScheme {
+        info: c"enc=x962 hash=sha256",
+        name: "ECDSA (X9.62) SHA-256",
+        fixed_length: false,
+    },
+];
 
 /// `KEYCTL_SUPPORTS_VERIFY` bit of `keyctl_pkey_query.supported_ops`.
 const SUPPORTS_VERIFY: u32 = libc::KEYCTL_SUPPORTS_VERIFY;
@@ -439,32 +459,52 @@ impl KernelKeyring {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), KernelError> {
-        let cannot = |detail: String| KernelError::KernelCannotUse {
-            keyring: self.name.clone(),
-            description: info.description.clone(),
-            what: "verify with this key",
-            algorithm: "RSA PKCS#1 v1.5 SHA-256 requested".to_string(),
-            detail,
-        };
-        let query = sys::pkey_query(info.serial, KERNEL_VERIFY_INFO)
-            .map_err(|e| cannot(format!("KEYCTL_PKEY_QUERY(enc=pkcs1 hash=sha256): {e}")))?;
-        if query.supported_ops & SUPPORTS_VERIFY == 0 {
-            return Err(cannot("the key does not support verification".to_string()));
+        // The first scheme the kernel accepts for this key (PKEY_QUERY) is the key's own.
+        let mut refusals = Vec::new();
+        let mut chosen = None;
+        for scheme in &KERNEL_VERIFY_SCHEMES {
+            match sys::pkey_query(info.serial, scheme.info) {
+                Ok(query) if query.supported_ops & SUPPORTS_VERIFY != 0 => {
+                    chosen = Some((scheme, query));
+                    break;
+                }
+                Ok(_) => refusals.push(format!(
+                    "{}: the key does not support verification",
+                    scheme.name
+                )),
+                Err(e) => refusals.push(format!("{}: KEYCTL_PKEY_QUERY: {e}", scheme.name)),
+            }
         }
-        if signature.len() != usize::from(query.max_sig_size) {
+        let Some((scheme, query)) = chosen else {
+            return Err(KernelError::KernelCannotUse {
+                keyring: self.name.clone(),
+                description: info.description.clone(),
+                what: "verify with this key",
+                algorithm: "RSA PKCS#1 v1.5 or ECDSA, SHA-256".to_string(),
+                detail: refusals.join("; "),
+            });
+        };
+        let max = usize::from(query.max_sig_size);
+        let length_ok = if scheme.fixed_length {
+            signature.len() == max
+        } else {
+            signature.len() <= max
+        };
+        if !length_ok {
             return Err(KernelError::Verify {
                 keyring: self.name.clone(),
                 description: info.description.clone(),
                 source: VerifyError::MalformedSignature(
-                    "signature length differs from the key's signature size",
+                    "signature length does not fit the key's signature size",
                 ),
             });
         }
         let digest = Sha256::digest(message);
-        sys::pkey_verify(info.serial, KERNEL_VERIFY_INFO, &digest, signature).map_err(|e| {
+        sys::pkey_verify(info.serial, scheme.info, &digest, signature).map_err(|e| {
             match e.raw_os_error() {
                 // EINVAL after PKEY_QUERY accepted the same key and parameters means the
-                // signature itself was refused (e.g. its value is not below the modulus).
+                // signature itself was refused (e.g. its value is not below the modulus, or
+                // its DER does not parse).
                 Some(libc::EKEYREJECTED) | Some(libc::EBADMSG) | Some(libc::EINVAL) => {
                     KernelError::Verify {
                         keyring: self.name.clone(),
@@ -473,7 +513,10 @@ impl KernelKeyring {
                     }
                 }
                 _ => self.syscall_error(
-                    &format!("KEYCTL_PKEY_VERIFY with {:?}", info.description),
+                    &format!(
+                        "KEYCTL_PKEY_VERIFY ({}) with {:?}",
+                        scheme.name, info.description
+                    ),
                     e,
                 ),
             }
