@@ -27,9 +27,7 @@ mkdir -p "$root/bin" "$root/etc" "$root/usr/share/data"
 cp /bin/busybox "$root/bin/busybox"; ln -s busybox "$root/bin/sh"
 for i in $(seq 1 200); do echo "file $i" > "$root/usr/share/data/small-$i"; done
 for i in $(seq 1 20); do head -c 65536 /dev/urandom > "$root/usr/share/data/big-$i"; done
-mkdir -p "$work/repo/objects" "$work/repo/images"
-digest=$("$CFSGATE" mkcomposefs --digest-store="$work/repo/objects" --print-digest "$root" "$work/img")
-mv "$work/img" "$work/repo/images/$digest"
+digest=$("$CFSGATE" --repo "$work/repo" create "$root" 2>/dev/null)
 "$CFSGATE" key generate --type p256 --output "$work/signer" >/dev/null
 umoci init --layout "$work/oci" >/dev/null
 umoci new --image "$work/oci:app" >/dev/null

@@ -134,7 +134,7 @@ fn precreate_refuses_bad_images_with_the_reason() {
     let cases = [
         (Variant::Unsigned, "unsigned"),
         (Variant::WrongKey, "not by any trusted key"),
-        (Variant::Unsealed, "unsealed"),
+        (Variant::Unsealed, "not sealed"),
         (Variant::Tampered, "no such signature matches"),
     ];
     for (i, (variant, reason)) in cases.iter().enumerate() {

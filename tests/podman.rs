@@ -118,7 +118,7 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
     for (i, (variant, reason)) in [
         (Variant::Unsigned, "unsigned"),
         (Variant::WrongKey, "not by any trusted key"),
-        (Variant::Unsealed, "unsealed"),
+        (Variant::Unsealed, "not sealed"),
         (Variant::Tampered, "no such signature matches"),
     ]
     .into_iter()

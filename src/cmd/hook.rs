@@ -214,158 +214,45 @@ pub fn decide(gate: &GateArgs, image: &str, reference: Option<&str>) -> GateDeci
         .unwrap_or_else(|e| GateDecision::denied(format!("{e:#}")))
 }
 
-/// Config label carrying the composefs seal.
-const SEAL_LABEL: &str = "containers.composefs.fsverity";
-
-/// The one call into the policy evaluation. Interim, until `cfsgate_verifier::evaluate` lands:
-/// `dir:` images, `sigstoreSigned` with key files (k-of-n), `composefs` (the seal label of the
-/// digest-checked config), `insecureAcceptAnything`, `reject`; anything else is refused.
+/// The one call into the policy evaluation (`cfsgate_verifier::evaluate`), mapped to what the
+/// hook and the audit record need.
 pub fn evaluate_image(
     policy: &cfsgate_policy::Policy,
     image: &str,
     reference: Option<&str>,
-    _repo: &Path,
+    repo: &Path,
 ) -> Result<GateDecision> {
-    use cfsgate_policy::{DockerReference, ImageRef, Mode, Requirement};
-    use cfsgate_verifier::{verify_dir_image, IdentityRequirement, Verdict};
-
-    let dir = match image.strip_prefix("dir:") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => bail!("image {image:?}: only dir:PATH images can be evaluated by this build"),
+    let decision = cfsgate_verifier::evaluate(&cfsgate_verifier::EvaluationRequest {
+        image,
+        reference,
+        policy,
+        repo: Some(repo),
+        now: Timestamp::now().0,
+    })?;
+    let required_verity = match decision.required_verity.as_deref() {
+        None => None,
+        Some(mode) => Some(
+            mode.parse::<VerityMode>()
+                .map_err(|e| anyhow!("the policy requires verity {mode:?}: {e}"))?,
+        ),
     };
-    let docker_ref = reference
-        .map(DockerReference::parse_normalized)
-        .transpose()
-        .with_context(|| format!("reference {reference:?}"))?;
-    let mut image_ref = ImageRef::dir(&dir).map_err(|e| anyhow!("image {image:?}: {e}"))?;
-    if let Some(r) = docker_ref.clone() {
-        image_ref = image_ref
-            .with_docker_reference(r)
-            .map_err(|e| anyhow!("reference {reference:?}: {e}"))?;
-    }
-    let matched = policy.requirements_for(&image_ref);
-    let scope = &matched.scope;
-    let mut decision = GateDecision {
-        mode: scope.mode.as_str().to_string(),
-        scope: Some(match matched.transport {
-            Some(t) if scope.name.is_empty() => format!("{t}:\"\""),
-            Some(t) => format!("{t}:{}", scope.name),
-            None => "default".into(),
-        }),
-        requirements: scope
-            .requirements
-            .iter()
-            .map(|r| r.type_name().to_string())
-            .collect(),
-        ..GateDecision::default()
+    let reasons = if decision.reasons.is_empty() {
+        vec!["every requirement is satisfied".to_string()]
+    } else {
+        decision.reasons.clone()
     };
-    let manifest = std::fs::read(dir.join("manifest.json"))
-        .with_context(|| format!("reading {}/manifest.json", dir.display()))?;
-    decision.manifest_digest = Some(cfsgate_verifier::sha256_of(&manifest));
-    let mut failures = Vec::new();
-    for (requirement, location) in scope.requirements.iter().zip(&scope.requirement_locations) {
-        if let Some(reason) = requirement.unsupported_reason() {
-            failures.push(reason.to_string());
-            continue;
-        }
-        match requirement {
-            Requirement::InsecureAcceptAnything => {
-                decision.reasons.push("insecureAcceptAnything".into())
-            }
-            Requirement::Reject => failures.push(format!(
-                "scope {} rejects every image",
-                decision.scope.clone().unwrap_or_default()
-            )),
-            Requirement::SigstoreSigned(s) => {
-                let mut keys = Vec::new();
-                for key in s.trusted_keys(*location) {
-                    match key.material {
-                        cfsgate_policy::KeyMaterial::File(path) => {
-                            keys.push(cfsgate_keyring::PublicKey::from_file(&path).with_context(
-                                || format!("trusted key {} cannot be loaded", path.display()),
-                            )?)
-                        }
-                        other => bail!("key {other:?}: not supported by this build"),
-                    }
-                }
-                let identity = IdentityRequirement {
-                    rule: s.signed_identity.clone(),
-                    image_reference: docker_ref.clone(),
-                };
-                match verify_dir_image(&dir, &keys, &identity) {
-                    Verdict::Accepted { signers, .. }
-                        if signers.len() >= s.threshold() as usize =>
-                    {
-                        decision.signers = signers.iter().map(|k| k.to_string()).collect();
-                        decision.reasons.push(format!(
-                            "signed by {} trusted key(s) (threshold {})",
-                            signers.len(),
-                            s.threshold()
-                        ));
-                    }
-                    Verdict::Accepted { signers, .. } => failures.push(format!(
-                        "signed by {} trusted key(s), threshold is {}",
-                        signers.len(),
-                        s.threshold()
-                    )),
-                    Verdict::Rejected { reason, .. } => failures.push(reason.to_string()),
-                }
-            }
-            Requirement::Composefs(c) => {
-                decision.required_verity = c.verity.map(|v| match v {
-                    cfsgate_policy::VerityMode::Kernel => VerityMode::Kernel,
-                    cfsgate_policy::VerityMode::Userspace => VerityMode::Userspace,
-                });
-                match read_seal(&dir, &manifest) {
-                    Ok(Some(seal)) => {
-                        decision.composefs_digest = Some(seal);
-                        decision.reasons.push(format!("sealed: sha256:{seal}"));
-                    }
-                    Ok(None) if c.sealed => {
-                        failures.push(format!("unsealed: the config has no {SEAL_LABEL} label"))
-                    }
-                    Ok(None) => {}
-                    Err(e) => failures.push(format!("{e:#}")),
-                }
-            }
-            other => failures.push(format!("{} is not supported", other.type_name())),
-        }
-    }
-    decision.would_reject = !failures.is_empty();
-    decision.admitted = failures.is_empty() || scope.mode == Mode::Warn;
-    if !failures.is_empty() {
-        decision.reasons = failures;
-    }
-    Ok(decision)
-}
-
-/// The seal label of a `dir:` image's config (read by the digest the manifest names).
-fn read_seal(dir: &Path, manifest: &[u8]) -> Result<Option<Sha256Digest>> {
-    let manifest: Value = serde_json::from_slice(manifest).context("manifest.json is not JSON")?;
-    let config_digest = manifest
-        .pointer("/config/digest")
-        .and_then(Value::as_str)
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .and_then(|h| Sha256Digest::from_hex(h).ok())
-        .ok_or_else(|| anyhow!("manifest.json names no sha256 config digest"))?;
-    let config = std::fs::read(dir.join(config_digest.to_hex()))
-        .with_context(|| format!("reading the config blob {config_digest}"))?;
-    if cfsgate_verifier::sha256_of(&config) != config_digest {
-        bail!("the config blob does not hash to sha256:{config_digest}, the digest the manifest names");
-    }
-    let config: Value = serde_json::from_slice(&config).context("the config is not JSON")?;
-    match config
-        .pointer("/config/Labels")
-        .and_then(|l| l.get(SEAL_LABEL))
-    {
-        None => Ok(None),
-        Some(label) => label
-            .as_str()
-            .and_then(|t| t.strip_prefix("sha256:"))
-            .and_then(|h| Sha256Digest::from_hex(h).ok())
-            .map(Some)
-            .ok_or_else(|| anyhow!("label {SEAL_LABEL} is not sha256:<64 hex>: {label}")),
-    }
+    Ok(GateDecision {
+        admitted: decision.admitted,
+        mode: decision.mode.to_string(),
+        would_reject: decision.would_reject,
+        scope: Some(decision.scope.clone()),
+        requirements: decision.requirements.clone(),
+        manifest_digest: decision.manifest_digest,
+        composefs_digest: decision.composefs_digest,
+        required_verity,
+        signers: decision.signers.iter().map(|k| k.to_string()).collect(),
+        reasons,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,7 +422,7 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
         Ok(_) => Err(Denied(entry.reasons.join("; ")).into()),
         Err(_) => Err(Denied(format!(
             "{}{}",
-            if decision.would_reject {
+            if decision.admitted && decision.would_reject {
                 "(warn mode) "
             } else {
                 ""
