@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let source = ImageSource::open(SourceKind::Dir, &root).expect("opening the scratch source");
     let mut builder = TreeBuilder::new(BuildOptions {
         limits: LIMITS,
-        keep_subsecond_mtime: data.len() % 2 == 0,
+        keep_subsecond_mtime: data.len().is_multiple_of(2),
     });
     if builder.apply_layer(&source, 0, &layer, &NullSink).is_err() {
         return;
