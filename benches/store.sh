@@ -2,7 +2,8 @@
 # Object-store benchmark: `cfsgate create` of a /usr copy into an empty repository and again into
 # the full one (every object already present), then `fsck`, `gc` with nothing to collect, and
 # `gc` after removing the ref (everything collected). Wall time and peak RSS of each command
-# (`/usr/bin/time -f '%e %M'`), plus the repository's size.
+# (`/usr/bin/time -f '%e %M'`), plus the repository's size, against a baseline: `cp -a` of the
+# same tree followed by `sync` (compare the imports), and `rm -rf` of that copy (compare gc-all).
 #
 # Environment: SRC (default: a copy of /usr made once at $WORK/usr with `cp -a`, so the source
 # does not change under the import; a copy made by the fromdir benchmark is used if FROMDIR_COPY
@@ -42,6 +43,7 @@ SRC_BYTES=$(du -sb --apparent-size "$SRC" | cut -f1)
 timed() {
     local name=$1
     shift
+    sync # the previous step's writeback must not be billed to this one
     /usr/bin/time -o "$WORK/time.out" -f '%e %M' "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || {
         echo "store.sh: $name failed:" >&2
         cat "$WORK/$name.err" >&2
@@ -50,6 +52,9 @@ timed() {
     echo "$name $(cat "$WORK/time.out")" >> "$WORK/times"
 }
 
+# Baseline: a plain copy of the same tree, made durable (what an import must at least do).
+timed cp-baseline bash -c 'cp -a "$1" "$2" && sync' _ "$SRC" "$WORK/cp-baseline"
+timed rm-baseline rm -rf "$WORK/cp-baseline" # what deleting that many files costs (compare gc-all)
 timed import-empty "$CFSGATE" --repo "$REPO" create "$SRC" --ref usr
 DIGEST=$(cat "$WORK/import-empty.out")
 OBJECTS=$(find "$REPO/objects" -type f | wc -l)
@@ -72,7 +77,7 @@ echo "| step | wall s | peak RSS MiB | MB/s of source |"
 echo "|---|---:|---:|---:|"
 while read -r name secs kib; do
     rate=$(awk -v b="$SRC_BYTES" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", b / s / 1e6; else print "-" }')
-    case $name in import-*|fsck) ;; *) rate="-" ;; esac
+    case $name in import-*|fsck|cp-baseline) ;; *) rate="-" ;; esac
     echo "| $name | $secs | $(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }') | $rate |"
 done < "$WORK/times"
 echo
