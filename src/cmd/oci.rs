@@ -28,7 +28,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How often a spinner redraws by itself (a large file can take seconds between updates).
 const TICK: Duration = Duration::from_millis(120);
 
-/// `cfsgate import REF [--ref NAME]`.
+/// Import an OCI image into the repository: objects, composefs image, manifest and config;
+/// prints the image digest.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
@@ -39,7 +40,7 @@ pub struct ImportArgs {
     pub ref_name: Option<String>,
 }
 
-/// `cfsgate compute-id REF`.
+/// Print the composefs image digest of an OCI image without writing anything.
 #[derive(Args, Debug)]
 pub struct ComputeIdArgs {
     /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
@@ -47,7 +48,8 @@ pub struct ComputeIdArgs {
     pub reference: String,
 }
 
-/// `cfsgate seal SRC DEST [--tag T] [--layer-annotations]`.
+/// Seal an OCI image: record its composefs digest in the config label
+/// containers.composefs.fsverity and tag the new manifest in an OCI layout.
 #[derive(Args, Debug)]
 pub struct SealArgs {
     /// The image to seal: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
@@ -66,8 +68,9 @@ pub struct SealArgs {
 
 /// Run `cfsgate import` against the repository at `repo` (created if missing).
 pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
-    let repository = Repository::create_or_open(repo)
-        .with_context(|| format!("opening the repository {}", repo.display()))?;
+    let mut repository = Repository::create_or_open(repo)
+        .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
+    repository.set_verity_enabler(enable_verity);
     let image = resolve(&args.reference)?;
     let bars = LayerBars::for_stderr(image.layers.len());
     let report = import_image(
@@ -148,6 +151,17 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         report.config_digest,
     );
     Ok(())
+}
+
+/// FS_IOC_ENABLE_VERITY through the mounter's syscall wrapper (used when the repository is in
+/// kernel verity mode); "already enabled" is success (an object may be hard-linked from
+/// elsewhere).
+fn enable_verity(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    match cfsgate_mounter::enable_verity(file.as_fd()) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
 
 fn resolve(reference: &str) -> Result<ResolvedImage> {
