@@ -2,10 +2,12 @@
 //! becomes objects and one image (and optionally a ref), in one shared-lock hold so a
 //! concurrent gc cannot remove an object between its write and the image that references it.
 //!
-//! Each external file is copied into the store while its fs-verity digest is computed (files are
-//! copied in parallel); where the source declares a digest (a dump file's DIGEST field, or the
-//! digest the directory walker computed) the copy must match it, so a source that changes
-//! during import, or a dump naming the wrong backing file, is an error, not a wrong image.
+//! Each external file's content is hashed, and copied into the store only if its object is
+//! absent (files in parallel): a file up to [`SINGLE_READ_MAX`] is read once into memory; a
+//! larger one is hashed, then copied while hashed again, and the copy must match. A dump file's
+//! DIGEST is a claim: the backing file is always hashed and must match it, so a dump naming the
+//! wrong backing file, or a source that changes during import (size or digest), is an error,
+//! not a wrong image.
 //! The tree's files are then pointed at their objects (`backing = xx/rest`, `digest`), the EROFS
 //! writer makes the image, and [`Repository::write_image`] stores it.
 
