@@ -51,6 +51,18 @@ enum Command {
     Sign(cmd::verify::SignArgs),
     /// Trust policies: check (lint) a policy file, explain a verdict step by step.
     Policy(cmd::policy::PolicyArgs),
+    /// OCI runtime hooks: admit (and mount) or refuse a container before it starts.
+    #[command(subcommand)]
+    Hook(cmd::hook::HookCmd),
+    /// Container mounts made by the hooks: list them, clean up those of containers that are gone.
+    #[command(subcommand)]
+    Mounts(cmd::hook::MountsCmd),
+    /// Install the podman/CRI-O hooks.d files that run cfsgate.
+    InstallHooks(cmd::hook::InstallHooksArgs),
+    /// Verify, mount and write an OCI bundle (config.json with cfsgate's hooks) for runc/crun.
+    Bundle(cmd::bundle::BundleArgs),
+    /// The tamper-evident audit log: verify its chain, show and summarise decisions.
+    Audit(cmd::audit::AuditArgs),
 }
 
 /// Invoked as `mount.composefs` (a symlink to cfsgate), mount(8) passes `IMAGE DIR -o OPTS`.
@@ -89,7 +101,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Rejected>() => ExitCode::from(1),
+        Err(e) if e.is::<Rejected>() || e.is::<cmd::audit::ChainBroken>() => ExitCode::from(1),
+        Err(e) if e.is::<cmd::hook::Denied>() => {
+            eprintln!("cfsgate: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("cfsgate: {e:#}");
             // 2: could not evaluate / could not do it (distinct from a rejection, 1).
@@ -124,6 +140,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sign(args) => cmd::verify::run_sign(&args),
+        Command::Hook(c) => cmd::hook::run_hook(c),
+        Command::Mounts(c) => cmd::hook::run_mounts(c),
+        Command::InstallHooks(args) => cmd::hook::run_install_hooks(args),
+        Command::Bundle(args) => cmd::bundle::run_bundle(args),
+        Command::Audit(args) => cmd::audit::run(args),
         Command::Policy(args) => {
             if cmd::policy::run_policy(&args)? {
                 Ok(())

@@ -1,5 +1,8 @@
 //! One module per command group; each parses its arguments (clap derive) and calls the crates.
 
+pub mod audit;
+pub mod bundle;
+pub mod hook;
 pub mod info;
 pub mod key;
 pub mod mkcomposefs;
