@@ -24,7 +24,6 @@ fn written(text: &str) -> Option<(Tree, Vec<u8>)> {
 /// that is only a namespace prefix (`user.`, empty name), and the reader then refuses the
 /// image ("xattr key "user." is empty"). Linux refuses such a key too (setxattr: EINVAL).
 #[test]
-#[ignore = "fuzz finding 1: a bare `user.` xattr key is written but not read back"]
 fn xattr_key_that_is_only_a_namespace_prefix_is_refused_or_read_back() {
     for key in ["user.", "trusted.", "security."] {
         let text = format!("/ 0 40755 2 0 0 0 0.0 - - - {key}=x\n");
@@ -44,7 +43,6 @@ fn xattr_key_that_is_only_a_namespace_prefix_is_refused_or_read_back() {
 /// own opaque marker (`x`) and then removed by the reader, so the image silently loses it.
 /// The same holds for the other keys the whiteout rewrite sets (`*.overlay.whiteouts`, ...).
 #[test]
-#[ignore = "fuzz finding 2: user xattrs named like the whiteout markers are lost"]
 fn user_xattr_named_like_a_whiteout_marker_is_refused_or_kept() {
     for (key, escaped_value) in [
         ("user.overlay.opaque", "\\x00"),

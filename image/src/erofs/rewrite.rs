@@ -78,8 +78,20 @@ fn escape_overlay_xattrs(inode: &mut Inode) {
 }
 
 /// The rewrites of one inode that do not involve its parent.
-fn rewrite_inode(inode: &mut Inode) {
+fn rewrite_inode(inode: &mut Inode, path: &[u8]) -> Result<(), WriteError> {
     escape_overlay_xattrs(inode);
+    // An empty regular file carrying both escaped whiteout markers would read back as a
+    // whiteout: the image could not say which it was.
+    if inode.stat.file_type() == S_IFREG
+        && inode.size() == 0
+        && inode.xattr(WHITEOUT_ESCAPED).is_some()
+        && inode.xattr(WHITEOUT_USER).is_some()
+    {
+        return Err(reserved(
+            path,
+            "trusted.overlay.whiteout and user.overlay.whiteout on an empty file",
+        ));
+    }
     if let Content::Regular(FileData::External {
         size,
         digest,
@@ -109,26 +121,64 @@ fn rewrite_inode(inode: &mut Inode) {
         inode.set_xattr(WHITEOUT_ESCAPED, b"");
         inode.set_xattr(WHITEOUT_USER, b"");
     }
+    Ok(())
+}
+
+fn reserved(path: &[u8], what: &str) -> WriteError {
+    WriteError::Invalid {
+        path: String::from_utf8_lossy(path).into_owned(),
+        reason: format!(
+            "{what}: composefs uses these xattrs to mark whiteouts, so the image could not keep \
+             the user's value apart from its own"
+        ),
+    }
+}
+
+/// The markers a directory holding whiteouts gets, per format version.
+fn whiteout_markers(version: u32) -> &'static [(&'static [u8], &'static [u8])] {
+    const V0: &[(&[u8], &[u8])] = &[(WHITEOUTS_ESCAPED, b""), (WHITEOUTS_USER, b"")];
+    const V1: &[(&[u8], &[u8])] = &[
+        (WHITEOUTS_ESCAPED, b""),
+        (WHITEOUTS_USER, b""),
+        (OPAQUE_ESCAPED, b"x"),
+        (OPAQUE_USER, b"x"),
+    ];
+    if version >= 1 {
+        V1
+    } else {
+        V0
+    }
 }
 
 /// Apply every composefs rewrite to a copy of `tree` for format `version`.
 pub fn rewrite_tree(tree: &Tree, version: u32) -> Result<Tree, WriteError> {
     let mut out = tree.clone();
-    rewrite_inode(&mut out.inodes[0]);
-    for (dir, _) in tree.bfs() {
+    rewrite_inode(&mut out.inodes[0], b"/")?;
+    for (dir, dir_path) in tree.bfs() {
         let Some(entries) = tree.inode(dir).entries() else {
             continue;
         };
+        let mut marked = false;
         for entry in entries.iter().filter(|e| !e.hardlink) {
             let was_whiteout = is_whiteout(tree.inode(entry.inode));
-            rewrite_inode(out.inode_mut(entry.inode));
-            if was_whiteout {
+            let mut child_path = dir_path.clone();
+            if child_path.len() > 1 {
+                child_path.push(b'/');
+            }
+            child_path.extend_from_slice(&entry.name);
+            rewrite_inode(out.inode_mut(entry.inode), &child_path)?;
+            if was_whiteout && !marked {
+                marked = true;
                 let parent = out.inode_mut(dir);
-                parent.set_xattr(WHITEOUTS_ESCAPED, b"");
-                parent.set_xattr(WHITEOUTS_USER, b"");
-                if version >= 1 {
-                    parent.set_xattr(OPAQUE_ESCAPED, b"x");
-                    parent.set_xattr(OPAQUE_USER, b"x");
+                for (key, value) in whiteout_markers(version) {
+                    if parent.xattr(key).is_some() {
+                        let key = String::from_utf8_lossy(key);
+                        return Err(reserved(
+                            &dir_path,
+                            &format!("xattr {key} on a directory holding whiteouts"),
+                        ));
+                    }
+                    parent.set_xattr(key, value);
                 }
             }
         }

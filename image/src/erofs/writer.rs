@@ -224,6 +224,16 @@ fn validate(inode: &Inode, path: &[u8]) -> Result<(), WriteError> {
         ));
     }
     for x in &inode.xattrs {
+        // `user.`, `trusted.`, `security.` alone name no attribute (Linux refuses them too); the
+        // ACL keys are whole names whose suffix is empty by design.
+        if x.key.ends_with(b".") && xattr_prefix(&x.key).0 != 0 && xattr_prefix(&x.key).1.is_empty()
+        {
+            let key = String::from_utf8_lossy(&x.key);
+            return Err(invalid(
+                path,
+                format!("xattr key {key:?} is a namespace with no name"),
+            ));
+        }
         if x.key.is_empty() || x.key.len() > MAX_XATTR_KEY_LEN || x.key.contains(&0) {
             return Err(invalid(
                 path,
