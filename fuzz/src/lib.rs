@@ -4,7 +4,6 @@
 //! |---|---|
 //! | [`normalise`] | a tree as an EROFS image can keep it (the conformance tests' normalisation) |
 //! | [`check_image_round_trip`] | reader → writer → reader properties for an image and its tree |
-//! | [`known_issue`] | trees that show a reported, unfixed bug (skipped by the round trips) |
 //! | [`pieces`] | one fuzz input as several files, with digest and size placeholders filled in |
 //! | [`ScratchDir`] | a per-process directory (on tmpfs when there is one) for layouts built from inputs |
 //!
@@ -84,9 +83,6 @@ pub fn read_own_image(bytes: &[u8], what: &str) -> Image {
 /// image that reads back to the same tree (up to [`normalise`]), and writing that tree must give the same bytes again
 /// (image → reader → writer reproduces the bytes of images cfsgate wrote).
 pub fn check_image_round_trip(read: &Image) {
-    if known_issue(&read.tree).is_some() {
-        return;
-    }
     let opts = WriteOptions {
         min_version: read.composefs_version,
         max_version: read.composefs_version,
@@ -177,44 +173,6 @@ pub fn assert_same_tree(expected: &Tree, got: &Tree, what: &str) {
         }
     };
     panic!("{what}: {diff}");
-}
-
-/// Xattr keys the writer itself sets on whiteouts and their parent directories (composefs's
-/// whiteout rewrite). A user xattr with one of these keys in a tree that has a whiteout is
-/// overwritten by the writer and dropped by the reader: see fuzz/RESULTS.md, finding 2.
-pub const WHITEOUT_MARKER_KEYS: [&[u8]; 6] = [
-    b"trusted.overlay.opaque",
-    b"trusted.overlay.whiteout",
-    b"trusted.overlay.whiteouts",
-    b"user.overlay.opaque",
-    b"user.overlay.whiteout",
-    b"user.overlay.whiteouts",
-];
-
-/// Xattr namespace prefixes that need a name after them (Linux refuses `user.` alone).
-pub const NAMESPACE_PREFIXES: [&[u8]; 4] = [b"user.", b"trusted.", b"security.", b"system."];
-
-/// Whether `tree` shows a known, reported bug that is not fixed yet, and which. The round-trip
-/// targets skip such trees so that a 10-minute run keeps looking for new bugs instead of
-/// finding the same one again; each has a regression test (`fuzz_regressions.rs`, ignored
-/// until fixed). Delete an arm when its bug is fixed.
-pub fn known_issue(tree: &Tree) -> Option<&'static str> {
-    let xattr_keys = || {
-        tree.inodes
-            .iter()
-            .flat_map(|i| i.xattrs.iter().map(|x| &*x.key))
-    };
-    if xattr_keys().any(|k| NAMESPACE_PREFIXES.contains(&k)) {
-        return Some("finding 1: an xattr key that is only a namespace prefix");
-    }
-    let has_whiteout = tree
-        .inodes
-        .iter()
-        .any(|i| i.stat.file_type() == S_IFCHR && i.stat.rdev == 0);
-    if has_whiteout && xattr_keys().any(|k| WHITEOUT_MARKER_KEYS.contains(&k)) {
-        return Some("finding 2: a user xattr with a key the whiteout rewrite sets");
-    }
-    None
 }
 
 /// Separates the files packed in one fuzz input (see [`pieces`]).

@@ -3,8 +3,7 @@
 //! accepts and the writer turns into an image, the reader must accept that image and give back
 //! the same tree. Refusing the input at the parser or the writer is also a correct answer.
 //!
-//! Tests of bugs not fixed yet are `#[ignore]`d with the finding number; remove the attribute
-//! (and the matching arm of `cfsgate_fuzz::known_issue`) with the fix.
+//! A test of a bug not fixed yet is `#[ignore]`d with its finding number until the fix lands.
 
 use std::io::BufReader;
 
