@@ -12,5 +12,9 @@ mod fixture;
 
 #[path = "adversarial/common.rs"]
 mod common;
+#[path = "adversarial/ocibuild.rs"]
+mod ocibuild;
+#[path = "adversarial/replay.rs"]
+mod replay;
 #[path = "adversarial/substitution.rs"]
 mod substitution;
