@@ -12,6 +12,10 @@ mod fixture;
 
 #[path = "adversarial/common.rs"]
 mod common;
+#[path = "adversarial/confusion.rs"]
+mod confusion;
+#[path = "adversarial/downgrade.rs"]
+mod downgrade;
 #[path = "adversarial/ocibuild.rs"]
 mod ocibuild;
 #[path = "adversarial/replay.rs"]
