@@ -359,9 +359,9 @@ fn large_dump_parses_quickly() {
     let tree = parse_bytes(&text, ParseMode::Strict).unwrap();
     let elapsed = start.elapsed();
     assert!(tree.inodes.len() > 20_000);
-    // Linear parsing takes well under a second even unoptimised; a quadratic path lookup
-    // over 22k lines would take far longer.
-    assert!(elapsed.as_secs() < 10, "parsing took {elapsed:?}");
+    // A complexity guard, not a speed check: linear parsing takes about a second unoptimised;
+    // a quadratic path lookup over 22k lines would take many minutes.
+    assert!(elapsed.as_secs() < 120, "parsing took {elapsed:?}");
 }
 
 // ---- escapes ----

@@ -27,8 +27,9 @@ use composefs::erofs::writer::mkfs_erofs_versioned;
 use composefs::fsverity::Sha256HashValue;
 use sha2::{Digest, Sha256};
 
-/// Any single read of a small hostile image must finish well within this (debug build).
-const MAX_READ_TIME: Duration = Duration::from_secs(2);
+/// A hang guard, not a speed check: small images read in milliseconds; this bound only catches
+/// a reader that loops.
+const MAX_READ_TIME: Duration = Duration::from_secs(30);
 
 /// A stable, human-readable description of a tree, independent of arena order: one line per
 /// entry in breadth-first order, hard links shown as `@` + the primary path.

@@ -364,8 +364,8 @@ fn thousand_scopes_fifty_keys_load_and_resolve_quickly() {
         "load + resolve, 1000 scopes / 50 keys: median {median:?} ({} bytes)",
         text.len()
     );
-    let budget = if cfg!(debug_assertions) { 500 } else { 5 };
-    assert!(median.as_millis() < budget, "median {median:?}");
+    // Speed is measured by benches/verify.sh, not asserted here (a loaded CI machine would
+    // make any bound either flaky or meaningless).
     let policy = load_policy_file(&path).unwrap();
     let findings = lint(&policy, Path::new("/"));
     assert!(
