@@ -21,9 +21,10 @@ use rayon::prelude::*;
 
 use crate::dump::{self, ParseMode};
 use crate::fromdir::BuildOptions;
-use crate::fsverity::{self, FsVerityHasher, Sha256, Sha256Digest};
+use crate::fsverity::{self, Sha256Digest};
 use crate::tree::{Content, FileData, InodeId, Tree};
 
+use super::objects::copy_hashing;
 use super::{BatchStats, LockKind, ObjectBatch, Repository, StoreError};
 
 /// Longest dump file accepted (the dump is parsed into memory as a tree; a dump line is about
@@ -193,7 +194,7 @@ fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreErr
         return Ok(digest);
     }
     // Large: hash first (nothing written if present), then copy, which must hash the same.
-    let (digest, size) = hash_counted(&mut file).map_err(StoreError::io("read", path))?;
+    let (digest, size) = copy_hashing(&mut file, &mut std::io::sink(), path, path)?;
     if size != job.size {
         return Err(changed(size));
     }
@@ -201,24 +202,6 @@ fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreErr
         batch.add_file_verified(path, &digest)?;
     }
     Ok(digest)
-}
-
-/// The fs-verity digest of a reader's content and its length.
-fn hash_counted(reader: &mut impl Read) -> std::io::Result<(Sha256Digest, u64)> {
-    let mut hasher = FsVerityHasher::<Sha256>::new();
-    let mut buf = vec![0u8; super::objects::COPY_BUFFER_LEN];
-    let mut size = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((hasher.finish(), size))
 }
 
 /// `basedir/backing`, refusing a backing path that could leave `basedir`.

@@ -277,10 +277,11 @@ impl Drop for ObjectBatch<'_> {
     }
 }
 
-/// Copy `reader` to `out`, computing the fs-verity digest; returns (digest, bytes).
-fn copy_hashing(
+/// Copy `reader` to `out` (`io::sink()` to only hash), computing the fs-verity digest;
+/// returns (digest, bytes).
+pub(crate) fn copy_hashing(
     reader: &mut impl Read,
-    out: &mut File,
+    out: &mut impl Write,
     source: &Path,
     dest: &Path,
 ) -> Result<(Sha256Digest, u64), StoreError> {
