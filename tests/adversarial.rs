@@ -16,6 +16,8 @@ mod common;
 mod confusion;
 #[path = "adversarial/downgrade.rs"]
 mod downgrade;
+#[path = "adversarial/exhaustion.rs"]
+mod exhaustion;
 #[path = "adversarial/ocibuild.rs"]
 mod ocibuild;
 #[path = "adversarial/replay.rs"]
