@@ -20,6 +20,8 @@ mod downgrade;
 mod exhaustion;
 #[path = "adversarial/ocibuild.rs"]
 mod ocibuild;
+#[path = "adversarial/races.rs"]
+mod races;
 #[path = "adversarial/replay.rs"]
 mod replay;
 #[path = "adversarial/substitution.rs"]

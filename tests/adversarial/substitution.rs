@@ -163,8 +163,8 @@ fn an_object_replaced_in_the_store_is_named_by_userspace_verification() {
         "userspace verification of the objects failed",
     );
     assert!(
-        text.contains(&name) || text.contains("/etc/big"),
-        "the refusal does not name the object or the file: {text}"
+        text.contains(&name) && text.contains("/etc/big: object") && text.contains("is corrupt"),
+        "the refusal does not name the file and its object: {text}"
     );
     assert!(mounts_under(fx.path()).is_empty());
     // fsck sees the corruption too; with the object restored, the store is clean.
