@@ -1,8 +1,6 @@
 //! Helpers shared by the adversarial suite: running the gate commands, asserting a refusal with
 //! its reason, and asserting that a refusal left the repository and the mount table clean.
 
-#![allow(dead_code)] // helpers used by some test modules only
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

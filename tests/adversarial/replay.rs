@@ -133,3 +133,41 @@ fn an_old_signature_after_key_rotation() {
     );
     assert_clean("old signature after rotation", &fx);
 }
+
+#[test]
+fn one_key_signing_twice_does_not_meet_a_threshold_of_two() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let requirement = json!({
+        "type": "sigstoreSigned",
+        "keyPaths": [public(&fx.signer), public(&fx.stranger)],
+        "signedIdentity": {"type": "matchRepository"},
+        "cfsgate": {"threshold": 2}
+    });
+    let policy = write_policy(
+        &fx,
+        "threshold",
+        &one_scope("registry.example/app", json!([requirement])),
+    );
+    let image = fx.image("twice", &fx.rootfs("twice", "t"), Variant::Good);
+    // The same key's signature again (a second signing, and a byte-identical copy).
+    sign(&fx.signer, "registry.example/app", &image);
+    let dir = dir_of(&image);
+    std::fs::copy(dir.join("signature-1"), dir.join("signature-3")).unwrap();
+    let out = verify_with(&fx, &policy, APP, &image);
+    assert_refused(
+        "one key's signatures counted twice",
+        &out,
+        REJECTED,
+        "only 1 distinct trusted key(s) signed, 2 required",
+    );
+    // Control: the second key's signature meets the threshold.
+    sign(&fx.stranger, "registry.example/app", &image);
+    assert_accepted(
+        "control: two distinct keys",
+        &verify_with(&fx, &policy, APP, &image),
+    );
+    assert_clean("threshold", &fx);
+}
