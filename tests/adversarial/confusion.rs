@@ -101,6 +101,38 @@ fn a_signature_for_another_platform_of_the_same_index() {
         "unsigned",
     );
 
+    // The index itself (unsigned) selects this host's platform manifest, and that manifest's
+    // signature is what is checked (the verdict names it). Unlike containers/image, which
+    // checks signatures of the index digest; what runs is still exactly what was signed.
+    let out = verify(&policy, APP, &layout.reference("multi"));
+    assert_accepted("control: index tag selects the signed amd64 manifest", &out);
+    assert!(text_of(&out).contains(&format!("manifest: {}", amd64["digest"].as_str().unwrap())));
+    // An index that lies: the arm64 manifest listed as amd64, or listed before the signed
+    // amd64 one under the same platform.
+    let mut lying = arm64.clone();
+    lying["platform"] = amd64["platform"].clone();
+    for (tag, manifests) in [("lie", json!([lying])), ("first", json!([lying, amd64]))] {
+        let index = json!({"schemaVersion": 2, "mediaType": crate::ocibuild::INDEX_TYPE,
+                           "manifests": manifests});
+        let desc = layout.blob(
+            crate::ocibuild::INDEX_TYPE,
+            &serde_json::to_vec(&index).unwrap(),
+        );
+        let mut text = std::fs::read_to_string(layout.path.join("index.json")).unwrap();
+        let mut entry = desc.clone();
+        entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["manifests"].as_array_mut().unwrap().push(entry);
+        text = doc.to_string();
+        std::fs::write(layout.path.join("index.json"), text).unwrap();
+        let out = verify(&policy, APP, &layout.reference(tag));
+        assert_refused(
+            &format!("index listing the arm64 manifest as amd64 ({tag})"),
+            &out,
+            REJECTED,
+            "unsigned",
+        );
+    }
     // The amd64 signature re-tagged as the arm64 manifest's.
     let index_path = layout.path.join("index.json");
     let hex = |d: &serde_json::Value| d["digest"].as_str().unwrap()[7..].to_string();
