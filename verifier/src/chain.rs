@@ -28,9 +28,10 @@ use serde::Serialize;
 
 use crate::dir::DirImage;
 use crate::ocisig::{read_oci_signatures, REF_NAME_ANNOTATION};
-use crate::payload::SimpleSigningPayload;
 use crate::sigstore::{self, SigstoreSignature, SIMPLE_SIGNING_MIME_TYPE};
-use crate::verify::{sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome};
+use crate::verify::{
+    judge_vouched_payload, sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome,
+};
 
 /// Where an image is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -424,33 +425,7 @@ fn judge_links(
                 .collect(),
         };
     };
-    // Only now, with the bytes vouched for by a trusted key, is the payload parsed.
-    let payload = match SimpleSigningPayload::parse(&signature.payload) {
-        Ok(payload) => payload,
-        Err(e) => {
-            return SignatureOutcome::BadPayload {
-                key_id,
-                reason: e.to_string(),
-            }
-        }
-    };
-    if payload.manifest_digest != *manifest_digest {
-        return SignatureOutcome::DigestMismatch {
-            key_id,
-            signed: format!("sha256:{}", payload.manifest_digest),
-            actual: format!("sha256:{manifest_digest}"),
-        };
-    }
-    if !identity.accepts(&payload.docker_reference) {
-        return SignatureOutcome::IdentityMismatch {
-            key_id,
-            claimed: payload.docker_reference,
-        };
-    }
-    SignatureOutcome::Accepted {
-        key_id,
-        identity: payload.docker_reference,
-    }
+    judge_vouched_payload(key_id, &signature.payload, manifest_digest, identity)
 }
 
 /// `notBefore … notAfter` as unix seconds, for messages.

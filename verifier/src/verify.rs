@@ -279,8 +279,19 @@ pub fn judge_signature(
         Ok(key_id) => key_id,
         Err(per_key) => return SignatureOutcome::Untrusted { per_key },
     };
-    // Only now, with the bytes vouched for by a trusted key, is the payload parsed.
-    let payload = match SimpleSigningPayload::parse(&signature.payload) {
+    judge_vouched_payload(key_id, &signature.payload, manifest_digest, identity)
+}
+
+/// The steps after a trusted key has verified the signature over `payload`: only now is the
+/// payload parsed (strictly), then its manifest digest and identity are checked. Shared by
+/// every signature source, so each applies exactly the same rules.
+pub(crate) fn judge_vouched_payload(
+    key_id: KeyId,
+    payload: &[u8],
+    manifest_digest: &Sha256Digest,
+    identity: &IdentityRequirement,
+) -> SignatureOutcome {
+    let payload = match SimpleSigningPayload::parse(payload) {
         Ok(payload) => payload,
         Err(e) => {
             return SignatureOutcome::BadPayload {
