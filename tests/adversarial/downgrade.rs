@@ -147,3 +147,52 @@ fn signatures_removed_or_hidden() {
     );
     assert_clean("signatures removed", &fx);
 }
+
+#[test]
+fn a_policy_weakened_by_parser_tricks_is_not_evaluated() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let image = fx.image("pol", &fx.rootfs("pol", "p"), Variant::Unsigned);
+    let key = public(&fx.signer).display().to_string();
+    let cases = [
+        (
+            "a repeated key (the last one accepting anything)",
+            r#"{"default": [{"type": "reject"}], "default": [{"type": "insecureAcceptAnything"}]}"#
+                .to_string(),
+            "duplicate key \"default\"",
+        ),
+        (
+            "a misspelt threshold (treshold) that a lax parser would drop, weakening 2-of-n to 1",
+            format!(
+                r#"{{"default": [{{"type": "sigstoreSigned", "keyPaths": ["{key}", "{key}"], "cfsgate": {{"treshold": 2}}}}]}}"#
+            ),
+            "unknown field",
+        ),
+        (
+            "a relative keyPath",
+            r#"{"default": [{"type": "sigstoreSigned", "keyPath": "signer.pub"}]}"#.to_string(),
+            "keyPath must be an absolute path",
+        ),
+        (
+            "an empty requirement list",
+            r#"{"default": []}"#.to_string(),
+            "the list of requirements must not be empty",
+        ),
+    ];
+    for (i, (case, text, reason)) in cases.iter().enumerate() {
+        let policy = fx.path().join(format!("bad-policy-{i}.json"));
+        std::fs::write(&policy, text).unwrap();
+        let out = verify_with(&fx, &policy, APP, &image);
+        assert_refused(case, &out, UNEVALUABLE, reason);
+        assert!(
+            text_of(&out).contains(&format!("{}:1:", policy.display())),
+            "{case}: no FILE:LINE:COLUMN: {}",
+            text_of(&out)
+        );
+        let out = precreate(&fx, &policy, &[], &runtime_config(&image, APP, &[]));
+        assert_refused(&format!("{case} (hook)"), &out, REJECTED, "policy unusable");
+    }
+    assert_clean("policy tricks", &fx);
+}

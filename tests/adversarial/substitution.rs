@@ -172,6 +172,22 @@ fn an_object_replaced_in_the_store_is_named_by_userspace_verification() {
     assert!(!out.status.success(), "fsck missed the replaced object");
     std::fs::write(&object, &big).unwrap();
     assert_clean("object replaced", &fx);
+
+    // The object deleted: the mount must not come up with a hole where /etc/big was.
+    std::fs::remove_file(&object).unwrap();
+    let out = mount(&fx, "userspace", &digest, &at);
+    let text = assert_refused(
+        "object deleted",
+        &out,
+        UNEVALUABLE,
+        "userspace verification of the objects failed",
+    );
+    assert!(
+        text.contains("/etc/big"),
+        "the refusal does not name the file: {text}"
+    );
+    std::fs::write(&object, &big).unwrap();
+    assert_clean("object deleted", &fx);
 }
 
 #[test]
