@@ -632,3 +632,26 @@ fn a_fifo_manifest_is_refused_not_waited_on() {
     );
     assert_clean("fifo manifest", &fx);
 }
+
+#[test]
+#[ignore = "BUG (denial of service): oci/src/layout.rs opens index.json with a blocking open before its regular-file check, so a FIFO named index.json makes `cfsgate compute-id`/`import`/`verify` of an oci: layout hang forever"]
+fn a_fifo_index_json_is_refused_not_waited_on() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let layout = Layout::new(&fx.path().join("oci-fifo"));
+    run(Command::new("mkfifo").arg(layout.path.join("index.json")));
+    let m = measured(
+        "index.json is a FIFO",
+        Duration::from_secs(30),
+        &["compute-id", &layout.reference("x")],
+    );
+    assert_refused(
+        "index.json is a FIFO",
+        &m.output,
+        UNEVALUABLE,
+        "not a regular file",
+    );
+    assert_clean("fifo index.json", &fx);
+}
