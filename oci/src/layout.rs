@@ -181,7 +181,12 @@ impl ImageSource {
         let fd = rustix::fs::openat(
             &self.dir,
             relpath,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOCTTY,
+            // NONBLOCK: opening a FIFO planted in a layout must not wait for a writer; the
+            // file is refused below anyway (no effect on regular files).
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::CLOEXEC
+                | rustix::fs::OFlags::NOCTTY
+                | rustix::fs::OFlags::NONBLOCK,
             rustix::fs::Mode::empty(),
         )?;
         let file = File::from(fd);

@@ -141,7 +141,9 @@ impl DirImage {
         let fd = match rustix::fs::openat(
             &self.dir,
             name,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            // NONBLOCK: a FIFO planted as a manifest or signature must not block the verifier
+            // (it is refused just below as not a regular file).
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
             Mode::empty(),
         ) {
             Ok(fd) => fd,
@@ -153,9 +155,16 @@ impl DirImage {
                 })
             }
         };
+        let file = File::from(fd);
+        let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        if !is_file {
+            return Err(DirError::Read {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file"),
+            });
+        }
         let mut bytes = Vec::new();
-        File::from(fd)
-            .take(limit + 1)
+        file.take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|source| DirError::Read {
                 path: path.clone(),

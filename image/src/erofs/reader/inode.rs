@@ -101,9 +101,8 @@ pub(super) fn parse(
         let rec = img.slice(offset, EXTENDED_INODE_SIZE, || {
             format!("extended inode nid {nid}")
         })?;
-        let mtime_raw = le_u64(rec, 32);
-        let mtime = i64::try_from(mtime_raw)
-            .map_err(|_| bad(offset + 32, format!("mtime {mtime_raw} out of range")))?;
+        // A signed time stored as its two's complement (see the superblock's build_time).
+        let mtime = le_u64(rec, 32) as i64;
         let nsec = le_u32(rec, 40);
         if nsec >= 1_000_000_000 {
             return Err(bad(

@@ -111,9 +111,9 @@ pub(super) fn parse(img: ImageBytes<'_>) -> Result<Superblock, ReadError> {
             file_len: img.len(),
         });
     }
-    let build_time_raw = le_u64(sb, 24);
-    let build_time =
-        i64::try_from(build_time_raw).map_err(|_| unsupported("build_time", 24, build_time_raw))?;
+    // Seconds since the epoch as mkcomposefs stores them: a signed time written as its 64-bit
+    // two's complement, so times before 1970 read back negative.
+    let build_time = le_u64(sb, 24) as i64;
     let build_time_nsec = le_u32(sb, 32);
     if build_time_nsec >= 1_000_000_000 {
         return Err(unsupported("build_time_nsec", 32, build_time_nsec.into()));
