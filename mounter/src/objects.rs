@@ -28,6 +28,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use cfsgate_image::erofs::format::{
     METACOPY_HEADER, XATTR_OVERLAY_METACOPY, XATTR_OVERLAY_REDIRECT,
@@ -147,6 +148,9 @@ pub fn verify_objects(
 /// Walk the image from `root`, collecting the references of its regular files. Iterative, with
 /// one directory fd open at a time (each reopened from the root by its path), so neither the
 /// stack nor the fd table grows with the depth of the tree.
+/// A directory whose path relative to its anchor is longer than this becomes an anchor.
+const ANCHOR_AFTER: usize = 2048;
+
 fn collect(
     root: BorrowedFd<'_>,
     references: &mut BTreeMap<String, Reference>,
@@ -157,15 +161,26 @@ fn collect(
         path: display_path(path),
         source: e.into(),
     };
-    let mut pending: Vec<PathBuf> = vec![PathBuf::from(".")];
-    while let Some(dir_path) = pending.pop() {
+    // Each pending directory is opened relative to an anchor directory that stays open: the
+    // root, or an ancestor whose path grew past ANCHOR_AFTER bytes. Relative paths then stay
+    // far below PATH_MAX however deep the tree, with only a few anchors open at a time.
+    let root = rustix::io::dup(root).map_err(|e| tree_err(Path::new("."), e))?;
+    let mut pending: Vec<(Rc<OwnedFd>, PathBuf, PathBuf)> =
+        vec![(Rc::new(root), PathBuf::from("."), PathBuf::from("."))];
+    while let Some((anchor, rel, dir_path)) = pending.pop() {
         let dir = rustix::fs::openat(
-            root,
-            &dir_path,
+            &*anchor,
+            &rel,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| tree_err(&dir_path, e))?;
+        let (child_anchor, child_base) = if rel.as_os_str().len() > ANCHOR_AFTER {
+            let reopened = rustix::io::dup(&dir).map_err(|e| tree_err(&dir_path, e))?;
+            (Rc::new(reopened), PathBuf::from("."))
+        } else {
+            (anchor, rel)
+        };
         for entry in Dir::read_from(&dir).map_err(|e| tree_err(&dir_path, e))? {
             let entry = entry.map_err(|e| tree_err(&dir_path, e))?;
             let name = entry.file_name().to_bytes();
@@ -174,7 +189,11 @@ fn collect(
             }
             let child = dir_path.join(OsStr::from_bytes(name));
             match entry.file_type() {
-                FileType::Directory => pending.push(child),
+                FileType::Directory => pending.push((
+                    Rc::clone(&child_anchor),
+                    child_base.join(OsStr::from_bytes(name)),
+                    child,
+                )),
                 FileType::RegularFile => {
                     let fd = rustix::fs::openat(
                         &dir,
