@@ -4,7 +4,6 @@
 //! |---|---|
 //! | [`normalise`] | a tree as an EROFS image can keep it (the conformance tests' normalisation) |
 //! | [`check_image_round_trip`] | reader → writer → reader properties for an image and its tree |
-//! | [`known_issue`] | trees that show a reported, unfixed bug (skipped by the round trips) |
 //! | [`pieces`] | one fuzz input as several files, with digest and size placeholders filled in |
 //! | [`ScratchDir`] | a per-process directory (on tmpfs when there is one) for layouts built from inputs |
 //!
@@ -84,9 +83,6 @@ pub fn read_own_image(bytes: &[u8], what: &str) -> Image {
 /// image that reads back to the same tree (up to [`normalise`]), and writing that tree must give the same bytes again
 /// (image → reader → writer reproduces the bytes of images cfsgate wrote).
 pub fn check_image_round_trip(read: &Image) {
-    if known_issue(&read.tree).is_some() {
-        return;
-    }
     let opts = WriteOptions {
         min_version: read.composefs_version,
         max_version: read.composefs_version,
@@ -177,17 +173,6 @@ pub fn assert_same_tree(expected: &Tree, got: &Tree, what: &str) {
         }
     };
     panic!("{what}: {diff}");
-}
-
-/// Whether `tree` shows a reported bug that is not fixed yet, and which (see fuzz/RESULTS.md).
-/// The round-trip targets skip such trees, so that a run keeps looking for new bugs instead of
-/// finding the same one again; each has an `#[ignore]`d regression test in
-/// `image/tests/fuzz_regressions.rs`. Delete an arm with its fix.
-pub fn known_issue(tree: &Tree) -> Option<&'static str> {
-    if tree.inodes.iter().any(|i| i.stat.mtime_sec < 0) {
-        return Some("finding 3: a pre-1970 mtime becomes a build_time the reader refuses");
-    }
-    None
 }
 
 /// Separates the files packed in one fuzz input (see [`pieces`]).
