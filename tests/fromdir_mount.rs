@@ -88,7 +88,7 @@ fn describe(root: &Path) -> BTreeMap<PathBuf, String> {
 
 fn fnv(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x1_0000_0001_b3)
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
