@@ -317,6 +317,25 @@ fn base64_data(node: &Node, field: &str) -> Result<Vec<u8>> {
         })
 }
 
+/// A JSON array of at least one item, each read by `item`.
+fn non_empty_list<T>(
+    node: &Node,
+    name: &str,
+    item: impl Fn(&Node, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let items = array(node, name)?;
+    if items.is_empty() {
+        return Err(err(
+            node.location,
+            PolicyErrorKind::InvalidValue {
+                field: name.to_string(),
+                reason: "contains no entries".into(),
+            },
+        ));
+    }
+    items.iter().map(|i| item(i, name)).collect()
+}
+
 /// Reads the key fields named `path`, `paths`, `data`, `datas` (any subset may be
 /// `None` when the requirement does not have that form). Returns every form present.
 fn key_lists(
@@ -336,20 +355,7 @@ fn key_lists(
     }
     if let Some(name) = paths {
         if let Some((location, node)) = fields.take(name) {
-            let items = array(node, name)?;
-            if items.is_empty() {
-                return Err(err(
-                    node.location,
-                    PolicyErrorKind::InvalidValue {
-                        field: name.to_string(),
-                        reason: "contains no entries".into(),
-                    },
-                ));
-            }
-            let files = items
-                .iter()
-                .map(|i| absolute_path(i, name))
-                .collect::<Result<_>>()?;
+            let files = non_empty_list(node, name, absolute_path)?;
             found.push((location, leak(name), KeyList::Paths(files)));
         }
     }
@@ -364,20 +370,7 @@ fn key_lists(
     }
     if let Some(name) = datas {
         if let Some((location, node)) = fields.take(name) {
-            let items = array(node, name)?;
-            if items.is_empty() {
-                return Err(err(
-                    node.location,
-                    PolicyErrorKind::InvalidValue {
-                        field: name.to_string(),
-                        reason: "contains no entries".into(),
-                    },
-                ));
-            }
-            let datas = items
-                .iter()
-                .map(|i| base64_data(i, name))
-                .collect::<Result<_>>()?;
+            let datas = non_empty_list(node, name, base64_data)?;
             found.push((location, leak(name), KeyList::Datas(datas)));
         }
     }
