@@ -4,7 +4,7 @@
 //! | option | meaning |
 //! |---|---|
 //! | `--from-file` | SOURCE is a dump file (`-` = stdin), parsed strictly |
-//! | `--lenient` | (cfsgate) with `--from-file`, accept what upstream's parser accepts beyond strict mode |
+//! | `--strict` | (cfsgate) with `--from-file`, also refuse what upstream's parser tolerates (missing final newline, symlink SIZE ≠ target length, RDEV on non-devices, missing trailing fields); the default accepts exactly what upstream `mkcomposefs --from-file` accepts |
 //! | `--digest-store=DIR` | copy every external file into DIR under its fs-verity digest |
 //! | `--print-digest` | print the image's fs-verity digest after writing it |
 //! | `--print-digest-only` | print the digest, write no image (IMAGE must be left out) |
@@ -38,9 +38,10 @@ pub struct MkcomposefsArgs {
     /// The source is a composefs-dump(5) file, not a directory.
     #[arg(long)]
     pub from_file: bool,
-    /// With --from-file: lenient parse (upstream's acceptance), instead of strict.
+    /// With --from-file: also refuse what upstream tolerates (missing final newline, symlink
+    /// SIZE other than the target length, RDEV on non-devices, missing trailing fields).
     #[arg(long, requires = "from_file")]
-    pub lenient: bool,
+    pub strict: bool,
     /// Copy file contents into this object directory, named by fs-verity digest.
     #[arg(long, value_name = "DIR", conflicts_with = "from_file")]
     pub digest_store: Option<PathBuf>,
@@ -138,7 +139,7 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     let write_opts = args.write_options()?;
 
     let tree = if args.from_file {
-        let mode = if args.lenient {
+        let mode = if !args.strict {
             ParseMode::Lenient
         } else {
             ParseMode::Strict
