@@ -27,9 +27,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
-use crate::public::{
-    as_pem, pem_decode, PublicKey, OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_RSA,
-};
+use crate::public::{as_pem, key_kind, pem_decode, KeyKind, PublicKey};
 
 /// Environment variable holding the passphrase of an encrypted private key.
 pub const PASSPHRASE_ENV: &str = "CFSGATE_KEY_PASSPHRASE";
@@ -169,39 +167,21 @@ impl PrivateKey {
             source_name: source.to_string(),
             reason: format!("bad {what} private key: {e}"),
         };
-        let oid = info.algorithm.oid;
-        if oid == OID_ED25519 {
-            ed25519_dalek::SigningKey::from_pkcs8_der(der_bytes)
+        match key_kind(&info.algorithm, source, "private key algorithm")? {
+            KeyKind::Ed25519 => ed25519_dalek::SigningKey::from_pkcs8_der(der_bytes)
                 .map(Self::Ed25519)
-                .map_err(|e| invalid("Ed25519", &e))
-        } else if oid == OID_EC_PUBLIC_KEY {
-            let curve = info
-                .algorithm
-                .parameters_oid()
-                .map_err(|e| invalid("EC", &e))?;
-            if curve == OID_P256 {
-                p256::ecdsa::SigningKey::from_pkcs8_der(der_bytes)
-                    .map(Self::EcdsaP256)
-                    .map_err(|e| invalid("ECDSA P-256", &e))
-            } else if curve == OID_P384 {
-                p384::ecdsa::SigningKey::from_pkcs8_der(der_bytes)
-                    .map(Self::EcdsaP384)
-                    .map_err(|e| invalid("ECDSA P-384", &e))
-            } else {
-                Err(KeyError::Unsupported {
-                    source_name: source.to_string(),
-                    found: format!("EC key on curve {curve} (only P-256 and P-384 are supported)"),
-                })
+                .map_err(|e| invalid("Ed25519", &e)),
+            KeyKind::P256 => p256::ecdsa::SigningKey::from_pkcs8_der(der_bytes)
+                .map(Self::EcdsaP256)
+                .map_err(|e| invalid("ECDSA P-256", &e)),
+            KeyKind::P384 => p384::ecdsa::SigningKey::from_pkcs8_der(der_bytes)
+                .map(Self::EcdsaP384)
+                .map_err(|e| invalid("ECDSA P-384", &e)),
+            KeyKind::Rsa => {
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(der_bytes)
+                    .map_err(|e| invalid("RSA", &e))?;
+                Self::from_rsa(key, source)
             }
-        } else if oid == OID_RSA {
-            let key =
-                rsa::RsaPrivateKey::from_pkcs8_der(der_bytes).map_err(|e| invalid("RSA", &e))?;
-            Self::from_rsa(key, source)
-        } else {
-            Err(KeyError::Unsupported {
-                source_name: source.to_string(),
-                found: format!("private key algorithm {oid}"),
-            })
         }
     }
 

@@ -60,6 +60,49 @@ pub(crate) const OID_P384: der::asn1::ObjectIdentifier =
 pub(crate) const OID_RSA: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
+/// The key types cfsgate accepts, as named by an X.509 AlgorithmIdentifier.
+pub(crate) enum KeyKind {
+    Ed25519,
+    P256,
+    P384,
+    Rsa,
+}
+
+/// Which supported key type `algorithm` names (public and private keys alike), or a clear
+/// refusal naming the algorithm or curve. `what` is "key" or "private key algorithm".
+pub(crate) fn key_kind(
+    algorithm: &spki::AlgorithmIdentifierRef<'_>,
+    source: &str,
+    what: &str,
+) -> Result<KeyKind, KeyError> {
+    let oid = algorithm.oid;
+    if oid == OID_ED25519 {
+        Ok(KeyKind::Ed25519)
+    } else if oid == OID_RSA {
+        Ok(KeyKind::Rsa)
+    } else if oid == OID_EC_PUBLIC_KEY {
+        let curve = algorithm.parameters_oid().map_err(|e| KeyError::Invalid {
+            source_name: source.to_string(),
+            reason: format!("bad EC {what}: no curve: {e}"),
+        })?;
+        if curve == OID_P256 {
+            Ok(KeyKind::P256)
+        } else if curve == OID_P384 {
+            Ok(KeyKind::P384)
+        } else {
+            Err(KeyError::Unsupported {
+                source_name: source.to_string(),
+                found: format!("EC key on curve {curve} (only P-256 and P-384 are supported)"),
+            })
+        }
+    } else {
+        Err(KeyError::Unsupported {
+            source_name: source.to_string(),
+            found: format!("{what} {oid}"),
+        })
+    }
+}
+
 /// Length of a fixed-size (r‖s) ECDSA P-256 signature.
 const P256_FIXED_SIG_LEN: usize = 64;
 /// Length of a fixed-size (r‖s) ECDSA P-384 signature.
@@ -184,39 +227,21 @@ impl PublicKey {
             source_name: source.to_string(),
             reason: format!("bad {what} public key: {e}"),
         };
-        let oid = spki.algorithm.oid;
-        if oid == OID_ED25519 {
-            ed25519_dalek::VerifyingKey::from_public_key_der(der_bytes)
+        match key_kind(&spki.algorithm, source, "key")? {
+            KeyKind::Ed25519 => ed25519_dalek::VerifyingKey::from_public_key_der(der_bytes)
                 .map(Self::Ed25519)
-                .map_err(|e| invalid("Ed25519", &e))
-        } else if oid == OID_EC_PUBLIC_KEY {
-            let curve = spki
-                .algorithm
-                .parameters_oid()
-                .map_err(|e| invalid("EC", &e))?;
-            if curve == OID_P256 {
-                p256::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
-                    .map(Self::EcdsaP256)
-                    .map_err(|e| invalid("ECDSA P-256", &e))
-            } else if curve == OID_P384 {
-                p384::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
-                    .map(Self::EcdsaP384)
-                    .map_err(|e| invalid("ECDSA P-384", &e))
-            } else {
-                Err(KeyError::Unsupported {
-                    source_name: source.to_string(),
-                    found: format!("EC key on curve {curve} (only P-256 and P-384 are supported)"),
-                })
+                .map_err(|e| invalid("Ed25519", &e)),
+            KeyKind::P256 => p256::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
+                .map(Self::EcdsaP256)
+                .map_err(|e| invalid("ECDSA P-256", &e)),
+            KeyKind::P384 => p384::ecdsa::VerifyingKey::from_public_key_der(der_bytes)
+                .map(Self::EcdsaP384)
+                .map_err(|e| invalid("ECDSA P-384", &e)),
+            KeyKind::Rsa => {
+                let key = rsa::RsaPublicKey::from_public_key_der(der_bytes)
+                    .map_err(|e| invalid("RSA", &e))?;
+                Self::from_rsa(key, source)
             }
-        } else if oid == OID_RSA {
-            let key = rsa::RsaPublicKey::from_public_key_der(der_bytes)
-                .map_err(|e| invalid("RSA", &e))?;
-            Self::from_rsa(key, source)
-        } else {
-            Err(KeyError::Unsupported {
-                source_name: source.to_string(),
-                found: format!("key algorithm {oid}"),
-            })
         }
     }
 
