@@ -3,7 +3,9 @@
 //!
 //! | # | link | failure |
 //! |---|---|---|
-//! | 1 | a trusted key verifies the signature over the exact payload bytes (and, with a validity window, at the signature's time) | [`SignatureOutcome::Untrusted`] / [`SignatureOutcome::OutsideValidity`] |
+//! | 1 | a trusted key verifies the signature over the exact payload bytes | [`SignatureOutcome::Untrusted`] |
+//! | 1a | with Rekor keys required: the Rekor bundle verifies offline and logs this signature, key and payload ([`crate::rekor`]) | [`SignatureOutcome::RekorRejected`] |
+//! | 1b | with a validity window: the signature's time (the SET's `integratedTime` when 1a ran, else the current time) is inside it | [`SignatureOutcome::OutsideValidity`] |
 //! | 2 | the payload parses strictly | [`SignatureOutcome::BadPayload`] |
 //! | 3 | signed manifest digest = sha256 of the manifest's exact bytes | [`SignatureOutcome::DigestMismatch`] |
 //! | 4 | the claimed identity is accepted | [`SignatureOutcome::IdentityMismatch`] |
@@ -28,7 +30,8 @@ use serde::Serialize;
 
 use crate::dir::DirImage;
 use crate::ocisig::{read_oci_signatures, REF_NAME_ANNOTATION};
-use crate::sigstore::{self, SigstoreSignature, SIMPLE_SIGNING_MIME_TYPE};
+use crate::rekor::{verify_bundle, RekorEntry, RekorError, RekorKey, SignedArtifact};
+use crate::sigstore::{self, SigstoreSignature, BUNDLE_ANNOTATION, SIMPLE_SIGNING_MIME_TYPE};
 use crate::verify::{
     judge_vouched_payload, sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome,
 };
@@ -336,24 +339,66 @@ pub struct SignatureJudgement {
     pub source: String,
     pub outcome: SignatureOutcome,
     pub attempts: Vec<KeyAttempt>,
+    /// The verified Rekor SET of the key that counted, when Rekor keys were required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rekor: Option<RekorEntry>,
 }
 
-/// Judges one signature against the trusted keys, at time `at` (unix seconds) for
-/// validity windows.
+/// What a signature is judged against besides its keys and identity.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgeContext<'a> {
+    /// The current time (unix seconds): validity windows are judged at it when no Rekor SET
+    /// gives the signature's time.
+    pub now: i64,
+    /// `Some`: a signature counts only with a Rekor SET signed by one of these keys (an empty
+    /// list therefore accepts nothing); `None`: SETs are not required nor read.
+    pub rekor_keys: Option<&'a [RekorKey]>,
+}
+
+/// Judges one signature against the trusted keys (see the module table).
 pub fn judge(
     found: &FoundSignature,
     manifest_digest: &Sha256Digest,
     keys: &[LoadedKey],
     identity: &IdentityRequirement,
-    at: i64,
+    context: JudgeContext,
 ) -> SignatureJudgement {
-    let mut attempts = Vec::new();
-    let outcome = judge_links(found, manifest_digest, keys, identity, at, &mut attempts);
-    SignatureJudgement {
+    let mut judgement = SignatureJudgement {
         source: found.source.clone(),
-        outcome,
-        attempts,
-    }
+        outcome: SignatureOutcome::NotSigstore,
+        attempts: Vec::new(),
+        rekor: None,
+    };
+    judgement.outcome = judge_links(
+        found,
+        manifest_digest,
+        keys,
+        identity,
+        context,
+        &mut judgement,
+    );
+    judgement
+}
+
+/// Link 1a for a signature `key` verified: the SET's entry, or why it does not count.
+fn check_rekor(
+    signature: &SigstoreSignature,
+    key: &LoadedKey,
+    rekor_keys: &[RekorKey],
+) -> Result<RekorEntry, RekorError> {
+    let bundle = signature
+        .annotations
+        .get(BUNDLE_ANNOTATION)
+        .ok_or(RekorError::Missing)?;
+    verify_bundle(
+        bundle.as_bytes(),
+        rekor_keys,
+        &SignedArtifact {
+            payload: &signature.payload,
+            signature: &signature.signature,
+            signer: key.id,
+        },
+    )
 }
 
 fn judge_links(
@@ -361,9 +406,10 @@ fn judge_links(
     manifest_digest: &Sha256Digest,
     keys: &[LoadedKey],
     identity: &IdentityRequirement,
-    at: i64,
-    attempts: &mut Vec<KeyAttempt>,
+    context: JudgeContext,
+    judgement: &mut SignatureJudgement,
 ) -> SignatureOutcome {
+    let attempts = &mut judgement.attempts;
     let signature = match &found.content {
         SignatureContent::NotSigstore => return SignatureOutcome::NotSigstore,
         SignatureContent::Malformed(reason) => {
@@ -379,6 +425,7 @@ fn judge_links(
         };
     }
     let mut outside = None;
+    let mut rekor_rejected = None;
     let mut signer = None;
     for key in keys {
         // The same key may be listed twice (with and without a window): verify once.
@@ -388,32 +435,58 @@ fn judge_links(
             None => key.verify(&signature.payload, &signature.signature),
         };
         let verified = verification.is_ok();
-        let result = match verification {
-            Err(reason) => reason,
-            Ok(()) if key.window.contains(Timestamp(at)) => "verified".to_string(),
-            Ok(()) => {
-                outside.get_or_insert((key.id, describe_window(&key.window)));
+        // Link 1a, then the time link 1b is judged at.
+        let rekor = match (&verification, context.rekor_keys) {
+            (Ok(()), Some(rekor_keys)) => Some(check_rekor(signature, key, rekor_keys)),
+            _ => None,
+        };
+        let (at, time_source) = match &rekor {
+            Some(Ok(entry)) => (entry.integrated_time, "Rekor SET time"),
+            _ => (context.now, "current time"),
+        };
+        let rekor_note = match &rekor {
+            Some(Ok(entry)) => format!("; Rekor SET verified ({entry})"),
+            _ => String::new(),
+        };
+        let mut counts = false;
+        let result = match (verification, &rekor) {
+            (Err(reason), _) => reason,
+            (Ok(()), Some(Err(e))) => {
+                rekor_rejected.get_or_insert((key.id, e.to_string()));
+                format!("verified, but its Rekor SET is not accepted: {e}")
+            }
+            (Ok(()), _) if key.window.contains(Timestamp(at)) => {
+                counts = true;
+                format!("verified{rekor_note}")
+            }
+            (Ok(()), _) => {
+                outside.get_or_insert((key.id, at, describe_window(&key.window)));
                 format!(
-                    "verified, but the signature time {at} is outside the key's validity window ({})",
+                    "verified{rekor_note}, but the signature time {} ({time_source}) is outside the key's validity window ({})",
+                    Timestamp(at),
                     describe_window(&key.window)
                 )
             }
         };
-        let in_window = verified && key.window.contains(Timestamp(at));
         attempts.push(KeyAttempt {
             key_id: key.id,
             label: key.label.clone(),
             result,
             verified,
         });
-        if in_window {
+        if counts {
             signer = Some(key.id);
+            judgement.rekor = rekor.and_then(Result::ok);
             break;
         }
     }
+    let attempts = &judgement.attempts;
     let Some(key_id) = signer else {
-        if let Some((key_id, window)) = outside {
+        if let Some((key_id, at, window)) = outside {
             return SignatureOutcome::OutsideValidity { key_id, at, window };
+        }
+        if let Some((key_id, reason)) = rekor_rejected {
+            return SignatureOutcome::RekorRejected { key_id, reason };
         }
         return SignatureOutcome::Untrusted {
             per_key: attempts
@@ -428,9 +501,9 @@ fn judge_links(
     judge_vouched_payload(key_id, &signature.payload, manifest_digest, identity)
 }
 
-/// `notBefore … notAfter` as unix seconds, for messages.
+/// `notBefore … notAfter` as RFC 3339, for messages.
 pub fn describe_window(window: &ValidityWindow) -> String {
-    let bound = |t: Option<Timestamp>| t.map_or("-".to_string(), |t| t.0.to_string());
+    let bound = |t: Option<Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
     format!(
         "notBefore {}, notAfter {}",
         bound(window.not_before),

@@ -7,8 +7,9 @@
 //! |---|---|
 //! | `insecureAcceptAnything` | always (the image is not even read) |
 //! | `reject` | never |
-//! | `signedBy`, `signedBaseLayer`, `sigstoreSigned` with `fulcio`/`pki`/`rekorPublicKey*` | never: "not supported" |
-//! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it (judged at `now`: cfsgate does not verify Rekor SETs) |
+//! | `signedBy`, `signedBaseLayer`, `sigstoreSigned` with `fulcio`/`pki` | never: "not supported" |
+//! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it |
+//! | `sigstoreSigned` with `rekorPublicKey*` | as above, and a signature counts only when its Rekor bundle verifies offline with one of the Rekor keys (any one) and logs that signature, key and payload ([`crate::rekor`]); the SET's `integratedTime` is then the time validity windows are judged at (without Rekor keys: `now`) |
 //! | `composefs` | with `sealed`: [`crate::chain::check_seal`] passes, giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
 //!
 //! Mode: in `enforce` a failing requirement rejects; in `warn` the image is admitted with
@@ -21,15 +22,16 @@ use cfsgate_image::Sha256Digest;
 use cfsgate_keyring::{KernelKeyType, KernelKeyring, KeyId, PublicKey};
 use cfsgate_policy::{
     ComposefsRequirement, DockerReference, ImageRef, KeyMaterial, KeyringSelector, Location, Mode,
-    Policy, Requirement, SigstoreSigned, StepRole, TrustedKey, VerityMode,
+    Policy, Requirement, SigstoreSigned, StepRole, Timestamp, TrustedKey, VerityMode,
 };
 use serde::Serialize;
 
 use crate::chain::{
     check_seal, config_digest_of, describe_window, judge, kernel_key_id, load_image,
-    parse_image_name, ImageError, ImageTransport, KeyHandle, LoadedImage, LoadedKey,
+    parse_image_name, ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey,
     SignatureJudgement,
 };
+use crate::rekor::RekorKey;
 use crate::verify::{IdentityRequirement, SignatureOutcome};
 
 /// What to evaluate.
@@ -301,12 +303,6 @@ impl Evaluation<'_, '_> {
         location: Location,
         identity: &IdentityRequirement,
     ) -> RequirementResult {
-        if requirement.rekor_public_keys.is_some() {
-            return Ok(Err(
-                "sigstoreSigned with rekorPublicKey* is not supported by cfsgate (Rekor SETs are not verified)"
-                    .into(),
-            ));
-        }
         let identity = IdentityRequirement {
             rule: requirement.signed_identity.clone(),
             image_reference: identity.image_reference.clone(),
@@ -339,12 +335,47 @@ impl Evaluation<'_, '_> {
         if keys.is_empty() {
             return Ok(Err("no trusted key could be loaded".into()));
         }
-        let now = self.req.now;
+        let rekor_keys = match &requirement.rekor_public_keys {
+            None => None,
+            Some(list) => {
+                let mut loaded = Vec::new();
+                for (material, at) in list.materials(location) {
+                    match load_rekor_key(&material) {
+                        Ok(key) => {
+                            self.line(format!(
+                                "  Rekor key {} ({}): loaded",
+                                key.id.short(),
+                                key.label
+                            ));
+                            loaded.push(key);
+                        }
+                        Err(reason) => self.line(format!(
+                            "  Rekor key at line {}: cannot be used: {reason}",
+                            at.line
+                        )),
+                    }
+                }
+                if loaded.is_empty() {
+                    return Ok(Err(
+                        "no Rekor public key could be loaded: no signature can count".into(),
+                    ));
+                }
+                self.line(format!(
+                    "  a signature counts only with a Rekor SET from one of {} Rekor key(s); windows judged at its time",
+                    loaded.len()
+                ));
+                Some(loaded)
+            }
+        };
+        let context = JudgeContext {
+            now: self.req.now,
+            rekor_keys: rekor_keys.as_deref(),
+        };
         let image = self.image()?;
         let judgements: Vec<SignatureJudgement> = image
             .signatures
             .iter()
-            .map(|found| judge(found, &image.manifest_digest, &keys, &identity, now))
+            .map(|found| judge(found, &image.manifest_digest, &keys, &identity, context))
             .collect();
         let mut signers: Vec<KeyId> = Vec::new();
         for judgement in &judgements {
@@ -360,6 +391,11 @@ impl Evaluation<'_, '_> {
                     attempt.label,
                     attempt.result
                 ));
+            }
+            if let (Some(entry), SignatureOutcome::Accepted { .. }) =
+                (&judgement.rekor, &judgement.outcome)
+            {
+                self.line(format!("    Rekor SET verified ({entry})"));
             }
             if let SignatureOutcome::Accepted { key_id, .. } = judgement.outcome {
                 if !signers.contains(&key_id) {
@@ -440,7 +476,12 @@ fn why_unsigned(judgements: &[SignatureJudgement], distinct: usize, threshold: u
     if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
         return "unsigned: no sigstore signature".into();
     }
-    if let Some(o) = outcomes().find(|o| matches!(o, SignatureOutcome::OutsideValidity { .. })) {
+    if let Some(o) = outcomes().find(|o| {
+        matches!(
+            o,
+            SignatureOutcome::OutsideValidity { .. } | SignatureOutcome::RekorRejected { .. }
+        )
+    }) {
         return describe_outcome(o);
     }
     if let Some(o) = outcomes().find(|o| {
@@ -487,7 +528,12 @@ pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
             key_id.short()
         ),
         SignatureOutcome::OutsideValidity { key_id, at, window } => format!(
-            "key {} signed, but time {at} is outside its validity window ({window})",
+            "key {} signed, but time {} is outside its validity window ({window})",
+            key_id.short(),
+            Timestamp(*at)
+        ),
+        SignatureOutcome::RekorRejected { key_id, reason } => format!(
+            "key {} signed, but the signature's Rekor SET is not accepted: {reason}",
             key_id.short()
         ),
     }
@@ -550,6 +596,27 @@ pub fn load_trusted_key(trusted: &TrustedKey) -> Result<Vec<LoadedKey>, String> 
             Ok(out)
         }
     }
+}
+
+/// Loads one `rekorPublicKey*` entry: an ECDSA public key from a file or inline PEM.
+pub fn load_rekor_key(material: &KeyMaterial) -> Result<RekorKey, String> {
+    let (key, label) = match material {
+        KeyMaterial::File(path) => (
+            PublicKey::from_file(path),
+            format!("file {}", path.display()),
+        ),
+        KeyMaterial::Data(bytes) => (
+            PublicKey::from_bytes(bytes, "rekorPublicKeyData"),
+            "rekorPublicKeyData".to_string(),
+        ),
+        KeyMaterial::Keyring { keyring, .. } => {
+            return Err(format!(
+                "keyring {keyring}: Rekor keys come from files or inline data only"
+            ))
+        }
+    };
+    let key = key.map_err(|e| e.to_string())?;
+    RekorKey::new(key, label).map_err(|e| e.to_string())
 }
 
 /// The current time as unix seconds (for [`EvaluationRequest::now`]).

@@ -26,6 +26,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod ocisig;
 pub mod payload;
+pub mod rekor;
 pub mod sign;
 pub mod sigstore;
 pub mod verify;

@@ -72,8 +72,11 @@ pub enum SignatureOutcome {
     },
     /// Verified, but claims an identity the rule does not accept.
     IdentityMismatch { key_id: KeyId, claimed: String },
-    /// Verified by a trusted key, but made (at unix time `at`) outside that key's
-    /// validity window.
+    /// Verified by a trusted key, but Rekor keys are required and its Rekor bundle does not
+    /// vouch for it (missing, not signed by a trusted log, or logging something else).
+    RekorRejected { key_id: KeyId, reason: String },
+    /// Verified by a trusted key, but made (at unix time `at`: the Rekor SET's time when
+    /// one was verified, else the current time) outside that key's validity window.
     OutsideValidity {
         key_id: KeyId,
         at: i64,
@@ -242,6 +245,7 @@ fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) ->
                 | SignatureOutcome::DigestMismatch { .. }
                 | SignatureOutcome::IdentityMismatch { .. }
                 | SignatureOutcome::OutsideValidity { .. }
+                | SignatureOutcome::RekorRejected { .. }
         )
     }) {
         RejectReason::NoValidSignature

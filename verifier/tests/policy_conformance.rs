@@ -199,16 +199,53 @@ fn cosign_valid_with_tag_match_exact() {
     assert_eq!(row("dir-img-cosign-valid", SAMPLE, &req), Some(false));
 }
 
-#[test]
-fn rekor_requirement_is_refused_not_ignored() {
-    // cfsgate does not verify Rekor SETs: a policy asking for one must not pass unchecked.
+/// The docker reference cosign signed `dir-img-cosign-key-rekor-valid` as.
+const REKOR_IDENTITY: &str = "192.168.64.2:5000/cosign-signed/key-1";
+
+/// The key-rekor row with `key` and `rekorPublicKeyPath` = `rekor_key` (a JSON string).
+fn rekor_row(key: &str, rekor_key: &str) -> Option<bool> {
     let req = format!(
-        r#"[{{"type": "sigstoreSigned", {}, "rekorPublicKeyPath": {}, "signedIdentity": {{"type": "matchRepository"}}}}]"#,
-        key_path("cosign2.pub"),
-        fixture_key_json("rekor.pub")
+        r#"[{{"type": "sigstoreSigned", {}, "rekorPublicKeyPath": {rekor_key}, "signedIdentity": {{"type": "matchRepository"}}}}]"#,
+        key_path(key)
     );
+    row("dir-img-cosign-key-rekor-valid", REKOR_IDENTITY, &req)
+}
+
+/// The public-good Rekor key (tests/data/README.md): the log the fixture's SET names.
+fn public_good_rekor_key() -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rekor-public-good.pub");
+    serde_json::to_string(&path.display().to_string()).unwrap()
+}
+
+#[test]
+fn rekor_key_valid() {
+    // EXPECTED.md: accepted when the SET checks out offline against the Rekor key.
     assert_eq!(
-        row("dir-img-cosign-key-rekor-valid", SAMPLE, &req),
+        rekor_row("cosign2.pub", &public_good_rekor_key()),
+        Some(true)
+    );
+}
+
+#[test]
+fn rekor_key_valid_but_signed_by_another_key() {
+    assert_eq!(
+        rekor_row("cosign.pub", &public_good_rekor_key()),
+        Some(false)
+    );
+}
+
+#[test]
+fn rekor_with_a_wrong_or_missing_rekor_key_is_rejected() {
+    // The fixture's rekor.pub is a symlink stored as text: no usable Rekor key, so no
+    // signature can count (never "not checked").
+    assert_eq!(
+        rekor_row("cosign2.pub", &fixture_key_json("rekor.pub")),
+        Some(false)
+    );
+    // A real key of another log.
+    assert_eq!(
+        rekor_row("cosign2.pub", &fixture_key_json("cosign.pub")),
         Some(false)
     );
 }
