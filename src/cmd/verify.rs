@@ -5,7 +5,7 @@
 //! | command | does |
 //! |---|---|
 //! | `verify REF [--policy FILE] [--reference NAME] [--repo DIR] [--json]` | evaluates the policy (default `/etc/cfsgate/policy.json`) |
-//! | `verify REF --key FILE… \| --keyring NAME --reference NAME [--identity-match …] [--require-seal] [--repo DIR]` | the same with a one-scope policy built from the keys |
+//! | `verify REF --key FILE… \| --keyring NAME --reference NAME [--identity-match …] [--rekor-key FILE…] [--require-seal] [--repo DIR]` | the same with a one-scope policy built from the keys (`--rekor-key`: `rekorPublicKeyPaths`, a signature then counts only with a Rekor SET from one of them) |
 //! | `sign REF --key FILE --identity NAME` | `dir:`: writes the next `signature-N`; `oci:PATH[:TAG]`: appends a layer to the `sha256-<hex>.sig` tag |
 //!
 //! Exit contract of `run_verify`: `Ok(true)` accepted (exit 0, also warn-mode admissions),
@@ -66,6 +66,11 @@ pub struct VerifyArgs {
     /// With --key/--keyring: how the claimed identity must match the reference.
     #[arg(long, value_enum, default_value_t = IdentityMatch::Repository)]
     pub identity_match: IdentityMatch,
+    /// With --key/--keyring: a Rekor log public key (ECDSA PEM); repeat for several (any one
+    /// may have signed). A signature then counts only with a Rekor signed entry timestamp
+    /// that verifies offline and logs that signature, key and payload.
+    #[arg(long = "rekor-key", value_name = "FILE", conflicts_with = "policy")]
+    pub rekor_keys: Vec<PathBuf>,
     /// With --key/--keyring: also require the composefs seal.
     #[arg(long)]
     pub require_seal: bool,
@@ -114,6 +119,18 @@ fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
             .collect::<Result<Vec<_>>>()?;
         requirement["keyPaths"] = serde_json::json!(paths);
     }
+    if !args.rekor_keys.is_empty() {
+        let paths = args
+            .rekor_keys
+            .iter()
+            .map(|p| {
+                p.canonicalize()
+                    .with_context(|| format!("cannot load Rekor key {}", p.display()))
+                    .map(|p| p.display().to_string())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        requirement["rekorPublicKeyPaths"] = serde_json::json!(paths);
+    }
     let mut requirements = vec![requirement];
     if args.require_seal {
         requirements.push(serde_json::json!({"type": "composefs", "sealed": true}));
@@ -126,6 +143,9 @@ fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
 pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
     if !args.keys.is_empty() || args.keyring.is_some() {
         return policy_from_keys(args);
+    }
+    if !args.rekor_keys.is_empty() {
+        bail!("--rekor-key needs --key or --keyring (a policy file lists its own rekorPublicKey*)");
     }
     let path = args
         .policy

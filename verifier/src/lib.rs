@@ -14,6 +14,7 @@
 //! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
 //! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
+//! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
 //! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
@@ -35,6 +36,7 @@ pub use chain::{check_seal, judge, load_image, LoadedImage, LoadedKey, SealFailu
 pub use dir::{DirError, DirImage};
 pub use evaluate::{evaluate, Decision, EvalError, EvaluationRequest};
 pub use payload::{PayloadError, SimpleSigningPayload};
+pub use rekor::{RekorEntry, RekorError, RekorKey};
 pub use sign::{sign_dir_image, sign_oci_image, SignError, SignedFile, SignedLayer};
 pub use sigstore::{SigstoreParseError, SigstoreSignature};
 pub use verify::{

@@ -28,7 +28,8 @@ pub const SIGSTORE_PREFIX: &[u8] = b"\x00sigstore-json\n";
 pub const SIMPLE_SIGNING_MIME_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Annotation holding the base64 signature over the payload bytes.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// Annotation holding a Rekor bundle (JSON), not checked by this slice.
+/// Annotation holding a Rekor bundle (JSON), checked by [`crate::rekor`] when the policy
+/// names Rekor keys.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// Annotation holding a Fulcio certificate (PEM), not checked by this slice.
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";

@@ -56,6 +56,45 @@ fn verify_accepts_the_cosign_fixture_and_rejects_with_the_wrong_key() {
 }
 
 #[test]
+fn verify_rekor_key_flag_requires_a_valid_set() {
+    let image = fixture_image("dir-img-cosign-key-rekor-valid");
+    let image_arg = format!("dir:{}", image.path().display());
+    let key = fixtures().join("cosign2.pub");
+    let public_good =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rekor-public-good.pub");
+    let reference = "192.168.64.2:5000/cosign-signed/key-1";
+    let with_rekor = |rekor: &std::path::Path| {
+        verify_args(&[
+            &image_arg,
+            "--key",
+            key.to_str().unwrap(),
+            "--rekor-key",
+            rekor.to_str().unwrap(),
+            "--reference",
+            reference,
+        ])
+    };
+    assert!(run_verify(&with_rekor(&public_good)).expect("verify"));
+    // Another (real, P-256) key as the Rekor key: the SET is from another log.
+    assert!(!run_verify(&with_rekor(&key)).expect("verify"));
+    // A signature without a bundle no longer counts once a Rekor key is given.
+    let plain = fixture_image("dir-img-cosign-valid");
+    let args = verify_args(&[
+        &format!("dir:{}", plain.path().display()),
+        "--key",
+        fixtures().join("cosign.pub").to_str().unwrap(),
+        "--rekor-key",
+        public_good.to_str().unwrap(),
+        "--reference",
+        "192.168.64.2:5000/cosign-signed-single-sample",
+    ]);
+    assert!(!run_verify(&args).expect("verify"));
+    // --rekor-key belongs to the --key/--keyring policy; it cannot silently do nothing.
+    let args = verify_args(&[&image_arg, "--rekor-key", public_good.to_str().unwrap()]);
+    assert!(run_verify(&args).is_err());
+}
+
+#[test]
 fn verify_exact_rule_refuses_repository_only_signature() {
     let image = fixture_image("dir-img-cosign-valid");
     let image_arg = format!("dir:{}", image.path().display());
