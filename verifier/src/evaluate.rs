@@ -75,6 +75,10 @@ pub struct Decision {
     pub required_verity: Option<String>,
     /// Distinct keys whose signatures passed.
     pub signers: Vec<KeyId>,
+    /// The verified Rekor SETs of the signatures that counted (requirements with
+    /// `rekorPublicKey*` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rekor: Vec<crate::rekor::RekorEntry>,
     /// Why it would be rejected (empty when every requirement passed).
     pub reasons: Vec<String>,
     /// Every step: the lookup, each requirement, each signature, each key.
@@ -115,6 +119,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         image: None,
         explanation: Vec::new(),
         signers: Vec::new(),
+        rekor: Vec::new(),
         composefs_digest: None,
         config_digest: None,
         required_verity: None,
@@ -201,6 +206,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         composefs_digest: ev.composefs_digest,
         required_verity: ev.required_verity.map(|v| v.as_str().to_string()),
         signers: ev.signers,
+        rekor: ev.rekor,
         reasons,
         explanation: ev.explanation,
     })
@@ -246,6 +252,7 @@ struct Evaluation<'r, 'a> {
     image: Option<LoadedImage>,
     explanation: Vec<String>,
     signers: Vec<KeyId>,
+    rekor: Vec<crate::rekor::RekorEntry>,
     composefs_digest: Option<Sha256Digest>,
     config_digest: Option<Sha256Digest>,
     required_verity: Option<VerityMode>,
@@ -396,6 +403,9 @@ impl Evaluation<'_, '_> {
                 (&judgement.rekor, &judgement.outcome)
             {
                 self.line(format!("    Rekor SET verified ({entry})"));
+                if !self.rekor.contains(entry) {
+                    self.rekor.push(entry.clone());
+                }
             }
             if let SignatureOutcome::Accepted { key_id, .. } = judgement.outcome {
                 if !signers.contains(&key_id) {

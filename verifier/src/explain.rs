@@ -4,7 +4,7 @@
 //! | line | content |
 //! |---|---|
 //! | 1 | `accepted: …`, `accepted (warn mode, enforce would reject): …` or `rejected: …` |
-//! | then | digests, signers, required verity, one line per requirement |
+//! | then | digests, signers, verified Rekor SETs, required verity, one line per requirement |
 //! | explain | every lookup step, requirement, key, signature and link, as evaluated |
 
 use crate::evaluate::Decision;
@@ -52,6 +52,9 @@ pub fn render_verdict(decision: &Decision) -> String {
     }
     if let Some(d) = &decision.composefs_digest {
         out.push_str(&format!("  composefs image: {d}\n"));
+    }
+    for entry in &decision.rekor {
+        out.push_str(&format!("  rekor: SET verified ({entry})\n"));
     }
     if let Some(v) = &decision.required_verity {
         out.push_str(&format!("  required verity: {v}\n"));

@@ -116,6 +116,16 @@ fn fixture_with_public_good_rekor_key_is_accepted_at_the_set_time() {
     );
     let d = decide(image.path(), FIXTURE_IDENTITY, &req);
     assert!(d.admitted, "{d:#?}");
+    assert_eq!(d.rekor.len(), 1, "{d:#?}");
+    assert_eq!(
+        (d.rekor[0].log_index, d.rekor[0].integrated_time),
+        (11608800, 1674251859)
+    );
+    let rendered = cfsgate_verifier::explain::render_verdict(&d);
+    assert!(
+        rendered.contains("rekor: SET verified (log index 11608800"),
+        "{rendered}"
+    );
     let explanation = d.explanation.join("\n");
     // 1674251859 is the fixture's integratedTime; `date -u -d @1674251859` gives the text.
     assert!(
