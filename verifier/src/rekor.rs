@@ -470,6 +470,28 @@ mod tests {
     }
 
     #[test]
+    fn canonical_form_parses_back_to_the_same_payload() {
+        for text in [
+            "",
+            "plain",
+            "\u{0}\u{1f}\u{7f}",
+            "\"\\/",
+            "é€𝄞",
+            "\u{2028}\u{2029}",
+        ] {
+            let payload = RekorPayload {
+                body: text.into(),
+                integrated_time: 0,
+                log_index: 7,
+                log_id: text.chars().rev().collect(),
+            };
+            let canonical = payload.canonical_json();
+            let back: RekorPayload = serde_json::from_slice(&canonical).unwrap();
+            assert_eq!(back, payload, "{}", String::from_utf8_lossy(&canonical));
+        }
+    }
+
+    #[test]
     fn strict_bundle_parse() {
         let ok = br#"{"SignedEntryTimestamp":"AA==","Payload":{"body":"","integratedTime":1,"logIndex":2,"logID":"x"}}"#;
         assert!(parse_bundle(ok).is_ok());
