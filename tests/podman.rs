@@ -2,14 +2,17 @@
 //! `cfsgate install-hooks` passed with `--hooks-dir`): a signed, sealed image runs on the
 //! composefs mount; unsigned, wrongly signed, unsealed and tampered images do not start.
 //!
-//! podman (4.3) runs precreate hooks with their stderr discarded, so its error names the hook
-//! and its exit status, not cfsgate's reason; the reason is in the audit record of the
-//! container, which this test checks.
+//! podman (4.3) runs precreate hooks with their stderr connected to /dev/null, so its own error
+//! names only the hook and `exit status 1`; cfsgate then writes its one-line reason to podman's
+//! stderr (the hook's parent's fd 2). These tests read podman's stderr as a user would (a pipe,
+//! a regular file), and check the reason is there, the container did not start, and the audit
+//! record says the same.
 
 #[path = "fixtures/hooks.rs"]
 mod fixture;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use fixture::*;
 
@@ -35,13 +38,16 @@ fn load_placeholder(fx: &Fixture) -> String {
     name
 }
 
-fn podman_run(
-    fx: &Fixture,
-    hooks: &std::path::Path,
-    placeholder: &str,
-    image: &str,
-) -> std::process::Output {
-    Command::new("podman")
+/// `podman run` of `image` with the hooks in `hooks`; podman's stdout and stderr are pipes.
+fn podman_run(fx: &Fixture, hooks: &Path, placeholder: &str, image: &str) -> Output {
+    podman_command(fx, hooks, placeholder, image)
+        .output()
+        .expect("podman installed (scripts/runtime-setup)")
+}
+
+fn podman_command(fx: &Fixture, hooks: &Path, placeholder: &str, image: &str) -> Command {
+    let mut command = Command::new("podman");
+    command
         // crun (Debian 12) refuses a hybrid cgroup v1/v2 hierarchy such as this CI's; runc runs.
         .args(["--runtime", "runc", "--hooks-dir"])
         .arg(hooks)
@@ -54,9 +60,86 @@ fn podman_run(
             "-c",
             "cat /etc/motd; grep ' / / ' /proc/self/mountinfo",
         ])
-        .current_dir(fx.path())
-        .output()
-        .expect("podman installed (scripts/runtime-setup)")
+        .current_dir(fx.path());
+    command
+}
+
+/// `cfsgate install-hooks` into `<fixture>/<dir>`, precreate with `extra` arguments.
+fn install_hooks(fx: &Fixture, dir: &str, extra: &[&str]) -> PathBuf {
+    let hooks = fx.path().join(dir);
+    let mut args = vec![
+        "install-hooks".to_string(),
+        "--dir".into(),
+        hooks.display().to_string(),
+        "--audit-log".into(),
+        fx.audit_log.display().to_string(),
+        "--run-dir".into(),
+        fx.run_dir.display().to_string(),
+        "--arg=--policy".into(),
+        format!("--arg={}", fx.policy.display()),
+        "--arg=--repo".into(),
+        format!("--arg={}", fx.repo.display()),
+    ];
+    args.extend(extra.iter().map(|a| format!("--arg={a}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cfsgate(&args, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hooks
+}
+
+/// The last audit record: a denial of `image` whose reasons mention `reason`.
+fn assert_denial_recorded(fx: &Fixture, image: &str, reason: &str) {
+    let log = std::fs::read_to_string(&fx.audit_log).unwrap();
+    let record: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(record["verdict"], "deny");
+    assert_eq!(record["image"], image);
+    let reasons = record["reasons"].to_string();
+    assert!(reasons.contains(reason), "{image}: {reasons}");
+}
+
+/// podman failed, and the container's command never ran (its output would name its root).
+fn assert_not_started(out: &Output, what: &str) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{what} started: {all}");
+    assert!(
+        !all.contains("placeholder") && !all.contains("bad\n") && !all.contains(" / / "),
+        "{what} ran: {all}"
+    );
+}
+
+/// podman's stderr carries cfsgate's line for `image` with `reason`, exactly once, before
+/// podman's own `Error:` line naming the precreate hook.
+fn assert_podman_shows_reason(stderr: &str, image: &str, reason: &str) {
+    let prefix = format!("cfsgate: denied {image}: ");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let ours: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].starts_with(&prefix))
+        .collect();
+    assert_eq!(ours.len(), 1, "cfsgate's line is not shown once: {stderr}");
+    assert!(
+        lines[ours[0]].contains(reason),
+        "podman shows cfsgate's line without the reason {reason:?}: {stderr}"
+    );
+    let error = lines
+        .iter()
+        .position(|l| l.starts_with("Error:"))
+        .unwrap_or_else(|| panic!("podman printed no Error line: {stderr}"));
+    assert!(
+        ours[0] < error,
+        "cfsgate's line after podman's error: {stderr}"
+    );
+    assert!(
+        lines[error].contains("precreate") || lines[error].contains("OCI Hooks"),
+        "podman's error does not name the hook: {stderr}"
+    );
 }
 
 #[test]
@@ -65,28 +148,7 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
         return;
     }
     let fx = Fixture::new();
-    let hooks = fx.path().join("hooks.d");
-    let out = cfsgate(
-        &[
-            "install-hooks",
-            "--dir",
-            hooks.to_str().unwrap(),
-            "--audit-log",
-            fx.audit_log.to_str().unwrap(),
-            "--run-dir",
-            fx.run_dir.to_str().unwrap(),
-            "--arg=--policy",
-            &format!("--arg={}", fx.policy.display()),
-            "--arg=--repo",
-            &format!("--arg={}", fx.repo.display()),
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let hooks = install_hooks(&fx, "hooks.d", &[]);
     let placeholder = load_placeholder(&fx);
 
     let good = fx.image(
@@ -130,26 +192,14 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
             variant,
         );
         let out = podman_run(&fx, &hooks, &placeholder, &image);
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!out.status.success(), "{variant:?} started: {all}");
+        assert_not_started(&out, &format!("{variant:?}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            !all.contains("placeholder") && !all.contains("bad\n"),
-            "{variant:?} ran: {all}"
+            stderr.contains("precreate"),
+            "podman does not name the hook: {stderr}"
         );
-        assert!(
-            all.contains("precreate"),
-            "podman does not name the hook: {all}"
-        );
-        let last = std::fs::read_to_string(&fx.audit_log).unwrap();
-        let record: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
-        assert_eq!(record["verdict"], "deny");
-        assert_eq!(record["image"], image.as_str());
-        let reasons = record["reasons"].to_string();
-        assert!(reasons.contains(reason), "{variant:?}: {reasons}");
+        assert_podman_shows_reason(&stderr, &image, reason);
+        assert_denial_recorded(&fx, &image, reason);
     }
     assert!(mounts_under(&fx.run_dir).is_empty());
     let out = cfsgate(
@@ -162,4 +212,83 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
         None,
     );
     assert!(out.status.success());
+}
+
+/// podman's stderr redirected to a regular file (`podman run … 2>file`, no O_APPEND): cfsgate's
+/// line and podman's own lines all survive (cfsgate writes through podman's own file
+/// description, so podman's next write does not overwrite it).
+#[test]
+fn podman_stderr_to_a_file_keeps_cfsgates_reason_and_podmans_error() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let hooks = install_hooks(&fx, "hooks.d", &[]);
+    let placeholder = load_placeholder(&fx);
+    let image = fx.image("pm-file", &fx.rootfs("pm-file", "bad"), Variant::Unsigned);
+    let err_path = fx.path().join("podman.err");
+    let err_file = std::fs::File::create(&err_path).unwrap();
+    let out = podman_command(&fx, &hooks, &placeholder, &image)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(err_file))
+        .output()
+        .expect("podman installed (scripts/runtime-setup)");
+    assert_not_started(&out, "unsigned");
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    assert_podman_shows_reason(&stderr, &image, "unsigned");
+    assert!(
+        stderr.contains("level=warning") && stderr.contains("exit status 1"),
+        "podman's own lines were overwritten: {stderr}"
+    );
+    assert_denial_recorded(&fx, &image, "unsigned");
+}
+
+/// `--no-engine-stderr`: the refusal is unchanged (podman fails, the audit record names the
+/// reason) but podman's stderr carries no line from cfsgate.
+#[test]
+fn podman_no_engine_stderr_keeps_the_refusal_without_the_line() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let hooks = install_hooks(&fx, "hooks-quiet.d", &["--no-engine-stderr"]);
+    let placeholder = load_placeholder(&fx);
+    let image = fx.image("pm-quiet", &fx.rootfs("pm-quiet", "bad"), Variant::WrongKey);
+    let out = podman_run(&fx, &hooks, &placeholder, &image);
+    assert_not_started(&out, "wrongly signed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // podman's own lines name the hook's argv (`cfsgate hook precreate …`), never a reason.
+    assert!(!stderr.contains("cfsgate: denied"), "{stderr}");
+    assert!(stderr.contains("precreate"), "{stderr}");
+    assert_denial_recorded(&fx, &image, "not by any trusted key");
+}
+
+/// A container whose image annotation carries terminal escapes (an OSC title change, a bell, a
+/// screen clear): podman's stderr shows the refusal with them escaped, never the raw bytes.
+/// (podman cuts an annotation at a newline; cfsgate's escaping of newlines is unit-tested.)
+#[test]
+fn podman_shows_a_hostile_image_name_escaped() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let hooks = install_hooks(&fx, "hooks.d", &[]);
+    let placeholder = load_placeholder(&fx);
+    let hostile = format!(
+        "dir:{}/missing\u{1b}]0;owned\u{7}\u{1b}[2J",
+        fx.path().display()
+    );
+    let out = podman_run(&fx, &hooks, &placeholder, &hostile);
+    assert_not_started(&out, "hostile name");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "raw control bytes reached podman's stderr: {stderr:?}"
+    );
+    let shown = format!(
+        "cfsgate: denied dir:{}/missing\\u{{1b}}]0;owned\\u{{7}}\\u{{1b}}[2J: ",
+        fx.path().display()
+    );
+    assert!(stderr.contains(&shown), "{shown}\n{stderr}");
+    assert_denial_recorded(&fx, &hostile, "No such file or directory");
 }

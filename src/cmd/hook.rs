@@ -46,6 +46,9 @@ use serde_json::{json, Value};
 
 use super::mount::DEFAULT_REPO;
 
+#[path = "hook_engine_stderr.rs"]
+pub mod engine_stderr;
+
 /// Where per-container state lives (tmpfs: gone at reboot, like the mounts).
 pub const DEFAULT_RUN_DIR: &str = "/run/cfsgate/containers";
 /// Where podman and CRI-O look for hooks.d files.
@@ -115,11 +118,22 @@ fn parse_verity(text: &str) -> Result<VerityMode, String> {
 #[derive(Debug, clap::Subcommand)]
 pub enum HookCmd {
     /// podman precreate: runtime config on stdin, the config to use on stdout.
-    Precreate(GateArgs),
+    Precreate(PrecreateArgs),
     /// createRuntime/prestart: refuse unless the root is the admitted composefs mount.
     CreateRuntime(CheckArgs),
     /// poststop: unmount and remove the container's mount and state.
     Poststop(CheckArgs),
+}
+
+/// Options of `hook precreate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PrecreateArgs {
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Do not copy a refusal to the engine's stderr (the parent's fd 2) when our own stderr is
+    /// /dev/null; podman before 5 discards precreate hooks' stderr (see docs/hooks.md).
+    #[arg(long)]
+    pub no_engine_stderr: bool,
 }
 
 /// Options of the stages that check or clean up.
@@ -169,7 +183,7 @@ pub struct InstallHooksArgs {
 /// Run `cfsgate hook …`.
 pub fn run_hook(cmd: HookCmd) -> Result<()> {
     match cmd {
-        HookCmd::Precreate(gate) => run_precreate(&gate),
+        HookCmd::Precreate(args) => run_precreate(&args),
         HookCmd::CreateRuntime(args) => run_create_runtime(&args),
         HookCmd::Poststop(args) => run_poststop(&args),
     }
@@ -645,13 +659,32 @@ fn dev_minor(dev: u64) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The stages.
 
-/// `hook precreate`.
-pub fn run_precreate(gate: &GateArgs) -> Result<()> {
+/// `hook precreate`: any error is a refusal (exit non-zero, the reason on stderr); when the
+/// engine discarded our stderr, the reason is also written to the engine's stderr
+/// ([`engine_stderr`]) unless `--no-engine-stderr`.
+pub fn run_precreate(args: &PrecreateArgs) -> Result<()> {
+    let mut image = None;
+    let result = precreate(&args.gate, &mut image);
+    if let Err(e) = &result {
+        if !args.no_engine_stderr && engine_stderr::stderr_discarded() {
+            let reason = match e.downcast_ref::<Denied>() {
+                Some(Denied(reason)) => reason.clone(),
+                None => format!("{e:#}"),
+            };
+            engine_stderr::tell_engine(&engine_stderr::denial_line(image.as_deref(), &reason));
+        }
+    }
+    result
+}
+
+/// The precreate stage proper; `image` is set as soon as the container names one.
+fn precreate(gate: &GateArgs, image_seen: &mut Option<String>) -> Result<()> {
     let mut config = read_stdin_json("runtime config").map_err(|e| Denied(format!("{e:#}")))?;
     let annotations = annotations(&config);
     let (key, image, reference) = (|| -> Result<_> {
-        let key = container_key(&annotations)?;
         let (image, reference) = image_from_annotations(&annotations)?;
+        *image_seen = Some(image.clone());
+        let key = container_key(&annotations)?;
         Ok((key, image, reference))
     })()
     .map_err(|e| Denied(format!("{e:#}")))?;
