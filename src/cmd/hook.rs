@@ -28,6 +28,10 @@
 //! mount that fails, an audit record that cannot be written, or a decision slower than
 //! `--timeout` denies (exit 1, the reason on stderr), unless the matched scope is in warn mode
 //! (then the decision is recorded and the container admitted).
+//!
+//! A precreate refusal whose stderr went to /dev/null (podman 4.3 discards it) is also written,
+//! as one escaped line, to the engine's stderr: see [`engine_stderr`] (`--no-engine-stderr`
+//! turns this off).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -131,7 +135,8 @@ pub struct PrecreateArgs {
     #[command(flatten)]
     pub gate: GateArgs,
     /// Do not copy a refusal to the engine's stderr (the parent's fd 2) when our own stderr is
-    /// /dev/null; podman before 5 discards precreate hooks' stderr (see docs/hooks.md).
+    /// /dev/null (podman 4.3 and later releases without the `run.oci.hooks.stderr` support for
+    /// precreate hooks give them /dev/null; see docs/hooks.md).
     #[arg(long)]
     pub no_engine_stderr: bool,
 }

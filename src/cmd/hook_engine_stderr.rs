@@ -1,9 +1,11 @@
 //! Showing a precreate refusal to the engine's user when the engine discarded our stderr.
 //!
-//! podman before 5 runs precreate hooks through containers/common
+//! podman (4.3, Debian 12) runs precreate hooks through containers/common
 //! `pkg/hooks/exec.RuntimeConfigFilter`, which starts the hook with no stderr writer: Go's
 //! `os/exec` then connects the hook's fd 2 to `/dev/null`, and podman's error names only the
-//! hook's argv and `exit status 1`. podman forks the hook itself (not conmon, not the OCI
+//! hook's argv and `exit status 1`. (Only containers/common with container-libs PR #1089 lets
+//! the `run.oci.hooks.stderr` annotation name a file for precreate hooks' stderr; then our
+//! stderr is that file and nothing is copied.) podman forks the hook itself (not conmon, not the OCI
 //! runtime), so the hook's parent is the podman process, and the parent's fd 2 is what the user
 //! sees (a terminal, a pipe, a log file, the journal). When — and only when — our own stderr is
 //! `/dev/null` (or closed), the refusal line is also written there.
