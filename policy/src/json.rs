@@ -2,7 +2,7 @@
 //!
 //! `serde_json` keeps the last of two duplicate keys and reports no position for semantic
 //! errors found after parsing, which is not acceptable for a security policy. This reader
-//! builds a tree in which every value and every object key carries its [`Location`]
+//! builds a [`Document`] in which every value and every object key carries its [`Location`]
 //! (1-based line and column, columns counted in Unicode scalar values), and refuses:
 //!
 //! | input | error |
@@ -14,9 +14,27 @@
 //! | any other RFC 8259 violation | [`PolicyErrorKind::Syntax`] |
 //!
 //! The reader is a single forward pass (linear in the input size); object members keep
-//! their order so that explanations and serialisation follow the file.
+//! their order so that explanations and serialisation follow the file. It is also cheap,
+//! because `cfsgate verify` parses the whole policy on every container start:
+//!
+//! - the document is one flat array of entries in document order (a "tape"), not a tree
+//!   of separately allocated nodes: one allocation for the whole file;
+//! - strings and numbers borrow from the input (only strings with escapes are copied);
+//! - string contents are scanned eight bytes at a time;
+//! - duplicate keys of large objects are found by sorting borrowed keys (no hashing, so no
+//!   hash flooding either).
+//!
+//! Tape layout (`end` = index just past an entry's subtree, so a reader skips a whole
+//! value in one step):
+//!
+//! | entry | followed by | `end` |
+//! |---|---|---|
+//! | scalar (`null`, boolean, number, string) | — | own index + 1 |
+//! | array of `n` items | the `n` item subtrees | past the last item |
+//! | object of `n` members | `n` × (key entry, value subtree) | past the last value |
+//! | object key | its value's subtree | own index + 1 |
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 
@@ -24,37 +42,72 @@ use crate::error::{Location, PolicyError, PolicyErrorKind};
 /// limit keeps the recursive reader's stack use bounded on hostile input.
 pub const MAX_NESTING_DEPTH: usize = 64;
 
-/// Objects up to this many members are checked for duplicate keys by a linear scan,
-/// which is cheaper than hashing at that size.
+/// Objects up to this many members are checked for duplicate keys by a linear scan as
+/// each key is read, which is cheaper than sorting at that size; larger objects are
+/// checked once, by sorting, when the object ends.
 const SMALL_OBJECT_MEMBERS: usize = 16;
 
-/// A JSON value with the location of its first character.
+/// A parsed JSON document: the tape of entries, borrowing from the input text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
-    pub value: Value,
+pub struct Document<'a> {
+    entries: Vec<Entry<'a>>,
+}
+
+/// One tape entry.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry<'a> {
+    item: Item<'a>,
+    location: Location,
+    /// Index just past this entry's subtree.
+    end: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Item<'a> {
+    Null,
+    Bool(bool),
+    Number(&'a str),
+    String(Cow<'a, str>),
+    Array { len: u32 },
+    Object { len: u32 },
+    Key(Cow<'a, str>),
+}
+
+impl<'a> Document<'a> {
+    /// The top-level value.
+    pub fn root(&self) -> Node<'_> {
+        Node::at(&self.entries, 0)
+    }
+}
+
+/// A value of a [`Document`], with the location of its first character.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'d> {
+    entries: &'d [Entry<'d>],
+    index: usize,
     pub location: Location,
 }
 
 /// One `"key": value` member of an object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Member {
-    pub key: String,
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'d> {
+    pub key: &'d str,
     pub key_location: Location,
-    pub value: Node,
+    pub value: Node<'d>,
 }
 
-/// The JSON data model; numbers keep their source text (policies only need small integers).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+/// What a [`Node`] is; numbers keep their source text (policies only need small integers).
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'d> {
     Null,
     Bool(bool),
-    Number(String),
-    String(String),
-    Array(Vec<Node>),
-    Object(Vec<Member>),
+    Number(&'d str),
+    String(&'d str),
+    Array(Items<'d>),
+    Object(Members<'d>),
 }
 
-impl Value {
+impl Value<'_> {
     /// The JSON type name, for "expected X, found Y" messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -68,8 +121,111 @@ impl Value {
     }
 }
 
+impl<'d> Node<'d> {
+    fn at(entries: &'d [Entry<'d>], index: usize) -> Self {
+        let location = entries.get(index).map(|e| e.location).unwrap_or_default();
+        Node {
+            entries,
+            index,
+            location,
+        }
+    }
+
+    /// Index just past this value's subtree.
+    fn end(&self) -> usize {
+        self.entries
+            .get(self.index)
+            .map_or(self.index + 1, |e| e.end as usize)
+    }
+
+    pub fn value(&self) -> Value<'d> {
+        let entries = self.entries;
+        match entries.get(self.index).map(|e| &e.item) {
+            Some(Item::Bool(b)) => Value::Bool(*b),
+            Some(Item::Number(text)) => Value::Number(text),
+            Some(Item::String(text) | Item::Key(text)) => Value::String(text),
+            Some(Item::Array { len }) => Value::Array(Items {
+                entries,
+                next: self.index + 1,
+                remaining: *len as usize,
+            }),
+            Some(Item::Object { len }) => Value::Object(Members {
+                entries,
+                next: self.index + 1,
+                remaining: *len as usize,
+            }),
+            Some(Item::Null) | None => Value::Null,
+        }
+    }
+}
+
+/// The items of an array, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Items<'d> {
+    entries: &'d [Entry<'d>],
+    next: usize,
+    remaining: usize,
+}
+
+impl<'d> Iterator for Items<'d> {
+    type Item = Node<'d>;
+
+    fn next(&mut self) -> Option<Node<'d>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let node = Node::at(self.entries, self.next);
+        self.next = node.end();
+        Some(node)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Items<'_> {}
+
+/// The members of an object, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Members<'d> {
+    entries: &'d [Entry<'d>],
+    next: usize,
+    remaining: usize,
+}
+
+impl<'d> Iterator for Members<'d> {
+    type Item = Member<'d>;
+
+    fn next(&mut self) -> Option<Member<'d>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let key_entry = self.entries.get(self.next)?;
+        let key = match &key_entry.item {
+            Item::Key(key) => key,
+            _ => return None,
+        };
+        let value = Node::at(self.entries, self.next + 1);
+        self.next = value.end();
+        Some(Member {
+            key,
+            key_location: key_entry.location,
+            value,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Members<'_> {}
+
 /// Parses `bytes` as one JSON document.
-pub fn parse(bytes: &[u8]) -> Result<Node, PolicyError> {
+pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
@@ -88,9 +244,12 @@ pub fn parse(bytes: &[u8]) -> Result<Node, PolicyError> {
         pos: 0,
         line: 1,
         column: 1,
+        // Every value takes at least two bytes but the last, so this never grows; the
+        // pages of unused capacity are never touched.
+        tape: Vec::with_capacity(bytes.len() / 2 + 1),
     };
     reader.skip_whitespace();
-    let node = reader.value(0)?;
+    reader.value(0)?;
     reader.skip_whitespace();
     if reader.pos < reader.bytes.len() {
         return Err(PolicyError::new(
@@ -98,7 +257,9 @@ pub fn parse(bytes: &[u8]) -> Result<Node, PolicyError> {
             PolicyErrorKind::TrailingData,
         ));
     }
-    Ok(node)
+    Ok(Document {
+        entries: reader.tape,
+    })
 }
 
 /// The location just after `prefix` (used for the position of an invalid byte).
@@ -121,9 +282,10 @@ struct Reader<'a> {
     pos: usize,
     line: u32,
     column: u32,
+    tape: Vec<Entry<'a>>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn location(&self) -> Location {
         Location {
             line: self.line,
@@ -154,8 +316,16 @@ impl Reader<'_> {
     }
 
     fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.bump();
+        while let Some(&b) = self.bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\r' => self.column += 1,
+                b'\n' => {
+                    self.line += 1;
+                    self.column = 1;
+                }
+                _ => return,
+            }
+            self.pos += 1;
         }
     }
 
@@ -169,26 +339,52 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node, PolicyError> {
+    /// Appends an entry whose subtree is itself alone; returns its index.
+    fn push(&mut self, item: Item<'a>, location: Location) -> Result<usize, PolicyError> {
+        let index = self.tape.len();
+        let end = u32::try_from(index + 1).map_err(|_| self.syntax("too many values"))?;
+        self.tape.push(Entry {
+            item,
+            location,
+            end,
+        });
+        Ok(index)
+    }
+
+    /// Sets a container's member/item count and the end of its subtree.
+    fn close(&mut self, index: usize, count: usize) -> Result<(), PolicyError> {
+        let end = u32::try_from(self.tape.len()).map_err(|_| self.syntax("too many values"))?;
+        let count = u32::try_from(count).map_err(|_| self.syntax("too many values"))?;
+        if let Some(entry) = self.tape.get_mut(index) {
+            entry.end = end;
+            match &mut entry.item {
+                Item::Array { len } | Item::Object { len } => *len = count,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), PolicyError> {
         let location = self.location();
-        let value = match self.peek() {
+        let item = match self.peek() {
             None => return Err(self.syntax("unexpected end of input, expected a value")),
-            Some(b'{') => self.object(depth)?,
-            Some(b'[') => self.array(depth)?,
-            Some(b'"') => Value::String(self.string()?),
+            Some(b'{') => return self.object(depth, location),
+            Some(b'[') => return self.array(depth, location),
+            Some(b'"') => Item::String(self.string()?),
             Some(b't') => {
                 self.expect_literal("true")?;
-                Value::Bool(true)
+                Item::Bool(true)
             }
             Some(b'f') => {
                 self.expect_literal("false")?;
-                Value::Bool(false)
+                Item::Bool(false)
             }
             Some(b'n') => {
                 self.expect_literal("null")?;
-                Value::Null
+                Item::Null
             }
-            Some(b'-' | b'0'..=b'9') => Value::Number(self.number()?),
+            Some(b'-' | b'0'..=b'9') => Item::Number(self.number()?),
             Some(other) => {
                 return Err(self.syntax(format!(
                     "unexpected character {:?}, expected a value",
@@ -196,7 +392,8 @@ impl Reader<'_> {
                 )))
             }
         };
-        Ok(Node { value, location })
+        self.push(item, location)?;
+        Ok(())
     }
 
     fn enter(&self, depth: usize) -> Result<usize, PolicyError> {
@@ -206,18 +403,26 @@ impl Reader<'_> {
         Ok(depth + 1)
     }
 
-    fn object(&mut self, depth: usize) -> Result<Value, PolicyError> {
+    /// Whether the object opened at `object` already has the key `key` (a linear walk of
+    /// its members so far).
+    fn has_key(&self, object: usize, count: usize, key: &str) -> bool {
+        let members = Members {
+            entries: &self.tape,
+            next: object + 1,
+            remaining: count,
+        };
+        members.into_iter().any(|m| m.key == key)
+    }
+
+    fn object(&mut self, depth: usize, location: Location) -> Result<(), PolicyError> {
         let depth = self.enter(depth)?;
         self.bump(); // '{'
-        let mut members: Vec<Member> = Vec::new();
-        // Duplicate detection: a linear scan while the object is small (most policy
-        // objects have a handful of keys), a hash set once it grows, so a transport with
-        // thousands of scopes stays linear.
-        let mut seen: Option<HashSet<String>> = None;
+        let index = self.push(Item::Object { len: 0 }, location)?;
+        let mut count = 0;
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.bump();
-            return Ok(Value::Object(members));
+            return self.close(index, count);
         }
         loop {
             self.skip_whitespace();
@@ -226,77 +431,69 @@ impl Reader<'_> {
                 return Err(self.syntax("expected a string key"));
             }
             let key = self.string()?;
-            let duplicate = match &mut seen {
-                Some(set) => !set.insert(key.clone()),
-                None => {
-                    let found = members.iter().any(|m| m.key == key);
-                    if members.len() >= SMALL_OBJECT_MEMBERS {
-                        seen = Some(
-                            members
-                                .iter()
-                                .map(|m| m.key.clone())
-                                .chain(std::iter::once(key.clone()))
-                                .collect(),
-                        );
-                    }
-                    found
-                }
-            };
-            if duplicate {
+            // Small objects (most policy objects have a handful of keys): a linear scan now.
+            if count < SMALL_OBJECT_MEMBERS && self.has_key(index, count, &key) {
                 return Err(PolicyError::new(
                     key_location,
-                    PolicyErrorKind::DuplicateKey(key),
+                    PolicyErrorKind::DuplicateKey(key.into_owned()),
                 ));
             }
+            self.push(Item::Key(key), key_location)?;
             self.skip_whitespace();
             if self.peek() != Some(b':') {
                 return Err(self.syntax("expected `:` after an object key"));
             }
             self.bump();
             self.skip_whitespace();
-            let value = self.value(depth)?;
-            members.push(Member {
-                key,
-                key_location,
-                value,
-            });
+            self.value(depth)?;
+            count += 1;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.bump(),
                 Some(b'}') => {
                     self.bump();
-                    return Ok(Value::Object(members));
+                    self.close(index, count)?;
+                    if count > SMALL_OBJECT_MEMBERS {
+                        first_duplicate(Members {
+                            entries: &self.tape,
+                            next: index + 1,
+                            remaining: count,
+                        })?;
+                    }
+                    return Ok(());
                 }
                 _ => return Err(self.syntax("expected `,` or `}` in an object")),
             }
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Value, PolicyError> {
+    fn array(&mut self, depth: usize, location: Location) -> Result<(), PolicyError> {
         let depth = self.enter(depth)?;
         self.bump(); // '['
-        let mut items = Vec::new();
+        let index = self.push(Item::Array { len: 0 }, location)?;
+        let mut count = 0;
         self.skip_whitespace();
         if self.peek() == Some(b']') {
             self.bump();
-            return Ok(Value::Array(items));
+            return self.close(index, count);
         }
         loop {
             self.skip_whitespace();
-            items.push(self.value(depth)?);
+            self.value(depth)?;
+            count += 1;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.bump(),
                 Some(b']') => {
                     self.bump();
-                    return Ok(Value::Array(items));
+                    return self.close(index, count);
                 }
                 _ => return Err(self.syntax("expected `,` or `]` in an array")),
             }
         }
     }
 
-    fn number(&mut self) -> Result<String, PolicyError> {
+    fn number(&mut self) -> Result<&'a str, PolicyError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.bump();
@@ -332,11 +529,7 @@ impl Reader<'_> {
             }
         }
         // Only ASCII was consumed, so both ends are char boundaries.
-        Ok(self
-            .text
-            .get(start..self.pos)
-            .unwrap_or_default()
-            .to_string())
+        Ok(self.text.get(start..self.pos).unwrap_or_default())
     }
 
     fn hex4(&mut self) -> Result<u32, PolicyError> {
@@ -354,26 +547,31 @@ impl Reader<'_> {
         Ok(code)
     }
 
-    fn string(&mut self) -> Result<String, PolicyError> {
+    /// Reads a string (at its opening quote). Borrowed from the input unless it holds an
+    /// escape.
+    fn string(&mut self) -> Result<Cow<'a, str>, PolicyError> {
         self.bump(); // opening quote
-        let mut out = String::new();
+        let mut owned: Option<String> = None;
         loop {
             let run_start = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.bump();
-            }
+            self.skip_plain_string_bytes();
             // Runs start and stop only at ASCII bytes, so both ends are char boundaries.
-            out.push_str(self.text.get(run_start..self.pos).unwrap_or_default());
+            let run = self.text.get(run_start..self.pos).unwrap_or_default();
             match self.peek() {
                 None => return Err(self.syntax("unterminated string")),
                 Some(b'"') => {
                     self.bump();
-                    return Ok(out);
+                    return Ok(match owned {
+                        None => Cow::Borrowed(run),
+                        Some(mut out) => {
+                            out.push_str(run);
+                            Cow::Owned(out)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let out = owned.get_or_insert_with(String::new);
+                    out.push_str(run);
                     self.bump();
                     let escaped = match self.peek() {
                         Some(b'"') => '"',
@@ -386,7 +584,8 @@ impl Reader<'_> {
                         Some(b't') => '\t',
                         Some(b'u') => {
                             self.bump();
-                            out.push(self.unicode_escape()?);
+                            let c = self.unicode_escape()?;
+                            owned.get_or_insert_with(String::new).push(c);
                             continue;
                         }
                         _ => return Err(self.syntax("invalid escape in string")),
@@ -397,6 +596,19 @@ impl Reader<'_> {
                 Some(_) => return Err(self.syntax("control character in string")),
             }
         }
+    }
+
+    /// Moves past string bytes that need no attention (not `"`, `\\` or a control
+    /// character) in one go: no newline can be among them, so only the column moves, by
+    /// the number of Unicode scalar values (bytes that are not UTF-8 continuations).
+    fn skip_plain_string_bytes(&mut self) {
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let (len, continuations) = plain_run(rest);
+        self.pos += len;
+        let scalars = len - continuations;
+        self.column = self
+            .column
+            .saturating_add(u32::try_from(scalars).unwrap_or(u32::MAX));
     }
 
     /// Reads the hex digits of a `\u` escape (the `\u` already consumed), joining a
@@ -421,5 +633,84 @@ impl Reader<'_> {
             first
         };
         char::from_u32(code).ok_or_else(|| self.syntax("\\u escape is not a Unicode scalar value"))
+    }
+}
+
+/// Eight copies of a byte, for the word-at-a-time scan of [`plain_run`].
+const fn repeat_byte(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
+/// The high bit of each byte of `word` whose byte is below `limit` (`limit` ≤ 0x80).
+/// Bits above the lowest true match may be false positives (a borrow carries into the
+/// next byte); callers only use the lowest set bit.
+fn bytes_below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(repeat_byte(limit)) & !word & repeat_byte(0x80)
+}
+
+/// The high bit of each byte of `word` equal to `byte` (same caveat as [`bytes_below`]).
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    bytes_below(word ^ repeat_byte(byte), 1)
+}
+
+/// The high bit of each byte of `word` that is a UTF-8 continuation byte (`10xxxxxx`).
+fn continuation_bytes(word: u64) -> u64 {
+    word & !(word << 1) & repeat_byte(0x80)
+}
+
+/// The length of the run at the start of `bytes` without `"`, `\\` or a control
+/// character, and how many of its bytes are UTF-8 continuation bytes. Eight bytes at a
+/// time: string contents are most of a policy file's bytes.
+fn plain_run(bytes: &[u8]) -> (usize, usize) {
+    let mut len = 0;
+    let mut continuations = 0;
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let mut word_bytes = [0u8; 8];
+        word_bytes.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word_bytes);
+        let stops = bytes_equal(word, b'"') | bytes_equal(word, b'\\') | bytes_below(word, 0x20);
+        if stops != 0 {
+            let plain = (stops.trailing_zeros() / 8) as usize;
+            // Keep only the bytes before the stop (little-endian: the low bytes).
+            let kept = if plain == 0 {
+                0
+            } else {
+                u64::MAX >> (64 - 8 * plain)
+            };
+            continuations += (continuation_bytes(word) & kept).count_ones() as usize;
+            return (len + plain, continuations);
+        }
+        continuations += continuation_bytes(word).count_ones() as usize;
+        len += 8;
+    }
+    for &byte in words.remainder() {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            break;
+        }
+        continuations += usize::from(byte & 0xC0 == 0x80);
+        len += 1;
+    }
+    (len, continuations)
+}
+
+/// Fails at the first key (in document order) that repeats an earlier key of the object.
+/// Sorting borrowed keys is O(n log n) whatever the keys are.
+fn first_duplicate(members: Members<'_>) -> Result<(), PolicyError> {
+    let mut keys: Vec<(&str, Location)> = members.map(|m| (m.key, m.key_location)).collect();
+    // Stable: equal keys stay in document order, so every key after the first of a run of
+    // equal keys is a repeat; the earliest repeat is the one with the smallest location.
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    let repeat = keys
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .map(|pair| pair[1])
+        .min_by_key(|(_, location)| *location);
+    match repeat {
+        None => Ok(()),
+        Some((key, location)) => Err(PolicyError::new(
+            location,
+            PolicyErrorKind::DuplicateKey(key.to_string()),
+        )),
     }
 }

@@ -19,7 +19,7 @@ use base64::Engine as _;
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 use crate::identity::SignedIdentity;
-use crate::json::{Member, Node, Value};
+use crate::json::{Items, Member, Members, Node, Value};
 use crate::model::*;
 use crate::time::Timestamp;
 use crate::transport::validate_scope;
@@ -46,7 +46,8 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
             PolicyErrorKind::TooLarge(MAX_POLICY_BYTES),
         ));
     }
-    let root = crate::json::parse(bytes)?;
+    let document = crate::json::parse(bytes)?;
+    let root = document.root();
     let mut top = Fields::new(&root, "the policy")?;
     let default_node = top.take("default");
     let transports_node = top.take("transports");
@@ -62,7 +63,7 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
             },
         ));
     };
-    let (requirements, requirement_locations) = requirements(default_node)?;
+    let (requirements, requirement_locations) = requirements(&default_node)?;
     let default = Scope {
         name: String::new(),
         kind: ScopeKind::GlobalDefault,
@@ -76,9 +77,9 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
     let mut transports = Vec::new();
     let mut transport_index = HashMap::new();
     if let Some((_, node)) = transports_node {
-        for member in object(node, "transports")? {
-            transport_index.insert(member.key.clone(), transports.len());
-            transports.push(transport_scopes(member)?);
+        for member in object(&node, "transports")? {
+            transport_index.insert(member.key.to_string(), transports.len());
+            transports.push(transport_scopes(&member)?);
         }
     }
     let mut policy = Policy {
@@ -89,39 +90,99 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
     };
     if let Some((location, node)) = extension_node {
         policy.extension_location = Some(location);
-        apply_extension(&mut policy, node)?;
+        apply_extension(&mut policy, &node)?;
     }
     Ok(policy)
 }
 
 /// The members of an object, consumed by name; whatever is left is an unknown field.
+/// Built for every object of the policy, so it allocates nothing for objects of up to 64
+/// members (a bit mask of the members taken) and names its context without formatting.
 struct Fields<'a> {
-    members: Vec<Option<&'a Member>>,
-    context: String,
+    members: Members<'a>,
+    taken: Taken,
+    context: Context<'a>,
+}
+
+/// Which members of an object were taken.
+enum Taken {
+    /// Bit `i` set: member `i` was taken (objects of at most 64 members).
+    Mask(u64),
+    /// Larger objects (always an error in the end: no object has that many fields).
+    Flags(Vec<bool>),
+}
+
+/// What an object is, for error messages: a fixed name, or a name and the `type` value
+/// the object declared (`requirement "sigstoreSigned"`).
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    name: &'static str,
+    kind: Option<&'a str>,
+}
+
+impl std::fmt::Display for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            None => f.write_str(self.name),
+            Some(kind) => write!(f, "{} {kind:?}", self.name),
+        }
+    }
 }
 
 impl<'a> Fields<'a> {
-    fn new(node: &'a Node, context: &str) -> Result<Self> {
+    fn new(node: &Node<'a>, context: &'static str) -> Result<Self> {
+        let members = object(node, context)?;
+        let taken = if members.len() <= 64 {
+            Taken::Mask(0)
+        } else {
+            Taken::Flags(vec![false; members.len()])
+        };
         Ok(Fields {
-            members: object(node, context)?.iter().map(Some).collect(),
-            context: context.to_string(),
+            members,
+            taken,
+            context: Context {
+                name: context,
+                kind: None,
+            },
         })
     }
 
+    /// Names the object after its `type` value in later messages.
+    fn set_kind(&mut self, name: &'static str, kind: &'a str) {
+        self.context = Context {
+            name,
+            kind: Some(kind),
+        };
+    }
+
+    fn is_taken(&self, index: usize) -> bool {
+        match &self.taken {
+            Taken::Mask(mask) => mask & (1u64 << index) != 0,
+            Taken::Flags(flags) => flags.get(index).copied().unwrap_or(true),
+        }
+    }
+
     /// Removes the member `key`, returning the key's location and the value.
-    fn take(&mut self, key: &str) -> Option<(Location, &'a Node)> {
-        for slot in &mut self.members {
-            if slot.is_some_and(|m| m.key == key) {
-                return slot.take().map(|m| (m.key_location, &m.value));
+    fn take(&mut self, key: &str) -> Option<(Location, Node<'a>)> {
+        let (index, member) = self
+            .members
+            .enumerate()
+            .find(|(i, m)| !self.is_taken(*i) && m.key == key)?;
+        match &mut self.taken {
+            Taken::Mask(mask) => *mask |= 1u64 << index,
+            Taken::Flags(flags) => {
+                if let Some(flag) = flags.get_mut(index) {
+                    *flag = true;
+                }
             }
         }
-        None
+        Some((member.key_location, member.value))
     }
 
     fn take_string(&mut self, key: &str) -> Result<Option<(Location, &'a str)>> {
         match self.take(key) {
             None => Ok(None),
-            Some((_, node)) => Ok(Some((node.location, string(node, key)?))),
+            Some((_, node)) => Ok(Some((node.location, string(&node, key)?))),
         }
     }
 
@@ -131,7 +192,7 @@ impl<'a> Fields<'a> {
                 at,
                 PolicyErrorKind::MissingField {
                     field: key.into(),
-                    context: self.context.clone(),
+                    context: self.context.to_string(),
                 },
             )
         })
@@ -139,80 +200,80 @@ impl<'a> Fields<'a> {
 
     /// Fails on the first member nobody took.
     fn finish(self) -> Result<()> {
-        match self.members.into_iter().flatten().next() {
+        match self.members.enumerate().find(|(i, _)| !self.is_taken(*i)) {
             None => Ok(()),
-            Some(member) => Err(err(
+            Some((_, member)) => Err(err(
                 member.key_location,
                 PolicyErrorKind::UnknownField {
-                    field: member.key.clone(),
-                    context: self.context,
+                    field: member.key.to_string(),
+                    context: self.context.to_string(),
                 },
             )),
         }
     }
 }
 
-fn wrong_type(node: &Node, context: &str, expected: &'static str) -> PolicyError {
+fn wrong_type(node: &Node<'_>, context: &str, expected: &'static str) -> PolicyError {
     err(
         node.location,
         PolicyErrorKind::WrongType {
             context: context.to_string(),
             expected,
-            found: node.value.type_name(),
+            found: node.value().type_name(),
         },
     )
 }
 
-fn object<'a>(node: &'a Node, context: &str) -> Result<&'a [Member]> {
-    match &node.value {
+fn object<'a>(node: &Node<'a>, context: &str) -> Result<Members<'a>> {
+    match node.value() {
         Value::Object(members) => Ok(members),
         _ => Err(wrong_type(node, context, "an object")),
     }
 }
 
-fn array<'a>(node: &'a Node, context: &str) -> Result<&'a [Node]> {
-    match &node.value {
+fn array<'a>(node: &Node<'a>, context: &str) -> Result<Items<'a>> {
+    match node.value() {
         Value::Array(items) => Ok(items),
         _ => Err(wrong_type(node, context, "an array")),
     }
 }
 
-fn string<'a>(node: &'a Node, context: &str) -> Result<&'a str> {
-    match &node.value {
+fn string<'a>(node: &Node<'a>, context: &str) -> Result<&'a str> {
+    match node.value() {
         Value::String(s) => Ok(s),
         _ => Err(wrong_type(node, context, "a string")),
     }
 }
 
 fn boolean(node: &Node, context: &str) -> Result<bool> {
-    match &node.value {
-        Value::Bool(b) => Ok(*b),
+    match node.value() {
+        Value::Bool(b) => Ok(b),
         _ => Err(wrong_type(node, context, "a boolean")),
     }
 }
 
-fn transport_scopes(member: &Member) -> Result<TransportScopes> {
-    let transport = member.key.as_str();
+fn transport_scopes(member: &Member<'_>) -> Result<TransportScopes> {
+    let transport: &str = member.key;
     let context = format!("transports.{transport}");
     let mut scopes = Vec::new();
     let mut scope_index = HashMap::new();
     for scope in object(&member.value, &context)? {
         if !scope.key.is_empty() {
-            validate_scope(transport, &scope.key).map_err(|reason| {
+            validate_scope(transport, scope.key).map_err(|reason| {
                 err(
                     scope.key_location,
                     PolicyErrorKind::InvalidScope {
                         transport: transport.to_string(),
-                        scope: scope.key.clone(),
+                        scope: scope.key.to_string(),
                         reason,
                     },
                 )
             })?;
         }
         let (requirements, requirement_locations) = requirements(&scope.value)?;
-        scope_index.insert(scope.key.clone(), scopes.len());
+        scope_index.insert(scope.key.to_string(), scopes.len());
         scopes.push(Scope {
-            name: scope.key.clone(),
+            name: scope.key.to_string(),
             kind: if scope.key.is_empty() {
                 ScopeKind::TransportDefault
             } else {
@@ -235,13 +296,13 @@ fn transport_scopes(member: &Member) -> Result<TransportScopes> {
 
 fn requirements(node: &Node) -> Result<(Vec<Requirement>, Vec<Location>)> {
     let items = array(node, "a requirement list")?;
-    if items.is_empty() {
+    if items.len() == 0 {
         return Err(err(node.location, PolicyErrorKind::EmptyRequirements));
     }
     let mut out = Vec::with_capacity(items.len());
     let mut locations = Vec::with_capacity(items.len());
     for item in items {
-        out.push(requirement(item)?);
+        out.push(requirement(&item)?);
         locations.push(item.location);
     }
     Ok((out, locations))
@@ -250,8 +311,7 @@ fn requirements(node: &Node) -> Result<(Vec<Requirement>, Vec<Location>)> {
 fn requirement(node: &Node) -> Result<Requirement> {
     let mut fields = Fields::new(node, "a requirement")?;
     let (type_location, kind) = fields.require_string("type", node.location)?;
-    let context = format!("requirement {kind:?}");
-    fields.context.clone_from(&context);
+    fields.set_kind("requirement", kind);
     let parsed = match kind {
         "insecureAcceptAnything" => Requirement::InsecureAcceptAnything,
         "reject" => Requirement::Reject,
@@ -262,12 +322,12 @@ fn requirement(node: &Node) -> Result<Requirement> {
                     node.location,
                     PolicyErrorKind::MissingField {
                         field: "baseLayerIdentity".into(),
-                        context: context.clone(),
+                        context: fields.context.to_string(),
                     },
                 )
             })?;
             Requirement::SignedBaseLayer {
-                base_layer_identity: signed_identity(identity)?,
+                base_layer_identity: signed_identity(&identity)?,
             }
         }
         "sigstoreSigned" => {
@@ -324,7 +384,7 @@ fn non_empty_list<T>(
     item: impl Fn(&Node, &str) -> Result<T>,
 ) -> Result<Vec<T>> {
     let items = array(node, name)?;
-    if items.is_empty() {
+    if items.len() == 0 {
         return Err(err(
             node.location,
             PolicyErrorKind::InvalidValue {
@@ -333,7 +393,7 @@ fn non_empty_list<T>(
             },
         ));
     }
-    items.iter().map(|i| item(i, name)).collect()
+    items.map(|i| item(&i, name)).collect()
 }
 
 /// Reads the key fields named `path`, `paths`, `data`, `datas` (any subset may be
@@ -349,13 +409,13 @@ fn key_lists(
             found.push((
                 location,
                 leak(name),
-                KeyList::Path(absolute_path(node, name)?),
+                KeyList::Path(absolute_path(&node, name)?),
             ));
         }
     }
     if let Some(name) = paths {
         if let Some((location, node)) = fields.take(name) {
-            let files = non_empty_list(node, name, absolute_path)?;
+            let files = non_empty_list(&node, name, absolute_path)?;
             found.push((location, leak(name), KeyList::Paths(files)));
         }
     }
@@ -364,13 +424,13 @@ fn key_lists(
             found.push((
                 location,
                 leak(name),
-                KeyList::Data(base64_data(node, name)?),
+                KeyList::Data(base64_data(&node, name)?),
             ));
         }
     }
     if let Some(name) = datas {
         if let Some((location, node)) = fields.take(name) {
-            let datas = non_empty_list(node, name, base64_data)?;
+            let datas = non_empty_list(&node, name, base64_data)?;
             found.push((location, leak(name), KeyList::Datas(datas)));
         }
     }
@@ -395,7 +455,7 @@ fn leak(name: &str) -> &'static str {
 fn optional_identity(fields: &mut Fields) -> Result<SignedIdentity> {
     match fields.take("signedIdentity") {
         None => Ok(SignedIdentity::default()),
-        Some((_, node)) => signed_identity(node),
+        Some((_, node)) => signed_identity(&node),
     }
 }
 
@@ -452,11 +512,11 @@ fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> 
     )?;
     let fulcio = fields
         .take("fulcio")
-        .map(|(l, n)| Ok::<_, PolicyError>((l, fulcio(n)?)))
+        .map(|(l, n)| Ok::<_, PolicyError>((l, fulcio(&n)?)))
         .transpose()?;
     let pki = fields
         .take("pki")
-        .map(|(l, n)| Ok::<_, PolicyError>((l, pki(n)?)))
+        .map(|(l, n)| Ok::<_, PolicyError>((l, pki(&n)?)))
         .transpose()?;
     let mut rekor = key_lists(
         fields,
@@ -476,7 +536,7 @@ fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> 
     sources.sort();
     let (extension, extension_keys) = match extension {
         Some((location, node)) => {
-            let (ext, keys) = sigstore_extension(location, node)?;
+            let (ext, keys) = sigstore_extension(location, &node)?;
             (Some(ext), keys)
         }
         None => (None, Vec::new()),
@@ -554,8 +614,11 @@ fn cert_source(
                 "{path_name} and {data_name} cannot be used simultaneously"
             )),
         )),
-        (Some((l, node)), None) => Ok(Some((l, CertSource::Path(absolute_path(node, path_name)?)))),
-        (None, Some((l, node))) => Ok(Some((l, CertSource::Data(base64_data(node, data_name)?)))),
+        (Some((l, node)), None) => Ok(Some((
+            l,
+            CertSource::Path(absolute_path(&node, path_name)?),
+        ))),
+        (None, Some((l, node))) => Ok(Some((l, CertSource::Data(base64_data(&node, data_name)?)))),
         (None, None) => Ok(None),
     }
 }
@@ -628,7 +691,7 @@ fn identity_error(location: Location, message: String) -> PolicyError {
 pub(crate) fn signed_identity(node: &Node) -> Result<SignedIdentity> {
     let mut fields = Fields::new(node, "signedIdentity")?;
     let (type_location, kind) = fields.require_string("type", node.location)?;
-    fields.context = format!("signedIdentity {kind:?}");
+    fields.set_kind("signedIdentity", kind);
     let identity = match kind {
         "matchExact" => SignedIdentity::MatchExact,
         "matchRepoDigestOrExact" => SignedIdentity::MatchRepoDigestOrExact,
@@ -680,7 +743,7 @@ fn small_integer(node: &Node, field: &str, max: u32) -> Result<u32> {
             },
         )
     };
-    match &node.value {
+    match node.value() {
         Value::Number(text) => match text.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(invalid(format!(
@@ -701,13 +764,13 @@ fn sigstore_extension(
     let keys_node = fields.take("keys");
     fields.finish()?;
     let (threshold_value, threshold_location) = match threshold {
-        Some((l, n)) => (small_integer(n, "threshold", MAX_THRESHOLD)?, Some(l)),
+        Some((l, n)) => (small_integer(&n, "threshold", MAX_THRESHOLD)?, Some(l)),
         None => (1, None),
     };
     let mut keys = Vec::new();
     if let Some((_, keys_node)) = keys_node {
-        let items = array(keys_node, "cfsgate.keys")?;
-        if items.is_empty() {
+        let items = array(&keys_node, "cfsgate.keys")?;
+        if items.len() == 0 {
             return Err(err(
                 keys_node.location,
                 PolicyErrorKind::InvalidValue {
@@ -717,7 +780,7 @@ fn sigstore_extension(
             ));
         }
         for item in items {
-            keys.push(trusted_key(item)?);
+            keys.push(trusted_key(&item)?);
         }
     }
     Ok((
@@ -773,11 +836,11 @@ fn trusted_key(node: &Node) -> Result<TrustedKey> {
         }
     }
     let material = if let Some((_, node)) = path {
-        KeyMaterial::File(absolute_path(node, "keyPath")?.path)
+        KeyMaterial::File(absolute_path(&node, "keyPath")?.path)
     } else if let Some((_, node)) = data {
-        KeyMaterial::Data(base64_data(node, "keyData")?)
+        KeyMaterial::Data(base64_data(&node, "keyData")?)
     } else if let Some((_, node)) = keyring {
-        let name = string(node, "keyring")?;
+        let name = string(&node, "keyring")?;
         if name.is_empty() {
             return Err(err(
                 node.location,
@@ -797,10 +860,10 @@ fn trusted_key(node: &Node) -> Result<TrustedKey> {
                 ))
             }
             (Some((_, d)), None) => {
-                KeyringSelector::Description(string(d, "description")?.to_string())
+                KeyringSelector::Description(string(&d, "description")?.to_string())
             }
             (None, Some((_, s))) => {
-                let serial = small_integer(s, "serial", i32::MAX as u32)?;
+                let serial = small_integer(&s, "serial", i32::MAX as u32)?;
                 KeyringSelector::Serial(i32::try_from(serial).unwrap_or(i32::MAX))
             }
             (None, None) => KeyringSelector::All,
@@ -814,10 +877,10 @@ fn trusted_key(node: &Node) -> Result<TrustedKey> {
     };
     let window = ValidityWindow {
         not_before: not_before
-            .map(|(_, n)| timestamp(n, "notBefore"))
+            .map(|(_, n)| timestamp(&n, "notBefore"))
             .transpose()?,
         not_after: not_after
-            .map(|(_, n)| timestamp(n, "notAfter"))
+            .map(|(_, n)| timestamp(&n, "notAfter"))
             .transpose()?,
     };
     Ok(TrustedKey {
@@ -838,7 +901,7 @@ fn unreachable_key(location: Location) -> Result<KeyMaterial> {
 /// `{"type": "composefs", "sealed": BOOL, "verity": "kernel"|"userspace"}`.
 fn composefs(fields: &mut Fields) -> Result<ComposefsRequirement> {
     let sealed = match fields.take("sealed") {
-        Some((_, node)) => boolean(node, "sealed")?,
+        Some((_, node)) => boolean(&node, "sealed")?,
         None => true,
     };
     let verity = match fields.take_string("verity")? {
@@ -881,17 +944,17 @@ fn apply_extension(policy: &mut Policy, node: &Node) -> Result<()> {
     let Some((_, modes)) = modes else {
         return Ok(());
     };
-    let mut fields = Fields::new(modes, "cfsgate.modes")?;
+    let mut fields = Fields::new(&modes, "cfsgate.modes")?;
     let default = fields.take("default");
     let transports = fields.take("transports");
     fields.finish()?;
     if let Some((_, node)) = default {
-        policy.default.mode = mode(node)?;
+        policy.default.mode = mode(&node)?;
         policy.default.mode_location = Some(node.location);
     }
     if let Some((_, node)) = transports {
-        for transport in object(node, "cfsgate.modes.transports")? {
-            let Some(&index) = policy.transport_index.get(&transport.key) else {
+        for transport in object(&node, "cfsgate.modes.transports")? {
+            let Some(&index) = policy.transport_index.get(transport.key) else {
                 return Err(err(
                     transport.key_location,
                     PolicyErrorKind::InvalidValue {
@@ -902,7 +965,7 @@ fn apply_extension(policy: &mut Policy, node: &Node) -> Result<()> {
             };
             let scopes = &mut policy.transports[index];
             for scope in object(&transport.value, "cfsgate.modes.transports.*")? {
-                let Some(&scope_index) = scopes.scope_index.get(&scope.key) else {
+                let Some(&scope_index) = scopes.scope_index.get(scope.key) else {
                     return Err(err(
                         scope.key_location,
                         PolicyErrorKind::InvalidValue {
