@@ -399,3 +399,136 @@ fn mounts_gc_collects_containers_whose_process_is_gone() {
     assert!(mounts_under(&fx.run_dir).is_empty());
     assert!(!root.exists());
 }
+
+/// `bash -c '<cfsgate hook precreate …> <redirect>; exit $?'` with the runtime config on stdin:
+/// bash stays the hook's parent (as podman is) and its stderr is `engine_stderr`; bash applies
+/// `<redirect>` in the forked child only (dash applies it to itself around the fork).
+fn precreate_under_parent(
+    fx: &Fixture,
+    config: &[u8],
+    redirect: &str,
+    extra: &[&str],
+    engine_stderr: std::process::Stdio,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("\"$@\" {redirect}; exit $?"))
+        .arg("sh")
+        .arg(BIN)
+        .args(["hook", "precreate"])
+        .args(fx.gate_args())
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(engine_stderr)
+        .spawn()
+        .expect("spawn bash");
+    child.stdin.take().unwrap().write_all(config).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn precreate_with_stderr_discarded_tells_the_parent_once() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let image = fx.image("eng", &fx.rootfs("eng", "bad"), Variant::Unsigned);
+    let config = runtime_config(&image, "registry.example/app:latest", &[]);
+    let piped = std::process::Stdio::piped;
+
+    // Our stderr is /dev/null, as under podman 4.3: the parent's stderr gets the one line.
+    let out = precreate_under_parent(&fx, &config, "2>/dev/null", &[], piped());
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(out.stdout.is_empty());
+    let expected = format!("cfsgate: denied {image}: ");
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(
+        shown.starts_with(&expected) && shown.contains("unsigned") && shown.ends_with('\n'),
+        "{shown}"
+    );
+
+    // A closed stderr (`2>&-`) is discarded too.
+    let out = precreate_under_parent(&fx, &config, "2>&-", &[], piped());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&expected));
+
+    // Our stderr is read (the parent's pipe itself): the reason once, in the hook's own form.
+    let out = precreate_under_parent(&fx, &config, "", &[], piped());
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(shown.matches("denied").count(), 1, "{shown}");
+    assert!(!shown.contains(&expected), "copied although read: {shown}");
+    assert!(shown.contains("unsigned"), "{shown}");
+
+    // --no-engine-stderr: nothing reaches the parent; the refusal is unchanged.
+    let out = precreate_under_parent(
+        &fx,
+        &config,
+        "2>/dev/null",
+        &["--no-engine-stderr"],
+        piped(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty(), "{:?}", out.stderr);
+
+    // A container naming no image: the line says so without an image.
+    let out = precreate_under_parent(
+        &fx,
+        br#"{"ociVersion":"1.0.2","root":{"path":"/x"}}"#,
+        "2>/dev/null",
+        &[],
+        piped(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        shown.starts_with("cfsgate: denied: the container names no image"),
+        "{shown}"
+    );
+    let recs = records(&fx);
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    assert!(recs.iter().all(|r| r["verdict"] == "deny"));
+}
+
+/// The parent's stderr is a pipe that is full and never read: the hook still refuses at once
+/// (its write does not block; the line is dropped).
+#[test]
+fn precreate_does_not_block_on_a_full_parent_stderr() {
+    if !require_root() {
+        return;
+    }
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::io::Write;
+    let fx = Fixture::new();
+    let image = fx.image("full", &fx.rootfs("full", "bad"), Variant::WrongKey);
+    let config = runtime_config(&image, "registry.example/app:latest", &[]);
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let flags = fcntl_getfl(&writer).unwrap();
+    fcntl_setfl(&writer, flags | OFlags::NONBLOCK).unwrap();
+    let chunk = [b'x'; 4096];
+    let mut filled = 0usize;
+    loop {
+        match writer.write(&chunk) {
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the pipe: {e}"),
+        }
+    }
+    // The engine's own description is blocking again, as podman's stderr would be.
+    fcntl_setfl(&writer, flags).unwrap();
+    let started = std::time::Instant::now();
+    let out = precreate_under_parent(&fx, &config, "2>/dev/null", &[], writer.into());
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    // Nothing but the filler is in the pipe: the line was dropped, not half-written.
+    drop(out);
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut { reader }, &mut rest).unwrap();
+    assert_eq!(rest.len(), filled);
+    assert!(rest.iter().all(|b| *b == b'x'));
+    assert_eq!(records(&fx).last().unwrap()["verdict"], "deny");
+}
