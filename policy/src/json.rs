@@ -19,7 +19,8 @@
 //!
 //! - the document is one flat array of entries in document order (a "tape"), not a tree
 //!   of separately allocated nodes: one allocation for the whole file;
-//! - strings and numbers borrow from the input (only strings with escapes are copied);
+//! - strings and numbers are spans of the input (only strings with escapes are copied),
+//!   and an entry is 24 bytes;
 //! - string contents are scanned eight bytes at a time;
 //! - duplicate keys of large objects are found by sorting borrowed keys (no hashing, so no
 //!   hash flooding either).
@@ -34,8 +35,6 @@
 //! | object of `n` members | `n` × (key entry, value subtree) | past the last value |
 //! | object key | its value's subtree | own index + 1 |
 
-use std::borrow::Cow;
-
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 
 /// Deepest nesting of arrays/objects accepted. A policy is at most ~6 levels deep; the
@@ -47,43 +46,86 @@ pub const MAX_NESTING_DEPTH: usize = 64;
 /// checked once, by sorting, when the object ends.
 const SMALL_OBJECT_MEMBERS: usize = 16;
 
-/// A parsed JSON document: the tape of entries, borrowing from the input text.
+/// A parsed JSON document: the tape of entries, pointing into the input text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document<'a> {
-    entries: Vec<Entry<'a>>,
+    text: &'a str,
+    entries: Vec<Entry>,
+    /// Strings that held escapes, decoded ([`Item::Decoded`] and [`Item::DecodedKey`]).
+    decoded: Vec<String>,
 }
 
-/// One tape entry.
+/// One tape entry: 24 bytes, because a policy's tape is as many entries as values and
+/// every page of it is a page fault on each `cfsgate verify`.
 #[derive(Debug, Clone, PartialEq)]
-struct Entry<'a> {
-    item: Item<'a>,
+struct Entry {
+    item: Item,
     location: Location,
     /// Index just past this entry's subtree.
     end: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Item<'a> {
+/// What an entry holds; text is a span of the input (`start`, `len` in bytes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Item {
     Null,
     Bool(bool),
-    Number(&'a str),
-    String(Cow<'a, str>),
-    Array { len: u32 },
-    Object { len: u32 },
-    Key(Cow<'a, str>),
+    Number(Span),
+    String(Span),
+    /// A string with escapes: index into [`Document::decoded`].
+    Decoded(u32),
+    Array {
+        len: u32,
+    },
+    Object {
+        len: u32,
+    },
+    Key(Span),
+    /// A key with escapes: index into [`Document::decoded`].
+    DecodedKey(u32),
+}
+
+/// A byte range of the input text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    start: u32,
+    len: u32,
 }
 
 impl<'a> Document<'a> {
     /// The top-level value.
     pub fn root(&self) -> Node<'_> {
-        Node::at(&self.entries, 0)
+        Node::at(self, 0)
+    }
+
+    fn text_of(&self, span: Span) -> &str {
+        let start = span.start as usize;
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+
+    fn decoded(&self, index: u32) -> &str {
+        self.decoded
+            .get(index as usize)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The key of a key entry.
+    fn key_at(&self, index: usize) -> Option<&str> {
+        match self.entries.get(index)?.item {
+            Item::Key(span) => Some(self.text_of(span)),
+            Item::DecodedKey(i) => Some(self.decoded(i)),
+            _ => None,
+        }
     }
 }
 
 /// A value of a [`Document`], with the location of its first character.
 #[derive(Debug, Clone, Copy)]
 pub struct Node<'d> {
-    entries: &'d [Entry<'d>],
+    doc: &'d Document<'d>,
     index: usize,
     pub location: Location,
 }
@@ -122,10 +164,14 @@ impl Value<'_> {
 }
 
 impl<'d> Node<'d> {
-    fn at(entries: &'d [Entry<'d>], index: usize) -> Self {
-        let location = entries.get(index).map(|e| e.location).unwrap_or_default();
+    fn at(doc: &'d Document<'d>, index: usize) -> Self {
+        let location = doc
+            .entries
+            .get(index)
+            .map(|e| e.location)
+            .unwrap_or_default();
         Node {
-            entries,
+            doc,
             index,
             location,
         }
@@ -133,28 +179,33 @@ impl<'d> Node<'d> {
 
     /// Index just past this value's subtree.
     fn end(&self) -> usize {
-        self.entries
+        self.doc
+            .entries
             .get(self.index)
             .map_or(self.index + 1, |e| e.end as usize)
     }
 
     pub fn value(&self) -> Value<'d> {
-        let entries = self.entries;
-        match entries.get(self.index).map(|e| &e.item) {
-            Some(Item::Bool(b)) => Value::Bool(*b),
-            Some(Item::Number(text)) => Value::Number(text),
-            Some(Item::String(text) | Item::Key(text)) => Value::String(text),
-            Some(Item::Array { len }) => Value::Array(Items {
-                entries,
+        let doc = self.doc;
+        let Some(entry) = doc.entries.get(self.index) else {
+            return Value::Null;
+        };
+        match entry.item {
+            Item::Null => Value::Null,
+            Item::Bool(b) => Value::Bool(b),
+            Item::Number(span) => Value::Number(doc.text_of(span)),
+            Item::String(span) | Item::Key(span) => Value::String(doc.text_of(span)),
+            Item::Decoded(i) | Item::DecodedKey(i) => Value::String(doc.decoded(i)),
+            Item::Array { len } => Value::Array(Items {
+                doc,
                 next: self.index + 1,
-                remaining: *len as usize,
+                remaining: len as usize,
             }),
-            Some(Item::Object { len }) => Value::Object(Members {
-                entries,
+            Item::Object { len } => Value::Object(Members {
+                doc,
                 next: self.index + 1,
-                remaining: *len as usize,
+                remaining: len as usize,
             }),
-            Some(Item::Null) | None => Value::Null,
         }
     }
 }
@@ -162,7 +213,7 @@ impl<'d> Node<'d> {
 /// The items of an array, in order.
 #[derive(Debug, Clone, Copy)]
 pub struct Items<'d> {
-    entries: &'d [Entry<'d>],
+    doc: &'d Document<'d>,
     next: usize,
     remaining: usize,
 }
@@ -175,7 +226,7 @@ impl<'d> Iterator for Items<'d> {
             return None;
         }
         self.remaining -= 1;
-        let node = Node::at(self.entries, self.next);
+        let node = Node::at(self.doc, self.next);
         self.next = node.end();
         Some(node)
     }
@@ -190,7 +241,7 @@ impl ExactSizeIterator for Items<'_> {}
 /// The members of an object, in order.
 #[derive(Debug, Clone, Copy)]
 pub struct Members<'d> {
-    entries: &'d [Entry<'d>],
+    doc: &'d Document<'d>,
     next: usize,
     remaining: usize,
 }
@@ -203,16 +254,13 @@ impl<'d> Iterator for Members<'d> {
             return None;
         }
         self.remaining -= 1;
-        let key_entry = self.entries.get(self.next)?;
-        let key = match &key_entry.item {
-            Item::Key(key) => key,
-            _ => return None,
-        };
-        let value = Node::at(self.entries, self.next + 1);
+        let key = self.doc.key_at(self.next)?;
+        let key_location = self.doc.entries.get(self.next)?.location;
+        let value = Node::at(self.doc, self.next + 1);
         self.next = value.end();
         Some(Member {
             key,
-            key_location: key_entry.location,
+            key_location,
             value,
         })
     }
@@ -238,15 +286,25 @@ pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
             ));
         }
     };
+    if u32::try_from(bytes.len()).is_err() {
+        // Spans are u32 offsets; policies are capped far below this.
+        return Err(PolicyError::new(
+            Location { line: 1, column: 1 },
+            PolicyErrorKind::TooLarge(u32::MAX as usize),
+        ));
+    }
     let mut reader = Reader {
-        text,
         bytes: text.as_bytes(),
         pos: 0,
         line: 1,
         column: 1,
-        // Every value takes at least two bytes but the last, so this never grows; the
-        // pages of unused capacity are never touched.
-        tape: Vec::with_capacity(bytes.len() / 2 + 1),
+        doc: Document {
+            text,
+            // Every value takes at least two bytes but the last, so this never grows;
+            // the pages of unused capacity are never touched.
+            entries: Vec::with_capacity(bytes.len() / 2 + 1),
+            decoded: Vec::new(),
+        },
     };
     reader.skip_whitespace();
     reader.value(0)?;
@@ -257,9 +315,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
             PolicyErrorKind::TrailingData,
         ));
     }
-    Ok(Document {
-        entries: reader.tape,
-    })
+    Ok(reader.doc)
 }
 
 /// The location just after `prefix` (used for the position of an invalid byte).
@@ -277,12 +333,18 @@ fn location_after(prefix: &str) -> Location {
 }
 
 struct Reader<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     line: u32,
     column: u32,
-    tape: Vec<Entry<'a>>,
+    /// The document being built.
+    doc: Document<'a>,
+}
+
+/// A string as read: a span of the input, or decoded because it held escapes.
+enum ReadString {
+    Plain(Span),
+    Decoded(String),
 }
 
 impl<'a> Reader<'a> {
@@ -340,10 +402,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Appends an entry whose subtree is itself alone; returns its index.
-    fn push(&mut self, item: Item<'a>, location: Location) -> Result<usize, PolicyError> {
-        let index = self.tape.len();
+    fn push(&mut self, item: Item, location: Location) -> Result<usize, PolicyError> {
+        let index = self.doc.entries.len();
         let end = u32::try_from(index + 1).map_err(|_| self.syntax("too many values"))?;
-        self.tape.push(Entry {
+        self.doc.entries.push(Entry {
             item,
             location,
             end,
@@ -353,9 +415,10 @@ impl<'a> Reader<'a> {
 
     /// Sets a container's member/item count and the end of its subtree.
     fn close(&mut self, index: usize, count: usize) -> Result<(), PolicyError> {
-        let end = u32::try_from(self.tape.len()).map_err(|_| self.syntax("too many values"))?;
+        let end =
+            u32::try_from(self.doc.entries.len()).map_err(|_| self.syntax("too many values"))?;
         let count = u32::try_from(count).map_err(|_| self.syntax("too many values"))?;
-        if let Some(entry) = self.tape.get_mut(index) {
+        if let Some(entry) = self.doc.entries.get_mut(index) {
             entry.end = end;
             match &mut entry.item {
                 Item::Array { len } | Item::Object { len } => *len = count,
@@ -371,7 +434,10 @@ impl<'a> Reader<'a> {
             None => return Err(self.syntax("unexpected end of input, expected a value")),
             Some(b'{') => return self.object(depth, location),
             Some(b'[') => return self.array(depth, location),
-            Some(b'"') => Item::String(self.string()?),
+            Some(b'"') => match self.string()? {
+                ReadString::Plain(span) => Item::String(span),
+                ReadString::Decoded(text) => Item::Decoded(self.keep_decoded(text)?),
+            },
             Some(b't') => {
                 self.expect_literal("true")?;
                 Item::Bool(true)
@@ -406,12 +472,20 @@ impl<'a> Reader<'a> {
     /// Whether the object opened at `object` already has the key `key` (a linear walk of
     /// its members so far).
     fn has_key(&self, object: usize, count: usize, key: &str) -> bool {
-        let members = Members {
-            entries: &self.tape,
+        let mut members = Members {
+            doc: &self.doc,
             next: object + 1,
             remaining: count,
         };
-        members.into_iter().any(|m| m.key == key)
+        members.any(|m| m.key == key)
+    }
+
+    /// Stores a decoded string; returns its index in [`Document::decoded`].
+    fn keep_decoded(&mut self, text: String) -> Result<u32, PolicyError> {
+        let index =
+            u32::try_from(self.doc.decoded.len()).map_err(|_| self.syntax("too many strings"))?;
+        self.doc.decoded.push(text);
+        Ok(index)
     }
 
     fn object(&mut self, depth: usize, location: Location) -> Result<(), PolicyError> {
@@ -430,15 +504,21 @@ impl<'a> Reader<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.syntax("expected a string key"));
             }
-            let key = self.string()?;
+            let key = match self.string()? {
+                ReadString::Plain(span) => Item::Key(span),
+                ReadString::Decoded(text) => Item::DecodedKey(self.keep_decoded(text)?),
+            };
+            let key_index = self.push(key, key_location)?;
             // Small objects (most policy objects have a handful of keys): a linear scan now.
-            if count < SMALL_OBJECT_MEMBERS && self.has_key(index, count, &key) {
-                return Err(PolicyError::new(
-                    key_location,
-                    PolicyErrorKind::DuplicateKey(key.into_owned()),
-                ));
+            if count < SMALL_OBJECT_MEMBERS {
+                let key = self.doc.key_at(key_index).unwrap_or_default();
+                if self.has_key(index, count, key) {
+                    return Err(PolicyError::new(
+                        key_location,
+                        PolicyErrorKind::DuplicateKey(key.to_string()),
+                    ));
+                }
             }
-            self.push(Item::Key(key), key_location)?;
             self.skip_whitespace();
             if self.peek() != Some(b':') {
                 return Err(self.syntax("expected `:` after an object key"));
@@ -455,7 +535,7 @@ impl<'a> Reader<'a> {
                     self.close(index, count)?;
                     if count > SMALL_OBJECT_MEMBERS {
                         first_duplicate(Members {
-                            entries: &self.tape,
+                            doc: &self.doc,
                             next: index + 1,
                             remaining: count,
                         })?;
@@ -493,7 +573,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn number(&mut self) -> Result<&'a str, PolicyError> {
+    fn number(&mut self) -> Result<Span, PolicyError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.bump();
@@ -529,7 +609,7 @@ impl<'a> Reader<'a> {
             }
         }
         // Only ASCII was consumed, so both ends are char boundaries.
-        Ok(self.text.get(start..self.pos).unwrap_or_default())
+        Ok(span(start, self.pos))
     }
 
     fn hex4(&mut self) -> Result<u32, PolicyError> {
@@ -547,30 +627,31 @@ impl<'a> Reader<'a> {
         Ok(code)
     }
 
-    /// Reads a string (at its opening quote). Borrowed from the input unless it holds an
+    /// Reads a string (at its opening quote): a span of the input unless it holds an
     /// escape.
-    fn string(&mut self) -> Result<Cow<'a, str>, PolicyError> {
+    fn string(&mut self) -> Result<ReadString, PolicyError> {
         self.bump(); // opening quote
-        let mut owned: Option<String> = None;
+        let content_start = self.pos;
+        let mut decoded: Option<String> = None;
         loop {
             let run_start = self.pos;
             self.skip_plain_string_bytes();
-            // Runs start and stop only at ASCII bytes, so both ends are char boundaries.
-            let run = self.text.get(run_start..self.pos).unwrap_or_default();
+            let run_end = self.pos;
             match self.peek() {
                 None => return Err(self.syntax("unterminated string")),
                 Some(b'"') => {
                     self.bump();
-                    return Ok(match owned {
-                        None => Cow::Borrowed(run),
+                    return Ok(match decoded {
+                        None => ReadString::Plain(span(content_start, run_end)),
                         Some(mut out) => {
-                            out.push_str(run);
-                            Cow::Owned(out)
+                            out.push_str(self.text_between(run_start, run_end));
+                            ReadString::Decoded(out)
                         }
                     });
                 }
                 Some(b'\\') => {
-                    let out = owned.get_or_insert_with(String::new);
+                    let run = self.text_between(run_start, run_end);
+                    let out = decoded.get_or_insert_with(String::new);
                     out.push_str(run);
                     self.bump();
                     let escaped = match self.peek() {
@@ -585,7 +666,7 @@ impl<'a> Reader<'a> {
                         Some(b'u') => {
                             self.bump();
                             let c = self.unicode_escape()?;
-                            owned.get_or_insert_with(String::new).push(c);
+                            decoded.get_or_insert_with(String::new).push(c);
                             continue;
                         }
                         _ => return Err(self.syntax("invalid escape in string")),
@@ -596,6 +677,12 @@ impl<'a> Reader<'a> {
                 Some(_) => return Err(self.syntax("control character in string")),
             }
         }
+    }
+
+    /// The input between two positions that are char boundaries (runs start and stop only
+    /// at ASCII bytes).
+    fn text_between(&self, start: usize, end: usize) -> &'a str {
+        self.doc.text.get(start..end).unwrap_or_default()
     }
 
     /// Moves past string bytes that need no attention (not `"`, `\\` or a control
@@ -653,9 +740,14 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
     bytes_below(word ^ repeat_byte(byte), 1)
 }
 
-/// The high bit of each byte of `word` that is a UTF-8 continuation byte (`10xxxxxx`).
-fn continuation_bytes(word: u64) -> u64 {
-    word & !(word << 1) & repeat_byte(0x80)
+/// How many bytes of `word` (under `mask`) are UTF-8 continuation bytes (`10xxxxxx`).
+/// ASCII words, the usual case, skip the bit count.
+fn continuation_count(word: u64, mask: u64) -> usize {
+    let high = word & mask & repeat_byte(0x80);
+    if high == 0 {
+        return 0;
+    }
+    (high & !(word << 1)).count_ones() as usize
 }
 
 /// The length of the run at the start of `bytes` without `"`, `\\` or a control
@@ -678,10 +770,10 @@ fn plain_run(bytes: &[u8]) -> (usize, usize) {
             } else {
                 u64::MAX >> (64 - 8 * plain)
             };
-            continuations += (continuation_bytes(word) & kept).count_ones() as usize;
+            continuations += continuation_count(word, kept);
             return (len + plain, continuations);
         }
-        continuations += continuation_bytes(word).count_ones() as usize;
+        continuations += continuation_count(word, u64::MAX);
         len += 8;
     }
     for &byte in words.remainder() {
@@ -712,5 +804,14 @@ fn first_duplicate(members: Members<'_>) -> Result<(), PolicyError> {
             location,
             PolicyErrorKind::DuplicateKey(key.to_string()),
         )),
+    }
+}
+
+/// The span `start..end` of the input (both within a text of at most `u32::MAX` bytes,
+/// checked by [`parse`]).
+fn span(start: usize, end: usize) -> Span {
+    Span {
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        len: u32::try_from(end.saturating_sub(start)).unwrap_or(0),
     }
 }

@@ -77,7 +77,9 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
     let mut transports = Vec::new();
     let mut transport_index = HashMap::new();
     if let Some((_, node)) = transports_node {
-        for member in object(&node, "transports")? {
+        let members = object(&node, "transports")?;
+        transport_index.reserve(members.len());
+        for member in members {
             transport_index.insert(member.key.to_string(), transports.len());
             transports.push(transport_scopes(&member)?);
         }
@@ -96,20 +98,34 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
 }
 
 /// The members of an object, consumed by name; whatever is left is an unknown field.
-/// Built for every object of the policy, so it allocates nothing for objects of up to 64
-/// members (a bit mask of the members taken) and names its context without formatting.
+/// Built for every object of the policy, so objects of up to [`INLINE_MEMBERS`] members
+/// (all but the transport and scope maps) are held without allocating, and the context is
+/// named without formatting.
 struct Fields<'a> {
-    members: Members<'a>,
-    taken: Taken,
+    /// Members not taken yet, in document order (`None` once taken).
+    slots: Slots<'a>,
     context: Context<'a>,
 }
 
-/// Which members of an object were taken.
-enum Taken {
-    /// Bit `i` set: member `i` was taken (objects of at most 64 members).
-    Mask(u64),
-    /// Larger objects (always an error in the end: no object has that many fields).
-    Flags(Vec<bool>),
+/// Objects with more members than this are held on the heap by [`Fields`]; no policy
+/// object other than the maps has more than 10 fields.
+const INLINE_MEMBERS: usize = 12;
+
+// The inline variant is large on purpose: it lives on the stack for the duration of one
+// object's parse and saves an allocation per object.
+#[allow(clippy::large_enum_variant)]
+enum Slots<'a> {
+    Inline([Option<Member<'a>>; INLINE_MEMBERS]),
+    Heap(Vec<Option<Member<'a>>>),
+}
+
+impl<'a> Slots<'a> {
+    fn as_mut(&mut self) -> &mut [Option<Member<'a>>] {
+        match self {
+            Slots::Inline(slots) => slots,
+            Slots::Heap(slots) => slots,
+        }
+    }
 }
 
 /// What an object is, for error messages: a fixed name, or a name and the `type` value
@@ -132,14 +148,17 @@ impl std::fmt::Display for Context<'_> {
 impl<'a> Fields<'a> {
     fn new(node: &Node<'a>, context: &'static str) -> Result<Self> {
         let members = object(node, context)?;
-        let taken = if members.len() <= 64 {
-            Taken::Mask(0)
+        let slots = if members.len() <= INLINE_MEMBERS {
+            let mut slots = [None; INLINE_MEMBERS];
+            for (slot, member) in slots.iter_mut().zip(members) {
+                *slot = Some(member);
+            }
+            Slots::Inline(slots)
         } else {
-            Taken::Flags(vec![false; members.len()])
+            Slots::Heap(members.map(Some).collect())
         };
         Ok(Fields {
-            members,
-            taken,
+            slots,
             context: Context {
                 name: context,
                 kind: None,
@@ -155,28 +174,14 @@ impl<'a> Fields<'a> {
         };
     }
 
-    fn is_taken(&self, index: usize) -> bool {
-        match &self.taken {
-            Taken::Mask(mask) => mask & (1u64 << index) != 0,
-            Taken::Flags(flags) => flags.get(index).copied().unwrap_or(true),
-        }
-    }
-
     /// Removes the member `key`, returning the key's location and the value.
     fn take(&mut self, key: &str) -> Option<(Location, Node<'a>)> {
-        let (index, member) = self
-            .members
-            .enumerate()
-            .find(|(i, m)| !self.is_taken(*i) && m.key == key)?;
-        match &mut self.taken {
-            Taken::Mask(mask) => *mask |= 1u64 << index,
-            Taken::Flags(flags) => {
-                if let Some(flag) = flags.get_mut(index) {
-                    *flag = true;
-                }
-            }
-        }
-        Some((member.key_location, member.value))
+        let slot = self
+            .slots
+            .as_mut()
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|m| m.key == key))?;
+        slot.take().map(|m| (m.key_location, m.value))
     }
 
     fn take_string(&mut self, key: &str) -> Result<Option<(Location, &'a str)>> {
@@ -199,10 +204,10 @@ impl<'a> Fields<'a> {
     }
 
     /// Fails on the first member nobody took.
-    fn finish(self) -> Result<()> {
-        match self.members.enumerate().find(|(i, _)| !self.is_taken(*i)) {
+    fn finish(mut self) -> Result<()> {
+        match self.slots.as_mut().iter().flatten().next() {
             None => Ok(()),
-            Some((_, member)) => Err(err(
+            Some(member) => Err(err(
                 member.key_location,
                 PolicyErrorKind::UnknownField {
                     field: member.key.to_string(),
@@ -257,6 +262,7 @@ fn transport_scopes(member: &Member<'_>) -> Result<TransportScopes> {
     let context = format!("transports.{transport}");
     let mut scopes = Vec::new();
     let mut scope_index = HashMap::new();
+    scope_index.reserve(object(&member.value, &context)?.len());
     for scope in object(&member.value, &context)? {
         if !scope.key.is_empty() {
             validate_scope(transport, scope.key).map_err(|reason| {

@@ -364,6 +364,49 @@ fn columns_count_characters_not_bytes() {
     );
 }
 
+proptest::proptest! {
+    /// Strings are scanned eight bytes at a time: whatever mix of 1- to 4-byte characters
+    /// and escapes a string holds, and wherever they fall relative to the 8-byte words,
+    /// the location after it is counted in characters, as the test's own count says.
+    #[test]
+    fn columns_after_any_string_count_characters(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec!["a", "é", "€", "𝄞", "\\n", "\\u00e9", " ", "/"]),
+            0..40,
+        ),
+        newlines in 0usize..3,
+    ) {
+        let content: String = parts.concat();
+        let text = format!(
+            "{{\"default\": [{{\"type\": \"reject\"}}],{}\"transports\": {{\"x\": \"{content}\", \"bad\": [}}}}",
+            "\n".repeat(newlines)
+        );
+        let error = parse(&text).unwrap_err();
+        // The error is at the `}` that closes nothing: after `[`.
+        let index = text.find("[}").unwrap() + 1;
+        let (line, column) = line_column(&text, index);
+        proptest::prop_assert_eq!((error.location.line, error.location.column), (line, column));
+    }
+}
+
+#[test]
+fn first_of_several_duplicates_in_a_large_object_is_reported() {
+    // Two different keys repeated; the repeat that comes first in the file is reported
+    // even though the other key sorts first.
+    let mut scopes: Vec<String> = (0..30)
+        .map(|i| format!("\"r.example/s{i}\": [{{\"type\": \"reject\"}}]"))
+        .collect();
+    scopes.push("\"r.example/s9\": [{\"type\": \"reject\"}]".into());
+    scopes.push("\"r.example/s1\": [{\"type\": \"reject\"}]".into());
+    let text = format!(
+        "{{\"default\": [{{\"type\": \"reject\"}}], \"transports\": {{\"docker\": {{\n{}}}}}}}",
+        scopes.join(",\n")
+    );
+    fails_at(&text, Mark::Last("\"r.example/s9\""), |k| {
+        *k == PolicyErrorKind::DuplicateKey("r.example/s9".into())
+    });
+}
+
 #[test]
 fn invalid_utf8_is_located() {
     let mut bytes = b"{\"default\": [{\"type\": \"reject\"}],\n \"transports\": {\"x".to_vec();
@@ -576,8 +619,8 @@ fn timestamps() {
 
 #[test]
 fn duplicate_key_in_a_large_object() {
-    // Past the small-object threshold the reader switches to a hash set; duplicates must
-    // still be found, at the second occurrence.
+    // Past the small-object threshold the reader checks keys by sorting when the object
+    // ends; duplicates must still be found, at the second occurrence.
     let scopes: Vec<String> = (0..40)
         .map(|i| format!("\"r.example/s{i}\": [{{\"type\": \"reject\"}}]"))
         .collect();
