@@ -11,6 +11,7 @@ Sources (read in place, never copied into the repository):
 | oci_manifest | OCI layouts and dir: images around those tars, packed as `fuzz/src/lib.rs` `pieces` reads them |
 | sig_payload  | simple-signing payloads from the containers-image signatures, and made here |
 | sig_wrapper  | containers-image signature files |
+| rekor_bundle | the `dev.sigstore.cosign/bundle` annotations of those signature files |
 | key_pem      | containers-image keys and certificates; openssl-made keys (PEM and DER, SPKI and PKCS#1) |
 | policy_parse | containers-image policy.json, examples/policy/*.json, policies in policy/tests |
 | hook_json    | `runc spec` config.json, state JSON, examples/hooks.d |
@@ -33,6 +34,8 @@ import tempfile
 # Larger seeds slow every execution; libFuzzer also caps -max_len from the corpus.
 MAX_SEED = 256 * 1024
 SEP = b"\n----\n"
+# The sigstore signature annotation holding a Rekor bundle (cfsgate_verifier::sigstore).
+REKOR_BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 
 
 def put(corpus, target, data):
@@ -250,6 +253,11 @@ def seed_signatures(corpus, conf):
                     payload = base64.b64decode(json.loads(data[15:])["payload"])
                     put(corpus, "sig_payload", payload)
                 except (ValueError, KeyError):
+                    pass
+                try:
+                    bundle = json.loads(data[15:])["annotations"][REKOR_BUNDLE_ANNOTATION]
+                    put(corpus, "rekor_bundle", bundle.encode())
+                except (ValueError, KeyError, TypeError, AttributeError):
                     pass
         if name.endswith((".pub", ".pem", ".crt", "-cert")) or "crt" in name:
             put(corpus, "key_pem", data)
