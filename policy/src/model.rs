@@ -311,10 +311,11 @@ pub enum TrustRoot {
         standard: Option<KeyList>,
         extension: Vec<TrustedKey>,
     },
-    /// `fulcio` (keyless): parsed, not supported by cfsgate.
-    Fulcio(Fulcio),
+    /// `fulcio` (keyless): parsed, not supported by cfsgate. Boxed, like `Pki`, so that
+    /// the common public-key requirement stays small (every scope holds one).
+    Fulcio(Box<Fulcio>),
     /// `pki` (X.509 CA): parsed, not supported by cfsgate.
-    Pki(Pki),
+    Pki(Box<Pki>),
 }
 
 /// `fulcio`: exactly one of `caPath`/`caData`, plus `oidcIssuer` and `subjectEmail`.

@@ -19,7 +19,9 @@ use base64::Engine as _;
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 use crate::identity::SignedIdentity;
-use crate::json::{Items, Member, Members, Node, Value};
+use std::borrow::Cow;
+
+use crate::json::{Items, Kind, Member, Members, Node, Stream, Value};
 use crate::model::*;
 use crate::time::Timestamp;
 use crate::transport::validate_scope;
@@ -39,6 +41,11 @@ fn err(location: Location, kind: PolicyErrorKind) -> PolicyError {
 }
 
 /// Parses and validates policy text.
+///
+/// The top-level object, `transports` and each transport's scope map are streamed
+/// ([`Stream`]); each requirement list item, and the top-level `cfsgate` object, is read
+/// whole and turned into the model. So only one requirement's JSON entries exist at a time:
+/// `cfsgate verify` pays for the policy's model, not for a second copy of the file.
 pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
     if bytes.len() > MAX_POLICY_BYTES {
         return Err(err(
@@ -46,55 +53,107 @@ pub fn parse_policy(bytes: &[u8]) -> Result<Policy> {
             PolicyErrorKind::TooLarge(MAX_POLICY_BYTES),
         ));
     }
-    let document = crate::json::parse(bytes)?;
-    let root = document.root();
-    let mut top = Fields::new(&root, "the policy")?;
-    let default_node = top.take("default");
-    let transports_node = top.take("transports");
-    let extension_node = top.take("cfsgate");
-    top.finish()?;
+    let mut stream = Stream::new(bytes)?;
+    let (root_location, kind) = stream.peek_value()?;
+    expect_kind(kind, Kind::Object, root_location, "the policy")?;
+    stream.enter_object()?;
+    let mut seen: Vec<Cow<str>> = Vec::new();
+    let mut default = None;
+    let mut transports = Vec::new();
+    let mut transport_index = HashMap::new();
+    let mut extension = None;
+    while let Some((key, key_location)) = stream.next_key()? {
+        if seen.contains(&key) {
+            return Err(err(
+                key_location,
+                PolicyErrorKind::DuplicateKey(key.into_owned()),
+            ));
+        }
+        match &*key {
+            "default" => {
+                let (requirements, requirement_locations) = requirements(&mut stream)?;
+                default = Some(Scope {
+                    name: String::new(),
+                    kind: ScopeKind::GlobalDefault,
+                    location: key_location,
+                    requirements,
+                    requirement_locations,
+                    mode: Mode::Enforce,
+                    mode_location: None,
+                });
+            }
+            "transports" => {
+                let (location, kind) = stream.peek_value()?;
+                expect_kind(kind, Kind::Object, location, "transports")?;
+                stream.enter_object()?;
+                while let Some((name, name_location)) = stream.next_key()? {
+                    if transport_index.contains_key(&*name) {
+                        return Err(err(
+                            name_location,
+                            PolicyErrorKind::DuplicateKey(name.into_owned()),
+                        ));
+                    }
+                    transport_index.insert(name.to_string(), transports.len());
+                    transports.push(transport_scopes(&mut stream, &name, name_location)?);
+                }
+            }
+            "cfsgate" => extension = Some((key_location, stream.take_value()?)),
+            _ => {
+                return Err(err(
+                    key_location,
+                    PolicyErrorKind::UnknownField {
+                        field: key.into_owned(),
+                        context: "the policy".into(),
+                    },
+                ))
+            }
+        }
+        seen.push(key);
+    }
+    stream.finish()?;
 
-    let Some((default_location, default_node)) = default_node else {
+    let Some(default) = default else {
         return Err(err(
-            root.location,
+            root_location,
             PolicyErrorKind::MissingField {
                 field: "default".into(),
                 context: "the policy".into(),
             },
         ));
     };
-    let (requirements, requirement_locations) = requirements(&default_node)?;
-    let default = Scope {
-        name: String::new(),
-        kind: ScopeKind::GlobalDefault,
-        location: default_location,
-        requirements,
-        requirement_locations,
-        mode: Mode::Enforce,
-        mode_location: None,
-    };
-
-    let mut transports = Vec::new();
-    let mut transport_index = HashMap::new();
-    if let Some((_, node)) = transports_node {
-        let members = object(&node, "transports")?;
-        transport_index.reserve(members.len());
-        for member in members {
-            transport_index.insert(member.key.to_string(), transports.len());
-            transports.push(transport_scopes(&member)?);
-        }
-    }
     let mut policy = Policy {
         default,
         transports,
         extension_location: None,
         transport_index,
     };
-    if let Some((location, node)) = extension_node {
+    if let Some((location, document)) = extension {
         policy.extension_location = Some(location);
-        apply_extension(&mut policy, &node)?;
+        apply_extension(&mut policy, &document.root())?;
     }
     Ok(policy)
+}
+
+/// Fails unless a streamed value is of the `expected` type.
+fn expect_kind(found: Kind, expected: Kind, location: Location, context: &str) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(err(
+        location,
+        PolicyErrorKind::WrongType {
+            context: context.to_string(),
+            expected: match expected {
+                Kind::Object => "an object",
+                Kind::Array => "an array",
+                Kind::String => "a string",
+                Kind::Bool => "a boolean",
+                Kind::Number => "a number",
+                Kind::Null => "null",
+            },
+            found: found.type_name(),
+        },
+    ))
 }
 
 /// The members of an object, consumed by name; whatever is left is an unknown field.
@@ -257,35 +316,51 @@ fn boolean(node: &Node, context: &str) -> Result<bool> {
     }
 }
 
-fn transport_scopes(member: &Member<'_>) -> Result<TransportScopes> {
-    let transport: &str = member.key;
-    let context = format!("transports.{transport}");
+/// `transports.NAME`: a streamed map of scope name → requirement list.
+fn transport_scopes(
+    stream: &mut Stream,
+    transport: &str,
+    transport_location: Location,
+) -> Result<TransportScopes> {
+    let (location, kind) = stream.peek_value()?;
+    expect_kind(
+        kind,
+        Kind::Object,
+        location,
+        &format!("transports.{transport}"),
+    )?;
+    stream.enter_object()?;
     let mut scopes = Vec::new();
     let mut scope_index = HashMap::new();
-    scope_index.reserve(object(&member.value, &context)?.len());
-    for scope in object(&member.value, &context)? {
-        if !scope.key.is_empty() {
-            validate_scope(transport, scope.key).map_err(|reason| {
+    while let Some((scope, scope_location)) = stream.next_key()? {
+        if scope_index.contains_key(&*scope) {
+            return Err(err(
+                scope_location,
+                PolicyErrorKind::DuplicateKey(scope.into_owned()),
+            ));
+        }
+        if !scope.is_empty() {
+            validate_scope(transport, &scope).map_err(|reason| {
                 err(
-                    scope.key_location,
+                    scope_location,
                     PolicyErrorKind::InvalidScope {
                         transport: transport.to_string(),
-                        scope: scope.key.to_string(),
+                        scope: scope.to_string(),
                         reason,
                     },
                 )
             })?;
         }
-        let (requirements, requirement_locations) = requirements(&scope.value)?;
-        scope_index.insert(scope.key.to_string(), scopes.len());
+        let (requirements, requirement_locations) = requirements(stream)?;
+        scope_index.insert(scope.to_string(), scopes.len());
         scopes.push(Scope {
-            name: scope.key.to_string(),
-            kind: if scope.key.is_empty() {
+            kind: if scope.is_empty() {
                 ScopeKind::TransportDefault
             } else {
                 ScopeKind::Named
             },
-            location: scope.key_location,
+            name: scope.into_owned(),
+            location: scope_location,
             requirements,
             requirement_locations,
             mode: Mode::Enforce,
@@ -294,23 +369,30 @@ fn transport_scopes(member: &Member<'_>) -> Result<TransportScopes> {
     }
     Ok(TransportScopes {
         name: transport.to_string(),
-        location: member.key_location,
+        location: transport_location,
         scopes,
         scope_index,
     })
 }
 
-fn requirements(node: &Node) -> Result<(Vec<Requirement>, Vec<Location>)> {
-    let items = array(node, "a requirement list")?;
-    if items.len() == 0 {
-        return Err(err(node.location, PolicyErrorKind::EmptyRequirements));
-    }
-    let mut out = Vec::with_capacity(items.len());
-    let mut locations = Vec::with_capacity(items.len());
-    for item in items {
-        out.push(requirement(&item)?);
+/// A streamed requirement list: each item read whole and turned into a [`Requirement`].
+fn requirements(stream: &mut Stream) -> Result<(Vec<Requirement>, Vec<Location>)> {
+    let (location, kind) = stream.peek_value()?;
+    expect_kind(kind, Kind::Array, location, "a requirement list")?;
+    stream.enter_array()?;
+    // Sized for the usual one or two requirements: a default-grown Vec would reserve four
+    // 168-byte requirements per scope, most of them never used but still paged in.
+    let mut out = Vec::with_capacity(2);
+    let mut locations = Vec::with_capacity(2);
+    while stream.next_item()? {
+        let item = stream.read_value()?;
         locations.push(item.location);
+        out.push(requirement(&item)?);
     }
+    if out.is_empty() {
+        return Err(err(location, PolicyErrorKind::EmptyRequirements));
+    }
+    out.shrink_to_fit();
     Ok((out, locations))
 }
 
@@ -579,9 +661,9 @@ fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> 
                 ),
             ));
         }
-        TrustRoot::Fulcio(fulcio)
+        TrustRoot::Fulcio(Box::new(fulcio))
     } else if let Some((_, pki)) = pki {
-        TrustRoot::Pki(pki)
+        TrustRoot::Pki(Box::new(pki))
     } else {
         TrustRoot::PublicKeys {
             standard: key_sources.pop().map(|s| s.2),

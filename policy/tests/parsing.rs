@@ -335,15 +335,28 @@ fn json_syntax_errors_are_located() {
         matches!(k, PolicyErrorKind::Syntax(_))
     });
     fails_at(
-        "{\"default\": [{\"type\": \"rej\u{e9}ct\"}],\n \"x\" 1}",
+        "{\"default\": [{\"type\": \"reject\"}],\n \"r\u{e9}x\" 1}",
         Mark::At("1}"),
         |k| matches!(k, PolicyErrorKind::Syntax(_)),
     );
     fails_at("", Mark::End, |k| matches!(k, PolicyErrorKind::Syntax(_)));
-    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-    fails_at(&deep, Mark::After("[", 64), |k| {
+    // The policy object is level 1, so the 64th `[` is the 65th level.
+    let deep = format!("{{\"default\": {}{}}}", "[".repeat(100), "]".repeat(100));
+    fails_at(&deep, Mark::After("[", 63), |k| {
         *k == PolicyErrorKind::TooDeep
     });
+    // The first problem in the file is the one reported, whatever its kind (the reader
+    // streams the policy): here a semantic error before a syntax error.
+    fails_at(
+        "{\"default\": [{\"type\": \"nope\"}], \"transports\": {,}}",
+        Mark::At("\"nope\""),
+        |k| matches!(k, PolicyErrorKind::UnknownRequirementType(_)),
+    );
+    fails_at(
+        "{\"default\": [{\"type\": \"reject\"}], \"transports\": {,}, \"x\": 1}",
+        Mark::At(",}"),
+        |k| matches!(k, PolicyErrorKind::Syntax(_)),
+    );
     fails_at("{\"default\": \"reject\"}", Mark::At("\"reject\""), |k| {
         matches!(k, PolicyErrorKind::WrongType { .. })
     });
@@ -378,7 +391,7 @@ proptest::proptest! {
     ) {
         let content: String = parts.concat();
         let text = format!(
-            "{{\"default\": [{{\"type\": \"reject\"}}],{}\"transports\": {{\"x\": \"{content}\", \"bad\": [}}}}",
+            "{{\"default\": [{{\"type\": \"reject\"}}],{}\"cfsgate\": {{\"x\": \"{content}\", \"bad\": [}}}}",
             "\n".repeat(newlines)
         );
         let error = parse(&text).unwrap_err();
