@@ -54,13 +54,43 @@ pub struct TransportScopes {
     pub name: String,
     pub location: Location,
     pub scopes: Vec<Scope>,
-    pub(crate) scope_index: HashMap<String, usize>,
+    /// Indexes into `scopes`, sorted by scope name (names are unique): a binary search
+    /// finds a scope without hashing or a second copy of every name.
+    pub(crate) by_name: Vec<u32>,
 }
 
 impl TransportScopes {
+    /// Sorts `scopes`' indexes by name; returns the index of the first scope (in file
+    /// order) whose name repeats an earlier one, if any.
+    pub(crate) fn index_names(&mut self) -> Option<usize> {
+        let scopes = &self.scopes;
+        let mut by_name: Vec<u32> = (0..scopes.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect();
+        // Stable: equal names keep file order, so each one after the first is a repeat.
+        by_name.sort_by(|&a, &b| scopes[a as usize].name.cmp(&scopes[b as usize].name));
+        let repeat = by_name
+            .windows(2)
+            .filter(|pair| scopes[pair[0] as usize].name == scopes[pair[1] as usize].name)
+            .map(|pair| pair[1] as usize)
+            .min();
+        self.by_name = by_name;
+        repeat
+    }
+
     /// The scope with exactly this name.
     pub fn scope(&self, name: &str) -> Option<&Scope> {
-        self.scope_index.get(name).map(|&i| &self.scopes[i])
+        self.position(name).and_then(|i| self.scopes.get(i))
+    }
+
+    /// The index in `scopes` of the scope with exactly this name.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        let name_of = |i: u32| self.scopes.get(i as usize).map_or("", |s| s.name.as_str());
+        let at = self
+            .by_name
+            .binary_search_by(|&i| name_of(i).cmp(name))
+            .ok()?;
+        self.by_name.get(at).map(|&i| i as usize)
     }
 }
 

@@ -174,14 +174,15 @@ const INLINE_MEMBERS: usize = 12;
 // object's parse and saves an allocation per object.
 #[allow(clippy::large_enum_variant)]
 enum Slots<'a> {
-    Inline([Option<Member<'a>>; INLINE_MEMBERS]),
+    /// The slots and how many of them the object filled.
+    Inline([Option<Member<'a>>; INLINE_MEMBERS], usize),
     Heap(Vec<Option<Member<'a>>>),
 }
 
 impl<'a> Slots<'a> {
     fn as_mut(&mut self) -> &mut [Option<Member<'a>>] {
         match self {
-            Slots::Inline(slots) => slots,
+            Slots::Inline(slots, len) => slots.get_mut(..*len).unwrap_or_default(),
             Slots::Heap(slots) => slots,
         }
     }
@@ -209,10 +210,11 @@ impl<'a> Fields<'a> {
         let members = object(node, context)?;
         let slots = if members.len() <= INLINE_MEMBERS {
             let mut slots = [None; INLINE_MEMBERS];
+            let len = members.len();
             for (slot, member) in slots.iter_mut().zip(members) {
                 *slot = Some(member);
             }
-            Slots::Inline(slots)
+            Slots::Inline(slots, len)
         } else {
             Slots::Heap(members.map(Some).collect())
         };
@@ -241,6 +243,15 @@ impl<'a> Fields<'a> {
             .iter_mut()
             .find(|slot| slot.is_some_and(|m| m.key == key))?;
         slot.take().map(|m| (m.key_location, m.value))
+    }
+
+    /// Whether a member not taken yet has a key starting with `prefix`.
+    fn has_key_with_prefix(&mut self, prefix: &str) -> bool {
+        self.slots
+            .as_mut()
+            .iter()
+            .flatten()
+            .any(|m| m.key.starts_with(prefix))
     }
 
     fn take_string(&mut self, key: &str) -> Result<Option<(Location, &'a str)>> {
@@ -331,14 +342,7 @@ fn transport_scopes(
     )?;
     stream.enter_object()?;
     let mut scopes = Vec::new();
-    let mut scope_index = HashMap::new();
     while let Some((scope, scope_location)) = stream.next_key()? {
-        if scope_index.contains_key(&*scope) {
-            return Err(err(
-                scope_location,
-                PolicyErrorKind::DuplicateKey(scope.into_owned()),
-            ));
-        }
         if !scope.is_empty() {
             validate_scope(transport, &scope).map_err(|reason| {
                 err(
@@ -352,7 +356,6 @@ fn transport_scopes(
             })?;
         }
         let (requirements, requirement_locations) = requirements(stream)?;
-        scope_index.insert(scope.to_string(), scopes.len());
         scopes.push(Scope {
             kind: if scope.is_empty() {
                 ScopeKind::TransportDefault
@@ -367,12 +370,23 @@ fn transport_scopes(
             mode_location: None,
         });
     }
-    Ok(TransportScopes {
+    let mut transport_scopes = TransportScopes {
         name: transport.to_string(),
         location: transport_location,
         scopes,
-        scope_index,
-    })
+        by_name: Vec::new(),
+    };
+    // A repeated scope name is found once the whole map is read (by sorting the names,
+    // which costs less than hashing them as they come).
+    if let Some(repeat) = transport_scopes.index_names() {
+        if let Some(scope) = transport_scopes.scopes.get(repeat) {
+            return Err(err(
+                scope.location,
+                PolicyErrorKind::DuplicateKey(scope.name.clone()),
+            ));
+        }
+    }
+    Ok(transport_scopes)
 }
 
 /// A streamed requirement list: each item read whole and turned into a [`Requirement`].
@@ -491,6 +505,15 @@ fn key_lists(
     names: [Option<&str>; 4],
 ) -> Result<Vec<(Location, &'static str, KeyList)>> {
     let mut found = Vec::new();
+    // All four names share a prefix (`key`, `rekorPublicKey`): one scan tells whether any
+    // of them is there before looking for each.
+    let prefix = match names[0] {
+        Some(name) if name.starts_with("rekor") => "rekorPublicKey",
+        _ => "key",
+    };
+    if !fields.has_key_with_prefix(prefix) {
+        return Ok(found);
+    }
     let [path, paths, data, datas] = names;
     if let Some(name) = path {
         if let Some((location, node)) = fields.take(name) {
@@ -1053,7 +1076,7 @@ fn apply_extension(policy: &mut Policy, node: &Node) -> Result<()> {
             };
             let scopes = &mut policy.transports[index];
             for scope in object(&transport.value, "cfsgate.modes.transports.*")? {
-                let Some(&scope_index) = scopes.scope_index.get(scope.key) else {
+                let Some(scope_index) = scopes.position(scope.key) else {
                     return Err(err(
                         scope.key_location,
                         PolicyErrorKind::InvalidValue {
