@@ -269,17 +269,22 @@ fn crun_refuses_a_root_swapped_after_admission() {
     assert!(out.status.success(), "bind: {}", text(&out));
     assert_ne!(ns.fstype_at(&root).as_deref(), Some("overlay"));
 
-    // crun 1.8 gives hooks no stderr of their own: it names only the hook and its exit code.
+    // crun 1.8 gives hooks no stderr of their own unless the config's
+    // `run.oci.hooks.stderr` annotation names one; `cfsgate bundle` writes it, so crun shows
+    // cfsgate's reason.
     let out = crun_run(&ns, &fx, &dir, "cfsgate-crun-swap");
-    let all = text(&out);
-    assert!(!out.status.success(), "swapped root ran: {all}");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "swapped root ran: {}", text(&out));
     assert!(
-        !all.contains("evil"),
-        "the swapped root's program ran: {all}"
+        !text(&out).contains("evil"),
+        "the swapped root's program ran: {}",
+        text(&out)
     );
     assert!(
-        all.contains(&format!("error executing hook `{BIN}` (exit code: 1)")),
-        "{all}"
+        stderr.contains(&format!(
+            "cfsgate: denied: the root {root_s} is not the composefs mount"
+        )) && stderr.contains("the root was swapped"),
+        "crun does not show cfsgate's reason: {stderr}"
     );
     assert_eq!(
         audit_stages(&fx),
@@ -299,25 +304,25 @@ fn crun_refuses_a_root_swapped_after_admission() {
     };
     let _ = delete("cfsgate-crun-swap");
 
-    // With crun's `run.oci.hooks.stderr` annotation the hook's stderr is crun's: cfsgate's reason.
+    // Without the annotation crun names only the hook and its exit code; the refusal stands.
     let path = dir.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["annotations"]["run.oci.hooks.stderr"] = "/dev/stderr".into();
+    config["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("run.oci.hooks.stderr");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let out = crun_run(&ns, &fx, &dir, "cfsgate-crun-swap2");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "swapped root ran: {}", text(&out));
+    let all = text(&out);
+    assert!(!out.status.success(), "swapped root ran: {all}");
     assert!(
-        !text(&out).contains("evil"),
-        "the swapped root's program ran: {}",
-        text(&out)
+        !all.contains("evil"),
+        "the swapped root's program ran: {all}"
     );
     assert!(
-        stderr.contains(&format!(
-            "cfsgate: denied: the root {root_s} is not the composefs mount"
-        )) && stderr.contains("the root was swapped"),
-        "crun does not show cfsgate's reason: {stderr}"
+        all.contains(&format!("error executing hook `{BIN}` (exit code: 1)")),
+        "{all}"
     );
     assert_eq!(
         audit_stages(&fx),

@@ -6,7 +6,9 @@
 //! `DIR/config.json`: a runtime-spec config with runc's defaults for a root-run container
 //! (namespaces pid/ipc/uts/mount/network, /proc, /dev, /sys) whose `createRuntime` hook is
 //! `cfsgate hook create-runtime` (refuses a swapped root) and `poststop` hook
-//! `cfsgate hook poststop` (unmounts and cleans up), both pointing at this binary.
+//! `cfsgate hook poststop` (unmounts and cleans up), both pointing at this binary. The
+//! annotation `run.oci.hooks.stderr=/dev/stderr` makes crun pass the hooks its stderr (runc
+//! does so anyway), so a refusal's reason reaches the user with either runtime.
 //!
 //! | path | what |
 //! |---|---|
@@ -127,7 +129,9 @@ fn runtime_config(command: &[String], binary: &Path, gate: &GateArgs, key: &str)
             {"destination": "/sys", "type": "sysfs", "source": "sysfs",
              "options": ["nosuid", "noexec", "nodev", "ro"]}
         ],
-        "annotations": {"io.cfsgate.container-id": key},
+        // crun gives hooks no stderr unless this annotation names one (runc passes its
+        // own and ignores the annotation): with it, crun users see why a root is refused.
+        "annotations": {"io.cfsgate.container-id": key, "run.oci.hooks.stderr": "/dev/stderr"},
         "hooks": {
             "createRuntime": [hook(binary, "create-runtime", gate)],
             "poststop": [hook(binary, "poststop", gate)]
