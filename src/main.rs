@@ -107,7 +107,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("cfsgate: {e:#}");
+            eprintln!("cfsgate: {}", cmd::error_chain(&e));
             // 2: could not evaluate / could not do it (distinct from a rejection, 1).
             ExitCode::from(2)
         }

@@ -230,7 +230,7 @@ pub fn decide(gate: &GateArgs, image: &str, reference: Option<&str>) -> GateDeci
         Err(e) => return GateDecision::denied(format!("policy unusable: {e}")),
     };
     evaluate_image(&policy, image, reference, &gate.repo)
-        .unwrap_or_else(|e| GateDecision::denied(format!("{e:#}")))
+        .unwrap_or_else(|e| GateDecision::denied(crate::cmd::error_chain(&e)))
 }
 
 /// The one call into the policy evaluation (`cfsgate_verifier::evaluate`), mapped to what the
@@ -422,7 +422,7 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
     };
     if let Err(e) = &mounted {
         if decision.admitted {
-            entry.reasons.push(format!("{e:#}"));
+            entry.reasons.push(crate::cmd::error_chain(e));
         }
     }
     if let Err(e) = append_record(&gate.audit_log, &entry) {
@@ -674,7 +674,7 @@ pub fn run_precreate(args: &PrecreateArgs) -> Result<()> {
         if !args.no_engine_stderr && engine_stderr::stderr_discarded() {
             let reason = match e.downcast_ref::<Denied>() {
                 Some(Denied(reason)) => reason.clone(),
-                None => format!("{e:#}"),
+                None => crate::cmd::error_chain(e),
             };
             engine_stderr::tell_engine(&engine_stderr::denial_line(image.as_deref(), &reason));
         }
@@ -684,7 +684,8 @@ pub fn run_precreate(args: &PrecreateArgs) -> Result<()> {
 
 /// The precreate stage proper; `image` is set as soon as the container names one.
 fn precreate(gate: &GateArgs, image_seen: &mut Option<String>) -> Result<()> {
-    let mut config = read_stdin_json("runtime config").map_err(|e| Denied(format!("{e:#}")))?;
+    let mut config =
+        read_stdin_json("runtime config").map_err(|e| Denied(crate::cmd::error_chain(&e)))?;
     let annotations = annotations(&config);
     let (key, image, reference) = (|| -> Result<_> {
         let (image, reference) = image_from_annotations(&annotations)?;
@@ -692,7 +693,7 @@ fn precreate(gate: &GateArgs, image_seen: &mut Option<String>) -> Result<()> {
         let key = container_key(&annotations)?;
         Ok((key, image, reference))
     })()
-    .map_err(|e| Denied(format!("{e:#}")))?;
+    .map_err(|e| Denied(crate::cmd::error_chain(&e)))?;
     let admitted = admit(AdmissionRequest {
         gate,
         stage: "precreate",
@@ -778,7 +779,8 @@ fn process_start(pid: i64) -> Option<u64> {
 
 /// `hook create-runtime`: the check; one audit record either way.
 pub fn run_create_runtime(args: &CheckArgs) -> Result<()> {
-    let state = read_stdin_json("container state").map_err(|e| Denied(format!("{e:#}")))?;
+    let state =
+        read_stdin_json("container state").map_err(|e| Denied(crate::cmd::error_chain(&e)))?;
     let id = state.get("id").and_then(Value::as_str).map(str::to_string);
     let mut entry = AuditEntry {
         time: Some(Timestamp::now()),
@@ -790,12 +792,12 @@ pub fn run_create_runtime(args: &CheckArgs) -> Result<()> {
     let verdict = check_bundle(&args.run_dir, &state, &mut entry);
     entry.admitted = verdict.is_ok();
     if let Err(e) = &verdict {
-        entry.reasons.push(format!("{e:#}"));
+        entry.reasons.push(crate::cmd::error_chain(e));
     }
     if let Err(e) = append_record(&args.audit_log, &entry) {
         return Err(Denied(format!("cannot record the decision, failing closed: {e}")).into());
     }
-    verdict.map_err(|e| Denied(format!("{e:#}")).into())
+    verdict.map_err(|e| Denied(crate::cmd::error_chain(&e)).into())
 }
 
 fn check_bundle(run_dir: &Path, state: &Value, entry: &mut AuditEntry) -> Result<()> {

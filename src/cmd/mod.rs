@@ -11,3 +11,56 @@ pub mod oci;
 pub mod policy;
 pub mod store;
 pub mod verify;
+
+/// An error and its causes on one line, `outer: cause: …`, without repeating a cause whose
+/// text the message before it already ends with: library errors (thiserror) often print
+/// their source inside their own message *and* expose it as `source()`, so anyhow's `{:#}`
+/// would say "No such file or directory (os error 2): No such file or directory (os error 2)".
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// Like a thiserror variant `#[error("… {source}")]`: its message includes its source.
+    #[derive(Debug)]
+    struct Open {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Open {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot open image /x: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Open {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(Open { source: io }).context("mounting sha256:ab on /m");
+        assert_eq!(
+            error_chain(&error),
+            "mounting sha256:ab on /m: cannot open image /x: entity not found"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
+}
