@@ -152,16 +152,21 @@ pub enum Value<'d> {
 }
 
 impl Value<'_> {
+    /// The JSON type of the value.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(_) => Kind::Number,
+            Value::String(_) => Kind::String,
+            Value::Array(_) => Kind::Array,
+            Value::Object(_) => Kind::Object,
+        }
+    }
+
     /// The JSON type name, for "expected X, found Y" messages.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        }
+        self.kind().type_name()
     }
 }
 
@@ -286,7 +291,8 @@ pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
     Ok(reader.doc)
 }
 
-/// The JSON type of the value a [`Stream`] is at, from its first character.
+/// A JSON type: of a [`Value`], or of the value a [`Stream`] is at (from its first
+/// character).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Null,
@@ -298,7 +304,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The JSON type name, as [`Value::type_name`].
+    /// The JSON type name ("found object").
     pub fn type_name(self) -> &'static str {
         match self {
             Kind::Null => "null",
@@ -307,6 +313,18 @@ impl Kind {
             Kind::String => "string",
             Kind::Array => "array",
             Kind::Object => "object",
+        }
+    }
+
+    /// The type as an expectation ("expected an object").
+    pub fn expectation(self) -> &'static str {
+        match self {
+            Kind::Null => "null",
+            Kind::Bool => "a boolean",
+            Kind::Number => "a number",
+            Kind::String => "a string",
+            Kind::Array => "an array",
+            Kind::Object => "an object",
         }
     }
 }
@@ -978,24 +996,35 @@ fn plain_run(bytes: &[u8]) -> (usize, usize) {
 }
 
 /// Fails at the first key (in document order) that repeats an earlier key of the object.
-/// Sorting borrowed keys is O(n log n) whatever the keys are.
 fn first_duplicate(members: Members<'_>) -> Result<(), PolicyError> {
-    let mut keys: Vec<(&str, Location)> = members.map(|m| (m.key, m.key_location)).collect();
-    // Stable: equal keys stay in document order, so every key after the first of a run of
-    // equal keys is a repeat; the earliest repeat is the one with the smallest location.
-    keys.sort_by(|a, b| a.0.cmp(b.0));
-    let repeat = keys
-        .windows(2)
-        .filter(|pair| pair[0].0 == pair[1].0)
-        .map(|pair| pair[1])
-        .min_by_key(|(_, location)| *location);
-    match repeat {
+    let keys: Vec<(&str, Location)> = members.map(|m| (m.key, m.key_location)).collect();
+    let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+    match sorted_order(&names).1.and_then(|i| keys.get(i)) {
         None => Ok(()),
         Some((key, location)) => Err(PolicyError::new(
-            location,
+            *location,
             PolicyErrorKind::DuplicateKey(key.to_string()),
         )),
     }
+}
+
+/// The positions of `keys` sorted by key, and the position of the first key (in the
+/// original order) that repeats an earlier one. Sorting is O(n log n) whatever the keys
+/// are (no hashing, so no hash flooding); used for the keys of large objects and for the
+/// scope names of a transport.
+pub(crate) fn sorted_order<K: Ord>(keys: &[K]) -> (Vec<u32>, Option<usize>) {
+    let mut order: Vec<u32> = (0..keys.len())
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    let key = |i: u32| keys.get(i as usize);
+    // Stable: equal keys keep their order, so each one after the first of a run is a repeat.
+    order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+    let repeat = order
+        .windows(2)
+        .filter(|pair| key(pair[0]) == key(pair[1]))
+        .map(|pair| pair[1] as usize)
+        .min();
+    (order, repeat)
 }
 
 /// The span `start..end` of the input (both within a text of at most `u32::MAX` bytes,

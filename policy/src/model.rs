@@ -63,17 +63,8 @@ impl TransportScopes {
     /// Sorts `scopes`' indexes by name; returns the index of the first scope (in file
     /// order) whose name repeats an earlier one, if any.
     pub(crate) fn index_names(&mut self) -> Option<usize> {
-        let scopes = &self.scopes;
-        let mut by_name: Vec<u32> = (0..scopes.len())
-            .filter_map(|i| u32::try_from(i).ok())
-            .collect();
-        // Stable: equal names keep file order, so each one after the first is a repeat.
-        by_name.sort_by(|&a, &b| scopes[a as usize].name.cmp(&scopes[b as usize].name));
-        let repeat = by_name
-            .windows(2)
-            .filter(|pair| scopes[pair[0] as usize].name == scopes[pair[1] as usize].name)
-            .map(|pair| pair[1] as usize)
-            .min();
+        let names: Vec<&str> = self.scopes.iter().map(|s| s.name.as_str()).collect();
+        let (by_name, repeat) = crate::json::sorted_order(&names);
         self.by_name = by_name;
         repeat
     }

@@ -139,21 +139,7 @@ fn expect_kind(found: Kind, expected: Kind, location: Location, context: &str) -
     if found == expected {
         return Ok(());
     }
-    Err(err(
-        location,
-        PolicyErrorKind::WrongType {
-            context: context.to_string(),
-            expected: match expected {
-                Kind::Object => "an object",
-                Kind::Array => "an array",
-                Kind::String => "a string",
-                Kind::Bool => "a boolean",
-                Kind::Number => "a number",
-                Kind::Null => "null",
-            },
-            found: found.type_name(),
-        },
-    ))
+    Err(wrong_kind(location, context, expected.expectation(), found))
 }
 
 /// The members of an object, consumed by name; whatever is left is an unknown field.
@@ -289,12 +275,21 @@ impl<'a> Fields<'a> {
 }
 
 fn wrong_type(node: &Node<'_>, context: &str, expected: &'static str) -> PolicyError {
+    wrong_kind(node.location, context, expected, node.value().kind())
+}
+
+fn wrong_kind(
+    location: Location,
+    context: &str,
+    expected: &'static str,
+    found: Kind,
+) -> PolicyError {
     err(
-        node.location,
+        location,
         PolicyErrorKind::WrongType {
             context: context.to_string(),
             expected,
-            found: node.value().type_name(),
+            found: found.type_name(),
         },
     )
 }
