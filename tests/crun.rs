@@ -130,16 +130,8 @@ fn text(out: &Output) -> String {
 
 /// `cfsgate bundle IMAGE DIR --reference … <gate args> -- CMD…` in the namespace.
 fn bundle(ns: &CgroupNs, fx: &Fixture, image: &str, dir: &Path, cmd: &[&str]) -> Output {
-    let mut args = vec![
-        BIN.to_string(),
-        "bundle".into(),
-        image.into(),
-        dir.display().to_string(),
-    ];
-    args.extend(["--reference".into(), "registry.example/app:latest".into()]);
-    args.extend(fx.gate_args());
-    args.push("--".into());
-    args.extend(cmd.iter().map(|s| s.to_string()));
+    let mut args = vec![BIN.to_string()];
+    args.extend(fx.bundle_args(image, dir, cmd));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     ns.exec(&argv)
 }
@@ -162,21 +154,6 @@ fn crun_run(ns: &CgroupNs, fx: &Fixture, bundle: &Path, id: &str) -> Output {
         &bundle,
         id,
     ])
-}
-
-/// (stage, verdict) of every audit record.
-fn audit_stages(fx: &Fixture) -> Vec<(String, String)> {
-    std::fs::read_to_string(&fx.audit_log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|r| {
-            (
-                r["stage"].as_str().unwrap().to_string(),
-                r["verdict"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn pairs(stages: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -227,7 +204,7 @@ fn crun_runs_the_verified_root() {
         "container root is not the overlay: {stdout}"
     );
     assert_eq!(
-        audit_stages(&fx),
+        fx.audit_stages(),
         pairs(&[("bundle", "admit"), ("createRuntime", "admit")])
     );
     // crun deleted the container: poststop unmounted the root and removed the state.
@@ -287,7 +264,7 @@ fn crun_refuses_a_root_swapped_after_admission() {
         "crun does not show cfsgate's reason: {stderr}"
     );
     assert_eq!(
-        audit_stages(&fx),
+        fx.audit_stages(),
         pairs(&[("bundle", "admit"), ("createRuntime", "deny")])
     );
     let state = crun_state(&fx).display().to_string();
@@ -325,7 +302,7 @@ fn crun_refuses_a_root_swapped_after_admission() {
         "{all}"
     );
     assert_eq!(
-        audit_stages(&fx),
+        fx.audit_stages(),
         pairs(&[
             ("bundle", "admit"),
             ("createRuntime", "deny"),
@@ -396,7 +373,7 @@ fn crun_refuses_a_bundle_mounted_in_another_mount_namespace() {
         text(&out)
     );
     assert_eq!(
-        audit_stages(&fx),
+        fx.audit_stages(),
         pairs(&[("bundle", "admit"), ("createRuntime", "deny")])
     );
     let log = std::fs::read_to_string(&fx.audit_log).unwrap();

@@ -10,15 +10,7 @@ use std::process::Command;
 use fixture::*;
 
 fn bundle(fx: &Fixture, image: &str, dir: &Path, cmd: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "bundle".to_string(),
-        image.to_string(),
-        dir.display().to_string(),
-    ];
-    args.extend(["--reference".into(), "registry.example/app:latest".into()]);
-    args.extend(fx.gate_args());
-    args.push("--".into());
-    args.extend(cmd.iter().map(|s| s.to_string()));
+    let args = fx.bundle_args(image, dir, cmd);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     cfsgate(&argv, None)
 }
@@ -131,14 +123,10 @@ fn runc_runs_the_verified_root_and_refuses_a_swapped_one() {
     while fstype_at(&root).is_some() {
         run(Command::new("umount").arg(&root));
     }
-    let recs: Vec<serde_json::Value> = std::fs::read_to_string(&fx.audit_log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let stages: Vec<(&str, &str)> = recs
+    let stages = fx.audit_stages();
+    let stages: Vec<(&str, &str)> = stages
         .iter()
-        .map(|r| (r["stage"].as_str().unwrap(), r["verdict"].as_str().unwrap()))
+        .map(|(s, v)| (s.as_str(), v.as_str()))
         .collect();
     assert_eq!(
         stages,
