@@ -102,8 +102,13 @@ fn public_good_key_is_the_fixture_log() {
         openssl_spki_sha256(&data("rekor-public-good.pub")),
         "the test Rekor key is the log the fixture's SET names"
     );
-    // The fixture's own rekor.pub is a symlink stored as text, not a key.
-    assert!(cfsgate_keyring::PublicKey::from_file(&fixtures().join("rekor.pub")).is_err());
+    // The fixture's own rekor.pub (a copy now, no longer a dangling link) is that same key.
+    assert!(cfsgate_keyring::PublicKey::from_file(&fixtures().join("rekor.pub")).is_ok());
+    assert_eq!(
+        bundle["Payload"]["logID"].as_str().unwrap(),
+        openssl_spki_sha256(&fixtures().join("rekor.pub")),
+        "the fixtures' rekor.pub is the log the fixture's SET names"
+    );
 }
 
 #[test]
