@@ -8,9 +8,9 @@
 //! - [`KernelKeyring`]: a dedicated Linux kernel keyring of `user` keys (verified here) and
 //!   `asymmetric` X.509 keys (verified by the kernel).
 //!
-//! This crate depends on no other crate of the workspace. All `unsafe` is in the small,
-//! documented `kernel::sys` module of keyctl wrappers.
-#![deny(unsafe_code)]
+//! Of the workspace this crate depends only on `cfsgate-sys`, whose `keyctl` module holds the
+//! `add_key(2)`/`keyctl(2)` wrappers; this crate has no `unsafe` code.
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod kernel;

@@ -18,7 +18,7 @@ use rustix::mount::MountAttrFlags;
 use crate::error::MountError;
 use crate::fsctx::{fd_path, syscall_error, FsContext};
 use crate::pinned::PinnedImage;
-use crate::sys::{
+use cfsgate_sys::loopdev::{
     loop_configure, loop_get_free, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO, LO_FLAGS_READ_ONLY,
 };
 

@@ -12,8 +12,9 @@
 //! | [`objects`] | userspace verification of every referenced object |
 //! | [`overlay`] | the overlayfs mount on top (new mount API, mount(2) fallback) |
 //! | [`helper`] | `mount.composefs`-compatible option parsing, repository path layout |
-//! | `sys` | the only `unsafe` code: syscall and ioctl wrappers rustix lacks |
-#![deny(unsafe_code)]
+//!
+//! The syscalls rustix lacks (mount_setattr, fs-verity and loop ioctls) are `cfsgate-sys`'s.
+#![forbid(unsafe_code)]
 
 pub mod erofs;
 pub mod error;
@@ -23,7 +24,6 @@ pub mod mount;
 pub mod objects;
 pub mod overlay;
 pub mod pinned;
-mod sys;
 pub mod verity;
 
 pub use error::MountError;

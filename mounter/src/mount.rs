@@ -24,8 +24,8 @@ use crate::fsctx::syscall_error;
 use crate::objects::{open_object_dirs, verify_objects, VerifyStats};
 use crate::overlay::{mount_overlay, OverlayApi, OverlayLayers};
 use crate::pinned::{ImagePinning, PinnedImage};
-use crate::sys::mount_setattr_idmap;
 use crate::verity::{kernel_has_verity, kernel_supports_verity, VerityMode, VeritySupport};
+use cfsgate_sys::mount::mount_setattr_idmap;
 
 /// `statfs.f_type` of overlayfs (linux/magic.h OVERLAYFS_SUPER_MAGIC).
 const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::error::MountError;
-use crate::sys::measure_verity;
+use crate::verity::measure_verity;
 
 /// Longest redirect value read (a path inside an object directory; the kernel's PATH_MAX).
 const MAX_REDIRECT_LEN: usize = 4096;

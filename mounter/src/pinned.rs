@@ -34,7 +34,7 @@ use cfsgate_image::Sha256Digest;
 use rustix::fs::{FileType, MemfdFlags, Mode, OFlags, SealFlags};
 
 use crate::error::MountError;
-use crate::sys::measure_verity;
+use crate::verity::measure_verity;
 
 /// Largest image accepted. A composefs image stores metadata only (about 100 bytes a file), so
 /// 1 GiB is ten million files; anything larger is refused rather than copied into memory.

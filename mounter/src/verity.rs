@@ -18,7 +18,20 @@ use std::str::FromStr;
 
 use rustix::fs::{Mode, OFlags};
 
-pub use crate::sys::{enable_verity, measure_verity};
+use cfsgate_image::Sha256Digest;
+
+/// Enable fs-verity on a file opened read-only with no writer anywhere (see
+/// [`cfsgate_sys::fsverity::enable`] for the typed failures; here "already enabled" becomes
+/// `AlreadyExists`, "open for writing" `ETXTBSY`).
+pub fn enable_verity(fd: impl AsFd) -> io::Result<()> {
+    cfsgate_sys::fsverity::enable(fd).map_err(io::Error::from)
+}
+
+/// The SHA-256 fs-verity digest the kernel enforces for `fd`, or `None` when the file has no
+/// fs-verity (or the kernel or file system cannot have it).
+pub fn measure_verity(fd: impl AsFd) -> io::Result<Option<Sha256Digest>> {
+    Ok(cfsgate_sys::fsverity::measure_sha256(fd)?.map(Sha256Digest))
+}
 
 /// How object contents are checked against the digests recorded in the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

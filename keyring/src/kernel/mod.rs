@@ -37,7 +37,7 @@
 //! Only keys linked directly in the opened keyring are ever used: a serial given to
 //! [`KernelKeyring::verify`] that is not in it is refused.
 
-mod sys;
+use cfsgate_sys::keyctl as sys;
 
 use std::ffi::CString;
 

@@ -1,5 +1,5 @@
-//! The only `unsafe` of this crate: thin wrappers of the `add_key(2)` and `keyctl(2)` system
-//! calls, which neither rustix nor a pure-Rust crate covers (linux-keyutils can neither add
+//! The kernel keyring: thin wrappers of the `add_key(2)` and `keyctl(2)` system calls, which
+//! neither rustix nor a pure-Rust crate covers (linux-keyutils can neither add
 //! `asymmetric` keys nor call `KEYCTL_PKEY_*`).
 //!
 //! Every wrapper passes only pointers to live Rust buffers together with their exact lengths,
@@ -36,11 +36,17 @@ struct PkeyParams {
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
 pub struct PkeyQuery {
+    /// `KEYCTL_SUPPORTS_*` bits: which operations the key supports.
     pub supported_ops: u32,
+    /// Key size in bits.
     pub key_size: u32,
+    /// Largest data (digest) the key takes, in bytes.
     pub max_data_size: u16,
+    /// Largest signature, in bytes.
     pub max_sig_size: u16,
+    /// Largest encrypted blob, in bytes.
     pub max_enc_size: u16,
+    /// Largest decrypted blob, in bytes.
     pub max_dec_size: u16,
     spare: [u32; 10],
 }
@@ -222,4 +228,15 @@ pub fn pkey_verify(key: Serial, info: &CStr, data: &[u8], signature: &[u8]) -> i
         )
     };
     check(ret).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uapi_sizes_match_the_kernel_headers() {
+        assert_eq!(std::mem::size_of::<PkeyParams>(), 40);
+        assert_eq!(std::mem::size_of::<PkeyQuery>(), 56);
+    }
 }
