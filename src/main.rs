@@ -25,8 +25,10 @@ enum Command {
     Mkcomposefs(cmd::mkcomposefs::MkcomposefsArgs),
     #[command(flatten)]
     Store(cmd::store::StoreCmd),
-    /// Import an OCI image (oci:PATH[:TAG], oci:PATH@sha256:…, dir:PATH) into the repository.
+    /// Import an OCI image (oci:PATH[:TAG], oci:PATH@sha256:…, dir:PATH, docker://…) into the repository.
     Import(cmd::oci::ImportArgs),
+    /// Pull an image from a registry (docker://HOST/NAME[:TAG|@DIGEST]) into the repository.
+    Pull(cmd::registry::PullArgs),
     /// Print the composefs digest of an OCI image without writing anything.
     ComputeId(cmd::oci::ComputeIdArgs),
     /// Seal an OCI image: add its composefs digest to the config, as a new manifest and tag.
@@ -119,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mkcomposefs(args) => cmd::mkcomposefs::run(args),
         Command::Info(c) => cmd::info::run(c),
         Command::Import(args) => cmd::oci::run_import(&repo_path(cli.repo), args),
+        Command::Pull(args) => cmd::registry::run_pull(&repo_path(cli.repo), args),
         Command::ComputeId(args) => cmd::oci::run_compute_id(args),
         Command::Seal(args) => cmd::oci::run_seal(args),
         Command::Store(c) => cmd::store::run(&repo_path(cli.repo), c),

@@ -9,6 +9,7 @@
 //! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
 //! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
 //! | [`import`] | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
+//! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
 //! | [`seal`] | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
@@ -35,6 +36,7 @@ pub mod digest;
 pub mod error;
 pub mod import;
 pub mod layout;
+pub mod registry;
 pub mod resolve;
 pub mod seal;
 pub mod sink;

@@ -361,6 +361,19 @@ fn parse_node(digest: BlobDigest, bytes: &[u8], declared: Option<&str>) -> Resul
     }
 }
 
+/// The entry of `index` to follow for `platform`: the first whose platform matches, or a
+/// nested index without a platform.
+pub fn select_child<'a>(index: &'a ImageIndex, platform: &Platform) -> Option<&'a Descriptor> {
+    index.manifests().iter().find(|d| {
+        let mt = d.media_type().to_string();
+        let nested = mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_LIST;
+        match d.platform() {
+            Some(p) => platform.matches(p),
+            None => nested,
+        }
+    })
+}
+
 /// Continue resolution from a verified manifest or index blob.
 fn resolve_from(
     source: ImageSource,
@@ -384,30 +397,19 @@ fn resolve_from(
                     });
                 }
                 index_chain.push(digest);
-                let child = index
-                    .manifests()
-                    .iter()
-                    .find(|d| {
-                        let mt = d.media_type().to_string();
-                        let nested = mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_LIST;
-                        match d.platform() {
-                            Some(p) => platform.matches(p),
-                            None => nested,
-                        }
-                    })
-                    .ok_or_else(|| OciError::NotFound {
-                        reference: name.into(),
-                        reason: format!(
-                            "index {digest} has no manifest for platform {}/{}{}",
-                            platform.os,
-                            platform.architecture,
-                            platform
-                                .variant
-                                .as_deref()
-                                .map(|v| format!("/{v}"))
-                                .unwrap_or_default()
-                        ),
-                    })?;
+                let child = select_child(&index, platform).ok_or_else(|| OciError::NotFound {
+                    reference: name.into(),
+                    reason: format!(
+                        "index {digest} has no manifest for platform {}/{}{}",
+                        platform.os,
+                        platform.architecture,
+                        platform
+                            .variant
+                            .as_deref()
+                            .map(|v| format!("/{v}"))
+                            .unwrap_or_default()
+                    ),
+                })?;
                 digest = descriptor_digest(child)?;
                 let mt = child.media_type().to_string();
                 bytes = source.read_blob("manifest", &digest, child.size(), limit_for(&mt))?;

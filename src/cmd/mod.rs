@@ -9,6 +9,7 @@ pub mod mkcomposefs;
 pub mod mount;
 pub mod oci;
 pub mod policy;
+pub mod registry;
 pub mod store;
 pub mod verify;
 

@@ -6,7 +6,8 @@
 //! | `cfsgate compute-id REF` | the composefs image digest, nothing written; a sealed image's label is checked | the image digest (hex) |
 //! | `cfsgate seal SRC DEST [--tag T] [--layer-annotations]` | adds the label `containers.composefs.fsverity` to the config, writes config and manifest into the OCI layout DEST under tag T | the new manifest digest (`sha256:…`) |
 //!
-//! REF and SRC are `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX` or `dir:PATH`. While layers are
+//! REF and SRC are `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH` or
+//! `docker://HOST/NAME[:TAG|@DIGEST]` (fetched first, see [`super::registry`]). While layers are
 //! applied, one progress bar per layer (file-content bytes hashed) is drawn on stderr when stderr
 //! is a terminal; a summary line goes to stderr.
 
@@ -23,6 +24,8 @@ use cfsgate_oci::{
     NoProgress, Platform, Progress, ResolvedImage, SealOptions,
 };
 use clap::Args;
+
+use super::registry::{stage, RegistryArgs};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often a spinner redraws by itself (a large file can take seconds between updates).
@@ -32,20 +35,24 @@ const TICK: Duration = Duration::from_millis(120);
 /// prints the image digest.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH or docker://HOST/NAME[:TAG].
     #[arg(value_name = "REF")]
     pub reference: String,
     /// Name the imported image (a ref in the repository, a gc root).
     #[arg(long = "ref", value_name = "NAME")]
     pub ref_name: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Print the composefs image digest of an OCI image without writing anything.
 #[derive(Args, Debug)]
 pub struct ComputeIdArgs {
-    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH or docker://HOST/NAME[:TAG].
     #[arg(value_name = "REF")]
     pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Seal an OCI image: record its composefs digest in the config label
@@ -64,23 +71,28 @@ pub struct SealArgs {
     /// Also annotate each layer with the composefs digest of that layer alone.
     #[arg(long)]
     pub layer_annotations: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Run `cfsgate import` against the repository at `repo` (created if missing).
 pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
+    if super::registry::is_docker(&args.reference) {
+        return super::registry::run_pull(
+            repo,
+            super::registry::PullArgs {
+                reference: args.reference,
+                ref_name: args.ref_name,
+                registry: args.registry,
+            },
+        );
+    }
     let mut repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
     repository.set_verity_enabler(enable_verity);
     let image = resolve(&args.reference)?;
-    let bars = LayerBars::for_stderr(image.layers.len());
-    let report = import_image(
-        &repository,
-        &image,
-        args.ref_name.as_deref(),
-        bars.as_progress(),
-    )
-    .with_context(|| format!("importing {}", args.reference))?;
-    bars.clear();
+    let report = import_resolved(&repository, &image, args.ref_name.as_deref())
+        .with_context(|| format!("importing {}", args.reference))?;
     println!("{}", report.image_digest.to_hex());
     eprintln!(
         "imported {} (manifest {}): {} new objects ({} bytes), {} already present, image {}{}{}",
@@ -106,9 +118,22 @@ pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Import a resolved image with layer bars on a terminal.
+pub fn import_resolved(
+    repository: &Repository,
+    image: &ResolvedImage,
+    ref_name: Option<&str>,
+) -> Result<cfsgate_oci::ImportReport> {
+    let bars = LayerBars::for_stderr(image.layers.len());
+    let report = import_image(repository, image, ref_name, bars.as_progress());
+    bars.clear();
+    Ok(report?)
+}
+
 /// Run `cfsgate compute-id`: print the digest; a sealed image whose label differs is an error.
 pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
-    let image = resolve(&args.reference)?;
+    let staged = stage(&args.reference, &args.registry, true)?;
+    let image = resolve(&staged.reference)?;
     let bars = LayerBars::for_stderr(image.layers.len());
     let digest = compute_id_with(&image, bars.as_progress())
         .with_context(|| format!("building the composefs image of {}", args.reference))?;
@@ -123,11 +148,17 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
 
 /// Run `cfsgate seal`.
 pub fn run_seal(args: SealArgs) -> Result<()> {
-    let parsed = ImageRef::parse(&args.src)?;
-    let tag = match (&args.tag, &parsed.selector) {
+    let staged = stage(&args.src, &args.registry, true)?;
+    let parsed = ImageRef::parse(&staged.reference)?;
+    let source_tag = match (&staged.docker, &parsed.selector) {
+        (Some(docker), _) => docker.tag.clone(),
+        (None, Selector::Tag(tag)) => Some(tag.clone()),
+        (None, _) => None,
+    };
+    let tag = match (&args.tag, source_tag) {
         (Some(tag), _) => tag.clone(),
-        (None, Selector::Tag(tag)) => format!("{tag}-sealed"),
-        (None, _) => "sealed".to_string(),
+        (None, Some(tag)) => format!("{tag}-sealed"),
+        (None, None) => "sealed".to_string(),
     };
     let image = resolve_ref(&parsed, &Platform::current())?;
     let bars = LayerBars::for_stderr(image.layers.len());
@@ -156,7 +187,7 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
 /// FS_IOC_ENABLE_VERITY through the mounter's syscall wrapper (used when the repository is in
 /// kernel verity mode); "already enabled" is success (an object may be hard-linked from
 /// elsewhere).
-fn enable_verity(file: &std::fs::File) -> std::io::Result<()> {
+pub(crate) fn enable_verity(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     match cfsgate_mounter::enable_verity(file.as_fd()) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),

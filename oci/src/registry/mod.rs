@@ -1,0 +1,25 @@
+//! Images and signatures from OCI distribution registries (`docker://`).
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`reference`] | `docker://[HOST[:PORT]/]NAME[:TAG][@DIGEST]` ([`DockerRef`]) |
+//! | [`auth`] | credentials: `--creds`, `--authfile`, containers-auth.json(5)'s lookup order |
+//! | [`tls`] | rustls configurations: system CAs + certs.d, or `--tls-verify=false` |
+//! | [`client`] | the `/v2/` API: token and Basic auth, manifests and blobs verified on arrival, Range, retries, pushes, referrers ([`RegistryClient`]) |
+//! | [`fetch`] | an image, its config, layers and cosign signatures into a local OCI layout ([`fetch_image`]) |
+//!
+//! Typical use: `fetch_image(&RegistryClient::connect(&r, &opts)?, &r, dir, &FetchOptions::default(), &NoFetchProgress)`,
+//! then resolve `oci:DIR@DIGEST` as any other layout.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod fetch;
+pub mod reference;
+pub mod tls;
+
+pub use auth::{AuthSource, Credentials};
+pub use client::{Access, ClientOptions, FetchedManifest, RegistryClient};
+pub use error::RegistryError;
+pub use fetch::{fetch_image, FetchOptions, FetchProgress, Fetched, NoFetchProgress};
+pub use reference::DockerRef;

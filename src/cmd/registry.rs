@@ -1,0 +1,276 @@
+//! `docker://` images: `cfsgate pull`, and the staging every other command uses for them.
+//!
+//! | command | does | stdout |
+//! |---|---|---|
+//! | `cfsgate [--repo DIR] pull docker://HOST/NAME[:TAG\|@DIGEST] [--ref NAME]` | manifest, config, layers and cosign signatures into the repository (`oci/blobs/sha256/`), then the composefs image as `import` does | `manifest sha256:…` and `composefs sha256:…` lines |
+//!
+//! `import`, `compute-id`, `seal`, `verify` and `sign` take `docker://` references too: the image
+//! is first fetched (verified on arrival) into a temporary OCI layout, which the command then
+//! reads as `oci:LAYOUT@DIGEST`. The registry options are the same everywhere: `--tls-verify`,
+//! `--cert-dir`, `--authfile`, `--creds`. One progress bar per layer download is drawn on
+//! stderr when it is a terminal.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use cfsgate_image::store::Repository;
+use cfsgate_oci::registry::{
+    fetch_image, AuthSource, ClientOptions, Credentials, DockerRef, FetchOptions, FetchProgress,
+    Fetched, NoFetchProgress, RegistryClient,
+};
+use cfsgate_oci::BlobDigest;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How to reach a registry (for `docker://` references).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Require HTTPS with a verified certificate (false: accept any certificate, or plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// certs.d directory: HOST[:PORT]/*.crt CAs, *.cert/*.key client certificates [default:
+    /// /etc/containers/certs.d, /etc/docker/certs.d, ~/.config/containers/certs.d].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Credentials file (containers-auth.json(5)) instead of the default lookup.
+    #[arg(long, value_name = "FILE", conflicts_with = "creds")]
+    pub authfile: Option<PathBuf>,
+    /// Credentials USER:PASSWORD for the registry.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+}
+
+impl RegistryArgs {
+    /// The client options these arguments ask for.
+    pub fn client_options(&self) -> Result<ClientOptions> {
+        let mut options = ClientOptions {
+            tls_verify: self.tls_verify,
+            ..ClientOptions::default()
+        };
+        if let Some(dir) = &self.cert_dir {
+            options.cert_dirs = vec![dir.clone()];
+        }
+        if let Some(file) = &self.authfile {
+            options.auth = AuthSource::File(file.clone());
+        }
+        if let Some(creds) = &self.creds {
+            options.auth = AuthSource::Explicit(
+                Credentials::parse(creds).map_err(|e| anyhow::anyhow!("--creds: {e}"))?,
+            );
+        }
+        Ok(options)
+    }
+
+    /// Connect to the registry of `reference`.
+    pub fn connect(&self, reference: &DockerRef) -> Result<RegistryClient> {
+        RegistryClient::connect(reference, &self.client_options()?)
+            .with_context(|| format!("connecting to {}", reference.host))
+    }
+}
+
+/// Whether a reference names a registry image.
+pub fn is_docker(reference: &str) -> bool {
+    reference.starts_with(cfsgate_oci::registry::reference::DOCKER_PREFIX)
+}
+
+/// An image ready to be read as a local reference; a fetched one lives in a temporary layout
+/// that is removed when this is dropped.
+pub struct Staged {
+    /// `oci:…`, `dir:…` (as given) or `oci:TMP@DIGEST` (fetched).
+    pub reference: String,
+    /// The registry reference, when fetched.
+    pub docker: Option<DockerRef>,
+    pub fetched: Option<Fetched>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// `reference` as a local image: a `docker://` one is fetched (with layers when `layers`).
+pub fn stage(reference: &str, args: &RegistryArgs, layers: bool) -> Result<Staged> {
+    if !is_docker(reference) {
+        return Ok(Staged {
+            reference: reference.to_string(),
+            docker: None,
+            fetched: None,
+            _dir: None,
+        });
+    }
+    let docker = DockerRef::parse(reference)?;
+    let dir = tempfile::Builder::new()
+        .prefix("cfsgate-pull-")
+        .tempdir()
+        .context("creating a temporary layout")?;
+    let fetched = fetch(&docker, args, dir.path(), layers)?;
+    Ok(Staged {
+        reference: fetched.oci_reference.clone(),
+        docker: Some(docker),
+        fetched: Some(fetched),
+        _dir: Some(dir),
+    })
+}
+
+/// Fetch into `layout`, drawing layer bars on a terminal.
+fn fetch(docker: &DockerRef, args: &RegistryArgs, layout: &Path, layers: bool) -> Result<Fetched> {
+    let client = args.connect(docker)?;
+    let options = FetchOptions {
+        layers,
+        ..FetchOptions::default()
+    };
+    let bars = DownloadBars::for_stderr();
+    let progress: &dyn FetchProgress = match &bars {
+        Some(bars) => bars,
+        None => &NoFetchProgress,
+    };
+    let result = fetch_image(&client, docker, layout, &options, progress)
+        .with_context(|| format!("fetching {docker}"));
+    if let Some(bars) = bars {
+        let _ = bars.multi.clear();
+    }
+    result
+}
+
+/// Pull into a repository (see the module docs).
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The image: docker://HOST[:PORT]/NAME[:TAG|@sha256:HEX].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Name the pulled image (a ref in the repository, a gc root).
+    #[arg(long = "ref", value_name = "NAME")]
+    pub ref_name: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Run `cfsgate pull`: blobs into `REPO/oci/blobs/sha256`, then an import of the image.
+pub fn run_pull(repo: &Path, args: PullArgs) -> Result<()> {
+    let docker = DockerRef::parse(&args.reference)?;
+    let mut repository = Repository::create_or_open(repo)
+        .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
+    repository.set_verity_enabler(super::oci::enable_verity);
+    // A layout of this pull whose blobs/ is the repository's: what is fetched stays there for
+    // later verification; only index.json and oci-layout are this pull's own.
+    let blobs = repository.path().join("oci/blobs");
+    std::fs::create_dir_all(blobs.join("sha256"))
+        .with_context(|| format!("creating {}", blobs.display()))?;
+    // Absolute: the link lives in tmp/pull-*/, a relative --repo would not resolve from there.
+    let blobs = blobs
+        .canonicalize()
+        .with_context(|| format!("resolving {}", blobs.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix("pull-")
+        .tempdir_in(repository.path().join("tmp"))
+        .context("creating the pull's layout in the repository's tmp/")?;
+    std::os::unix::fs::symlink(&blobs, staging.path().join("blobs"))
+        .context("linking the pull's layout to the repository's blobs")?;
+    let fetched = fetch(&docker, &args.registry, staging.path(), true)?;
+    let image = cfsgate_oci::resolve(&fetched.oci_reference)
+        .with_context(|| format!("resolving what was fetched from {docker}"))?;
+    let report = super::oci::import_resolved(&repository, &image, args.ref_name.as_deref())
+        .with_context(|| format!("importing {docker}"))?;
+    println!("manifest {}", fetched.manifest_digest);
+    println!("composefs sha256:{}", report.image_digest.to_hex());
+    eprintln!(
+        "pulled {docker}: {} layer(s) downloaded ({} bytes), {} already present, {} signature tag(s); {} new objects, image {}{}",
+        fetched.layers_downloaded,
+        fetched.layer_bytes_downloaded,
+        fetched.layers_present,
+        fetched.signature_tags.len(),
+        report.new_objects,
+        if report.new_image { "new" } else { "already present" },
+        if report.seal.is_some() { ", seal checked" } else { "" },
+    );
+    Ok(())
+}
+
+/// Push the cosign signature manifest tagged `sha256-<hex>.sig` of a staged layout, and its
+/// blobs, to the registry the image came from.
+pub fn push_signature_tag(
+    args: &RegistryArgs,
+    docker: &DockerRef,
+    layout: &Path,
+    signed: &BlobDigest,
+) -> Result<BlobDigest> {
+    let client = args.connect(docker)?;
+    let tag = format!("sha256-{}.sig", signed.hex());
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("index.json")).context("reading the staged index.json")?,
+    )?;
+    let entry = index["manifests"]
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+        })
+        .with_context(|| format!("no {tag} in the staged layout"))?;
+    let digest = BlobDigest::parse(entry["digest"].as_str().unwrap_or_default())?;
+    let media_type = entry["mediaType"]
+        .as_str()
+        .unwrap_or(cfsgate_oci::resolve::MEDIA_OCI_MANIFEST)
+        .to_string();
+    let blob = |d: &BlobDigest| {
+        std::fs::read(layout.join("blobs/sha256").join(d.hex()))
+            .with_context(|| format!("reading staged blob {d}"))
+    };
+    let manifest_bytes = blob(&digest)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)?;
+    let descriptors = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten());
+    for desc in descriptors {
+        let d = BlobDigest::parse(desc["digest"].as_str().unwrap_or_default())?;
+        client
+            .put_blob(&docker.repository, &blob(&d)?)
+            .with_context(|| format!("pushing blob {d} to {docker}"))?;
+    }
+    client
+        .put_manifest(&docker.repository, &tag, &media_type, &manifest_bytes)
+        .with_context(|| format!("pushing {tag} to {}", docker.name()))
+}
+
+/// One bar per layer download on stderr.
+struct DownloadBars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<usize, ProgressBar>>,
+}
+
+impl DownloadBars {
+    fn for_stderr() -> Option<Self> {
+        std::io::stderr().is_terminal().then(|| DownloadBars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<usize, ProgressBar>> {
+        // Only bar handles live here: a panic elsewhere cannot leave them inconsistent.
+        self.bars.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl FetchProgress for DownloadBars {
+    fn layer_started(&self, index: usize, digest: &BlobDigest, size: u64) {
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bar = self
+            .multi
+            .add(ProgressBar::new(size).with_style(style.progress_chars("=> ")));
+        bar.set_prefix(format!("layer {} {}", index + 1, &digest.hex()[..12]));
+        self.bars().insert(index, bar);
+    }
+
+    fn layer_bytes(&self, index: usize, bytes: u64) {
+        if let Some(bar) = self.bars().get(&index) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn layer_done(&self, index: usize, _downloaded: bool) {
+        if let Some(bar) = self.bars().remove(&index) {
+            bar.finish();
+        }
+    }
+}
