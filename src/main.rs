@@ -48,9 +48,9 @@ enum Command {
     /// Trusted keys in the Linux kernel keyring.
     Keyring(cmd::key::KeyringArgs),
     /// Verify an image's cosign signatures against trusted keys (exit 0 only when accepted).
-    Verify(cmd::verify::VerifyArgs),
+    Verify(cmd::registry::VerifyCmd),
     /// Sign an image: a cosign simple-signing signature stored where the tools look.
-    Sign(cmd::verify::SignArgs),
+    Sign(cmd::registry::SignCmd),
     /// Trust policies: check (lint) a policy file, explain a verdict step by step.
     Policy(cmd::policy::PolicyArgs),
     /// OCI runtime hooks: admit (and mount) or refuse a container before it starts.
@@ -136,13 +136,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => cmd::key::run_key(c),
         Command::Keyring(args) => cmd::key::run_keyring(args),
         Command::Verify(args) => {
-            if cmd::verify::run_verify(&args)? {
+            if cmd::registry::run_verify(args)? {
                 Ok(())
             } else {
                 Err(Rejected.into())
             }
         }
-        Command::Sign(args) => cmd::verify::run_sign(&args),
+        Command::Sign(args) => cmd::registry::run_sign(args),
         Command::Hook(c) => cmd::hook::run_hook(c),
         Command::Mounts(c) => cmd::hook::run_mounts(c),
         Command::InstallHooks(args) => cmd::hook::run_install_hooks(args),

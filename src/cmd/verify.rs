@@ -8,6 +8,9 @@
 //! | `verify REF --key FILE… \| --keyring NAME --reference NAME [--identity-match …] [--rekor-key FILE…] [--require-seal] [--repo DIR]` | the same with a one-scope policy built from the keys (`--rekor-key`: `rekorPublicKeyPaths`, a signature then counts only with a Rekor SET from one of them) |
 //! | `sign REF --key FILE --identity NAME` | `dir:`: writes the next `signature-N`; `oci:PATH[:TAG]`: appends a layer to the `sha256-<hex>.sig` tag |
 //!
+//! `docker://` images are fetched into a temporary layout first (and a signature pushed back)
+//! by `super::registry`, which wraps these arguments with the registry options.
+//!
 //! Exit contract of `run_verify`: `Ok(true)` accepted (exit 0, also warn-mode admissions),
 //! `Ok(false)` rejected (exit 1), `Err` could not evaluate (exit 2): the policy or a key
 //! file is unreadable, the image cannot be read.
@@ -23,8 +26,6 @@ use cfsgate_policy::{load_policy_file, parse_policy, Policy, DEFAULT_POLICY_PATH
 use cfsgate_verifier::evaluate::unix_now;
 use cfsgate_verifier::explain::render_verdict;
 use cfsgate_verifier::{evaluate, sign_dir_image, sign_oci_image, EvaluationRequest};
-
-use super::registry::{is_docker, push_signature_tag, stage, RegistryArgs};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
 pub enum IdentityMatch {
@@ -49,8 +50,7 @@ impl IdentityMatch {
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The image: `dir:PATH`, `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX` or
-    /// `docker://HOST/NAME[:TAG|@DIGEST]` (then --reference defaults to HOST/NAME:TAG).
+    /// The image: `dir:PATH`, `oci:PATH[:TAG]` or `oci:PATH@sha256:HEX`.
     pub image: String,
     /// A trusted public key (PEM/DER); repeat for several (any one may sign). Replaces the
     /// policy file with a one-scope policy.
@@ -84,14 +84,11 @@ pub struct VerifyArgs {
     /// Print the decision as JSON.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SignArgs {
-    /// The image: `dir:PATH`, `oci:PATH[:TAG]` or `docker://HOST/NAME[:TAG|@DIGEST]` (the
-    /// signature is pushed to the registry as the `sha256-<hex>.sig` tag).
+    /// The image: `dir:PATH` or `oci:PATH[:TAG]`.
     pub image: String,
     /// The private key (PKCS#8 PEM, or an encrypted cosign key: passphrase from the
     /// environment or a prompt).
@@ -100,24 +97,11 @@ pub struct SignArgs {
     /// The docker reference the signature claims (cosign uses the repository name).
     #[arg(long, value_name = "NAME")]
     pub identity: String,
-    /// What to write: a cosign simple-signing signature (the `.sig` tag).
-    #[arg(long, value_enum, default_value_t = SignFormat::Simple)]
-    pub format: SignFormat,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-/// Signature formats `sign` writes.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SignFormat {
-    /// cosign simple signing, in the `sha256-<hex>.sig` tag (or a dir: signature-N file).
-    #[default]
-    Simple,
 }
 
 /// A one-scope policy trusting `--key` files or a `--keyring`.
-fn policy_from_keys(args: &VerifyArgs, reference: Option<&str>) -> Result<Policy> {
-    if reference.is_none() {
+fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
+    if args.reference.is_none() {
         bail!("--key/--keyring need --reference NAME (the identity signatures must claim)");
     }
     let mut requirement = serde_json::json!({
@@ -159,9 +143,9 @@ fn policy_from_keys(args: &VerifyArgs, reference: Option<&str>) -> Result<Policy
 }
 
 /// The policy `verify` uses: from the keys, or the policy file.
-pub fn verify_policy(args: &VerifyArgs, reference: Option<&str>) -> Result<Policy> {
+pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
     if !args.keys.is_empty() || args.keyring.is_some() {
-        return policy_from_keys(args, reference);
+        return policy_from_keys(args);
     }
     if !args.rekor_keys.is_empty() {
         bail!("--rekor-key needs --key or --keyring (a policy file lists its own rekorPublicKey*)");
@@ -175,16 +159,10 @@ pub fn verify_policy(args: &VerifyArgs, reference: Option<&str>) -> Result<Polic
 
 /// Runs `verify`; `Ok(true)` when admitted, `Ok(false)` when rejected.
 pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
-    // A registry image is fetched first (layers only when no repository holds its image).
-    let staged = stage(&args.image, &args.registry, args.repo.is_none())?;
-    let reference = args
-        .reference
-        .clone()
-        .or_else(|| staged.docker.as_ref().map(|d| d.docker_reference()));
-    let policy = verify_policy(args, reference.as_deref())?;
+    let policy = verify_policy(args)?;
     let decision = evaluate(&EvaluationRequest {
-        image: &staged.reference,
-        reference: reference.as_deref(),
+        image: &args.image,
+        reference: args.reference.as_deref(),
         policy: &policy,
         repo: args.repo.as_deref(),
         now: unix_now(),
@@ -215,21 +193,6 @@ pub fn run_sign(args: &SignArgs) -> Result<()> {
             signed.path.display(),
             args.identity
         );
-    } else if is_docker(&args.image) {
-        let staged = stage(&args.image, &args.registry, false)?;
-        let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) else {
-            bail!("{} was not fetched", args.image);
-        };
-        let signed = sign_oci_image(&staged.reference, &key, &args.identity)?;
-        let pushed =
-            push_signature_tag(&args.registry, docker, &fetched.layout, &fetched.top_digest)?;
-        println!(
-            "{} tag {} now has {} signature(s) (manifest {pushed}); this one by {key_id} as {}",
-            docker.name(),
-            signed.tag,
-            signed.layers,
-            args.identity
-        );
     } else if args.image.starts_with("oci:") {
         let signed = sign_oci_image(&args.image, &key, &args.identity)?;
         println!(
@@ -238,7 +201,7 @@ pub fn run_sign(args: &SignArgs) -> Result<()> {
         );
     } else {
         bail!(
-            "image {:?} is neither dir:PATH, oci:PATH[:TAG] nor docker://HOST/NAME[:TAG]",
+            "image {:?} is neither dir:PATH nor oci:PATH[:TAG]",
             args.image
         );
     }

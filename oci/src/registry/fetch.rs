@@ -182,7 +182,7 @@ pub fn fetch_image(
             )
         })?;
         let digest = descriptor_digest(child)?;
-        let limit = if is_index(&child.media_type().to_string()) {
+        let limit = if is_index(child.media_type().as_ref()) {
             MAX_INDEX_SIZE
         } else {
             MAX_MANIFEST_SIZE
