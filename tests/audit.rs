@@ -91,7 +91,15 @@ fn concurrent_appends_keep_the_chain_and_tampering_is_named() {
         ],
         None,
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), total);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["schema"], "cfsgate.audit.show/v1");
+    assert_eq!(shown["chain"]["intact"], true);
+    assert_eq!(shown["records"].as_array().unwrap().len(), total);
+    assert!(shown["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["verified"] == true && r["record"]["verdict"] == "deny"));
     let out = cfsgate(
         &[
             "audit",
@@ -124,7 +132,7 @@ fn concurrent_appends_keep_the_chain_and_tampering_is_named() {
     let (code, text) = verify(&fx.audit_log);
     assert_eq!(code, Some(1));
     assert!(
-        text.contains("line 11:") && text.contains("removed"),
+        text.contains("line 11 (removed)") && text.contains("1 record(s) removed"),
         "{text}"
     );
 
@@ -134,7 +142,42 @@ fn concurrent_appends_keep_the_chain_and_tampering_is_named() {
     write_lines(&fx.audit_log, &reordered);
     let (code, text) = verify(&fx.audit_log);
     assert_eq!(code, Some(1));
-    assert!(text.contains("line 5:"), "{text}");
+    assert!(
+        text.contains("line 5 (reordered)") && !text.contains("removed"),
+        "{text}"
+    );
+    assert!(text.contains("record 5 is at audit.jsonl line 9"), "{text}");
+    // The views say so too: show marks records from the break on, summary warns; both exit 1.
+    let log = fx.audit_log.to_str().unwrap();
+    let out = cfsgate(&["audit", "show", "--audit-log", log], None);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let first = shown.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("WARNING: chain broken at") && first.contains("reordered"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.starts_with("UNVERIFIED #"))
+            .count(),
+        total - 4
+    );
+    assert_eq!(shown.lines().filter(|l| l.starts_with('#')).count(), 4);
+    let out = cfsgate(&["audit", "summary", "--audit-log", log], None);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.starts_with("WARNING: chain broken at"), "{summary}");
+    assert!(
+        summary.contains(&format!("{} of the {total} records", total - 4)),
+        "{summary}"
+    );
+    let out = cfsgate(&["audit", "summary", "--json", "--audit-log", log], None);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["chain"]["intact"], false);
+    assert_eq!(summary["chain"]["problem"]["kind"], "reordered");
+    assert_eq!(summary["chain"]["problem"]["line"], 5);
 
     // Edited: a denial turned into an admission on line 20.
     let mut edited = lines.clone();
@@ -144,10 +187,7 @@ fn concurrent_appends_keep_the_chain_and_tampering_is_named() {
     write_lines(&fx.audit_log, &edited);
     let (code, text) = verify(&fx.audit_log);
     assert_eq!(code, Some(1));
-    assert!(
-        text.contains("line 20:") && text.contains("edited"),
-        "{text}"
-    );
+    assert!(text.contains("line 20 (edited)"), "{text}");
 
     // Restored, intact again.
     std::fs::write(&fx.audit_log, &original).unwrap();

@@ -1,11 +1,12 @@
-//! The tamper-evident audit log: one JSON line per admission decision, hash-chained.
+//! The tamper-evident audit log: one JSON line per admission decision, hash-chained, rotated
+//! by size, optionally keyed (HMAC-SHA256) and copied to the systemd journal.
 //!
 //! Every decision a hook or `cfsgate bundle` makes is appended to a JSON Lines file
 //! (default [`DEFAULT_AUDIT_LOG`]). Each line is one [`AuditRecord`]:
 //!
 //! | field | content |
 //! |---|---|
-//! | `seq` | 1 for the first record, then +1 per record |
+//! | `seq` | 1 for the first record, then +1 per record, continuing across rotated files |
 //! | `time` | RFC 3339 UTC, whole seconds |
 //! | `stage` | who decided: `precreate`, `createRuntime`, `poststop`, `bundle`, … |
 //! | `container_id` | the runtime's container id (`null` for `cfsgate bundle` before one exists) |
@@ -20,26 +21,48 @@
 //! | `would_reject` | in warn mode, whether enforce mode would have denied |
 //! | `reasons` | why: every failed check, or what was satisfied |
 //! | `verity` | the verity mode the mount used (`kernel`, `userspace`, `none`), `null` if not mounted |
-//! | `prev` | the `hash` of the previous record (64 zeros for the first) |
+//! | `prev` | the `hash` of the previous record (64 zeros for the very first) |
+//! | `mac` | only in a keyed log: HMAC-SHA256 (hex) of the line without `mac` and `hash` ([`checkpoint`]) |
 //! | `hash` | sha256 (hex) of this line with the `,"hash":"…"` member removed |
 //!
 //! The line is the compact JSON of the record with the members in the order above, `hash`
 //! last; so `hash` covers every byte of the line except itself, and `prev` chains each line to
-//! the one before. [`verify_chain`] names the first line that breaks the chain:
+//! the one before. [`chain::verify_log`] names the first place that breaks the chain:
 //!
-//! | tampering | detected at |
+//! | tampering | detected at, reported as |
 //! |---|---|
-//! | a line edited (hash not recomputed) | that line: its `hash` does not match |
-//! | a line edited and its hash recomputed | the next line: its `prev` does not match |
-//! | a line removed | the line after the gap: `seq` skips |
-//! | lines reordered | the first moved line: `seq` out of order |
+//! | a line edited (hash not recomputed) | that line: `edited` |
+//! | a line edited and its hash recomputed | the next line, `rewritten` (a keyed log: that line, `mac_invalid`) |
+//! | lines removed | the line after the gap: `removed` |
+//! | lines reordered (e.g. two swapped) | the first moved line: `reordered`, naming where the expected record is |
+//! | a rotated file removed | the first line of the next file: `missing_file`, naming the file and records |
+//! | the oldest files removed | the first line present: `pruned` (accepted with `allow_pruned`) |
+//! | the newest records cut | a keyed log only: `cut`, from the [`checkpoint`] file |
 //!
-//! Without a secret key a chain cannot resist someone who rewrites every line from the edit to
-//! the end, nor a cut of the newest lines; ship the log (or its last hash) off the node for that.
+//! **Rotation** ([`files`]): when a record would make the active file larger than
+//! [`AuditSink::max_bytes`], the active file is renamed to `<log>.<N>` (six digits, 1 for the
+//! oldest, never renamed again) and the record starts a new active file. `seq` and `prev`
+//! continue, so each file's first record names the previous file's last hash.
 //!
-//! Appending ([`append_record`]) is safe with concurrent writers in other processes: the file is
-//! opened `O_APPEND`, locked with an exclusive `flock`, the last record's `hash` and `seq` read,
-//! the new line written with a single `write(2)`, `fsync`ed, and the lock released.
+//! **Keyed checkpoints** ([`checkpoint`]): with a key (32 random bytes, hex, in
+//! [`checkpoint::DEFAULT_AUDIT_KEY`]) every record carries a `mac`, and after every append the
+//! file `<log>.checkpoint` holds the newest record's seq and hash under an HMAC. Someone who can
+//! write the log but not read the key can then neither rewrite records nor cut the newest ones
+//! unnoticed (restoring an older checkpoint file together with the cut is the one thing a
+//! checkpoint on the same node cannot catch: ship the journal copy off the node for that).
+//!
+//! **Journal** ([`journal`]): each record is also sent to journald's native socket with
+//! `CFSGATE_*` fields a SIEM can select on; a failed send never loses the file record.
+//!
+//! Appending ([`AuditSink::append`]) is safe with concurrent writers in other processes: an
+//! exclusive `flock` on `<log>.lock` is held while the last record is read, the file rotated if
+//! due, the new line written with a single `write(2)` and `fsync`ed, and the checkpoint updated.
+
+pub mod chain;
+pub mod checkpoint;
+pub mod files;
+pub mod journal;
+pub mod view;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -51,6 +74,9 @@ use cfsgate_policy::Timestamp;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+pub use chain::{verify_log, ChainProblem, ChainReport, ProblemKind, VerifyOptions};
+pub use checkpoint::AuditKey;
 
 /// Where decisions are logged when no `--audit-log` is given.
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/cfsgate/audit.jsonl";
@@ -66,11 +92,14 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
+    /// The container may run.
     Admit,
+    /// The container was refused.
     Deny,
 }
 
 impl AuditVerdict {
+    /// `admit` or `deny`, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditVerdict::Admit => "admit",
@@ -79,8 +108,10 @@ impl AuditVerdict {
     }
 }
 
-/// What a caller knows about one decision; [`append_record`] adds `seq`, `prev` and `hash`.
+/// What a caller knows about one decision; [`AuditSink::append`] adds `seq`, `prev`, `mac`
+/// and `hash`. Fields as in the module table.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[allow(missing_docs)]
 pub struct AuditEntry {
     pub time: Option<Timestamp>,
     pub stage: String,
@@ -102,6 +133,7 @@ pub struct AuditEntry {
 /// One stored line (see the module table for each field).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct AuditRecord {
     pub seq: u64,
     pub time: String,
@@ -120,6 +152,9 @@ pub struct AuditRecord {
     pub reasons: Vec<String>,
     pub verity: Option<String>,
     pub prev: String,
+    /// Present only in a keyed log.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac: Option<String>,
     /// Empty while the line is being hashed; never empty in a stored record.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub hash: String,
@@ -135,20 +170,50 @@ impl AuditRecord {
 /// Audit log failures. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// A system call on the file failed.
     #[error("audit log {path}: {what}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What was being done.
         what: &'static str,
+        /// The error.
         source: io::Error,
     },
+    /// A stored record is not what this module writes.
     #[error("audit log {path}: line {line}: {reason}")]
     Broken {
+        /// The file.
         path: PathBuf,
+        /// The 1-based line (0: the last line, found by reading backwards).
         line: u64,
+        /// What is wrong.
         reason: String,
     },
+    /// A record could not be written.
     #[error("audit log {path}: cannot encode a record: {reason}")]
-    Encode { path: PathBuf, reason: String },
+    Encode {
+        /// The log.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The checkpoint key cannot be used.
+    #[error("audit key {path}: {reason}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The journal did not take the record (the file record was written).
+    #[error("journal socket {path}: {reason}")]
+    Journal {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl AuditError {
@@ -157,6 +222,17 @@ impl AuditError {
         match self {
             AuditError::Broken { line, .. } => Some(*line),
             _ => None,
+        }
+    }
+
+    pub(crate) fn io<'a>(
+        path: &'a Path,
+        what: &'static str,
+    ) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |source| AuditError::Io {
+            path: path.to_owned(),
+            what,
+            source,
         }
     }
 }
@@ -169,11 +245,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The line (without newline) of `record` with `hash` computed; `record.hash` is ignored.
-fn encode_line(record: &AuditRecord) -> Result<(String, String), serde_json::Error> {
+/// The compact JSON of `record` without `hash` (and without `mac` when `with_mac` is false).
+pub(crate) fn body_json(record: &AuditRecord, with_mac: bool) -> Result<String, serde_json::Error> {
     let mut unhashed = record.clone();
     unhashed.hash = String::new();
-    let body = serde_json::to_string(&unhashed)?;
+    if !with_mac {
+        unhashed.mac = None;
+    }
+    serde_json::to_string(&unhashed)
+}
+
+/// The line (without newline) of `record` with `hash` computed; `record.hash` is ignored.
+fn encode_line(record: &AuditRecord) -> Result<(String, String), serde_json::Error> {
+    let body = body_json(record, true)?;
     let hash = sha256_hex(body.as_bytes());
     // body ends with '}' (a JSON object): splice the hash member in as the last one.
     let line = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
@@ -197,52 +281,72 @@ fn split_hash(line: &str) -> Option<(String, &str)> {
     Some((format!("{head}}}"), hash))
 }
 
+/// Why a stored line is not a sound record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LineFault {
+    /// Not JSON of a record, or not ending in a hash member.
+    Malformed(String),
+    /// The content does not hash to the recorded hash.
+    Edited { seq: u64, actual: String },
+    /// Hashes right but is not byte for byte what this module writes.
+    NonCanonical { seq: u64 },
+}
+
+impl std::fmt::Display for LineFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineFault::Malformed(why) => f.write_str(why),
+            LineFault::Edited { seq, actual } => write!(
+                f,
+                "record {seq} was edited: its content hashes to {actual}, not its recorded hash"
+            ),
+            LineFault::NonCanonical { seq } => write!(
+                f,
+                "record {seq} is not in canonical form (fields reordered or reformatted)"
+            ),
+        }
+    }
+}
+
 /// Parse and self-check one line: its hash covers it; returns the record.
-fn parse_line(line: &str) -> Result<AuditRecord, String> {
-    let (body, hash) = split_hash(line)
-        .ok_or_else(|| "not a record: it does not end with a \"hash\" member".to_string())?;
-    let record: AuditRecord =
-        serde_json::from_str(line).map_err(|e| format!("not a valid record: {e}"))?;
+pub(crate) fn parse_line(line: &str) -> Result<AuditRecord, LineFault> {
+    let (body, hash) = split_hash(line).ok_or_else(|| {
+        LineFault::Malformed("not a record: it does not end with a \"hash\" member".into())
+    })?;
+    let record: AuditRecord = serde_json::from_str(line)
+        .map_err(|e| LineFault::Malformed(format!("not a valid record: {e}")))?;
     let actual = sha256_hex(body.as_bytes());
     if actual != hash {
-        return Err(format!(
-            "record {} was edited: its content hashes to {actual}, not its recorded hash {hash}",
-            record.seq
-        ));
+        return Err(LineFault::Edited {
+            seq: record.seq,
+            actual,
+        });
     }
     // The body must be exactly what this module writes, so the hash cannot be kept valid by
     // reformatting.
     match encode_line(&record) {
         Ok((canonical, _)) if canonical == line => Ok(record),
-        _ => Err(format!(
-            "record {} is not in canonical form (fields reordered or reformatted)",
-            record.seq
-        )),
+        _ => Err(LineFault::NonCanonical { seq: record.seq }),
     }
 }
 
 /// The last complete record of an open log (read backwards from the end), and whether the file
 /// ends in the middle of a line (a torn write).
 fn last_record(file: &mut File, path: &Path) -> Result<(Option<AuditRecord>, bool), AuditError> {
-    let io_err = |what| {
-        move |source| AuditError::Io {
-            path: path.to_owned(),
-            what,
-            source,
-        }
-    };
-    let len = file.seek(SeekFrom::End(0)).map_err(io_err("seek"))?;
+    let len = file
+        .seek(SeekFrom::End(0))
+        .map_err(AuditError::io(path, "seek"))?;
     if len == 0 {
         return Ok((None, false));
     }
     let window = len.min(MAX_RECORD_BYTES as u64 + 1);
     file.seek(SeekFrom::Start(len - window))
-        .map_err(io_err("seek"))?;
+        .map_err(AuditError::io(path, "seek"))?;
     let mut tail = Vec::with_capacity(window as usize);
     Read::by_ref(file)
         .take(window)
         .read_to_end(&mut tail)
-        .map_err(io_err("read the last record"))?;
+        .map_err(AuditError::io(path, "read the last record"))?;
     let torn = tail.last() != Some(&b'\n');
     let complete = match tail.iter().rposition(|&b| b == b'\n') {
         Some(end) => &tail[..end],
@@ -252,56 +356,162 @@ fn last_record(file: &mut File, path: &Path) -> Result<(Option<AuditRecord>, boo
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
+    let broken = |reason: String| AuditError::Broken {
+        path: path.to_owned(),
+        line: 0,
+        reason,
+    };
     if start == 0 && window < len {
-        return Err(AuditError::Broken {
-            path: path.to_owned(),
-            line: 0,
-            reason: format!("the last record is longer than {MAX_RECORD_BYTES} bytes"),
-        });
+        return Err(broken(format!(
+            "the last record is longer than {MAX_RECORD_BYTES} bytes"
+        )));
     }
-    let text = std::str::from_utf8(&complete[start..]).map_err(|_| AuditError::Broken {
-        path: path.to_owned(),
-        line: 0,
-        reason: "the last record is not UTF-8".into(),
-    })?;
-    let record = parse_line(text).map_err(|reason| AuditError::Broken {
-        path: path.to_owned(),
-        line: 0,
-        reason: format!("the last record: {reason}"),
-    })?;
+    let text = std::str::from_utf8(&complete[start..])
+        .map_err(|_| broken("the last record is not UTF-8".into()))?;
+    let record = parse_line(text).map_err(|fault| broken(format!("the last record: {fault}")))?;
     Ok((Some(record), torn))
 }
 
-/// Append one decision to the log at `path` (created with its directory if missing); returns
-/// the stored record. Safe against concurrent appenders (see the module docs).
-pub fn append_record(path: &Path, entry: &AuditEntry) -> Result<AuditRecord, AuditError> {
-    let io_err = |what| {
-        move |source| AuditError::Io {
-            path: path.to_owned(),
-            what,
-            source,
-        }
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-            .map_err(io_err("create the log directory"))?;
-    }
-    let mut file = OpenOptions::new()
+/// Open a log file for reading and appending, refusing anything but a regular file (a FIFO or
+/// device in its place must not block or feed the writer).
+fn open_log_file(path: &Path, create: bool) -> Result<File, AuditError> {
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
-        .create(true)
+        .create(create)
         .mode(0o640)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
-        .map_err(io_err("open"))?;
-    // Released when `file` is closed, also on every error path.
-    rustix::fs::flock(&file, FlockOperation::LockExclusive)
-        .map_err(|e| io_err("lock")(e.into()))?;
-    let (last, torn) = last_record(&mut file, path)?;
-    let record = AuditRecord {
+        .map_err(AuditError::io(path, "open"))?;
+    files::require_regular(&file, path)?;
+    Ok(file)
+}
+
+/// Where and how decisions are recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditSink {
+    /// The active log file; rotated files sit beside it as `<log>.<N>`.
+    pub log: PathBuf,
+    /// Rotate before a record would make the active file larger than this (`None`: never).
+    pub max_bytes: Option<u64>,
+    /// The checkpoint key file: MACs on every record and a keyed checkpoint (`None`: unkeyed).
+    pub key: Option<PathBuf>,
+    /// journald's native socket to copy every record to (`None`: no journal copy).
+    pub journal: Option<PathBuf>,
+}
+
+/// A record that was appended.
+#[derive(Debug)]
+pub struct Appended {
+    /// The stored record.
+    pub record: AuditRecord,
+    /// Set when the journal copy failed; the file record was written all the same.
+    pub journal_error: Option<AuditError>,
+}
+
+impl AuditSink {
+    /// A plain log at `log`: no rotation, no key, no journal.
+    pub fn new(log: impl Into<PathBuf>) -> Self {
+        AuditSink {
+            log: log.into(),
+            max_bytes: None,
+            key: None,
+            journal: None,
+        }
+    }
+
+    /// Append one decision (the log and its directory created if missing); returns the stored
+    /// record. Safe against concurrent appenders (see the module docs).
+    pub fn append(&self, entry: &AuditEntry) -> Result<Appended, AuditError> {
+        let path = self.log.as_path();
+        let key = self.key.as_deref().map(AuditKey::load).transpose()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(AuditError::io(dir, "create the log directory"))?;
+        }
+        // Released when `lock` is closed, also on every error path.
+        let lock = files::lock(path, FlockOperation::LockExclusive, true)?;
+        let mut file = open_log_file(path, true)?;
+        let (mut last, mut torn) = last_record(&mut file, path)?;
+        let active_len = file
+            .seek(SeekFrom::End(0))
+            .map_err(AuditError::io(path, "seek"))?;
+        if active_len == 0 {
+            // A fresh active file after a rotation: the chain continues from the newest
+            // rotated file.
+            if let Some(newest) = files::rotated_files(path)?.last() {
+                let mut rotated =
+                    File::open(&newest.path).map_err(AuditError::io(&newest.path, "open"))?;
+                last = last_record(&mut rotated, &newest.path)?.0;
+            }
+        }
+        let mut record = new_record(entry, last);
+        if let Some(key) = &key {
+            let body = body_json(&record, false).map_err(|e| encode_error(path, e))?;
+            record.mac = Some(key.record_mac(&body));
+        }
+        let (line, hash) = encode_line(&record).map_err(|e| encode_error(path, e))?;
+        if line.len() > MAX_RECORD_BYTES {
+            return Err(AuditError::Encode {
+                path: path.to_owned(),
+                reason: format!(
+                    "the record is {} bytes, more than {MAX_RECORD_BYTES}",
+                    line.len()
+                ),
+            });
+        }
+        if let Some(max) = self.max_bytes {
+            if active_len > 0 && active_len + line.len() as u64 + 1 > max {
+                files::rotate(path)?;
+                file = open_log_file(path, true)?;
+                torn = false;
+            }
+        }
+        // A torn last line (a crash mid-write) is closed first, in the same write, so the new
+        // record starts on its own line; `verify_log` still reports the torn one.
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        if torn {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        let written = rustix::io::write(&file, &bytes)
+            .map_err(|e| AuditError::io(path, "append")(e.into()))?;
+        if written != bytes.len() {
+            return Err(AuditError::io(path, "append")(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {} bytes", bytes.len()),
+            )));
+        }
+        file.sync_data().map_err(AuditError::io(path, "fsync"))?;
+        record.hash = hash;
+        if let Some(key) = &key {
+            checkpoint::write_checkpoint(path, key, record.seq, &record.hash)?;
+        }
+        drop(lock);
+        let journal_error = self
+            .journal
+            .as_deref()
+            .and_then(|socket| journal::send(socket, path, &record, &line).err());
+        Ok(Appended {
+            record,
+            journal_error,
+        })
+    }
+}
+
+fn encode_error(path: &Path, e: serde_json::Error) -> AuditError {
+    AuditError::Encode {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn new_record(entry: &AuditEntry, last: Option<AuditRecord>) -> AuditRecord {
+    AuditRecord {
         seq: last.as_ref().map_or(1, |r| r.seq + 1),
         time: entry.time.unwrap_or_else(Timestamp::now).to_string(),
         stage: entry.stage.clone(),
@@ -323,64 +533,38 @@ pub fn append_record(path: &Path, entry: &AuditEntry) -> Result<AuditRecord, Aud
         reasons: entry.reasons.clone(),
         verity: entry.verity.clone(),
         prev: last.map_or_else(|| GENESIS_HASH.to_string(), |r| r.hash),
+        mac: None,
         hash: String::new(),
-    };
-    let (line, hash) = encode_line(&record).map_err(|e| AuditError::Encode {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
-    if line.len() > MAX_RECORD_BYTES {
-        return Err(AuditError::Encode {
-            path: path.to_owned(),
-            reason: format!(
-                "the record is {} bytes, more than {MAX_RECORD_BYTES}",
-                line.len()
-            ),
-        });
     }
-    // A torn last line (a crash mid-write) is closed first, in the same write, so the new
-    // record starts on its own line; `verify_chain` still reports the torn one.
-    let mut bytes = Vec::with_capacity(line.len() + 2);
-    if torn {
-        bytes.push(b'\n');
-    }
-    bytes.extend_from_slice(line.as_bytes());
-    bytes.push(b'\n');
-    let written = rustix::io::write(&file, &bytes).map_err(|e| io_err("append")(e.into()))?;
-    if written != bytes.len() {
-        return Err(io_err("append")(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("short write: {written} of {} bytes", bytes.len()),
-        )));
-    }
-    file.sync_data().map_err(io_err("fsync"))?;
-    let mut stored = record;
-    stored.hash = hash;
-    Ok(stored)
 }
 
-/// Read every record of the log, checking nothing but the JSON (for `audit show`).
-pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
-    let mut records = Vec::new();
-    for_each_line(path, |line_no, line| {
-        let record: AuditRecord =
-            serde_json::from_str(line).map_err(|e| format!("not a valid record: {e}"))?;
-        records.push(record);
-        let _ = line_no;
-        Ok(())
-    })?;
-    Ok(records)
+/// Append one decision to the plain log at `path` (see [`AuditSink::append`]).
+pub fn append_record(path: &Path, entry: &AuditEntry) -> Result<AuditRecord, AuditError> {
+    AuditSink::new(path).append(entry).map(|a| a.record)
 }
 
-fn for_each_line(
+/// One line of a log file as read: its text, or why it has none.
+pub(crate) enum Line<'a> {
+    Text(&'a str),
+    /// The file ends without a newline: a torn or truncated write.
+    Torn,
+    /// Longer than [`MAX_RECORD_BYTES`]; reading the file stops here.
+    TooLong,
+    NotUtf8,
+}
+
+/// Visit every line of `path` (1-based numbers) until the visitor breaks; returns its value.
+pub(crate) fn for_each_line<B>(
     path: &Path,
-    mut visit: impl FnMut(u64, &str) -> Result<(), String>,
-) -> Result<u64, AuditError> {
-    let file = File::open(path).map_err(|source| AuditError::Io {
-        path: path.to_owned(),
-        what: "open",
-        source,
-    })?;
+    mut visit: impl FnMut(u64, Line<'_>) -> std::ops::ControlFlow<B>,
+) -> Result<Option<B>, AuditError> {
+    use std::ops::ControlFlow;
+    let file = File::options()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(AuditError::io(path, "open"))?;
+    files::require_regular(&file, path)?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -390,145 +574,77 @@ fn for_each_line(
             .by_ref()
             .take(MAX_RECORD_BYTES as u64 + 2)
             .read_until(b'\n', &mut buf)
-            .map_err(|source| AuditError::Io {
-                path: path.to_owned(),
-                what: "read",
-                source,
-            })?;
+            .map_err(AuditError::io(path, "read"))?;
         if n == 0 {
-            return Ok(line_no);
+            return Ok(None);
         }
         line_no += 1;
-        let broken = |reason: String| AuditError::Broken {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        if buf.last() != Some(&b'\n') {
-            return Err(broken(if buf.len() > MAX_RECORD_BYTES {
-                format!("longer than {MAX_RECORD_BYTES} bytes")
+        let line = if buf.last() != Some(&b'\n') {
+            if buf.len() > MAX_RECORD_BYTES {
+                Line::TooLong
             } else {
-                "incomplete (no newline): a torn or truncated write".into()
-            }));
+                Line::Torn
+            }
+        } else {
+            buf.pop();
+            std::str::from_utf8(&buf).map_or(Line::NotUtf8, Line::Text)
+        };
+        let stop = matches!(line, Line::TooLong);
+        if let ControlFlow::Break(b) = visit(line_no, line) {
+            return Ok(Some(b));
         }
-        buf.pop();
-        let text = std::str::from_utf8(&buf).map_err(|_| broken("the line is not UTF-8".into()))?;
-        visit(line_no, text).map_err(broken)?;
+        if stop {
+            return Ok(None);
+        }
     }
 }
 
-/// Check the whole chain; the number of records when intact, else the first bad line.
+/// A record as read for display, with where it was found.
+#[derive(Clone, Debug)]
+pub struct LocatedRecord {
+    /// The file (active or rotated).
+    pub file: PathBuf,
+    /// The 1-based line in it.
+    pub line: u64,
+    /// The record, parsed without checking its hash.
+    pub record: AuditRecord,
+}
+
+/// Read every record of the log and its rotated files, oldest first, checking nothing but the
+/// JSON (for `audit show`; lines that are not records are skipped: [`verify_log`] names them).
+pub fn read_records(log: &Path) -> Result<Vec<LocatedRecord>, AuditError> {
+    let _lock = files::lock(log, FlockOperation::LockShared, false)?;
+    let mut records = Vec::new();
+    for file in files::log_files(log)? {
+        for_each_line(&file.path, |line, text| {
+            if let Line::Text(text) = text {
+                if let Ok(record) = serde_json::from_str::<AuditRecord>(text) {
+                    records.push(LocatedRecord {
+                        file: file.path.clone(),
+                        line,
+                        record,
+                    });
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        })?;
+    }
+    Ok(records)
+}
+
+/// Check the chain of an unkeyed log (and its rotated files); the number of records when
+/// intact, else the first problem as [`AuditError::Broken`]. See [`verify_log`] for the report.
 pub fn verify_chain(path: &Path) -> Result<u64, AuditError> {
-    let mut prev_hash = GENESIS_HASH.to_string();
-    let mut expected_seq = 1u64;
-    for_each_line(path, |line_no, line| {
-        let record = parse_line(line)?;
-        if record.seq != expected_seq {
-            return Err(if record.seq > expected_seq {
-                format!(
-                    "record {} follows record {}: {} record(s) removed before it",
-                    record.seq,
-                    expected_seq - 1,
-                    record.seq - expected_seq
-                )
-            } else {
-                format!(
-                    "record {} where record {expected_seq} was expected: records reordered or replayed",
-                    record.seq
-                )
-            });
-        }
-        if record.prev != prev_hash {
-            return Err(format!(
-                "record {} does not follow the line before it (prev {} but that line hashes to {prev_hash}): \
-                 the line before was rewritten or replaced",
-                record.seq, record.prev
-            ));
-        }
-        let _ = line_no;
-        prev_hash = record.hash;
-        expected_seq += 1;
-        Ok(())
-    })
+    let report = verify_log(path, &VerifyOptions::default())?;
+    match report.problem {
+        None => Ok(report.records),
+        Some(problem) => Err(AuditError::Broken {
+            path: problem.file,
+            line: problem.line,
+            reason: problem.message,
+        }),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write as _;
-
-    fn entry(i: u32) -> AuditEntry {
-        AuditEntry {
-            stage: "precreate".into(),
-            container_id: Some(format!("c{i}")),
-            image: format!("dir:/images/{i}"),
-            admitted: i.is_multiple_of(2),
-            mode: "enforce".into(),
-            reasons: vec![format!("reason {i}")],
-            ..AuditEntry::default()
-        }
-    }
-
-    fn lines(path: &Path) -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn write_lines(path: &Path, lines: &[String]) {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        std::fs::write(path, text).unwrap();
-    }
-
-    #[test]
-    fn chain_verifies_and_names_tampering() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("sub/audit.jsonl");
-        for i in 0..5 {
-            let rec = append_record(&log, &entry(i)).unwrap();
-            assert_eq!(rec.seq, u64::from(i) + 1);
-        }
-        assert_eq!(verify_chain(&log).unwrap(), 5);
-        let original = lines(&log);
-
-        let mut removed = original.clone();
-        removed.remove(2);
-        write_lines(&log, &removed);
-        assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(3));
-
-        let mut swapped = original.clone();
-        swapped.swap(1, 3);
-        write_lines(&log, &swapped);
-        assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(2));
-
-        let mut edited = original.clone();
-        edited[3] = edited[3].replace("\"deny\"", "\"admit\"");
-        assert_ne!(edited[3], original[3]);
-        write_lines(&log, &edited);
-        assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(4));
-
-        // Edited with the hash recomputed: caught by the next line.
-        let mut rec: AuditRecord = serde_json::from_str(&original[1]).unwrap();
-        rec.reasons = vec!["nothing to see".into()];
-        let mut rehashed = original.clone();
-        rehashed[1] = encode_line(&rec).unwrap().0;
-        write_lines(&log, &rehashed);
-        assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(3));
-    }
-
-    #[test]
-    fn torn_line_is_closed_and_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("audit.jsonl");
-        append_record(&log, &entry(0)).unwrap();
-        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
-        f.write_all(b"{\"seq\":2,\"ti").unwrap();
-        drop(f);
-        let rec = append_record(&log, &entry(1)).unwrap();
-        assert_eq!(rec.seq, 2);
-        assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(2));
-    }
-}
+mod tests;

@@ -1,0 +1,79 @@
+//! Unit tests of appending, the chain checks and tampering detection.
+
+use super::*;
+use std::io::Write as _;
+
+fn entry(i: u32) -> AuditEntry {
+    AuditEntry {
+        stage: "precreate".into(),
+        container_id: Some(format!("c{i}")),
+        image: format!("dir:/images/{i}"),
+        admitted: i.is_multiple_of(2),
+        mode: "enforce".into(),
+        reasons: vec![format!("reason {i}")],
+        ..AuditEntry::default()
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn chain_verifies_and_names_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sub/audit.jsonl");
+    for i in 0..5 {
+        let rec = append_record(&log, &entry(i)).unwrap();
+        assert_eq!(rec.seq, u64::from(i) + 1);
+    }
+    assert_eq!(verify_chain(&log).unwrap(), 5);
+    let original = lines(&log);
+
+    let mut removed = original.clone();
+    removed.remove(2);
+    write_lines(&log, &removed);
+    assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(3));
+
+    let mut swapped = original.clone();
+    swapped.swap(1, 3);
+    write_lines(&log, &swapped);
+    assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(2));
+
+    let mut edited = original.clone();
+    edited[3] = edited[3].replace("\"deny\"", "\"admit\"");
+    assert_ne!(edited[3], original[3]);
+    write_lines(&log, &edited);
+    assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(4));
+
+    // Edited with the hash recomputed: caught by the next line.
+    let mut rec: AuditRecord = serde_json::from_str(&original[1]).unwrap();
+    rec.reasons = vec!["nothing to see".into()];
+    let mut rehashed = original.clone();
+    rehashed[1] = encode_line(&rec).unwrap().0;
+    write_lines(&log, &rehashed);
+    assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(3));
+}
+
+#[test]
+fn torn_line_is_closed_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    append_record(&log, &entry(0)).unwrap();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"{\"seq\":2,\"ti").unwrap();
+    drop(f);
+    let rec = append_record(&log, &entry(1)).unwrap();
+    assert_eq!(rec.seq, 2);
+    assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(2));
+}
