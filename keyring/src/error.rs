@@ -3,12 +3,11 @@
 /// Reading or parsing a key failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read key file {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The key file is not a readable regular file of bounded size (see [`crate::file`]).
+    #[error(transparent)]
+    File(#[from] crate::file::TrustFileError),
+    #[error("{source_name}: holds {blocks} PEM blocks; a public key file must hold exactly one key (only the first would be used)")]
+    SeveralPemBlocks { source_name: String, blocks: usize },
     #[error("{source_name}: found PEM block \"{found}\", expected {expected}")]
     UnexpectedPem {
         source_name: String,

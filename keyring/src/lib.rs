@@ -8,11 +8,15 @@
 //! - [`KernelKeyring`]: a dedicated Linux kernel keyring of `user` keys (verified here) and
 //!   `asymmetric` X.509 keys (verified by the kernel).
 //!
+//! - [`file`]: reading key, certificate and keyring files: type-checked before a
+//!   non-blocking open, read under [`MAX_TRUST_FILE_BYTES`], errors naming the file.
+//!
 //! Of the workspace this crate depends only on `cfsgate-sys`, whose `keyctl` module holds the
 //! `add_key(2)`/`keyctl(2)` wrappers; this crate has no `unsafe` code.
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod file;
 pub mod kernel;
 pub mod private;
 pub mod public;
@@ -20,6 +24,7 @@ pub mod sigstore;
 pub mod x509;
 
 pub use error::{KeyError, VerifyError};
+pub use file::{read_trust_file, TrustFileError, MAX_TRUST_FILE_BYTES};
 pub use kernel::{
     KernelError, KernelKeyInfo, KernelKeyType, KernelKeyring, KeySelector, DEFAULT_KEYRING_NAME,
 };

@@ -106,10 +106,10 @@ impl PrivateKey {
 
     /// Reads a private key file; an encrypted one uses `passphrase`.
     pub fn from_file(path: &std::path::Path, passphrase: &Passphrase) -> Result<Self, KeyError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?);
+        let bytes = Zeroizing::new(crate::file::read_trust_file(
+            path,
+            crate::file::MAX_TRUST_FILE_BYTES,
+        )?);
         Self::from_pem(&bytes, &path.display().to_string(), passphrase)
     }
 

@@ -180,10 +180,7 @@ pub enum PublicKey {
 impl PublicKey {
     /// Reads and parses a public key file (PEM or DER).
     pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = crate::file::read_trust_file(path, crate::file::MAX_TRUST_FILE_BYTES)?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 
@@ -191,6 +188,13 @@ impl PublicKey {
     /// input in errors (a file name, a kernel key description).
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, KeyError> {
         if let Some(pem_text) = as_pem(bytes) {
+            let blocks = pem_text.matches("-----BEGIN ").count();
+            if blocks > 1 {
+                return Err(KeyError::SeveralPemBlocks {
+                    source_name: source.to_string(),
+                    blocks,
+                });
+            }
             let (label, der) = pem_decode(pem_text, source)?;
             return match label.as_str() {
                 "PUBLIC KEY" => Self::from_spki_der(&der, source),

@@ -7,9 +7,10 @@
 //! | scopes of a transport containers/image does not know (never consulted) | warning |
 //! | the global `default` accepts anything (`insecureAcceptAnything` only) | warning |
 //! | a transport default `""` that accepts anything | info |
-//! | a key file (or `keyData`) that does not exist or holds no PEM public key | error |
+//! | a key file (or `keyData`) that does not exist, is not a regular file (a FIFO, `/dev/zero`: never opened blocking, never read without bound), holds no PEM public key, holds a key cfsgate cannot use, or holds several PEM blocks | error |
 //! | a CA file (`fulcio`, `pki`) that does not exist or holds no PEM certificate | error |
-//! | `threshold` larger than the number of keys | error |
+//! | `threshold` larger than the number of distinct keys (the same key listed twice — a copy, DER and PEM, a compressed point — counts once, as in evaluation) | error |
+//! | the same key listed twice with the same window (and the threshold still reachable) | warning |
 //! | a validity window with `notBefore` after `notAfter` | error |
 //! | a key listed both in a standard field and in `cfsgate.keys` (its window is bypassed) | warning |
 //! | the same key trusted under several scopes | info |
@@ -22,14 +23,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use cfsgate_keyring::{read_trust_file, KeyError, KeyId, PublicKey, TrustFileError};
 
 use crate::error::Location;
 use crate::model::*;
 use crate::reference::{valid_domain, DockerReference};
 use crate::transport::is_known_transport;
 
-/// Largest key or certificate file read by lint; a PEM public key is a few KiB.
-pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest key or certificate file read by lint: the limit every trust file is read under.
+pub const MAX_KEY_FILE_BYTES: u64 = cfsgate_keyring::MAX_TRUST_FILE_BYTES;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -166,7 +168,9 @@ pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
                                 files.push((path.clone(), key.location, PemKind::PublicKey))
                             }
                             KeyMaterial::Data(data) => {
-                                if let Err(reason) = check_pem(data, PemKind::PublicKey) {
+                                if let Err(reason) = check_pem(data, PemKind::PublicKey)
+                                    .and_then(|()| check_public_key(data))
+                                {
                                     push(
                                         Severity::Error,
                                         key.location,
@@ -190,21 +194,66 @@ pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
                             }
                         )
                     });
-                    let distinct = seen_files.len();
+                    // Keys are counted as evaluation counts signers: by the key itself (its
+                    // canonical SubjectPublicKeyInfo), so a copy, a DER twin of a PEM file or a
+                    // compressed point is the same key.
+                    let identities: Vec<KeyIdentity> = keys
+                        .iter()
+                        .map(|k| key_identity(root, &k.material))
+                        .collect();
+                    let mut first_of: HashMap<&KeyIdentity, usize> = HashMap::new();
+                    let mut same_as: Vec<(usize, usize)> = Vec::new();
+                    for (i, identity) in identities.iter().enumerate() {
+                        match first_of.get(identity) {
+                            Some(&first) => same_as.push((i, first)),
+                            None => {
+                                first_of.insert(identity, i);
+                            }
+                        }
+                    }
+                    let distinct = first_of.len();
+                    let threshold = s.threshold() as usize;
                     if countable
                         && matches!(s.trust_root, TrustRoot::PublicKeys { .. })
-                        && s.threshold() as usize > distinct
+                        && threshold > distinct
                     {
                         let at = s
                             .extension
                             .as_ref()
                             .and_then(|e| e.threshold_location)
                             .unwrap_or(location);
-                        push(
-                            Severity::Error,
-                            at,
-                            format!("threshold {} is larger than the {distinct} distinct key(s) listed: no image can pass", s.threshold()),
-                        );
+                        let repeats: Vec<String> = same_as
+                            .iter()
+                            .map(|&(i, first)| {
+                                format!(
+                                    "the key at {} is the key at {}",
+                                    keys[i].location, keys[first].location
+                                )
+                            })
+                            .collect();
+                        let message = if repeats.is_empty() {
+                            format!("threshold {threshold} is larger than the {distinct} distinct key(s) listed: no image can pass")
+                        } else {
+                            format!(
+                                "threshold {threshold} needs {threshold} distinct keys, but the {} entries are only {distinct} distinct key(s) ({}): a key counts once, so no image can pass",
+                                keys.len(),
+                                repeats.join("; ")
+                            )
+                        };
+                        push(Severity::Error, at, message);
+                    } else {
+                        for &(i, first) in &same_as {
+                            if keys[i].window == keys[first].window {
+                                push(
+                                    Severity::Warning,
+                                    keys[i].location,
+                                    format!(
+                                        "the same key as at {} (listed twice, it counts once)",
+                                        keys[first].location
+                                    ),
+                                );
+                            }
+                        }
                     }
                     if let Some(rekor) = &s.rekor_public_keys {
                         for (material, at) in rekor.materials(location) {
@@ -213,7 +262,9 @@ pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
                                     files.push((path, at, PemKind::PublicKey))
                                 }
                                 KeyMaterial::Data(data) => {
-                                    if let Err(reason) = check_pem(&data, PemKind::PublicKey) {
+                                    if let Err(reason) = check_pem(&data, PemKind::PublicKey)
+                                        .and_then(|()| check_public_key(&data))
+                                    {
                                         push(
                                             Severity::Error,
                                             at,
@@ -320,10 +371,7 @@ fn unreachable_docker_scope(scope: &str) -> Option<String> {
             if scope == "index.docker.io" {
                 return Some("images are normalised to docker.io".into());
             }
-            if !(scope.contains(['.', ':'])
-                || scope == "localhost"
-                || scope.to_lowercase() != scope)
-            {
+            if !(scope.contains(['.', ':']) || scope == "localhost") {
                 return Some(format!(
                     "a name without `.` or `:` is not a registry host; perhaps \"docker.io/library/{scope}\""
                 ));
@@ -350,20 +398,59 @@ enum PemKind {
     Certificate,
 }
 
-fn check_file(root: &Path, path: &Path, kind: PemKind) -> Result<(), String> {
+/// What makes two key entries the same key: the key's id when it parses, else the entry.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum KeyIdentity {
+    Key(KeyId),
+    Entry(KeyMaterial),
+}
+
+fn key_identity(root: &Path, material: &KeyMaterial) -> KeyIdentity {
+    let parsed = match material {
+        KeyMaterial::File(path) => read_under_root(root, path)
+            .ok()
+            .and_then(|bytes| PublicKey::from_bytes(&bytes, "").ok()),
+        KeyMaterial::Data(bytes) => PublicKey::from_bytes(bytes, "").ok(),
+        KeyMaterial::Keyring { .. } => None,
+    };
+    match parsed {
+        Some(key) => KeyIdentity::Key(key.key_id()),
+        None => KeyIdentity::Entry(material.clone()),
+    }
+}
+
+/// The file `path` names, looked up under `root`, read as [`read_trust_file`] reads it (type
+/// checked before a non-blocking open, bounded).
+fn read_under_root(root: &Path, path: &Path) -> Result<Vec<u8>, String> {
     let relative = path.strip_prefix("/").unwrap_or(path);
-    let full = root.join(relative);
-    let metadata = std::fs::metadata(&full).map_err(|e| format!("cannot read key file: {e}"))?;
-    if !metadata.is_file() {
-        return Err("not a regular file".into());
+    read_trust_file(&root.join(relative), MAX_KEY_FILE_BYTES).map_err(|e| match e {
+        TrustFileError::Open { source, .. } => format!("cannot read key file: {source}"),
+        TrustFileError::NotRegular { kind, .. } => format!("{kind}, not a regular file"),
+        TrustFileError::TooLarge { limit, .. } => {
+            format!("larger than {limit} bytes; not a PEM key")
+        }
+        other => other.to_string(),
+    })
+}
+
+/// The PEM text holds exactly one public key cfsgate can use.
+fn check_public_key(bytes: &[u8]) -> Result<(), String> {
+    PublicKey::from_bytes(bytes, "key").map(drop).map_err(|e| match e {
+        KeyError::SeveralPemBlocks { blocks, .. } => format!(
+            "holds {blocks} PEM blocks; a key must be exactly one public key (containers/image would silently use only the first)"
+        ),
+        other => other.to_string(),
+    })
+}
+
+fn check_file(root: &Path, path: &Path, kind: PemKind) -> Result<(), String> {
+    let bytes = read_under_root(root, path)?;
+    check_pem(&bytes, kind)?;
+    if kind == PemKind::PublicKey {
+        // The key must also be one cfsgate can use (and the only key in the file).
+        check_public_key(&bytes)?;
     }
-    if metadata.len() > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "larger than {MAX_KEY_FILE_BYTES} bytes; not a PEM key"
-        ));
-    }
-    let bytes = std::fs::read(&full).map_err(|e| format!("cannot read key file: {e}"))?;
-    check_pem(&bytes, kind)
+    Ok(())
 }
 
 /// The bytes must be PEM text with at least one block of the right kind whose body is

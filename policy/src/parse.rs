@@ -669,6 +669,7 @@ fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> 
             ),
         ));
     }
+    let rekor_location = rekor.first().map(|r| r.0);
     let rekor_public_keys = rekor.pop().map(|r| r.2);
     let trust_root = if let Some((location, fulcio)) = fulcio {
         if rekor_public_keys.is_none() {
@@ -681,6 +682,16 @@ fn sigstore_signed(fields: &mut Fields, at: Location) -> Result<SigstoreSigned> 
         }
         TrustRoot::Fulcio(Box::new(fulcio))
     } else if let Some((_, pki)) = pki {
+        if let Some(rekor_location) = rekor_location {
+            // containers/image: a PKI certificate is not logged in Rekor; refusing the
+            // combination keeps an admin from believing a Rekor check happens.
+            return Err(err(
+                rekor_location,
+                PolicyErrorKind::Conflict(
+                    "rekorPublickeyPath, rekorPublicKeyPaths, rekorPublickeyData and rekorPublicKeyDatas are not supported for pki".into(),
+                ),
+            ));
+        }
         TrustRoot::Pki(Box::new(pki))
     } else {
         TrustRoot::PublicKeys {

@@ -14,8 +14,10 @@
 //! | tag | `[\w][\w.-]{0,127}` |
 //! | digest | algorithm `:` hex, where sha256/sha384/sha512 need 64/96/128 lowercase hex |
 //!
-//! Normalisation: the first component is a domain only if it contains `.` or `:`, is
-//! `localhost`, or has an upper-case letter; otherwise the domain is `docker.io`.
+//! Normalisation (containers/image's `docker/reference`): the first component is a domain only
+//! if it contains `.` or `:` or is `localhost` (an upper-case first component is not a host:
+//! `UPPERCASE/foo` is refused as a repository name that is not lower case); otherwise the
+//! domain is `docker.io`.
 //! `index.docker.io` becomes `docker.io`, and a single-component docker.io path gets the
 //! `library/` prefix. The repository path must be lower case. A 64-hex-digit string alone
 //! is refused (it would be an image ID).
@@ -204,11 +206,10 @@ impl std::str::FromStr for DockerReference {
 /// distribution's `splitDockerDomain`.
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, remainder) = match name.find('/') {
-        Some(i)
-            if name[..i].contains(['.', ':'])
-                || &name[..i] == "localhost"
-                || name[..i].to_lowercase() != name[..i] =>
-        {
+        // containers/image's own docker/reference (not distribution's newer rule): an upper-case
+        // first component is not a host, so `UPPERCASE/foo` is a docker.io path and refused as
+        // not lower case.
+        Some(i) if name[..i].contains(['.', ':']) || &name[..i] == "localhost" => {
             (name[..i].to_string(), name[i + 1..].to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),

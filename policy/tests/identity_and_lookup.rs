@@ -189,8 +189,13 @@ fn exact_reference_ignores_the_image() {
         "name-only is refused"
     );
     assert!(SignedIdentity::exact_reference("ns/UPPER:x").is_err());
-    // An upper-case first component is a domain to docker/reference, so this one is valid.
-    assert!(SignedIdentity::exact_reference("UPPER/case:x").is_ok());
+    // containers/image's docker/reference: an upper-case first component is not a registry
+    // host (no `.`, `:`, not localhost), so it is a docker.io path, and not lower case.
+    assert!(SignedIdentity::exact_reference("UPPER/case:x").is_err());
+    assert!(SignedIdentity::exact_reference("UPPERCASE/foo").is_err());
+    assert!(DockerReference::parse_normalized("UPPERCASE/foo").is_err());
+    // A host with a dot may have upper-case letters (domain components are case-insensitive).
+    assert!(DockerReference::parse_normalized("Registry.Example/foo").is_ok());
 }
 
 #[test]

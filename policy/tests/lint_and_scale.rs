@@ -374,3 +374,179 @@ fn thousand_scopes_fifty_keys_load_and_resolve_quickly() {
         findings.iter().find(|f| f.severity == Severity::Error)
     );
 }
+
+/// #14 item 10: a threshold met only by the same key listed twice — a byte copy, its DER twin,
+/// its compressed point — is an error; a key file of several PEM blocks is an error; the rules
+/// that stay silent when the keys really are distinct.
+#[test]
+fn lint_counts_keys_not_entries_and_refuses_several_pem_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &path("p256.pem"),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        &path("p256.pem"),
+        "-pubout",
+        "-out",
+        &path("p256.pub"),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        &path("p256.pem"),
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        &path("p256.der"),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        &path("p256.pem"),
+        "-pubout",
+        "-conv_form",
+        "compressed",
+        "-out",
+        &path("p256-compressed.pub"),
+    ]);
+    std::fs::copy(path("p256.pub"), path("p256-copy.pub")).unwrap();
+    let cosign = fixtures().join("cosign.pub").display().to_string();
+    let cosign2 = fixtures().join("cosign2.pub").display().to_string();
+    let two_blocks = path("two.pub");
+    std::fs::write(
+        &two_blocks,
+        [
+            std::fs::read(&cosign).unwrap(),
+            std::fs::read(&cosign2).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let scope = |name: &str, keys: &[&str], threshold: u32| {
+        format!(
+            r#""registry.example/{name}": [{{"type": "sigstoreSigned", "keyPaths": {}, "signedIdentity": {{"type": "matchRepository"}}, "cfsgate": {{"threshold": {threshold}}}}}]"#,
+            serde_json::to_string(keys).unwrap()
+        )
+    };
+    let scopes = [
+        scope("copy", &[&path("p256.pub"), &path("p256-copy.pub")], 2),
+        scope("der", &[&path("p256.pub"), &path("p256.der")], 2),
+        scope(
+            "compressed",
+            &[&path("p256.pub"), &path("p256-compressed.pub")],
+            2,
+        ),
+        scope("distinct", &[&cosign, &cosign2], 2),
+        scope("twice-threshold-one", &[&cosign, &cosign], 1),
+        scope("two-blocks", &[&two_blocks], 1),
+    ];
+    let text = format!(
+        "{{\"default\": [{{\"type\": \"reject\"}}], \"transports\": {{\"docker\": {{\n{}\n}}}}}}",
+        scopes.join(",\n")
+    );
+    let policy = parse_policy(text.as_bytes()).unwrap();
+    let findings = lint(&policy, Path::new("/"));
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
+    let errors_on = |name: &str| -> Vec<String> {
+        let line = line_of(&format!("registry.example/{name}\""));
+        findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error && f.location.line == line)
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    for name in ["copy", "der", "compressed"] {
+        let errors = errors_on(name);
+        let threshold: Vec<_> = errors
+            .iter()
+            .filter(|e| e.contains("threshold 2 needs 2 distinct keys, but the 2 entries are only 1 distinct key(s) (the key at "))
+            .collect();
+        assert_eq!(threshold.len(), 1, "{name}: {findings:#?}");
+        // containers/image reads sigstore keys as PEM only: the DER twin is an error itself.
+        let expected = if name == "der" { 2 } else { 1 };
+        assert_eq!(errors.len(), expected, "{name}: {errors:?}");
+    }
+    assert!(errors_on("distinct").is_empty(), "{findings:#?}");
+    assert!(errors_on("twice-threshold-one").is_empty(), "{findings:#?}");
+    let twice = findings_with(&findings, Severity::Warning, "listed twice, it counts once");
+    assert_eq!(twice.len(), 1, "{findings:#?}");
+    assert_eq!(
+        twice[0].location.line,
+        line_of("registry.example/twice-threshold-one")
+    );
+    let errors = errors_on("two-blocks");
+    assert_eq!(errors.len(), 1, "{findings:#?}");
+    assert!(
+        errors[0].contains("two.pub: holds 2 PEM blocks"),
+        "{errors:?}"
+    );
+    // The same file is refused when a signature is verified with it.
+    let error = cfsgate_keyring::PublicKey::from_file(Path::new(&two_blocks))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("two.pub: holds 2 PEM blocks"), "{error}");
+}
+
+/// #14 item 10: containers/image refuses `pki` with `rekorPublicKey*`, and an upper-case first
+/// path component is not a registry host.
+#[test]
+fn pki_with_rekor_and_uppercase_first_components_are_refused() {
+    let pki = |extra: &str| {
+        format!(
+            r#"{{"default": [{{"type": "sigstoreSigned", "pki": {{"caRootsPath": "/etc/ca.pem", "subjectEmail": "a@example.com"}}{extra}}}]}}"#
+        )
+    };
+    assert!(parse_policy(pki("").as_bytes()).is_ok());
+    for field in ["rekorPublicKeyPath", "rekorPublicKeyData"] {
+        let value = if field.ends_with("Path") {
+            "\"/etc/rekor.pub\""
+        } else {
+            "\"cmVrb3I=\""
+        };
+        let text = pki(&format!(", \"{field}\": {value}"));
+        let error = parse_policy(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            error.contains("are not supported for pki"),
+            "{field}: {error}"
+        );
+    }
+    let text = pki(r#", "rekorPublicKeyPaths": ["/etc/rekor.pub"]"#);
+    assert!(parse_policy(text.as_bytes()).is_err());
+    let scope = |name: &str| {
+        format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{name}": [{{"type": "reject"}}]}}}}}}"#
+        )
+    };
+    let policy = parse_policy(scope("UPPERCASE").as_bytes()).unwrap();
+    let findings = lint(&policy, Path::new("/"));
+    assert_eq!(
+        findings_with(&findings, Severity::Warning, "not a registry host").len(),
+        1,
+        "{findings:#?}"
+    );
+    for name in ["UPPERCASE/foo", "Upper/foo:tag"] {
+        let policy = parse_policy(scope(name).as_bytes()).unwrap();
+        let findings = lint(&policy, Path::new("/"));
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.message.contains("can never match")
+                    && f.message.contains("must be lowercase")),
+            "{name}: {findings:#?}"
+        );
+    }
+}

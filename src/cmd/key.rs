@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cfsgate_keyring::x509::Certificate;
+use cfsgate_keyring::{read_trust_file, MAX_TRUST_FILE_BYTES};
 use cfsgate_keyring::{
     KernelKeyring, KeyType, Passphrase, PrivateKey, PublicKey, DEFAULT_KEYRING_NAME,
 };
@@ -130,8 +131,7 @@ pub fn run_keyring(args: KeyringArgs) -> Result<()> {
             Ok(())
         }
         KeyringCmd::Add { description, file } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = read_trust_file(&file, MAX_TRUST_FILE_BYTES)?;
             let ring = KernelKeyring::create(&args.name)?;
             let info = if Certificate::looks_like_certificate(&bytes) {
                 ring.add_x509(&description, &bytes)?
@@ -244,7 +244,7 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 
 /// A public key from a public key file, a certificate, or a private key file.
 fn any_public_key(path: &Path) -> Result<PublicKey> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_trust_file(path, MAX_TRUST_FILE_BYTES)?;
     let source = path.display().to_string();
     if Certificate::looks_like_certificate(&bytes) {
         return Ok(Certificate::parse(&bytes, &source)?.public_key?);

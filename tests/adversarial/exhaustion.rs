@@ -642,3 +642,112 @@ fn a_fifo_index_json_is_refused_not_waited_on() {
     );
     assert_clean("fifo index.json", &fx);
 }
+
+/// #14 item 5: a policy naming `/dev/zero`, a FIFO nobody writes to, or a sparse 8 GiB file as
+/// a key (or as a Rekor key) must neither read without bound nor block: each is refused at once,
+/// the reason naming the file, by `verify` and by `policy check`.
+#[test]
+fn key_files_that_are_dev_zero_a_fifo_or_huge() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let image = fx.image("keys", &fx.rootfs("keys", "k"), Variant::Good);
+    let fifo = fx.path().join("key.fifo");
+    run(Command::new("mkfifo").arg(&fifo));
+    let huge = fx.path().join("huge.pub");
+    run(Command::new("truncate").args(["-s", "8G"]).arg(&huge));
+    let good = public(&fx.signer);
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        (
+            "keyPath /dev/zero",
+            json!({"type": "sigstoreSigned", "keyPath": "/dev/zero",
+                   "signedIdentity": {"type": "matchRepository"}}),
+            "/dev/zero: is a character device, not a regular file",
+        ),
+        (
+            "keyPath a FIFO",
+            json!({"type": "sigstoreSigned", "keyPath": fifo,
+                   "signedIdentity": {"type": "matchRepository"}}),
+            "key.fifo: is a FIFO, not a regular file",
+        ),
+        (
+            "keyPath a sparse 8 GiB file",
+            json!({"type": "sigstoreSigned", "keyPath": huge,
+                   "signedIdentity": {"type": "matchRepository"}}),
+            "huge.pub: key, certificate or keyring file larger than its limit of 4194304 bytes",
+        ),
+        (
+            "rekorPublicKeyPath a FIFO",
+            json!({"type": "sigstoreSigned", "keyPath": good, "rekorPublicKeyPath": fifo,
+                   "signedIdentity": {"type": "matchRepository"}}),
+            "key.fifo: is a FIFO, not a regular file",
+        ),
+    ];
+    for (case, requirement, reason) in cases {
+        let policy = write_policy(
+            &fx,
+            "bad-key",
+            &one_scope("registry.example/app", json!([requirement])),
+        );
+        let policy = policy.display().to_string();
+        let m = measured(
+            case,
+            Duration::from_secs(30),
+            &["verify", "--policy", &policy, "--reference", APP, &image],
+        );
+        assert_refused(case, &m.output, REJECTED, reason);
+        assert!(
+            m.peak_rss_kib < 256 * 1024,
+            "{case}: {} KiB",
+            m.peak_rss_kib
+        );
+        let m = measured(
+            &format!("policy check, {case}"),
+            Duration::from_secs(30),
+            &["policy", "check", &policy],
+        );
+        let check_reason = reason
+            .replace(": is a ", ": a ")
+            .replace(": key, certificate or keyring file larger than its limit of", ": larger than");
+        assert_refused(
+            &format!("policy check, {case}"),
+            &m.output,
+            REJECTED,
+            &check_reason,
+        );
+    }
+    // The same key from the command line (`verify --key`), and the control.
+    let m = measured(
+        "verify --key FIFO",
+        Duration::from_secs(30),
+        &[
+            "verify",
+            "--key",
+            fifo.to_str().unwrap(),
+            "--reference",
+            APP,
+            &image,
+        ],
+    );
+    assert_refused(
+        "verify --key FIFO",
+        &m.output,
+        REJECTED,
+        "key.fifo is a FIFO",
+    );
+    let m = measured(
+        "control: verify --key with the real key",
+        Duration::from_secs(30),
+        &[
+            "verify",
+            "--key",
+            good.to_str().unwrap(),
+            "--reference",
+            APP,
+            &image,
+        ],
+    );
+    assert_accepted("control: verify --key", &m.output);
+    assert_clean("key files", &fx);
+}

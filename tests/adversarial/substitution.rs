@@ -232,3 +232,54 @@ fn the_stored_composefs_image_replaced_by_another_valid_image() {
     std::fs::write(&image_file, original).unwrap();
     assert_clean("stored image replaced", &fx);
 }
+
+#[test]
+fn an_older_signed_image_standing_in_for_a_pinned_digest() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let old = fx.image("old", &fx.rootfs("old", "old release"), Variant::Good);
+    let pinned = fx.image(
+        "pinned",
+        &fx.rootfs("pinned", "pinned release"),
+        Variant::Good,
+    );
+    let digest_of = |image: &str| {
+        let bytes = std::fs::read(dir_of(image).join("manifest.json")).unwrap();
+        format!("registry.example/app@sha256:{}", sha256_hex(&bytes))
+    };
+    let reference = digest_of(&pinned);
+    assert_accepted(
+        "control: the pinned image under its own digest",
+        &verify_in(&fx, &reference, &pinned),
+    );
+    // The older image is validly signed for the same repository, but is not the manifest the
+    // reference pins.
+    let out = verify_in(&fx, &reference, &old);
+    let text = assert_refused(
+        "older signed image under a pinned digest",
+        &out,
+        UNEVALUABLE,
+        "but image",
+    );
+    assert!(text.contains(&reference[reference.len() - 64..]), "{text}");
+    // Whatever the policy: even insecureAcceptAnything does not take another manifest.
+    let anything = write_policy(
+        &fx,
+        "anything",
+        &serde_json::json!({"default": [{"type": "insecureAcceptAnything"}]}),
+    );
+    let out = verify(&anything, &reference, &old);
+    assert_refused(
+        "pinned digest under insecureAcceptAnything",
+        &out,
+        UNEVALUABLE,
+        "pins manifest sha256:",
+    );
+    assert_accepted(
+        "control: insecureAcceptAnything with the right digest",
+        &verify(&anything, &reference, &pinned),
+    );
+    assert_clean("pinned digest", &fx);
+}

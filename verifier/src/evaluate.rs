@@ -20,11 +20,13 @@ use std::path::Path;
 
 use cfsgate_image::Sha256Digest;
 use cfsgate_keyring::{KernelKeyType, KernelKeyring, KeyId, PublicKey};
+use cfsgate_policy::ReferenceDigest;
 use cfsgate_policy::{
     ComposefsRequirement, DockerReference, ImageRef, KeyMaterial, KeyringSelector, Location, Mode,
     Policy, Requirement, SigstoreSigned, StepRole, Timestamp, TrustedKey, VerityMode,
 };
 use serde::Serialize;
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::chain::{
     check_seal, config_digest_of, describe_window, judge, kernel_key_id, load_image,
@@ -108,6 +110,15 @@ pub enum EvalError {
     BadReference { reference: String, reason: String },
     #[error("image {image}: cannot be placed in the policy: {reason}")]
     PolicyIdentity { image: String, reason: String },
+    /// `--reference` pins a manifest digest that is not this image's (containers/image's
+    /// docker transport refuses such a manifest before any policy runs).
+    #[error("--reference {reference:?} pins manifest {pinned}, but image {image} has manifest {actual}: refused (an image signed for another digest cannot stand in for the pinned one)")]
+    PinnedDigestMismatch {
+        reference: String,
+        image: String,
+        pinned: String,
+        actual: String,
+    },
 }
 
 /// Evaluates `req`; see the module docs.
@@ -132,6 +143,12 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         ),
         None => format!("image {} (transport {})", req.image, image_ref.transport()),
     });
+    if let Some(pinned) = image_ref
+        .docker_reference()
+        .and_then(DockerReference::digest)
+    {
+        ev.check_pinned_digest(pinned)?;
+    }
     let steps: Vec<String> = matched
         .tried
         .iter()
@@ -285,6 +302,31 @@ impl Evaluation<'_, '_> {
         })
     }
 
+    /// A digest in `--reference` must be the manifest's own: checked before any requirement,
+    /// whatever the policy says (even `insecureAcceptAnything`), on the manifest's exact bytes.
+    fn check_pinned_digest(&mut self, pinned: &ReferenceDigest) -> Result<(), EvalError> {
+        let image = self.image()?;
+        let actual = match pinned.algorithm() {
+            "sha256" => hex::encode(Sha256::digest(&image.manifest_bytes)),
+            "sha384" => hex::encode(Sha384::digest(&image.manifest_bytes)),
+            "sha512" => hex::encode(Sha512::digest(&image.manifest_bytes)),
+            // ReferenceDigest::parse accepts no other algorithm.
+            other => other.to_string(),
+        };
+        if actual != pinned.hex() {
+            return Err(EvalError::PinnedDigestMismatch {
+                reference: self.req.reference.unwrap_or_default().to_string(),
+                image: self.req.image.to_string(),
+                pinned: pinned.to_string(),
+                actual: format!("{}:{actual}", pinned.algorithm()),
+            });
+        }
+        self.line(format!(
+            "  manifest matches the digest {pinned} the reference pins"
+        ));
+        Ok(())
+    }
+
     fn requirement(
         &mut self,
         requirement: &Requirement,
@@ -320,6 +362,7 @@ impl Evaluation<'_, '_> {
             requirement.signed_identity.type_name()
         ));
         let mut keys = Vec::new();
+        let mut unusable = Vec::new();
         for trusted in requirement.trusted_keys(location) {
             match load_trusted_key(&trusted) {
                 Ok(loaded) => {
@@ -333,19 +376,26 @@ impl Evaluation<'_, '_> {
                     }
                     keys.extend(loaded);
                 }
-                Err(reason) => self.line(format!(
-                    "  key at line {}: cannot be used: {reason}",
-                    trusted.location.line
-                )),
+                Err(reason) => {
+                    self.line(format!(
+                        "  key at line {}: cannot be used: {reason}",
+                        trusted.location.line
+                    ));
+                    unusable.push(reason);
+                }
             }
         }
         if keys.is_empty() {
-            return Ok(Err("no trusted key could be loaded".into()));
+            return Ok(Err(format!(
+                "no trusted key could be loaded ({})",
+                unusable.join("; ")
+            )));
         }
         let rekor_keys = match &requirement.rekor_public_keys {
             None => None,
             Some(list) => {
                 let mut loaded = Vec::new();
+                let mut unusable = Vec::new();
                 for (material, at) in list.materials(location) {
                     match load_rekor_key(&material) {
                         Ok(key) => {
@@ -356,16 +406,20 @@ impl Evaluation<'_, '_> {
                             ));
                             loaded.push(key);
                         }
-                        Err(reason) => self.line(format!(
-                            "  Rekor key at line {}: cannot be used: {reason}",
-                            at.line
-                        )),
+                        Err(reason) => {
+                            self.line(format!(
+                                "  Rekor key at line {}: cannot be used: {reason}",
+                                at.line
+                            ));
+                            unusable.push(reason);
+                        }
                     }
                 }
                 if loaded.is_empty() {
-                    return Ok(Err(
-                        "no Rekor public key could be loaded: no signature can count".into(),
-                    ));
+                    return Ok(Err(format!(
+                        "no Rekor public key could be loaded ({}): no signature can count",
+                        unusable.join("; ")
+                    )));
                 }
                 self.line(format!(
                     "  a signature counts only with a Rekor SET from one of {} Rekor key(s); windows judged at its time",
