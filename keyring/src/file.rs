@@ -39,16 +39,28 @@ mod tests {
         std::fs::write(&key, b"key").unwrap();
         assert_eq!(read_trust_file(&key, 16).unwrap(), b"key");
         let error = read_trust_file(&key, 2).unwrap_err().to_string();
-        assert!(error.contains("limit of 2 bytes") && error.contains("key.pub"), "{error}");
+        assert!(
+            error.contains("limit of 2 bytes") && error.contains("key.pub"),
+            "{error}"
+        );
         let fifo = dir.path().join("fifo");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(status.success());
         let error = read_trust_file(&fifo, 16).unwrap_err().to_string();
-        assert!(error.contains("is a FIFO") && error.contains("fifo"), "{error}");
+        assert!(
+            error.contains("is a FIFO") && error.contains("fifo"),
+            "{error}"
+        );
         let error = read_trust_file(Path::new("/dev/zero"), 16)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("/dev/zero: is a character device"), "{error}");
+        assert!(
+            error.contains("/dev/zero: is a character device"),
+            "{error}"
+        );
         let error = read_trust_file(dir.path(), 16).unwrap_err().to_string();
         assert!(error.contains("is a directory"), "{error}");
     }

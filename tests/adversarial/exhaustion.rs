@@ -707,9 +707,10 @@ fn key_files_that_are_dev_zero_a_fifo_or_huge() {
             Duration::from_secs(30),
             &["policy", "check", &policy],
         );
-        let check_reason = reason
-            .replace(": is a ", ": a ")
-            .replace(": key, certificate or keyring file larger than its limit of", ": larger than");
+        let check_reason = reason.replace(": is a ", ": a ").replace(
+            ": key, certificate or keyring file larger than its limit of",
+            ": larger than",
+        );
         assert_refused(
             &format!("policy check, {case}"),
             &m.output,
@@ -734,7 +735,7 @@ fn key_files_that_are_dev_zero_a_fifo_or_huge() {
         "verify --key FIFO",
         &m.output,
         REJECTED,
-        "key.fifo is a FIFO",
+        "key.fifo: is a FIFO",
     );
     let m = measured(
         "control: verify --key with the real key",
