@@ -1,15 +1,27 @@
 //! Building a [`Tree`] from a directory on disk, as `mkcomposefs SOURCEDIR IMAGE` does.
 //!
 //! Two phases:
-//! 1. **walk** (one thread): breadth-first from the root, children sorted bytewise, so the
-//!    first name of a hard-linked file met here is its primary name in image order. Every entry
-//!    is `fstatat(…, AT_SYMLINK_NOFOLLOW)`ed relative to its directory's fd; directories are
-//!    re-opened beneath the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and checked
-//!    to be the same inode that was listed, so a concurrent rename cannot redirect the walk.
-//! 2. **content** (all cores, rayon): every non-empty regular file is opened the same way,
-//!    checked against its walk-time (dev, ino, size), and read once, streaming through a fixed
-//!    buffer: 1–64 byte files become inline content, larger ones get their fs-verity digest and,
-//!    with a digest store, are copied into it while being hashed.
+//! 1. **scan** (all cores, rayon, walk and hashing overlapped): each directory is listed
+//!    through its own fd, its names sorted bytewise, and its entries processed in parallel with
+//!    every other directory's: a subdirectory is opened with `openat(dir, name, O_DIRECTORY |
+//!    O_NOFOLLOW)` and scanned in turn; a regular file is opened the same way (`O_NOFOLLOW |
+//!    O_NONBLOCK`, `O_NOATIME` when permitted), `fstat`ed, its xattrs read from the fd, and its
+//!    content read once through a per-thread buffer: 1–64 byte files become inline content,
+//!    larger ones get their fs-verity digest and, with a digest store, are copied into it while
+//!    being hashed. Every open names one component relative to an fd already checked to be a
+//!    directory, with `O_NOFOLLOW`, so no symlink is ever followed and a concurrent rename cannot
+//!    redirect the scan outside the tree; metadata comes from `fstat` of the fd the content is
+//!    read from, so the two cannot disagree, and a size change while reading is an error.
+//!    Symlinks, devices, fifos and sockets (and names whose `d_type` is unknown) are
+//!    `fstatat(…, AT_SYMLINK_NOFOLLOW)`ed and their xattrs read through the directory fd's
+//!    `/proc/self/fd` link.
+//! 2. **assembly** (one thread, no copying): the scanned directories are put into the tree
+//!    breadth-first, names moved in, in sorted order, so the first name of a hard-linked file
+//!    met there is its primary name in image order, as upstream's breadth-first walk gives.
+//!
+//! Hot-path costs per regular file: open, fstat, one `flistxattr` (no allocation when there
+//! are no xattrs), reads, close; the read buffer and the fs-verity hasher are per thread and
+//! reused. Peak memory is the scanned tree plus one buffer per thread.
 //!
 //! What is kept, per upstream libcomposefs (`lcfs_build` / `lcfs_load_node_from_file`):
 //!
@@ -24,15 +36,19 @@
 //! | devices | kept, unless `skip_devices` (then char and block devices are left out) |
 //! | fifos, sockets | kept |
 
+
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::digest_store::{DigestStore, Staged, StoreError};
 use crate::fsverity::{FsVerityHasher, Sha256};
@@ -45,9 +61,14 @@ use crate::tree::{
 /// `LCFS_BUILD_INLINE_FILE_SIZE_LIMIT`): smaller than an object path, so an object would cost more.
 pub const INLINE_MAX_SIZE: u64 = 64;
 
-/// Read buffer per hashing thread: large enough to amortise syscalls, small enough to stay in
-/// cache and keep memory bounded (threads × this).
-const READ_BUF_SIZE: usize = 128 * 1024;
+/// Read buffer per thread: large enough that a typical file is one `read` (amortising the
+/// syscall), small enough that what was just copied is still in the core's L2 cache when it is
+/// hashed, and memory stays bounded (threads × this).
+const READ_BUF_SIZE: usize = 256 * 1024;
+
+/// Bytes of xattr names read without asking the size first: the names of any common file fit,
+/// and no allocation is needed when a file has none.
+const XATTR_LIST_PROBE: usize = 1024;
 
 /// How to build the tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,51 +113,73 @@ pub enum FromDirError {
     ConflictingXattrOptions,
 }
 
-/// A regular file whose content is read in the parallel phase.
-struct PendingFile {
-    inode: InodeId,
-    /// Path relative to the root.
-    rel: Vec<u8>,
-    dev: u64,
-    ino: u64,
-    size: u64,
+/// A path below the root as a chain of names, built on the stack as the scan descends and
+/// turned into a `PathBuf` only for an error message.
+#[derive(Clone, Copy)]
+struct RelPath<'p> {
+    parent: Option<&'p RelPath<'p>>,
+    name: &'p [u8],
 }
 
-/// The walk's state.
-struct Walker<'a> {
-    root: &'a Path,
-    root_fd: OwnedFd,
-    opts: &'a BuildOptions,
-    tree: Tree,
-    pending: Vec<PendingFile>,
-    /// (dev, ino) → inode and its name count, for `preserve_hardlinks`.
-    links: HashMap<(u64, u64), (InodeId, u32)>,
-}
-
-fn join_rel(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut rel = Vec::with_capacity(parent.len() + 1 + name.len());
-    if !parent.is_empty() {
-        rel.extend_from_slice(parent);
-        rel.push(b'/');
-    }
-    rel.extend_from_slice(name);
-    rel
-}
-
-/// Open `rel` beneath `root` without following any symlink on the way.
-fn open_beneath(root: &OwnedFd, rel: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let path = if rel.is_empty() {
-        OsStr::new(".")
-    } else {
-        OsStr::from_bytes(rel)
+impl<'p> RelPath<'p> {
+    const ROOT: RelPath<'static> = RelPath {
+        parent: None,
+        name: b"",
     };
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    match rustix::fs::openat2(root, path, flags, Mode::empty(), resolve) {
-        // Kernels before 5.6: O_NOFOLLOW protects the last component only.
-        Err(rustix::io::Errno::NOSYS) => rustix::fs::openat(root, path, flags, Mode::empty()),
-        other => other,
+
+    fn child(&'p self, name: &'p [u8]) -> RelPath<'p> {
+        RelPath {
+            parent: Some(self),
+            name,
+        }
     }
+
+    fn under(&self, root: &Path) -> PathBuf {
+        let mut names = Vec::new();
+        let mut at = Some(self);
+        while let Some(p) = at {
+            names.push(p.name);
+            at = p.parent;
+        }
+        let mut path = root.to_owned();
+        for name in names.into_iter().rev().filter(|n| !n.is_empty()) {
+            path.push(OsStr::from_bytes(name));
+        }
+        path
+    }
+}
+
+/// One scanned directory entry, waiting to be put into the tree.
+struct Scanned {
+    name: Box<[u8]>,
+    inode: Inode,
+    /// A directory's scanned entries, sorted by name.
+    children: Vec<Scanned>,
+    /// (dev, ino) of a non-directory with more than one link, for `preserve_hardlinks`.
+    link_key: Option<(u64, u64)>,
+}
+
+/// Per-thread scratch space, reused for every file the thread reads.
+struct Scratch {
+    buf: Vec<u8>,
+    hasher: FsVerityHasher<Sha256>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// Everything the scan needs, shared by the worker threads.
+struct Scan<'a> {
+    root: &'a Path,
+    opts: &'a BuildOptions,
+    store: Option<&'a DigestStore>,
+    /// Read external files (for digests or the store).
+    read_external: bool,
+    /// Objects staged in the store, committed after the scan.
+    staged: Mutex<Vec<Staged<'a>>>,
+    /// Cleared once `O_NOATIME` was refused (not the file's owner): not tried again.
+    noatime: AtomicBool,
 }
 
 #[allow(clippy::unnecessary_cast)] // field widths differ between architectures
@@ -167,6 +210,12 @@ fn dev_ino(st: &rustix::fs::Stat) -> (u64, u64) {
     (st.st_dev as u64, st.st_ino as u64)
 }
 
+#[allow(clippy::unnecessary_cast)]
+fn link_key(st: &rustix::fs::Stat) -> Option<(u64, u64)> {
+    let file_type = st.st_mode as u32 & S_IFMT;
+    (file_type != S_IFDIR && st.st_nlink as u64 > 1).then(|| dev_ino(st))
+}
+
 /// Which xattr names to keep.
 fn keep_xattr(name: &[u8], opts: &BuildOptions) -> bool {
     !opts.user_xattrs_only || name.starts_with(b"user.")
@@ -184,6 +233,9 @@ fn read_sized(
 ) -> rustix::io::Result<Vec<u8>> {
     loop {
         let size = query()?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let mut buf = vec![0u8; size];
         match read(&mut buf) {
             Ok(n) => {
@@ -196,345 +248,424 @@ fn read_sized(
     }
 }
 
-impl<'a> Walker<'a> {
-    fn path_of(&self, rel: &[u8]) -> PathBuf {
-        self.root.join(OsStr::from_bytes(rel))
+/// Where a file's xattrs are read from.
+enum XattrSource<'a> {
+    /// An open fd of the file itself.
+    Fd(BorrowedFd<'a>),
+    /// A path that names the file without following it (`/proc/self/fd/DIR/NAME`).
+    Path(&'a Path),
+}
+
+impl XattrSource<'_> {
+    fn list(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrSource::Fd(fd) => rustix::fs::flistxattr(fd, buf),
+            XattrSource::Path(p) => rustix::fs::llistxattr(*p, buf),
+        }
     }
 
-    fn io(&self, rel: &[u8], op: &'static str, e: impl Into<io::Error>) -> FromDirError {
+    fn list_query(&self) -> rustix::io::Result<usize> {
+        match self {
+            XattrSource::Fd(fd) => rustix::fs::flistxattr_query(fd),
+            XattrSource::Path(p) => rustix::fs::llistxattr_query(*p),
+        }
+    }
+
+    fn get(&self, key: &OsStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrSource::Fd(fd) => rustix::fs::fgetxattr(fd, key, buf),
+            XattrSource::Path(p) => rustix::fs::lgetxattr(*p, key, buf),
+        }
+    }
+
+    fn get_query(&self, key: &OsStr) -> rustix::io::Result<usize> {
+        match self {
+            XattrSource::Fd(fd) => rustix::fs::fgetxattr_query(fd, key),
+            XattrSource::Path(p) => rustix::fs::lgetxattr_query(*p, key),
+        }
+    }
+}
+
+/// `openat(dir, name)` of one component, never following a symlink.
+fn open_at(dir: BorrowedFd<'_>, name: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+    rustix::fs::openat(dir, OsStr::from_bytes(name), flags, Mode::empty())
+}
+
+/// What a name turned out to be when its `d_type` was not trusted.
+enum Probe {
+    Directory,
+    Regular,
+    Other(rustix::fs::Stat),
+}
+
+impl<'a> Scan<'a> {
+    fn io(&self, at: &RelPath<'_>, op: &'static str, e: impl Into<io::Error>) -> FromDirError {
         FromDirError::Io {
-            path: self.path_of(rel),
+            path: at.under(self.root),
             op,
             source: e.into(),
         }
     }
 
-    /// The xattrs of `name` in the directory open as `dir` (not following a symlink), read
-    /// through the directory fd's /proc magic link so no per-entry fd is needed.
-    fn xattrs_at(
-        &self,
-        dir: &OwnedFd,
-        name: &[u8],
-        rel: &[u8],
-    ) -> Result<Vec<Xattr>, FromDirError> {
+    fn changed(&self, at: &RelPath<'_>, what: &'static str) -> FromDirError {
+        FromDirError::Changed {
+            path: at.under(self.root),
+            what,
+        }
+    }
+
+    /// The kept xattrs of a file, sorted.
+    fn xattrs(&self, src: XattrSource<'_>, at: &RelPath<'_>) -> Result<Vec<Xattr>, FromDirError> {
         if self.opts.skip_xattrs {
             return Ok(Vec::new());
         }
-        let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-        path.extend_from_slice(name);
-        let path = Path::new(OsStr::from_bytes(&path));
-        let list = read_sized(
-            || rustix::fs::llistxattr_query(path),
-            |buf| rustix::fs::llistxattr(path, buf),
-        )
-        .map_err(|e| self.io(rel, "listing xattrs", e))?;
+        let mut probe = [0u8; XATTR_LIST_PROBE];
+        let list_err = |e| self.io(at, "listing xattrs", e);
+        let heap;
+        let list = match src.list(&mut probe) {
+            Ok(0) => return Ok(Vec::new()),
+            Ok(n) => &probe[..n],
+            Err(rustix::io::Errno::RANGE) => {
+                heap = read_sized(|| src.list_query(), |buf| src.list(buf)).map_err(list_err)?;
+                &heap[..]
+            }
+            Err(e) => return Err(list_err(e)),
+        };
         let mut xattrs = Vec::new();
-        for key in split_names(&list).filter(|k| keep_xattr(k, self.opts)) {
+        for key in split_names(list).filter(|k| keep_xattr(k, self.opts)) {
             let key_os = OsStr::from_bytes(key);
-            let value = read_sized(
-                || rustix::fs::lgetxattr_query(path, key_os),
-                |buf| rustix::fs::lgetxattr(path, key_os, buf),
-            );
-            match value {
+            match read_sized(|| src.get_query(key_os), |buf| src.get(key_os, buf)) {
                 Ok(value) => xattrs.push(Xattr {
                     key: key.into(),
                     value: value.into(),
                 }),
                 // Removed between list and get: it is not there any more.
                 Err(rustix::io::Errno::NODATA) => {}
-                Err(e) => return Err(self.io(rel, "reading xattr", e)),
+                Err(e) => return Err(self.io(at, "reading xattr", e)),
             }
         }
         xattrs.sort();
         Ok(xattrs)
     }
 
-    /// The xattrs of the root directory, read from its fd.
-    fn root_xattrs(&self) -> Result<Vec<Xattr>, FromDirError> {
-        if self.opts.skip_xattrs {
-            return Ok(Vec::new());
-        }
-        let fd = &self.root_fd;
-        let list = read_sized(
-            || rustix::fs::flistxattr_query(fd),
-            |buf| rustix::fs::flistxattr(fd, buf),
-        )
-        .map_err(|e| self.io(b"", "listing xattrs", e))?;
-        let mut xattrs = Vec::new();
-        for key in split_names(&list).filter(|k| keep_xattr(k, self.opts)) {
-            let key_os = OsStr::from_bytes(key);
-            match read_sized(
-                || rustix::fs::fgetxattr_query(fd, key_os),
-                |buf| rustix::fs::fgetxattr(fd, key_os, buf),
-            ) {
-                Ok(value) => xattrs.push(Xattr {
-                    key: key.into(),
-                    value: value.into(),
-                }),
-                Err(rustix::io::Errno::NODATA) => {}
-                Err(e) => return Err(self.io(b"", "reading xattr", e)),
+    /// Scan the directory open as `fd` (already checked to be a directory).
+    fn scan_dir(
+        &self,
+        fd: OwnedFd,
+        st: &rustix::fs::Stat,
+        at: &RelPath<'_>,
+    ) -> Result<(Inode, Vec<Scanned>), FromDirError> {
+        let xattrs = self.xattrs(XattrSource::Fd(fd.as_fd()), at)?;
+        let mut names = Vec::new();
+        let mut dir = rustix::fs::Dir::new(fd).map_err(|e| self.io(at, "reading directory", e))?;
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(|e| self.io(at, "reading directory", e))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push((Box::<[u8]>::from(name), entry.file_type()));
             }
         }
-        xattrs.sort();
-        Ok(xattrs)
-    }
-
-    /// Breadth-first walk: fills `tree` (regular files as placeholders) and `pending`.
-    fn walk(&mut self) -> Result<(), FromDirError> {
-        let root_st = rustix::fs::fstat(&self.root_fd).map_err(|e| self.io(b"", "stat", e))?;
-        let mut root_inode = Inode {
-            stat: to_stat(&root_st, self.opts),
-            xattrs: self.root_xattrs()?,
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // A directory changing while it is listed can show a renamed name twice.
+        if names.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(self.changed(at, "a name listed twice"));
+        }
+        let dir_fd = dir.fd().map_err(|e| self.io(at, "reading directory", e))?;
+        let children: Vec<Scanned> = names
+            .into_par_iter()
+            .map(|(name, file_type)| self.scan_entry(dir_fd, name, file_type, at))
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?;
+        let inode = Inode {
+            stat: to_stat(st, self.opts),
+            xattrs,
             content: Content::Directory(Vec::new()),
         };
-        root_inode.stat.nlink = 2;
-        self.tree.inodes[0] = root_inode;
-
-        let mut queue: VecDeque<(InodeId, Vec<u8>, (u64, u64))> = VecDeque::new();
-        queue.push_back((InodeId::ROOT, Vec::new(), dev_ino(&root_st)));
-        while let Some((dir_id, dir_rel, expected)) = queue.pop_front() {
-            let dir_fd = open_beneath(&self.root_fd, &dir_rel, OFlags::RDONLY | OFlags::DIRECTORY)
-                .map_err(|e| self.io(&dir_rel, "opening directory", e))?;
-            let st = rustix::fs::fstat(&dir_fd).map_err(|e| self.io(&dir_rel, "stat", e))?;
-            if dev_ino(&st) != expected {
-                return Err(FromDirError::Changed {
-                    path: self.path_of(&dir_rel),
-                    what: "directory replaced",
-                });
-            }
-            let mut names = Vec::new();
-            let dir = rustix::fs::Dir::read_from(&dir_fd)
-                .map_err(|e| self.io(&dir_rel, "reading directory", e))?;
-            for entry in dir {
-                let entry = entry.map_err(|e| self.io(&dir_rel, "reading directory", e))?;
-                let name = entry.file_name().to_bytes();
-                if name != b"." && name != b".." {
-                    names.push(name.to_vec());
-                }
-            }
-            names.sort_unstable();
-            let mut subdirs = 0u32;
-            for name in names {
-                let rel = join_rel(&dir_rel, &name);
-                if let Some(child) = self.add_entry(dir_id, &dir_fd, &name, &rel)? {
-                    subdirs += 1;
-                    queue.push_back(child);
-                }
-            }
-            self.tree.inode_mut(dir_id).stat.nlink = 2 + subdirs;
-        }
-        for (id, names) in self.links.values() {
-            self.tree.inode_mut(*id).stat.nlink = *names;
-        }
-        Ok(())
+        Ok((inode, children))
     }
 
-    /// Add one directory entry; returns the queue item when it is a directory.
-    #[allow(clippy::type_complexity)]
-    fn add_entry(
-        &mut self,
-        dir_id: InodeId,
-        dir_fd: &OwnedFd,
+    /// Scan one directory entry; `None` when it is left out (`skip_devices`).
+    fn scan_entry(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: Box<[u8]>,
+        file_type: FileType,
+        parent: &RelPath<'_>,
+    ) -> Result<Option<Scanned>, FromDirError> {
+        let at = parent.child(&name);
+        let probe = match file_type {
+            FileType::Directory => Probe::Directory,
+            FileType::RegularFile => Probe::Regular,
+            _ => self.probe(dir, &name, &at)?,
+        };
+        let scanned = match probe {
+            Probe::Directory => self.scan_subdir(dir, &name, &at)?,
+            Probe::Regular => self.scan_file(dir, &name, &at)?,
+            Probe::Other(st) => self.scan_other(dir, &name, &st, &at)?,
+        };
+        Ok(scanned.map(|(inode, children, link_key)| Scanned {
+            name,
+            inode,
+            children,
+            link_key,
+        }))
+    }
+
+    /// `fstatat` a name whose type the directory listing did not tell (or that changed).
+    fn probe(
+        &self,
+        dir: BorrowedFd<'_>,
         name: &[u8],
-        rel: &[u8],
-    ) -> Result<Option<(InodeId, Vec<u8>, (u64, u64))>, FromDirError> {
-        let name_os = OsStr::from_bytes(name);
-        let st = rustix::fs::statat(dir_fd, name_os, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| self.io(rel, "stat", e))?;
-        let stat = to_stat(&st, self.opts);
+        at: &RelPath<'_>,
+    ) -> Result<Probe, FromDirError> {
+        let st = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.io(at, "stat", e))?;
+        Ok(match st.st_mode as u32 & S_IFMT {
+            S_IFDIR => Probe::Directory,
+            S_IFREG => Probe::Regular,
+            _ => Probe::Other(st),
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn scan_subdir(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        at: &RelPath<'_>,
+    ) -> Result<Option<(Inode, Vec<Scanned>, Option<(u64, u64)>)>, FromDirError> {
+        let fd = match open_at(dir, name, OFlags::RDONLY | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            // Replaced by something else since it was listed: take it as what it is now.
+            Err(rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => {
+                return match self.probe(dir, name, at)? {
+                    Probe::Other(st) => self.scan_other(dir, name, &st, at),
+                    _ => Err(self.changed(at, "replaced while being opened")),
+                };
+            }
+            Err(e) => return Err(self.io(at, "opening directory", e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.io(at, "stat", e))?;
+        let (inode, children) = self.scan_dir(fd, &st, at)?;
+        Ok(Some((inode, children, None)))
+    }
+
+    /// Open a regular file for reading, with `O_NOATIME` while that is permitted.
+    fn open_file(&self, dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<OwnedFd> {
+        // O_NONBLOCK: if the file was replaced by a fifo, opening must not hang (fstat catches it).
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+        if self.noatime.load(Ordering::Relaxed) {
+            match open_at(dir, name, flags | OFlags::NOATIME) {
+                Err(rustix::io::Errno::PERM) => self.noatime.store(false, Ordering::Relaxed),
+                other => return other,
+            }
+        }
+        open_at(dir, name, flags)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn scan_file(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        at: &RelPath<'_>,
+    ) -> Result<Option<(Inode, Vec<Scanned>, Option<(u64, u64)>)>, FromDirError> {
+        let fd = match self.open_file(dir, name) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return match self.probe(dir, name, at)? {
+                    Probe::Other(st) => self.scan_other(dir, name, &st, at),
+                    _ => Err(self.changed(at, "replaced while being opened")),
+                };
+            }
+            Err(e) => return Err(self.io(at, "opening", e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.io(at, "stat", e))?;
+        if st.st_mode as u32 & S_IFMT != S_IFREG {
+            // Replaced by a directory, fifo or device since it was listed.
+            return Err(self.changed(at, "replaced while being opened"));
+        }
+        let xattrs = self.xattrs(XattrSource::Fd(fd.as_fd()), at)?;
+        #[allow(clippy::unnecessary_cast)]
+        let size = st.st_size as u64;
+        let data = self.read_content(fd, size, at)?;
+        let inode = Inode {
+            stat: to_stat(&st, self.opts),
+            xattrs,
+            content: Content::Regular(data),
+        };
+        Ok(Some((inode, Vec::new(), link_key(&st))))
+    }
+
+    /// A symlink, device, fifo or socket.
+    #[allow(clippy::type_complexity)]
+    fn scan_other(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        st: &rustix::fs::Stat,
+        at: &RelPath<'_>,
+    ) -> Result<Option<(Inode, Vec<Scanned>, Option<(u64, u64)>)>, FromDirError> {
+        let stat = to_stat(st, self.opts);
         let file_type = stat.mode & S_IFMT;
         if self.opts.skip_devices && matches!(file_type, S_IFCHR | S_IFBLK) {
             return Ok(None);
         }
-        let tree_err = |source| FromDirError::Tree {
-            path: self.root.join(OsStr::from_bytes(rel)),
-            source,
+        let xattrs = if self.opts.skip_xattrs {
+            Vec::new()
+        } else {
+            let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+            path.extend_from_slice(name);
+            self.xattrs(XattrSource::Path(Path::new(OsStr::from_bytes(&path))), at)?
         };
+        let content = if file_type == S_IFLNK {
+            let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())
+                .map_err(|e| self.io(at, "reading symlink", e))?;
+            Content::Symlink(target.into_bytes().into())
+        } else {
+            Content::Special { size: 0 }
+        };
+        let inode = Inode {
+            stat,
+            xattrs,
+            content,
+        };
+        Ok(Some((inode, Vec::new(), link_key(st))))
+    }
 
-        #[allow(clippy::unnecessary_cast)]
-        let multiply_linked = file_type != S_IFDIR && st.st_nlink as u64 > 1;
-        if self.opts.preserve_hardlinks && multiply_linked {
-            if let Some((id, names)) = self.links.get_mut(&dev_ino(&st)) {
-                *names += 1;
-                let id = *id;
-                self.tree.link(dir_id, name, id, true).map_err(tree_err)?;
-                return Ok(None);
-            }
-        }
-
-        let xattrs = self.xattrs_at(dir_fd, name, rel)?;
-        #[allow(clippy::unnecessary_cast)]
-        let size = st.st_size as u64;
-        let content = match file_type {
-            S_IFDIR => Content::Directory(Vec::new()),
-            S_IFREG => Content::Regular(FileData::External {
+    /// Read a regular file's content as the image keeps it (see the module doc).
+    fn read_content(
+        &self,
+        fd: OwnedFd,
+        size: u64,
+        at: &RelPath<'_>,
+    ) -> Result<FileData, FromDirError> {
+        let read_err = |e: io::Error| self.io(at, "reading", e);
+        if size == 0 || (size > INLINE_MAX_SIZE && !self.read_external) {
+            return Ok(FileData::External {
                 size,
                 digest: None,
                 backing: None,
-            }),
-            S_IFLNK => {
-                let target = rustix::fs::readlinkat(dir_fd, name_os, Vec::new())
-                    .map_err(|e| self.io(rel, "reading symlink", e))?;
-                Content::Symlink(target.into_bytes().into())
-            }
-            _ => Content::Special { size: 0 },
-        };
-        let id = self
-            .tree
-            .add(
-                dir_id,
-                name,
-                Inode {
-                    stat,
-                    xattrs,
-                    content,
-                },
-            )
-            .map_err(tree_err)?;
-        if self.opts.preserve_hardlinks && multiply_linked {
-            self.links.insert(dev_ino(&st), (id, 1));
-        }
-        match file_type {
-            S_IFDIR => return Ok(Some((id, rel.to_vec(), dev_ino(&st)))),
-            S_IFREG if size > 0 => {
-                let (dev, ino) = dev_ino(&st);
-                self.pending.push(PendingFile {
-                    inode: id,
-                    rel: rel.to_vec(),
-                    dev,
-                    ino,
-                    size,
-                });
-            }
-            _ => {}
-        }
-        Ok(None)
-    }
-}
-
-/// What the content phase produced for one file.
-struct FileResult<'s> {
-    inode: InodeId,
-    data: FileData,
-    staged: Option<Staged<'s>>,
-}
-
-/// Everything the content phase needs, shared by the worker threads.
-struct ContentJob<'a> {
-    root: &'a Path,
-    root_fd: &'a OwnedFd,
-    store: Option<&'a DigestStore>,
-    compute_digests: bool,
-}
-
-impl ContentJob<'_> {
-    fn path_of(&self, rel: &[u8]) -> PathBuf {
-        self.root.join(OsStr::from_bytes(rel))
-    }
-
-    fn changed(&self, rel: &[u8], what: &'static str) -> FromDirError {
-        FromDirError::Changed {
-            path: self.path_of(rel),
-            what,
-        }
-    }
-
-    fn process<'s>(
-        &'s self,
-        file: &PendingFile,
-        buf: &mut [u8],
-    ) -> Result<FileResult<'s>, FromDirError> {
-        let external_needs_read = self.compute_digests || self.store.is_some();
-        if file.size > INLINE_MAX_SIZE && !external_needs_read {
-            let data = FileData::External {
-                size: file.size,
-                digest: None,
-                backing: None,
-            };
-            return Ok(FileResult {
-                inode: file.inode,
-                data,
-                staged: None,
             });
         }
-        // O_NONBLOCK: if the file was replaced by a fifo, opening must not hang (fstat catches it).
-        let fd = open_beneath(self.root_fd, &file.rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(
-            |e| FromDirError::Io {
-                path: self.path_of(&file.rel),
-                op: "opening",
-                source: e.into(),
-            },
-        )?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| FromDirError::Io {
-            path: self.path_of(&file.rel),
-            op: "stat",
-            source: e.into(),
-        })?;
-        #[allow(clippy::unnecessary_cast)]
-        if dev_ino(&st) != (file.dev, file.ino) || st.st_size as u64 != file.size {
-            return Err(self.changed(&file.rel, "replaced or resized"));
-        }
-        let mut reader = std::fs::File::from(fd);
-        let read_err = |e: io::Error| FromDirError::Io {
-            path: self.path_of(&file.rel),
-            op: "reading",
-            source: e,
-        };
-
-        if file.size <= INLINE_MAX_SIZE {
+        if size <= INLINE_MAX_SIZE {
             // One byte more than expected tells a grown file from an unchanged one.
-            let mut content = Vec::with_capacity(INLINE_MAX_SIZE as usize + 1);
-            (&mut reader)
-                .take(INLINE_MAX_SIZE + 1)
-                .read_to_end(&mut content)
-                .map_err(read_err)?;
-            if content.len() as u64 != file.size {
-                return Err(self.changed(&file.rel, "size changed while reading"));
+            let mut content = [0u8; INLINE_MAX_SIZE as usize + 1];
+            let n = read_full(&fd, &mut content).map_err(read_err)?;
+            if n as u64 != size {
+                return Err(self.changed(at, "size changed while reading"));
             }
-            return Ok(FileResult {
-                inode: file.inode,
-                data: FileData::Inline(content.into()),
-                staged: None,
-            });
+            return Ok(FileData::Inline(content[..n].into()));
         }
-
-        let (digest, read_size, staged) = match self.store {
-            Some(store) => {
-                let name = self.path_of(&file.rel).to_string_lossy().into_owned();
-                let staged = store.stage(&mut reader, &name, buf)?;
-                (staged.digest, staged.size, Some(staged))
-            }
-            None => {
-                let mut hasher = FsVerityHasher::<Sha256>::new();
-                let mut read_size = 0u64;
-                loop {
-                    let n = match reader.read(buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(read_err(e)),
-                    };
-                    hasher.update(&buf[..n]);
-                    read_size += n as u64;
+        let (digest, read_size) = SCRATCH.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let scratch = cell.get_or_insert_with(|| Scratch {
+                buf: vec![0u8; READ_BUF_SIZE],
+                hasher: FsVerityHasher::new(),
+            });
+            match self.store {
+                Some(store) => {
+                    let name = at.under(self.root).to_string_lossy().into_owned();
+                    let staged = store.stage(std::fs::File::from(fd), &name, &mut scratch.buf)?;
+                    let result = (staged.digest, staged.size);
+                    if let Ok(mut list) = self.staged.lock() {
+                        list.push(staged);
+                    }
+                    Ok::<_, FromDirError>(result)
                 }
-                (hasher.finish(), read_size, None)
+                None => {
+                    let hasher = &mut scratch.hasher;
+                    hasher.reset();
+                    let mut read_size = 0u64;
+                    loop {
+                        let n = match rustix::io::read(&fd, &mut scratch.buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(rustix::io::Errno::INTR) => continue,
+                            Err(e) => return Err(read_err(e.into())),
+                        };
+                        hasher.update(&scratch.buf[..n]);
+                        read_size += n as u64;
+                    }
+                    Ok((hasher.finish_reset(), read_size))
+                }
             }
-        };
-        if read_size != file.size {
-            return Err(self.changed(&file.rel, "size changed while reading"));
+        })?;
+        if read_size != size {
+            return Err(self.changed(at, "size changed while reading"));
         }
         let backing = digest.object_path().into_bytes().into_boxed_slice();
-        let data = FileData::External {
-            size: file.size,
+        Ok(FileData::External {
+            size,
             digest: Some(digest),
             backing: Some(backing),
-        };
-        Ok(FileResult {
-            inode: file.inode,
-            data,
-            staged,
         })
     }
+}
+
+/// Read until `buf` is full or the end of the file; the number of bytes read.
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::io::read(fd, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
+}
+
+/// Put the scanned tree into `tree` breadth-first (see the module doc).
+fn assemble(
+    tree: &mut Tree,
+    root_children: Vec<Scanned>,
+    opts: &BuildOptions,
+    root: &Path,
+) -> Result<(), FromDirError> {
+    // (dev, ino) → inode and its name count, for `preserve_hardlinks`.
+    let mut links: HashMap<(u64, u64), (InodeId, u32)> = HashMap::new();
+    let mut queue: VecDeque<(InodeId, Vec<Scanned>)> = VecDeque::new();
+    queue.push_back((InodeId::ROOT, root_children));
+    let tree_err = |source| FromDirError::Tree {
+        path: root.to_owned(),
+        source,
+    };
+    while let Some((dir_id, children)) = queue.pop_front() {
+        let mut subdirs = 0u32;
+        if let Content::Directory(entries) = &mut tree.inode_mut(dir_id).content {
+            entries.reserve_exact(children.len());
+        }
+        for child in children {
+            if opts.preserve_hardlinks {
+                if let Some(key) = child.link_key {
+                    if let Some((id, names)) = links.get_mut(&key) {
+                        *names += 1;
+                        tree.append_link(dir_id, child.name, *id).map_err(tree_err)?;
+                        continue;
+                    }
+                }
+            }
+            let is_dir = matches!(child.inode.content, Content::Directory(_));
+            let id = tree
+                .append(dir_id, child.name, child.inode)
+                .map_err(tree_err)?;
+            if let (true, Some(key)) = (opts.preserve_hardlinks, child.link_key) {
+                links.insert(key, (id, 1));
+            }
+            if is_dir {
+                subdirs += 1;
+                queue.push_back((id, child.children));
+            }
+        }
+        tree.inode_mut(dir_id).stat.nlink = 2 + subdirs;
+    }
+    for (id, names) in links.values() {
+        tree.inode_mut(*id).stat.nlink = *names;
+    }
+    Ok(())
 }
 
 /// Build the tree of the directory `root` (see the module doc for what is kept).
@@ -552,64 +683,42 @@ pub fn build_from_dir(root: &Path, opts: &BuildOptions) -> Result<Tree, FromDirE
         op: "opening directory",
         source: e.into(),
     })?;
-    let mut walker = Walker {
-        root,
-        root_fd,
-        opts,
-        tree: Tree::new(Stat::default()),
-        pending: Vec::new(),
-        links: HashMap::new(),
-    };
-    walker.walk()?;
-    let Walker {
-        root_fd,
-        mut tree,
-        pending,
-        ..
-    } = walker;
-
+    let root_st = rustix::fs::fstat(&root_fd).map_err(|e| FromDirError::Io {
+        path: root.to_owned(),
+        op: "stat",
+        source: e.into(),
+    })?;
     let store = opts
         .digest_store
         .as_deref()
         .map(DigestStore::open)
         .transpose()?;
-    let job = ContentJob {
+    let scan = Scan {
         root,
-        root_fd: &root_fd,
+        opts,
         store: store.as_ref(),
-        compute_digests: opts.compute_digests || store.is_some(),
+        read_external: opts.compute_digests || store.is_some(),
+        staged: Mutex::new(Vec::new()),
+        noatime: AtomicBool::new(true),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
         .map_err(|e| FromDirError::Threads(e.to_string()))?;
-    let results: Vec<FileResult<'_>> = pool.install(|| {
-        pending
-            .par_iter()
-            .map_init(
-                || vec![0u8; READ_BUF_SIZE],
-                |buf, file| job.process(file, buf),
-            )
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-
-    let mut staged = Vec::new();
-    for result in results {
-        *tree.inode_mut(result.inode) = Inode {
-            content: Content::Regular(result.data),
-            ..std::mem::replace(
-                tree.inode_mut(result.inode),
-                Inode {
-                    stat: Stat::default(),
-                    xattrs: Vec::new(),
-                    content: Content::Special { size: 0 },
-                },
-            )
-        };
-        staged.extend(result.staged);
-    }
+    let (root_inode, children) =
+        pool.install(|| scan.scan_dir(root_fd, &root_st, &RelPath::ROOT))?;
+    let staged = std::mem::take(
+        &mut *scan
+            .staged
+            .lock()
+            .map_err(|_| FromDirError::Threads("a hashing thread panicked".into()))?,
+    );
     if let Some(store) = &store {
         store.commit(staged)?;
     }
+
+    let mut tree = Tree::new(Stat::default());
+    tree.inodes[0] = root_inode;
+    assemble(&mut tree, children, opts, root)?;
     Ok(tree)
 }

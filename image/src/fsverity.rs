@@ -169,7 +169,10 @@ struct Level {
 pub struct FsVerityHasher<A: Algorithm> {
     /// Partial data block not yet hashed.
     pending: Vec<u8>,
+    /// Levels allocated so far (kept across [`reset`](Self::reset)); the first
+    /// `levels_used` are in use.
     levels: Vec<Level>,
+    levels_used: usize,
     size: u64,
     _alg: std::marker::PhantomData<A>,
 }
@@ -186,6 +189,7 @@ impl<A: Algorithm> FsVerityHasher<A> {
         Self {
             pending: Vec::with_capacity(BLOCK_SIZE),
             levels: Vec::new(),
+            levels_used: 0,
             size: 0,
             _alg: std::marker::PhantomData,
         }
@@ -208,11 +212,14 @@ impl<A: Algorithm> FsVerityHasher<A> {
         let mut carry = sha2::digest::Output::<A::Hasher>::default();
         carry.copy_from_slice(digest);
         loop {
-            if self.levels.len() == index {
-                self.levels.push(Level {
-                    block: Vec::with_capacity(BLOCK_SIZE),
-                    pushed: 0,
-                });
+            if self.levels_used == index {
+                if self.levels.len() == index {
+                    self.levels.push(Level {
+                        block: Vec::with_capacity(BLOCK_SIZE),
+                        pushed: 0,
+                    });
+                }
+                self.levels_used += 1;
             }
             let level = &mut self.levels[index];
             level.block.extend_from_slice(&carry);
@@ -249,23 +256,24 @@ impl<A: Algorithm> FsVerityHasher<A> {
         self.pending.extend_from_slice(data);
     }
 
-    /// The root hash of the Merkle tree (all zeros for an empty file).
-    fn root_hash(&mut self) -> Vec<u8> {
-        let digest_len = <A::Hasher as sha2::Digest>::output_size();
+    /// The root hash of the Merkle tree (all zeros for an empty file), in `out`.
+    fn root_hash(&mut self, out: &mut [u8]) {
         if !self.pending.is_empty() {
             let d = Self::hash_block(&self.pending);
             self.pending.clear();
             self.push(0, &d);
         }
-        if self.levels.is_empty() {
-            return vec![0u8; digest_len];
+        if self.levels_used == 0 {
+            out.fill(0);
+            return;
         }
         let mut index = 0;
         loop {
-            let top = index + 1 == self.levels.len();
+            let top = index + 1 == self.levels_used;
             let level = &mut self.levels[index];
             if top && level.pushed == 1 {
-                return level.block[..digest_len].to_vec();
+                out.copy_from_slice(&level.block[..out.len()]);
+                return;
             }
             if !level.block.is_empty() {
                 let d = Self::hash_block(&level.block);
@@ -278,14 +286,33 @@ impl<A: Algorithm> FsVerityHasher<A> {
 
     /// Finish: the fs-verity digest of everything fed.
     pub fn finish(mut self) -> A::Digest {
-        let root = self.root_hash();
+        self.finish_reset()
+    }
+
+    /// The fs-verity digest of everything fed so far; the hasher is then empty again, ready for
+    /// the next file with its buffers kept (no allocation per file when one hasher is reused).
+    pub fn finish_reset(&mut self) -> A::Digest {
+        let mut root = sha2::digest::Output::<A::Hasher>::default();
+        self.root_hash(&mut root);
         let mut descriptor = [0u8; 256];
         descriptor[0] = 1;
         descriptor[1] = A::ID;
         descriptor[2] = 12; // log2(BLOCK_SIZE)
         descriptor[8..16].copy_from_slice(&self.size.to_le_bytes());
         descriptor[16..16 + root.len()].copy_from_slice(&root);
+        self.reset();
         A::wrap(&A::Hasher::digest(descriptor))
+    }
+
+    /// Forget everything fed (keeping the buffers).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        for level in &mut self.levels {
+            level.block.clear();
+            level.pushed = 0;
+        }
+        self.levels_used = 0;
+        self.size = 0;
     }
 }
 
@@ -339,5 +366,15 @@ mod tests {
             h.update(chunk);
         }
         assert_eq!(h.finish(), whole);
+    }
+
+    #[test]
+    fn a_reused_hasher_gives_the_same_digests() {
+        let big: Vec<u8> = (0..(129 * 4096 + 5)).map(|i| (i % 253) as u8).collect();
+        let mut h = FsVerityHasher::<Sha256>::new();
+        for data in [&big[..], b"", b"hello world\n", &big[..4096], &big[..]] {
+            h.update(data);
+            assert_eq!(h.finish_reset(), digest_bytes(data));
+        }
     }
 }

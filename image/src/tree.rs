@@ -297,6 +297,75 @@ impl Tree {
         Ok(id)
     }
 
+    /// Check that `name` may be appended to directory `dir`: valid, and sorting after every
+    /// name already there.
+    fn check_append(&self, dir: InodeId, name: &[u8]) -> Result<(), TreeError> {
+        if !valid_name(name) {
+            return Err(TreeError::BadName(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
+        }
+        match self.inodes.get(dir.index()).map(|i| &i.content) {
+            Some(Content::Directory(entries)) => {
+                if entries.last().is_some_and(|last| *last.name >= *name) {
+                    return Err(TreeError::Exists(
+                        String::from_utf8_lossy(name).into_owned(),
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(TreeError::NotADirectory(format!("inode {}", dir.0))),
+        }
+    }
+
+    fn push_entry(&mut self, dir: InodeId, entry: DirEntry) {
+        if let Content::Directory(entries) = &mut self.inodes[dir.index()].content {
+            entries.push(entry);
+        }
+    }
+
+    /// Add a new inode under `dir` as its primary entry, where `name` sorts after every name
+    /// already there. Producers that list a directory in sorted order use this instead of
+    /// [`add`](Self::add): no search, no insertion, and the name is moved in, not copied. An
+    /// out-of-order or repeated name is refused as [`TreeError::Exists`].
+    pub fn append(
+        &mut self,
+        dir: InodeId,
+        name: Box<[u8]>,
+        inode: Inode,
+    ) -> Result<InodeId, TreeError> {
+        self.check_append(dir, &name)?;
+        let id = self.push_inode(inode)?;
+        self.push_entry(
+            dir,
+            DirEntry {
+                name,
+                inode: id,
+                hardlink: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Add a hard link to `inode` under `dir`, with the ordering rule of [`append`](Self::append).
+    pub fn append_link(
+        &mut self,
+        dir: InodeId,
+        name: Box<[u8]>,
+        inode: InodeId,
+    ) -> Result<(), TreeError> {
+        self.check_append(dir, &name)?;
+        self.push_entry(
+            dir,
+            DirEntry {
+                name,
+                inode,
+                hardlink: true,
+            },
+        );
+        Ok(())
+    }
+
     /// Find the entry `name` in directory `dir`.
     pub fn lookup(&self, dir: InodeId, name: &[u8]) -> Option<&DirEntry> {
         let entries = self.inodes[dir.index()].entries()?;
