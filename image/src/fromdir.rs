@@ -36,7 +36,6 @@
 //! | devices | kept, unless `skip_devices` (then char and block devices are left out) |
 //! | fifos, sockets | kept |
 
-
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
@@ -44,7 +43,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -180,6 +179,8 @@ struct Scan<'a> {
     staged: Mutex<Vec<Staged<'a>>>,
     /// Cleared once `O_NOATIME` was refused (not the file's owner): not tried again.
     noatime: AtomicBool,
+    /// Entries scanned so far, to size the tree's inode arena once.
+    entries: AtomicUsize,
 }
 
 #[allow(clippy::unnecessary_cast)] // field widths differ between architectures
@@ -371,6 +372,7 @@ impl<'a> Scan<'a> {
         if names.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(self.changed(at, "a name listed twice"));
         }
+        self.entries.fetch_add(names.len(), Ordering::Relaxed);
         let dir_fd = dir.fd().map_err(|e| self.io(at, "reading directory", e))?;
         let children: Vec<Scanned> = names
             .into_par_iter()
@@ -643,7 +645,8 @@ fn assemble(
                 if let Some(key) = child.link_key {
                     if let Some((id, names)) = links.get_mut(&key) {
                         *names += 1;
-                        tree.append_link(dir_id, child.name, *id).map_err(tree_err)?;
+                        tree.append_link(dir_id, child.name, *id)
+                            .map_err(tree_err)?;
                         continue;
                     }
                 }
@@ -700,6 +703,7 @@ pub fn build_from_dir(root: &Path, opts: &BuildOptions) -> Result<Tree, FromDirE
         read_external: opts.compute_digests || store.is_some(),
         staged: Mutex::new(Vec::new()),
         noatime: AtomicBool::new(true),
+        entries: AtomicUsize::new(0),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
@@ -719,6 +723,8 @@ pub fn build_from_dir(root: &Path, opts: &BuildOptions) -> Result<Tree, FromDirE
 
     let mut tree = Tree::new(Stat::default());
     tree.inodes[0] = root_inode;
+    tree.inodes
+        .reserve_exact(scan.entries.load(Ordering::Relaxed));
     assemble(&mut tree, children, opts, root)?;
     Ok(tree)
 }
