@@ -87,9 +87,8 @@ pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
             },
         );
     }
-    let mut repository = Repository::create_or_open(repo)
+    let repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
-    repository.set_verity_enabler(enable_verity);
     let image = resolve(&args.reference)?;
     let report = import_resolved(&repository, &image, args.ref_name.as_deref())
         .with_context(|| format!("importing {}", args.reference))?;
@@ -182,17 +181,6 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         report.config_digest,
     );
     Ok(())
-}
-
-/// FS_IOC_ENABLE_VERITY through the mounter's syscall wrapper (used when the repository is in
-/// kernel verity mode); "already enabled" is success (an object may be hard-linked from
-/// elsewhere).
-pub(crate) fn enable_verity(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    match cfsgate_mounter::enable_verity(file.as_fd()) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
-    }
 }
 
 fn resolve(reference: &str) -> Result<ResolvedImage> {

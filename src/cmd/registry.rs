@@ -212,9 +212,8 @@ pub struct PullArgs {
 /// Run `cfsgate pull`: blobs into `REPO/oci/blobs/sha256`, then an import of the image.
 pub fn run_pull(repo: &Path, args: PullArgs) -> Result<()> {
     let docker = DockerRef::parse(&args.reference)?;
-    let mut repository = Repository::create_or_open(repo)
+    let repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
-    repository.set_verity_enabler(super::oci::enable_verity);
     // A layout of this pull whose blobs/ is the repository's: what is fetched stays there for
     // later verification; only index.json and oci-layout are this pull's own.
     let blobs = repository.path().join("oci/blobs");

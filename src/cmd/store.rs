@@ -102,24 +102,13 @@ pub fn run(repo: &Path, cmd: StoreCmd) -> Result<()> {
 }
 
 fn open(repo: &Path) -> Result<Repository> {
-    let mut repo = Repository::open(repo).with_context(|| {
+    let repo = Repository::open(repo).with_context(|| {
         format!(
             "opening repository {} (create one with `cfsgate create`)",
             repo.display()
         )
     })?;
-    repo.set_verity_enabler(enable_verity);
     Ok(repo)
-}
-
-/// FS_IOC_ENABLE_VERITY through the mounter's syscall wrapper; "already enabled" is success (an
-/// object may be hard-linked from elsewhere).
-fn enable_verity(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    match cfsgate_mounter::enable_verity(file.as_fd()) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
-    }
 }
 
 fn note_verity(repo: &Repository) {
@@ -133,9 +122,8 @@ fn note_verity(repo: &Repository) {
 }
 
 fn create(repo: &Path, args: CreateArgs) -> Result<()> {
-    let mut repo = Repository::create_or_open(repo)
+    let repo = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating repository {}", repo.display()))?;
-    repo.set_verity_enabler(enable_verity);
     note_verity(&repo);
     let source = &args.source;
     let meta = std::fs::metadata(source).with_context(|| format!("{}", source.display()))?;

@@ -47,6 +47,8 @@ pub enum StoreError {
     },
     #[error("{path}: {reason}")]
     BadSource { path: PathBuf, reason: String },
+    #[error("{path}: cannot seal with fs-verity in a kernel-verity repository: {reason}")]
+    VeritySeal { path: PathBuf, reason: String },
     #[error("gc refused: {0}")]
     GcRefused(String),
 }

@@ -6,7 +6,7 @@
 //! image is the only record, there is no side index to get out of step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use crate::erofs::writer::{self, WriteOptions};
 use crate::fsverity::{self, Sha256Digest};
 use crate::tree::Tree;
 
-use super::fsutil;
+use super::{fsutil, verity};
 use super::{LockKind, Repository, StoreError, VerityMode, IMAGES_DIR, TMP_DIR};
 
 /// Largest image the store accepts: images hold metadata only (a full distribution is tens of
@@ -165,30 +165,32 @@ impl Repository {
         let digest = fsverity::digest_bytes(image);
         let dest = self.image_path(&digest);
         if !dest.is_file() {
-            self.store_image_file(&dest, image)?;
+            self.store_image_file(&dest, &digest, image)?;
         }
         Ok(digest)
     }
 
     /// Write an image file durably and atomically; in kernel-verity mode fs-verity is enabled on
     /// the complete temporary file before the rename, so the name never shows an unsealed image.
-    fn store_image_file(&self, dest: &Path, image: &[u8]) -> Result<(), StoreError> {
-        let enable = match (self.meta().verity, self.enable_verity) {
-            (VerityMode::Kernel, Some(enable)) => enable,
-            _ => return fsutil::replace_file(&self.dir(TMP_DIR), dest, image),
-        };
+    fn store_image_file(
+        &self,
+        dest: &Path,
+        digest: &Sha256Digest,
+        image: &[u8],
+    ) -> Result<(), StoreError> {
+        if self.meta().verity != VerityMode::Kernel {
+            return fsutil::replace_file(&self.dir(TMP_DIR), dest, image);
+        }
         let (mut file, tmp) = fsutil::create_temp(&self.dir(TMP_DIR))?;
-        let written = file
-            .write_all(image)
-            .and_then(|()| file.sync_all())
-            .and_then(|()| {
-                drop(file);
-                // FS_IOC_ENABLE_VERITY needs a read-only descriptor and no writer.
-                enable(&File::open(&tmp)?)
-            });
-        if let Err(e) = written {
+        let written = file.write_all(image).and_then(|()| file.sync_all());
+        // FS_IOC_ENABLE_VERITY needs a read-only descriptor and no writer.
+        drop(file);
+        let sealed = written
+            .map_err(StoreError::io("write", &tmp))
+            .and_then(|()| verity::seal(&tmp, digest));
+        if let Err(e) = sealed {
             let _ = std::fs::remove_file(&tmp);
-            return Err(StoreError::io("write and seal (fs-verity)", &tmp)(e));
+            return Err(e);
         }
         fsutil::rename_into(&tmp, dest)?;
         match dest.parent() {

@@ -45,7 +45,7 @@ pub use import::ImportReport;
 pub use lock::{LockKind, RepoLock};
 pub use meta::RepoMeta;
 pub use objects::{BatchStats, ObjectBatch};
-pub use verity::{EnableVerityFn, VerityMode};
+pub use verity::VerityMode;
 
 /// Where a repository lives unless `--repo` says otherwise.
 pub const DEFAULT_REPO_PATH: &str = "/var/lib/cfsgate";
@@ -63,9 +63,6 @@ pub(crate) const META_FILE: &str = "meta.json";
 pub struct Repository {
     root: PathBuf,
     meta: RepoMeta,
-    /// How to turn on fs-verity for a finished file when [`VerityMode::Kernel`]; the mounter
-    /// crate owns the ioctl and hands it in (this crate has no unsafe code).
-    enable_verity: Option<EnableVerityFn>,
 }
 
 impl Repository {
@@ -73,11 +70,7 @@ impl Repository {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = path.as_ref().to_path_buf();
         let meta = meta::read(&root)?;
-        let repo = Repository {
-            root,
-            meta,
-            enable_verity: None,
-        };
+        let repo = Repository { root, meta };
         repo.ensure_dirs()?;
         Ok(repo)
     }
@@ -93,12 +86,6 @@ impl Repository {
             meta::write_if_absent(&root, &fresh)?;
         }
         Self::open(root)
-    }
-
-    /// Hand in the function that enables fs-verity on a file (from the mounter's syscall
-    /// wrappers). Only used when the repository is in [`VerityMode::Kernel`].
-    pub fn set_verity_enabler(&mut self, enable: EnableVerityFn) {
-        self.enable_verity = Some(enable);
     }
 
     /// The repository directory.

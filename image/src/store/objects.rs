@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::fsverity::{FsVerityHasher, Sha256, Sha256Digest};
 
-use super::fsutil;
+use super::{fsutil, verity};
 use super::{LockKind, RepoLock, Repository, StoreError, VerityMode, OBJECTS_DIR, TMP_DIR};
 
 /// Copy buffer: large enough for sequential throughput, small enough to have one per thread.
@@ -239,10 +239,7 @@ impl ObjectBatch<'_> {
         let mut written = (0, 0);
         for (digest, tmp) in files {
             if self.repo.meta().verity == VerityMode::Kernel {
-                if let Some(enable) = self.repo.enable_verity {
-                    let file = File::open(tmp).map_err(StoreError::io("open", tmp))?;
-                    enable(&file).map_err(StoreError::io("enable fs-verity on", tmp))?;
-                }
+                verity::seal(tmp, digest)?;
             }
             let size = fs::metadata(tmp)
                 .map_err(StoreError::io("stat", tmp))?

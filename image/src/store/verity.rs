@@ -1,18 +1,24 @@
-//! Whether the repository's file system enforces fs-verity, and the seam for turning it on.
+//! Whether the repository's file system enforces fs-verity, and sealing files with it.
 //!
 //! Detection needs no ioctl: a file system that supports fs-verity in the running kernel says so
 //! in sysfs (`/sys/fs/<fs>/features/verity`, present for ext4, f2fs and btrfs only when the
 //! kernel is built with `CONFIG_FS_VERITY`). The repository's file system type comes from
-//! `fstatfs`. Enabling verity on a file (`FS_IOC_ENABLE_VERITY`) is a raw ioctl: it lives in the
-//! mounter crate's syscall module and is handed to [`super::Repository::set_verity_enabler`].
+//! `fstatfs`.
+//!
+//! In [`VerityMode::Kernel`] the store itself seals every object and image ([`seal`]) before its
+//! name appears: `FS_IOC_ENABLE_VERITY` through `cfsgate-sys`, then `FS_IOC_MEASURE_VERITY` must
+//! report the very digest the file is stored under. There is no way to store into such a
+//! repository without fs-verity: a failure to seal is an error and the file never gets its name.
 
 use std::fs::File;
-use std::io;
 use std::path::Path;
+
+use cfsgate_sys::fsverity::EnableError;
 
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::fsverity::Sha256Digest;
 
 /// How digests of objects and images are enforced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,9 +43,29 @@ impl VerityMode {
     }
 }
 
-/// Turns fs-verity on for a complete file opened read-only (EEXIST, already enabled, must be
-/// reported as success by the implementation: an object may be hard-linked elsewhere).
-pub type EnableVerityFn = fn(&File) -> io::Result<()>;
+/// Turn fs-verity on for the complete file `path` (no writer may have it open) and check that the
+/// kernel now enforces `expected` for it. "Already enabled" is fine (an object may be
+/// hard-linked from elsewhere) as long as the measured digest is `expected`.
+pub(crate) fn seal(path: &Path, expected: &Sha256Digest) -> Result<(), StoreError> {
+    let fail = |reason: String| StoreError::VeritySeal {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(StoreError::io("open for fs-verity", path))?;
+    match cfsgate_sys::fsverity::enable(&file) {
+        Ok(()) | Err(EnableError::AlreadyEnabled) => {}
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    match cfsgate_sys::fsverity::measure_sha256(&file) {
+        Ok(Some(measured)) if measured == expected.0 => Ok(()),
+        Ok(Some(measured)) => Err(fail(format!(
+            "the kernel measures fs-verity digest {}, not {expected}",
+            Sha256Digest(measured)
+        ))),
+        Ok(None) => Err(fail("fs-verity is not enabled after enabling it".into())),
+        Err(e) => Err(fail(format!("measuring fs-verity: {e}"))),
+    }
+}
 
 /// `statfs` magic numbers of the file systems that can have fs-verity.
 const EXT4_SUPER_MAGIC: u64 = 0xEF53;
