@@ -54,7 +54,7 @@ pub use import::{
 pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
 pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
 pub use seal::{
-    check_seal, compute_id, compute_id_with, layer_id, read_seal, seal, seal_image, SealError,
-    SealOptions, SealReport, ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
+    check_seal, compute_id, compute_id_with, layer_id, read_seal, seal, seal_image, seal_image_to,
+    SealDest, SealError, SealOptions, SealReport, ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
 };
 pub use sink::{DirSink, NullSink, ObjectSink};

@@ -31,7 +31,7 @@ use crate::apply::{BuildOptions, TreeBuilder};
 use crate::digest::BlobDigest;
 use crate::error::OciError;
 use crate::import::{build_image, write_tree_image, NoProgress, Progress};
-use crate::layout::{ImageRef, SourceKind};
+use crate::layout::{ImageRef, Selector, SourceKind};
 use crate::resolve::{resolve_ref, Platform, ResolvedImage, ANNOTATION_REF_NAME};
 use crate::sink::NullSink;
 
@@ -141,7 +141,70 @@ pub fn seal(
     seal_image(&image, dest_layout, tag, opts, &NoProgress)
 }
 
-/// Seal a resolved image; see the module docs.
+/// Where a sealed image is written: a transport reference, as skopeo writes a destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SealDest {
+    /// An OCI layout (created if missing; may be the source layout), the image tagged `tag`.
+    Layout {
+        /// The layout directory.
+        path: PathBuf,
+        /// The tag; `None`: the caller's default.
+        tag: Option<String>,
+    },
+    /// A skopeo `dir:` directory (created if missing or empty): `manifest.json`, `version`
+    /// and the blobs by hex digest.
+    Dir(PathBuf),
+}
+
+impl SealDest {
+    /// Parse `oci:PATH[:TAG]` or `dir:PATH`; a plain path (no `TRANSPORT:` prefix) is an OCI
+    /// layout. Any other `TRANSPORT:` prefix is refused rather than taken as a directory name.
+    pub fn parse(reference: &str) -> Result<Self, SealError> {
+        let bad = |reason: String| SealError::Dest {
+            path: reference.into(),
+            reason,
+        };
+        let looks_like_transport = reference
+            .split_once(':')
+            .is_some_and(|(t, _)| !t.is_empty() && !t.contains('/') && !t.starts_with('.'));
+        if !looks_like_transport {
+            return Ok(SealDest::Layout {
+                path: reference.into(),
+                tag: None,
+            });
+        }
+        let transport = reference.split_once(':').map_or("", |(t, _)| t);
+        if transport != "oci" && transport != "dir" {
+            return Err(bad(format!(
+                "unknown transport {transport:?}: a destination is oci:PATH[:TAG] or dir:PATH"
+            )));
+        }
+        let parsed = ImageRef::parse(reference).map_err(|e| bad(e.to_string()))?;
+        match (parsed.kind, parsed.selector) {
+            (SourceKind::Dir, _) => Ok(SealDest::Dir(parsed.path)),
+            (SourceKind::OciLayout, Selector::Default) => Ok(SealDest::Layout {
+                path: parsed.path,
+                tag: None,
+            }),
+            (SourceKind::OciLayout, Selector::Tag(tag)) => Ok(SealDest::Layout {
+                path: parsed.path,
+                tag: Some(tag),
+            }),
+            (SourceKind::OciLayout, Selector::Digest(_)) => Err(bad(
+                "a destination names a tag, not a digest (the digest is what sealing makes)".into(),
+            )),
+        }
+    }
+
+    /// The directory written to.
+    pub fn path(&self) -> &Path {
+        match self {
+            SealDest::Layout { path, .. } | SealDest::Dir(path) => path,
+        }
+    }
+}
+
+/// Seal a resolved image into the OCI layout `dest_layout` under `tag`; see the module docs.
 pub fn seal_image(
     image: &ResolvedImage,
     dest_layout: &Path,
@@ -149,7 +212,33 @@ pub fn seal_image(
     opts: SealOptions,
     progress: &dyn Progress,
 ) -> Result<SealReport, SealError> {
-    validate_tag(tag)?;
+    let dest = SealDest::Layout {
+        path: dest_layout.to_path_buf(),
+        tag: Some(tag.to_string()),
+    };
+    seal_image_to(image, &dest, opts, progress)
+}
+
+/// Seal a resolved image into `dest` (an OCI layout needs its tag set).
+pub fn seal_image_to(
+    image: &ResolvedImage,
+    dest: &SealDest,
+    opts: SealOptions,
+    progress: &dyn Progress,
+) -> Result<SealReport, SealError> {
+    let tag = match dest {
+        SealDest::Layout { tag: Some(tag), .. } => Some(tag.as_str()),
+        SealDest::Layout { tag: None, path } => {
+            return Err(SealError::Dest {
+                path: path.clone(),
+                reason: "no tag for the sealed image".into(),
+            })
+        }
+        SealDest::Dir(_) => None,
+    };
+    if let Some(tag) = tag {
+        validate_tag(tag)?;
+    }
     let image_digest = compute_id_with(image, progress)?;
     let layer_ids = if opts.layer_annotations {
         (0..image.layers.len())
@@ -162,17 +251,42 @@ pub fn seal_image(
     let config_digest = BlobDigest::of(&config_bytes);
     let manifest_bytes = sealed_manifest(image, config_digest, config_bytes.len(), &layer_ids)?;
     let manifest_digest = BlobDigest::of(&manifest_bytes);
-
-    ensure_layout(dest_layout)?;
-    let same_layout =
-        image.source.kind() == SourceKind::OciLayout && same_dir(image.source.path(), dest_layout);
-    if !same_layout {
+    let report = SealReport {
+        image_digest,
+        manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config_digest,
+    };
+    let dest_dir = dest.path();
+    let blobs = match dest {
+        SealDest::Layout { .. } => {
+            ensure_layout(dest_dir)?;
+            dest_dir.join("blobs/sha256")
+        }
+        SealDest::Dir(_) => {
+            ensure_dir_image(dest_dir)?;
+            dest_dir.to_path_buf()
+        }
+    };
+    let dest_kind = match dest {
+        SealDest::Layout { .. } => SourceKind::OciLayout,
+        SealDest::Dir(_) => SourceKind::Dir,
+    };
+    let same_source = image.source.kind() == dest_kind && same_dir(image.source.path(), dest_dir);
+    if !same_source {
         for layer in &image.layers {
-            copy_layer(image, layer.digest, layer.size, dest_layout)?;
+            copy_layer(image, layer.digest, layer.size, &blobs)?;
         }
     }
-    put_blob(dest_layout, &config_bytes)?;
-    put_blob(dest_layout, &manifest_bytes)?;
+    put_blob(&blobs, &config_bytes)?;
+    let Some(tag) = tag else {
+        // dir: the manifest is manifest.json, written last: a reader sees the old image or
+        // the whole new one.
+        write_atomic(dest_dir, "manifest.json", &manifest_bytes)?;
+        return Ok(report);
+    };
+    put_blob(&blobs, &manifest_bytes)?;
+    let dest_layout = dest_dir;
     let descriptor = serde_json::json!({
         "mediaType": image.manifest_media_type,
         "digest": manifest_digest.to_string(),
@@ -180,12 +294,26 @@ pub fn seal_image(
         "annotations": { ANNOTATION_REF_NAME: tag },
     });
     update_index(dest_layout, tag, descriptor)?;
-    Ok(SealReport {
-        image_digest,
-        manifest_digest,
-        manifest_size: manifest_bytes.len() as u64,
-        config_digest,
-    })
+    Ok(report)
+}
+
+/// A `dir:` destination: created, or an existing `dir:` image (its `version` file), or empty.
+fn ensure_dir_image(dest: &Path) -> Result<(), SealError> {
+    let version = dest.join("version");
+    if version.is_file() {
+        return Ok(());
+    }
+    if dest.exists() {
+        let mut entries = fs::read_dir(dest).map_err(io_err("list", dest))?;
+        if entries.next().is_some() {
+            return Err(SealError::Dest {
+                path: dest.to_path_buf(),
+                reason: "exists, is not empty and is not a dir: image (no version file)".into(),
+            });
+        }
+    }
+    fs::create_dir_all(dest).map_err(io_err("create", dest))?;
+    write_atomic(dest, "version", b"Directory Transport Version: 1.1\n")
 }
 
 /// The seal label of an image's config, if it has one.
@@ -399,8 +527,8 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SealError> {
         .map_err(io_err("sync directory", dir))
 }
 
-fn blob_path(layout: &Path, digest: &BlobDigest) -> PathBuf {
-    layout.join("blobs/sha256").join(digest.hex())
+fn blob_path(blobs: &Path, digest: &BlobDigest) -> PathBuf {
+    blobs.join(digest.hex())
 }
 
 /// Whether a blob file holds exactly the bytes its name says.
@@ -426,7 +554,7 @@ fn put_blob(layout: &Path, bytes: &[u8]) -> Result<(), SealError> {
     if blob_is_intact(&path, &digest, bytes.len() as u64)? {
         return Ok(());
     }
-    write_atomic(&layout.join("blobs/sha256"), &digest.hex(), bytes)
+    write_atomic(layout, &digest.hex(), bytes)
 }
 
 /// Copy a layer blob from the source image into `layout`, verifying it on the way.
@@ -440,7 +568,7 @@ fn copy_layer(
     if blob_is_intact(&path, &digest, size)? {
         return Ok(());
     }
-    let dir = layout.join("blobs/sha256");
+    let dir = layout;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(&dir)

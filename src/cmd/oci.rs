@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `cfsgate [--repo DIR] import REF [--ref NAME]` | objects, composefs image, manifest/config/signatures into the repository; names the image | the image digest (hex) |
 //! | `cfsgate compute-id REF` | the composefs image digest, nothing written; a sealed image's label is checked | the image digest (hex) |
-//! | `cfsgate seal SRC DEST [--tag T] [--layer-annotations]` | adds the label `containers.composefs.fsverity` to the config, writes config and manifest into the OCI layout DEST under tag T | the new manifest digest (`sha256:…`) |
+//! | `cfsgate seal SRC DEST [--tag T] [--layer-annotations]` | adds the label `containers.composefs.fsverity` to the config, writes config and manifest to DEST: `oci:PATH[:TAG]` (an OCI layout, tag T by default), `dir:PATH`, or a plain PATH (an OCI layout); another `TRANSPORT:` is refused | the new manifest digest (`sha256:…`) |
 //!
 //! REF and SRC are `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH` or
 //! `docker://HOST/NAME[:TAG|@DIGEST]` (fetched first, see [`super::registry`]). While layers are
@@ -12,7 +12,7 @@
 //! is a terminal; a summary line goes to stderr.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
 use cfsgate_oci::layout::Selector;
 use cfsgate_oci::{
-    check_seal, compute_id_with, import_image, read_seal, resolve_ref, seal_image, ImageRef, Layer,
-    NoProgress, Platform, Progress, ResolvedImage, SealOptions,
+    check_seal, compute_id_with, import_image, read_seal, resolve_ref, seal_image_to, ImageRef,
+    Layer, NoProgress, Platform, Progress, ResolvedImage, SealDest, SealOptions,
 };
 use clap::Args;
 
@@ -62,10 +62,12 @@ pub struct SealArgs {
     /// The image to seal: oci:PATH[:TAG], oci:PATH@sha256:HEX or dir:PATH.
     #[arg(value_name = "SRC")]
     pub src: String,
-    /// The OCI layout to write into (created if missing; may be the source layout).
+    /// Where to write: oci:PATH[:TAG] (an OCI layout, created if missing; may be the source
+    /// layout), dir:PATH, or a plain PATH (an OCI layout).
     #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
-    /// Tag of the sealed image in DEST [default: the source tag + "-sealed", or "sealed"].
+    pub dest: String,
+    /// Tag of the sealed image in an OCI layout DEST without one [default: the source tag +
+    /// "-sealed", or "sealed"].
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
     /// Also annotate each layer with the composefs digest of that layer alone.
@@ -154,29 +156,41 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         (None, Selector::Tag(tag)) => Some(tag.clone()),
         (None, _) => None,
     };
-    let tag = match (&args.tag, source_tag) {
+    let mut dest = SealDest::parse(&args.dest)?;
+    let default_tag = match (&args.tag, source_tag) {
         (Some(tag), _) => tag.clone(),
         (None, Some(tag)) => format!("{tag}-sealed"),
         (None, None) => "sealed".to_string(),
     };
+    let written_as = match &mut dest {
+        SealDest::Layout { tag: Some(tag), .. } if args.tag.as_ref().is_some_and(|t| t != tag) => {
+            anyhow::bail!(
+                "DEST {} names tag {tag:?} and --tag names another",
+                args.dest
+            )
+        }
+        SealDest::Layout { tag, path } => {
+            let tag = tag.get_or_insert(default_tag);
+            format!("oci:{}:{tag}", path.display())
+        }
+        SealDest::Dir(path) => format!("dir:{}", path.display()),
+    };
     let image = resolve_ref(&parsed, &Platform::current())?;
     let bars = LayerBars::for_stderr(image.layers.len());
-    let report = seal_image(
+    let report = seal_image_to(
         &image,
-        &args.dest,
-        &tag,
+        &dest,
         SealOptions {
             layer_annotations: args.layer_annotations,
         },
         bars.as_progress(),
     )
-    .with_context(|| format!("sealing {} into {}", args.src, args.dest.display()))?;
+    .with_context(|| format!("sealing {} into {written_as}", args.src))?;
     bars.clear();
     println!("{}", report.manifest_digest);
     eprintln!(
-        "sealed {} as oci:{}:{tag}: composefs image sha256:{}, config {}",
+        "sealed {} as {written_as}: composefs image sha256:{}, config {}",
         args.src,
-        args.dest.display(),
         report.image_digest.to_hex(),
         report.config_digest,
     );

@@ -1,0 +1,148 @@
+//! What admins trip over, through the `cfsgate` binary: `seal` destinations are transport
+//! references (`oci:PATH[:TAG]`, `dir:PATH`), and an unknown transport is an error instead of a
+//! directory named `oci:` in the current directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cfsgate");
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// An umoci image `oci:<dir>/layout:app` with one file.
+fn umoci_image(dir: &Path) -> String {
+    let layout = dir.join("layout");
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/motd"), "hello\n").unwrap();
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    let tagged = format!("{}:app", layout.display());
+    run(Command::new("umoci").args(["new", "--image", &tagged]));
+    run(Command::new("umoci")
+        .args(["insert", "--image", &tagged])
+        .arg(&root)
+        .arg("/"));
+    format!("oci:{tagged}")
+}
+
+fn cfsgate_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run cfsgate")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn seal_destinations_are_transport_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let src = umoci_image(dir.path());
+    let layout = dir.path().join("layout");
+    let dest = format!("oci:{}:app-sealed", layout.display());
+
+    // skopeo style: oci:LAYOUT:TAG into the same layout.
+    let out = cfsgate_in(&cwd, &["seal", &src, &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest_digest = stdout(&out);
+    assert!(manifest_digest.starts_with("sha256:"), "{manifest_digest}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("as {dest}:")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "nothing in the cwd"
+    );
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    assert!(
+        index.contains("\"app-sealed\"") && index.contains(&manifest_digest),
+        "{index}"
+    );
+    let sealed_id = stdout(&run(Command::new(BIN).args(["compute-id", &dest])));
+
+    // dir:PATH: a skopeo dir: image holding the same sealed manifest.
+    let dir_dest = dir.path().join("sealed-dir");
+    let dir_ref = format!("dir:{}", dir_dest.display());
+    let out = cfsgate_in(&cwd, &["seal", &src, &dir_ref]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), manifest_digest);
+    assert_eq!(
+        std::fs::read_to_string(dir_dest.join("version")).unwrap(),
+        "Directory Transport Version: 1.1\n"
+    );
+    let manifest = std::fs::read(dir_dest.join("manifest.json")).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest))
+        ),
+        manifest_digest
+    );
+    // compute-id checks the seal label against the layers: the dir: copy is sealed and whole.
+    assert_eq!(
+        stdout(&run(Command::new(BIN).args(["compute-id", &dir_ref]))),
+        sealed_id
+    );
+    // skopeo reads it as the image it is.
+    run(Command::new("skopeo").args(["inspect", "--raw", &dir_ref]));
+
+    // Unknown transports, a digest as destination, and a tag given twice are refused; nothing
+    // is created.
+    for (bad, expect) in [
+        (
+            "docker-archive:/tmp/x.tar",
+            "unknown transport \"docker-archive\"",
+        ),
+        ("oic:somewhere", "unknown transport \"oic\""),
+        (
+            &*format!("oci:{}@sha256:{}", layout.display(), "a".repeat(64)),
+            "names a tag, not a digest",
+        ),
+    ] {
+        let out = cfsgate_in(&cwd, &["seal", &src, bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{bad}: {err}");
+    }
+    let out = cfsgate_in(&cwd, &["seal", &src, &dest, "--tag", "other"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "nothing in the cwd"
+    );
+    // A plain relative path is still an OCI layout (as before).
+    let out = cfsgate_in(&cwd, &["seal", &src, "plain", "--tag", "t"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cwd.join("plain/oci-layout").is_file());
+}
