@@ -16,14 +16,24 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Each step's header; the step before it gets its time ("took 0.4 s") when the next begins.
+step_start=
+took() {
+  [ -n "$step_start" ] || return 0
+  local ms=$(( ($(date +%s%N) - step_start) / 1000000 ))
+  printf '   (took %d.%d s)\n' $((ms / 1000)) $((ms % 1000 / 100))
+}
+step() { took; printf '\n\033[1m== %s\033[0m\n' "$*"; step_start=$(date +%s%N); }
+# Commands and messages are shown with the scratch directory's paths relative to it.
+short() { sed "s|$CFSGATE|cfsgate|g; s|$work/||g"; }
+run() { printf '$ %s\n' "$*" | short; "$@" | short; }
 refused() { # run a command that must fail; show its message
-  printf '$ %s\n' "$*"
+  printf '$ %s\n' "$*" | short
   if out=$("$@" 2>&1); then echo "UNEXPECTED: accepted"; echo "$out"; exit 1; fi
-  printf '%s\n' "$out" | sed 's/^/  refused: /'
+  printf '%s\n' "$out" | short | sed 's/^/  refused: /'
 }
 
+echo "cfsgate walk-through in the scratch directory $work (paths below are relative to it)"
 step "1. A root filesystem to ship: a few files, a symlink, a hard link, xattrs"
 rootfs=$work/rootfs
 mkdir -p "$rootfs/etc" "$rootfs/usr/bin" "$rootfs/usr/share/doc"
@@ -45,7 +55,7 @@ mv "$work/image.cfs" "$repo/images/$digest"
 echo "objects stored (identical files are stored once):"
 (cd "$repo/objects" && find . -type f | sort | sed 's/^/  /')
 echo "the image's dump (composefs-dump(5)):"
-"$CFSGATE" info dump "$repo/images/$digest" | cut -c1-110 | sed 's/^/  /'
+"$CFSGATE" info dump "$repo/images/$digest" | cut -c1-110 | head -n 8 | sed 's/^/  /'
 
 step "3. Sign an image and verify the signature (cosign simple signing, skopeo dir: layout)"
 "$CFSGATE" key generate --type p256 --output "$work/signer" >/dev/null
@@ -83,4 +93,5 @@ refused "$CFSGATE" mount --repo "$repo" --verity=userspace "$digest" "$mnt"
 echo "e) kernel-enforced verity on a kernel without fs-verity is refused, not downgraded:"
 refused "$CFSGATE" mount --repo "$repo" --verity=kernel "$digest" "$mnt"
 
-step "Done: the signed image mounted; every tampered variant was refused."
+took
+printf '\n\033[1m== Done: the signed image mounted; every tampered variant was refused.\033[0m\n'

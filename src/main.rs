@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 
@@ -65,6 +65,17 @@ enum Command {
     Bundle(cmd::bundle::BundleArgs),
     /// The tamper-evident audit log: verify its chain, show and summarise decisions.
     Audit(cmd::audit::AuditArgs),
+    /// Print a shell completion script (e.g. `cfsgate completions bash > /etc/bash_completion.d/cfsgate`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (cfsgate.1 and one per subcommand) into DIR.
+    Manpages {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// Invoked as `mount.composefs` (a symlink to cfsgate), mount(8) passes `IMAGE DIR -o OPTS`.
@@ -148,6 +159,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InstallHooks(args) => cmd::hook::run_install_hooks(args),
         Command::Bundle(args) => cmd::bundle::run_bundle(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Completions { shell } => {
+            cmd::manuals::completions(shell, Cli::command());
+            Ok(())
+        }
+        Command::Manpages { dir } => cmd::manuals::manpages(&dir, Cli::command()),
         Command::Policy(args) => {
             if cmd::policy::run_policy(&args)? {
                 Ok(())

@@ -146,3 +146,128 @@ fn seal_destinations_are_transport_references() {
     );
     assert!(cwd.join("plain/oci-layout").is_file());
 }
+
+/// Every file under `dir`, relative, sorted, with symlink targets.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.file_type().is_symlink() {
+                out.push(format!(
+                    "{rel} -> {}",
+                    std::fs::read_link(&path).unwrap().display()
+                ));
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn completions_manpages_and_a_staged_install() {
+    // Straight from the binary.
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(Command::new(BIN).args(["completions", shell]));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("audit") && script.contains("install-hooks"),
+            "{shell}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("stage");
+    let containers_policy = dir.path().join("containers-policy.json");
+    std::fs::write(
+        &containers_policy,
+        r#"{"default":[{"type":"reject"}],"transports":{"docker":{"registry.example/app":[{"type":"insecureAcceptAnything"}]}}}"#,
+    )
+    .unwrap();
+    let install = || {
+        let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install"))
+            .env("DESTDIR", &stage)
+            .env("PREFIX", "/usr")
+            .env("CFSGATE", BIN)
+            .env("CONTAINERS_POLICY", &containers_policy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = install();
+    assert!(first.contains("made from"), "{first}");
+    let files = tree(&stage);
+    for expected in [
+        "usr/bin/cfsgate",
+        "usr/bin/mount.composefs -> cfsgate",
+        "usr/share/bash-completion/completions/cfsgate",
+        "usr/share/zsh/site-functions/_cfsgate",
+        "usr/share/fish/vendor_completions.d/cfsgate.fish",
+        "usr/share/man/man1/cfsgate.1",
+        "usr/share/man/man1/cfsgate-audit-verify.1",
+        "usr/share/man/man1/cfsgate-seal.1",
+        "etc/cfsgate/policy.json",
+        "etc/cfsgate/audit.key",
+    ] {
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} not in {files:#?}"
+        );
+    }
+    let hooks: Vec<&String> = files
+        .iter()
+        .filter(|f| f.starts_with("usr/share/containers/oci/hooks.d/") && f.ends_with(".json"))
+        .collect();
+    assert!(!hooks.is_empty(), "{files:#?}");
+    for hook in &hooks {
+        let text = std::fs::read_to_string(stage.join(hook)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["hook"]["path"], "/usr/bin/cfsgate", "{text}");
+        assert!(!text.contains(stage.to_str().unwrap()), "{text}");
+    }
+    assert_eq!(
+        std::fs::read(stage.join("etc/cfsgate/policy.json")).unwrap(),
+        std::fs::read(&containers_policy).unwrap()
+    );
+    // The installed page renders (man's own formatter reads it).
+    let page =
+        std::fs::read_to_string(stage.join("usr/share/man/man1/cfsgate-audit-verify.1")).unwrap();
+    assert!(page.contains(".TH") && page.contains("chain"), "{page}");
+
+    // Again: same files, and the admin's policy and key are kept, not replaced.
+    let key_before = std::fs::read(stage.join("etc/cfsgate/audit.key")).unwrap();
+    std::fs::write(
+        stage.join("etc/cfsgate/policy.json"),
+        b"{\"default\":[{\"type\":\"reject\"}]}",
+    )
+    .unwrap();
+    let second = install();
+    assert!(second.contains("kept the existing"), "{second}");
+    assert_eq!(tree(&stage), files);
+    assert_eq!(
+        std::fs::read(stage.join("etc/cfsgate/audit.key")).unwrap(),
+        key_before
+    );
+    assert_eq!(
+        std::fs::read(stage.join("etc/cfsgate/policy.json")).unwrap(),
+        b"{\"default\":[{\"type\":\"reject\"}]}"
+    );
+}

@@ -571,8 +571,8 @@ fn copy_layer(
     let dir = layout;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .tempfile_in(&dir)
-        .map_err(io_err("create temporary file in", &dir))?;
+        .tempfile_in(dir)
+        .map_err(io_err("create temporary file in", dir))?;
     let mut reader = image.source.stream_blob(&digest, size)?;
     io::copy(&mut reader, tmp.as_file_mut()).map_err(io_err("copy layer to", &path))?;
     reader.finish()?;

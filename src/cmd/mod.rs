@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod hook;
 pub mod info;
 pub mod key;
+pub mod manuals;
 pub mod mkcomposefs;
 pub mod mount;
 pub mod oci;
