@@ -65,6 +65,8 @@ enum Command {
     Bundle(cmd::bundle::BundleArgs),
     /// The tamper-evident audit log: verify its chain, show and summarise decisions.
     Audit(cmd::audit::AuditArgs),
+    /// What this node can do and what is set up for the gate, with a remedy for each failure.
+    Doctor(cmd::doctor::DoctorArgs),
     /// Print a shell completion script (e.g. `cfsgate completions bash > /etc/bash_completion.d/cfsgate`).
     Completions {
         /// The shell.
@@ -159,6 +161,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InstallHooks(args) => cmd::hook::run_install_hooks(args),
         Command::Bundle(args) => cmd::bundle::run_bundle(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Doctor(args) => {
+            if cmd::doctor::run(&repo_path(cli.repo), &args)? {
+                Ok(())
+            } else {
+                Err(Rejected.into())
+            }
+        }
         Command::Completions { shell } => {
             cmd::manuals::completions(shell, Cli::command());
             Ok(())

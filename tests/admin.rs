@@ -271,3 +271,153 @@ fn completions_manpages_and_a_staged_install() {
         b"{\"default\":[{\"type\":\"reject\"}]}"
     );
 }
+
+fn doctor(repo: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut args = vec!["--repo", repo.to_str().unwrap(), "doctor"];
+    args.extend(extra);
+    let text = Command::new(BIN).args(&args).output().unwrap();
+    args.push("--json");
+    let out = Command::new(BIN).args(&args).output().unwrap();
+    assert_eq!(out.status.code(), text.status.code());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        out.status.code(),
+        json,
+        String::from_utf8_lossy(&text.stdout).into_owned(),
+    )
+}
+
+fn check<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {json}"))
+}
+
+#[test]
+fn doctor_says_whether_the_gate_can_run_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks.d");
+    let policy = dir.path().join("policy.json");
+    let log = dir.path().join("log/audit.jsonl");
+    let repo = dir.path().join("repo");
+    std::fs::write(&policy, r#"{"default":[{"type":"reject"}]}"#).unwrap();
+    run(Command::new(BIN).args(["install-hooks", "--dir", hooks.to_str().unwrap()]));
+    let src = umoci_image(dir.path());
+    run(Command::new(BIN).args(["--repo", repo.to_str().unwrap(), "import", &src]));
+    let sink = cfsgate_verifier::audit::AuditSink::new(&log);
+    for i in 0..3 {
+        sink.append(&cfsgate_verifier::audit::AuditEntry {
+            stage: "precreate".into(),
+            image: format!("dir:/i{i}"),
+            mode: "enforce".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let args = [
+        "--policy",
+        policy.to_str().unwrap(),
+        "--audit-log",
+        log.to_str().unwrap(),
+        "--hooks-dir",
+        hooks.to_str().unwrap(),
+    ];
+    let (code, json, text) = doctor(&repo, &args);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(json["schema"], "cfsgate.doctor/v1");
+    assert_eq!(json["ready"], true);
+    // This machine's kernel (6.18) has every required feature; fs-verity is the one it lacks.
+    for name in [
+        "erofs",
+        "erofs_file_backed",
+        "overlay_data_only",
+        "unique_mount_ids",
+        "keyring_asymmetric",
+    ] {
+        assert_eq!(check(&json, name)["ok"], true, "{name}: {text}");
+    }
+    assert_eq!(check(&json, "fs_verity")["required"], false);
+    assert!(
+        check(&json, "store")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 image(s)"),
+        "{text}"
+    );
+    assert!(
+        check(&json, "audit")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3 records"),
+        "{text}"
+    );
+    assert!(text.contains("the gate can run on this node"), "{text}");
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("warn") || l.starts_with("FAIL"))
+    {
+        assert!(!line.is_empty());
+    }
+
+    // Each thing an admin gets wrong fails its check, exit 1, with a remedy.
+    let hook_file = std::fs::read_dir(&hooks)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let original_hook = std::fs::read_to_string(&hook_file).unwrap();
+    std::fs::write(
+        &hook_file,
+        original_hook.replace(BIN, "/nonexistent/bin/cfsgate"),
+    )
+    .unwrap();
+    std::fs::write(&policy, r#"{"default":[{"type":"signedBy"}]}"#).unwrap();
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.swap(0, 1);
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let (code, json, text) = doctor(&repo, &args);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(json["ready"], false);
+    for name in ["hooks", "policy", "audit"] {
+        let c = check(&json, name);
+        assert_eq!(c["ok"], false, "{name}: {text}");
+        assert!(!c["remedy"].as_str().unwrap().is_empty(), "{name}");
+    }
+    assert!(check(&json, "hooks")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/bin/cfsgate"));
+    assert!(
+        check(&json, "audit")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reordered"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the gate cannot run: 3 required check(s) failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL hooks") && text.contains("remedy: cfsgate install-hooks"),
+        "{text}"
+    );
+
+    // No hooks at all.
+    for entry in std::fs::read_dir(&hooks).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let (_, json, _) = doctor(&repo, &args);
+    assert!(check(&json, "hooks")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("no hooks.d file runs cfsgate"));
+}

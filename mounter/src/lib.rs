@@ -24,6 +24,7 @@ pub mod mount;
 pub mod objects;
 pub mod overlay;
 pub mod pinned;
+pub mod probe;
 pub mod verity;
 
 pub use error::MountError;

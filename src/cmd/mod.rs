@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod doctor;
 pub mod hook;
 pub mod info;
 pub mod key;

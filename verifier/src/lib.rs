@@ -23,6 +23,7 @@
 pub mod audit;
 pub mod chain;
 pub mod dir;
+pub mod doctor;
 pub mod evaluate;
 pub mod explain;
 pub mod ocisig;

@@ -244,6 +244,17 @@ impl Walk<'_> {
                 let pruned = seq != 1 || record.prev != GENESIS_HASH;
                 let pruning_allowed =
                     self.options.allow_pruned && file.number.is_some() && line == 1;
+                if pruned && seq > 1 {
+                    if let Some((at, at_line)) = find_seq(files, index, line, 1)? {
+                        return here(
+                            ProblemKind::Reordered,
+                            format!(
+                                "records reordered: record {seq} is where record 1 belongs; record 1 is at {} line {at_line}",
+                                name(&at)
+                            ),
+                        );
+                    }
+                }
                 if pruned && !pruning_allowed {
                     return here(
                         ProblemKind::Pruned,
