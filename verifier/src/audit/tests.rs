@@ -77,3 +77,55 @@ fn torn_line_is_closed_and_reported() {
     assert_eq!(rec.seq, 2);
     assert_eq!(verify_chain(&log).unwrap_err().broken_line(), Some(2));
 }
+
+#[test]
+fn any_two_swapped_records_are_reported_as_reordered_at_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    for i in 0..6 {
+        append_record(&log, &entry(i)).unwrap();
+    }
+    let original = lines(&log);
+    for a in 0..6 {
+        for b in a + 1..6 {
+            let mut swapped = original.clone();
+            swapped.swap(a, b);
+            write_lines(&log, &swapped);
+            let report = verify_log(&log, &VerifyOptions::default()).unwrap();
+            let problem = report.problem.expect("a swap breaks the chain");
+            assert_eq!(
+                problem.kind,
+                ProblemKind::Reordered,
+                "{a}<->{b}: {}",
+                problem.message
+            );
+            assert_eq!(problem.line, a as u64 + 1, "{a}<->{b}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_appenders_across_rotations_keep_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut sink = AuditSink::new(&log);
+    // About four records per file: many rotations while four threads append.
+    sink.max_bytes = Some(1600);
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let sink = &sink;
+            s.spawn(move || {
+                for i in 0..25 {
+                    sink.append(&entry(t * 100 + i)).unwrap();
+                }
+            });
+        }
+    });
+    let report = verify_log(&log, &VerifyOptions::default()).unwrap();
+    assert!(report.intact, "{:?}", report.problem);
+    assert_eq!(report.records, 100);
+    assert!(report.files.len() > 10, "{} files", report.files.len());
+    for file in &report.files {
+        assert!(std::fs::metadata(&file.path).unwrap().len() <= 1600);
+    }
+}
