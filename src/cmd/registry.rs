@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
 use cfsgate_oci::registry::{
-    fetch_image, AuthSource, ClientOptions, Credentials, DockerRef, FetchOptions, FetchProgress,
-    Fetched, NoFetchProgress, RegistryClient,
+    fetch_image, AuthSource, ClientOptions, Credentials, DockerRef, Endpoint, FetchOptions,
+    FetchProgress, Fetched, NoFetchProgress, RegistriesConf, RegistryClient,
 };
 use cfsgate_oci::BlobDigest;
 use clap::Args;
@@ -41,6 +41,10 @@ pub struct RegistryArgs {
     /// Credentials USER:PASSWORD for the registry.
     #[arg(long, value_name = "USER:PASSWORD")]
     pub creds: Option<String>,
+    /// registries.conf(5) to use alone [default: $CONTAINERS_REGISTRIES_CONF,
+    /// ~/.config/containers/registries.conf or /etc/containers/registries.conf, plus .conf.d/].
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -64,10 +68,17 @@ impl RegistryArgs {
         Ok(options)
     }
 
-    /// Connect to the registry of `reference`.
-    pub fn connect(&self, reference: &DockerRef) -> Result<RegistryClient> {
-        RegistryClient::connect(reference, &self.client_options()?)
-            .with_context(|| format!("connecting to {}", reference.host))
+    /// Connect to an endpoint (an insecure one turns certificate checks off).
+    pub fn connect(&self, endpoint: &Endpoint) -> Result<RegistryClient> {
+        let mut options = self.client_options()?;
+        options.tls_verify &= !endpoint.insecure;
+        RegistryClient::connect(&endpoint.reference, &options)
+            .with_context(|| format!("connecting to {}", endpoint.reference.host))
+    }
+
+    /// registries.conf as these arguments ask.
+    pub fn registries_conf(&self) -> Result<RegistriesConf> {
+        Ok(RegistriesConf::load(self.registries_conf.as_deref())?)
     }
 }
 
@@ -112,8 +123,37 @@ pub fn stage(reference: &str, args: &RegistryArgs, layers: bool) -> Result<Stage
 }
 
 /// Fetch into `layout`, drawing layer bars on a terminal.
+/// Mirrors are tried first, in order (a failing one is reported and skipped), then the
+/// registry's location, as registries.conf says.
 fn fetch(docker: &DockerRef, args: &RegistryArgs, layout: &Path, layers: bool) -> Result<Fetched> {
-    let client = args.connect(docker)?;
+    let endpoints = args.registries_conf()?.pull_endpoints(docker)?;
+    let count = endpoints.len();
+    let mut last = None;
+    for (i, endpoint) in endpoints.into_iter().enumerate() {
+        match fetch_from(&endpoint, args, layout, layers) {
+            Ok(fetched) => return Ok(fetched),
+            Err(e) if i + 1 < count => {
+                eprintln!(
+                    "cfsgate: mirror {} failed, trying the next source: {}",
+                    endpoint.reference.name(),
+                    super::error_chain(&e)
+                );
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no source for {docker}")))
+}
+
+fn fetch_from(
+    endpoint: &Endpoint,
+    args: &RegistryArgs,
+    layout: &Path,
+    layers: bool,
+) -> Result<Fetched> {
+    let docker = &endpoint.reference;
+    let client = args.connect(endpoint)?;
     let options = FetchOptions {
         layers,
         ..FetchOptions::default()
@@ -257,7 +297,9 @@ pub fn push_signature_tag(
     layout: &Path,
     signed: &BlobDigest,
 ) -> Result<BlobDigest> {
-    let client = args.connect(docker)?;
+    let endpoint = args.registries_conf()?.push_endpoint(docker)?;
+    let client = args.connect(&endpoint)?;
+    let docker = &endpoint.reference;
     let tag = format!("sha256-{}.sig", signed.hex());
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(layout.join("index.json")).context("reading the staged index.json")?,

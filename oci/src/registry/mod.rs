@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`reference`] | `docker://[HOST[:PORT]/]NAME[:TAG][@DIGEST]` ([`DockerRef`]) |
 //! | [`auth`] | credentials: `--creds`, `--authfile`, containers-auth.json(5)'s lookup order |
+//! | [`config`] | registries.conf(5): prefix rewrites, mirrors, insecure and blocked registries |
 //! | [`tls`] | rustls configurations: system CAs + certs.d, or `--tls-verify=false` |
 //! | [`client`] | the `/v2/` API: token and Basic auth, manifests and blobs verified on arrival, Range, retries, pushes, referrers ([`RegistryClient`]) |
 //! | [`fetch`] | an image, its config, layers and cosign signatures into a local OCI layout ([`fetch_image`]) |
@@ -13,6 +14,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod reference;
@@ -20,6 +22,7 @@ pub mod tls;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{Access, ClientOptions, FetchedManifest, RegistryClient};
+pub use config::{Endpoint, RegistriesConf};
 pub use error::RegistryError;
 pub use fetch::{fetch_image, FetchOptions, FetchProgress, Fetched, NoFetchProgress};
 pub use reference::DockerRef;
