@@ -185,7 +185,7 @@ impl RegistriesConf {
                         "all"
                     });
             let applies = match mode {
-                "all" => !(entry.mirror_by_digest_only && !by_digest),
+                "all" => !entry.mirror_by_digest_only || by_digest,
                 "digest-only" => by_digest,
                 "tag-only" => !by_digest,
                 other => {
