@@ -298,6 +298,12 @@ fn check<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 #[test]
 fn doctor_says_whether_the_gate_can_run_and_what_to_do() {
+    // The kernel probes create EROFS and overlay superblocks: root only (CI runs as root and
+    // never skips).
+    if !rustix::process::geteuid().is_root() && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: needs root");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let hooks = dir.path().join("hooks.d");
     let policy = dir.path().join("policy.json");
