@@ -162,6 +162,23 @@ fn pull_compute_id_sign_verify_and_mount_from_a_plain_http_registry() {
         "the second pull fetched the layers again"
     );
 
+    // distribution 2.8 has no referrers API: the client reports it absent (None), so callers
+    // fall back to the sha256-<hex> tag schema.
+    let parsed = cfsgate_oci::registry::DockerRef::parse(&image).unwrap();
+    let options = cfsgate_oci::registry::ClientOptions {
+        tls_verify: false,
+        ..Default::default()
+    };
+    let client = cfsgate_oci::registry::RegistryClient::connect(&parsed, &options).unwrap();
+    let manifest_digest = cfsgate_oci::BlobDigest::parse(&manifest).unwrap();
+    let referrers = client
+        .get_referrers(&parsed.repository, &manifest_digest, None, 1 << 20)
+        .unwrap();
+    assert!(
+        referrers.is_none(),
+        "distribution 2.8 answered the referrers API"
+    );
+
     // Signatures pushed by cfsgate into the cosign .sig tag, judged by cfsgate verify.
     for name in ["signer", "stranger"] {
         run(Command::new(hooks::BIN)

@@ -109,6 +109,19 @@ fn start(mode: Mode) -> (u16, Arc<Image>) {
             };
             return respond(stream, "200 OK", &manifest_type, &bytes);
         }
+        if path.starts_with("/v2/hostile/app/referrers/") {
+            let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                    "digest": served.manifest_digest.to_string(), "size": served.manifest.len()}]});
+            let content_type = [("Content-Type", "application/vnd.oci.image.index.v1+json")];
+            return respond(
+                stream,
+                "200 OK",
+                &content_type,
+                index.to_string().as_bytes(),
+            );
+        }
         let Some(digest) = path.strip_prefix("/v2/hostile/app/blobs/") else {
             return respond(stream, "404 Not Found", &[], b"");
         };
@@ -283,4 +296,36 @@ fn a_manifest_that_is_not_the_digest_asked_for_is_refused() {
         .unwrap()
         .next()
         .is_none());
+}
+
+/// The referrers endpoint against the test's own server (distribution 2.8, the real registry
+/// of tests/registry.rs, has none and answers 404, which that test checks).
+#[test]
+fn the_referrers_api_returns_the_index_a_registry_sends() {
+    let (port, image) = start(Mode::Honest);
+    let reference = DockerRef::parse(&format!("docker://127.0.0.1:{port}/hostile/app:v1")).unwrap();
+    let client = RegistryClient::connect(&reference, &options()).unwrap();
+    let bytes = client
+        .get_referrers(
+            "hostile/app",
+            &image.manifest_digest,
+            Some("application/vnd.dev.sigstore.bundle.v0.3+json"),
+            1 << 20,
+        )
+        .unwrap()
+        .expect("an index");
+    let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    // A Range request for partial pulls: exactly the bytes asked for.
+    let layer = &image.blobs[&image.layer_digest.to_string()];
+    let range = client.get_blob_range("hostile/app", &image.layer_digest, 10..20, 1 << 20);
+    // The test server ignores Range and answers 200: refused, not mistaken for the range.
+    let error = range
+        .expect_err("a 200 answer taken as a range")
+        .to_string();
+    assert!(error.contains("not 206"), "{error}");
+    assert!(layer.len() > 20);
 }
