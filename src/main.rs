@@ -78,6 +78,8 @@ enum Command {
         /// The directory (created if missing).
         dir: PathBuf,
     },
+    /// Sigstore bundles: verify one offline (sigstore-conformance's CLI protocol).
+    Sigstore(cmd::sigstore::SigstoreArgs),
 }
 
 /// Invoked as `mount.composefs` (a symlink to cfsgate), mount(8) passes `IMAGE DIR -o OPTS`.
@@ -173,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Manpages { dir } => cmd::manuals::manpages(&dir, Cli::command()),
+        Command::Sigstore(args) => cmd::sigstore::run(&args),
         Command::Policy(args) => {
             if cmd::policy::run_policy(&args)? {
                 Ok(())

@@ -12,6 +12,7 @@ pub mod mount;
 pub mod oci;
 pub mod policy;
 pub mod registry;
+pub mod sigstore;
 pub mod store;
 pub mod verify;
 

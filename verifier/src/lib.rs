@@ -14,6 +14,8 @@
 //! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
 //! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
+//! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
+//! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
 //! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
@@ -21,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bundle;
+pub mod bundle_verify;
 pub mod chain;
 pub mod dir;
 pub mod doctor;

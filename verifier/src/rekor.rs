@@ -259,7 +259,7 @@ impl RekorKey {
     /// Whether `set` (ASN.1 DER) is this key's signature over SHA-256 of `message`. Rekor
     /// hashes with SHA-256 whatever the curve (Go's `ecdsa.VerifyASN1` over a SHA-256 sum),
     /// so the digest is computed here and verified as a prehash.
-    fn verifies(&self, message: &[u8], set: &[u8]) -> bool {
+    pub(crate) fn verifies(&self, message: &[u8], set: &[u8]) -> bool {
         let digest = Sha256::digest(message);
         match &self.verifier {
             SetVerifier::P256(key) => p256::ecdsa::Signature::from_der(set)
