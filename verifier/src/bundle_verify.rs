@@ -307,6 +307,28 @@ pub fn verify_bundle_with_key(
     })
 }
 
+/// [`verify_bundle_with_key`] with each of `keys` (a policy's trusted keys, any one may
+/// sign): the first that verifies, else the error of the first key (every key failing the
+/// same way is the usual case: the bundle is not theirs).
+pub fn verify_bundle_with_keys(
+    bundle: &Bundle,
+    artifact: Artifact,
+    keys: &[PublicKey],
+    logs: &[TrustedLog],
+    now: i64,
+) -> Result<VerifiedBundle, BundleError> {
+    let mut first_error = None;
+    for key in keys {
+        match verify_bundle_with_key(bundle, artifact, key, logs, now) {
+            Ok(verified) => return Ok(verified),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(BundleError::SignatureInvalid))
+}
+
 /// An ECDSA signature over a sha256 the caller computed (the artifact is known by digest).
 fn verify_prehashed(
     key: &PublicKey,

@@ -225,3 +225,30 @@ fn inclusion_proofs_follow_rfc_9162() {
         Ok(root)
     );
 }
+
+#[test]
+fn any_listed_key_may_sign() {
+    let (bundle, key, artifact) = happy();
+    let bundle = parse_bundle(&serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let other = PublicKey::from_file(&cases().join("../../containers-image/cosign.pub")).unwrap();
+    let root = production_root();
+    let verified = cfsgate_verifier::bundle_verify::verify_bundle_with_keys(
+        &bundle,
+        Artifact::Bytes(&artifact),
+        &[other.clone(), key.clone()],
+        &root.logs,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(verified.signer, key.key_id());
+    assert_eq!(
+        cfsgate_verifier::bundle_verify::verify_bundle_with_keys(
+            &bundle,
+            Artifact::Bytes(&artifact),
+            &[other],
+            &root.logs,
+            NOW,
+        ),
+        Err(BundleError::SignatureInvalid)
+    );
+}
