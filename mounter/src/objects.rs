@@ -326,7 +326,9 @@ fn check_object(
         let opened = rustix::fs::openat2(
             dir,
             object,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            // O_NONBLOCK: a FIFO in place of an object opens at once (and is then refused by
+            // the type check of `digest_of`) instead of waiting for a writer (#14 item 6).
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
         );

@@ -31,7 +31,8 @@ use cfsgate_image::erofs::format::{
 };
 use cfsgate_image::fsverity::{digest_reader, Sha256};
 use cfsgate_image::Sha256Digest;
-use rustix::fs::{FileType, MemfdFlags, Mode, OFlags, SealFlags};
+use cfsgate_sys::file::{self, FileError, Follow};
+use rustix::fs::{MemfdFlags, SealFlags};
 
 use crate::error::MountError;
 use crate::verity::measure_verity;
@@ -72,18 +73,18 @@ impl PinnedImage {
             path: path.to_owned(),
             source,
         };
-        let file = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| open_err(e.into()))?;
+        // Type-checked before any blocking open: a FIFO at images/<digest> must not make the
+        // mount wait for a writer (#14 item 6).
+        let file = OwnedFd::from(file::open(path, Follow::Symlinks).map_err(|e| match e {
+            FileError::NotRegular { .. } | FileError::Changed { .. } => {
+                MountError::NotRegularFile {
+                    path: path.to_owned(),
+                }
+            }
+            FileError::Open { source, .. } | FileError::Read { source, .. } => open_err(source),
+            other => open_err(io::Error::other(other.to_string())),
+        })?);
         let stat = rustix::fs::fstat(&file).map_err(|e| open_err(e.into()))?;
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            return Err(MountError::NotRegularFile {
-                path: path.to_owned(),
-            });
-        }
         let size = stat.st_size as u64;
         if size > MAX_IMAGE_SIZE {
             return Err(MountError::ImageTooLarge {

@@ -752,3 +752,74 @@ fn key_files_that_are_dev_zero_a_fifo_or_huge() {
     assert_accepted("control: verify --key", &m.output);
     assert_clean("key files", &fx);
 }
+
+/// #14 item 6: a FIFO at `images/<digest>` or in place of an object made `cfsgate mount` wait
+/// forever for a writer (the file was opened before its type was checked). Both must be refused
+/// at once, naming the file, with nothing mounted.
+#[test]
+fn fifos_in_the_store_are_refused_not_waited_on() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("fifo", "object content");
+    let digest = fx.store(&rootfs);
+    let big = std::fs::read(rootfs.join("etc/big")).unwrap();
+    let object = crate::substitution::object_holding(&fx.repo, &big);
+    let at = fx.path().join("mnt-fifo");
+    std::fs::create_dir_all(&at).unwrap();
+    let mount = |case: &str, image: &str| {
+        let args = crate::substitution::mount_args(&fx, "userspace", image, &at);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        measured(case, Duration::from_secs(30), &args).output
+    };
+
+    // Control: the intact store mounts.
+    assert_accepted("control: intact store", &mount("fifo control", &digest));
+    crate::substitution::umount(&at);
+
+    // The object replaced by a FIFO.
+    std::fs::remove_file(&object).unwrap();
+    run(Command::new("mkfifo").arg(&object));
+    let out = mount("object is a FIFO", &digest);
+    let text = assert_refused(
+        "object replaced by a FIFO",
+        &out,
+        UNEVALUABLE,
+        "not a regular file",
+    );
+    assert!(
+        text.contains("/etc/big"),
+        "the refusal does not name the file: {text}"
+    );
+    std::fs::remove_file(&object).unwrap();
+    std::fs::write(&object, &big).unwrap();
+
+    // A FIFO where an image is looked up: images/<digest> of a digest the store lacks.
+    let absent = "ab".repeat(32);
+    let image = fx.repo.join("images").join(&absent);
+    run(Command::new("mkfifo").arg(&image));
+    let out = mount("image is a FIFO", &absent);
+    let text = assert_refused("image is a FIFO", &out, UNEVALUABLE, "not a regular file");
+    assert!(
+        text.contains(&absent),
+        "the refusal does not name the image: {text}"
+    );
+    // The stored image itself replaced by a FIFO.
+    let stored = fx.repo.join("images").join(&digest);
+    let saved = std::fs::read(&stored).unwrap();
+    std::fs::remove_file(&stored).unwrap();
+    run(Command::new("mkfifo").arg(&stored));
+    let out = mount("stored image is a FIFO", &digest);
+    assert_refused(
+        "stored image is a FIFO",
+        &out,
+        UNEVALUABLE,
+        "not a regular file",
+    );
+    assert!(mounts_under(fx.path()).is_empty());
+    std::fs::remove_file(&stored).unwrap();
+    std::fs::write(&stored, &saved).unwrap();
+    std::fs::remove_file(&image).unwrap();
+    assert_clean("fifos in the store", &fx);
+}

@@ -89,7 +89,7 @@ fn another_images_manifest_config_or_layer_under_the_signed_digests() {
 
 /// The object file of `content` in the repository (found by content: objects are named by
 /// their fs-verity digest, which this test does not need to recompute).
-fn object_holding(repo: &Path, content: &[u8]) -> PathBuf {
+pub fn object_holding(repo: &Path, content: &[u8]) -> PathBuf {
     for fanout in std::fs::read_dir(repo.join("objects")).unwrap() {
         let fanout = fanout.unwrap().path();
         if !fanout.is_dir() {
@@ -107,7 +107,12 @@ fn object_holding(repo: &Path, content: &[u8]) -> PathBuf {
     panic!("no object holds the content");
 }
 
-fn mount_args<'a>(fx: &'a Fixture, verity: &'a str, digest: &'a str, at: &'a Path) -> Vec<String> {
+pub fn mount_args<'a>(
+    fx: &'a Fixture,
+    verity: &'a str,
+    digest: &'a str,
+    at: &'a Path,
+) -> Vec<String> {
     vec![
         "mount".into(),
         "--verity".into(),
