@@ -135,16 +135,30 @@ impl TreeBuilder {
         layer: &Layer,
         sink: &dyn ObjectSink,
     ) -> Result<(), OciError> {
+        if let Some(storage) = source.storage() {
+            // containers-storage: the tar rebuilt from tar-split and files, hashed in full
+            // against the diff_id first, then again as it is applied (files may change between).
+            crate::cstorage::verify_layer(storage, index, layer)?;
+            let reader = LayerReader::Storage(Box::new(storage.layer_stream(index)?));
+            return self.apply_stream(reader, Compression::None, index, layer, sink);
+        }
         // Hash the whole blob first: a blob that is not what its digest says reaches nothing.
         source.verify_blob(&layer.digest, layer.size)?;
         let reader = source.stream_blob(&layer.digest, layer.size)?;
-        self.apply_stream(reader, index, layer, sink)
+        self.apply_stream(
+            LayerReader::Blob(reader),
+            layer.compression,
+            index,
+            layer,
+            sink,
+        )
     }
 
-    /// Apply a layer from an already opened blob reader (checked again as it is read).
+    /// Apply a layer from an already opened reader (checked again as it is read).
     fn apply_stream(
         &mut self,
-        reader: VerifyingReader,
+        reader: LayerReader,
+        compression: Compression,
         index: usize,
         layer: &Layer,
         sink: &dyn ObjectSink,
@@ -154,7 +168,7 @@ impl TreeBuilder {
             digest: layer.digest,
             reason,
         };
-        let mut decoder = Decoder::new(reader, layer.compression)
+        let mut decoder = Decoder::new(reader, compression)
             .map_err(|e| layer_err(format!("starting decompression: {e}")))?;
         let mut counted = Counted {
             inner: &mut decoder,
@@ -282,15 +296,40 @@ impl Read for Counted<'_> {
     }
 }
 
+/// Where a layer's bytes come from: a blob checked against its digest, or a containers-storage
+/// layer rebuilt from its tar-split (checked by its diff_id only).
+enum LayerReader {
+    Blob(VerifyingReader),
+    Storage(Box<crate::cstorage::tarsplit::TarSplitReader>),
+}
+
+impl LayerReader {
+    fn finish(self) -> Result<(), OciError> {
+        match self {
+            LayerReader::Blob(reader) => reader.finish(),
+            LayerReader::Storage(_) => Ok(()),
+        }
+    }
+}
+
+impl Read for LayerReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            LayerReader::Blob(r) => r.read(buf),
+            LayerReader::Storage(r) => r.read(buf),
+        }
+    }
+}
+
 /// The decompressor for a layer.
 enum Decoder {
-    Plain(VerifyingReader),
-    Gzip(Box<flate2::read::MultiGzDecoder<VerifyingReader>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<VerifyingReader>>>),
+    Plain(LayerReader),
+    Gzip(Box<flate2::read::MultiGzDecoder<LayerReader>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<LayerReader>>>),
 }
 
 impl Decoder {
-    fn new(reader: VerifyingReader, compression: Compression) -> io::Result<Self> {
+    fn new(reader: LayerReader, compression: Compression) -> io::Result<Self> {
         Ok(match compression {
             Compression::None => Decoder::Plain(reader),
             Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(reader))),
@@ -298,7 +337,7 @@ impl Decoder {
         })
     }
 
-    fn into_inner(self) -> VerifyingReader {
+    fn into_inner(self) -> LayerReader {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(d) => d.into_inner(),

@@ -80,6 +80,8 @@ pub enum OciError {
     Limit { reason: String },
     #[error("writing the composefs image: {0}")]
     Write(String),
+    #[error("containers-storage {path}: {reason}")]
+    Storage { path: String, reason: String },
 }
 
 impl OciError {

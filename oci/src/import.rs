@@ -360,8 +360,19 @@ fn put_file(repo: &Repository, relpath: &Path, bytes: &[u8]) -> Result<(), Impor
     Ok(())
 }
 
-/// The `signature-1` … `signature-N` files of a `dir:` image (none for an OCI layout).
+/// The `signature-1` … `signature-N` files of a `dir:` image, the stored signatures of a
+/// containers-storage image (none for an OCI layout).
 fn read_signatures(image: &ResolvedImage) -> Result<Vec<Vec<u8>>, ImportError> {
+    if image.source.kind() == SourceKind::ContainersStorage {
+        let found = crate::cstorage::signatures(image)?;
+        if found.len() > MAX_SIGNATURES {
+            return Err(ImportError::Signature {
+                path: image.source.path().to_path_buf(),
+                reason: format!("more than {MAX_SIGNATURES} signatures"),
+            });
+        }
+        return Ok(found.into_iter().map(|s| s.bytes).collect());
+    }
     if image.source.kind() != SourceKind::Dir {
         return Ok(Vec::new());
     }

@@ -41,6 +41,8 @@ pub enum SourceKind {
     OciLayout,
     /// A skopeo `dir:` directory.
     Dir,
+    /// An image in containers-storage (see [`crate::cstorage`]): blobs are big-data values.
+    ContainersStorage,
 }
 
 /// What a reference asks for inside its source.
@@ -117,6 +119,8 @@ pub struct ImageSource {
     kind: SourceKind,
     path: PathBuf,
     dir: File,
+    /// The opened containers-storage image (kind [`SourceKind::ContainersStorage`]).
+    storage: Option<std::sync::Arc<crate::cstorage::StorageImage>>,
 }
 
 impl ImageSource {
@@ -128,6 +132,7 @@ impl ImageSource {
             kind,
             path: path.to_path_buf(),
             dir,
+            storage: None,
         };
         match kind {
             SourceKind::OciLayout => {
@@ -141,6 +146,11 @@ impl ImageSource {
                     return Err(source.layout_error("oci-layout has no imageLayoutVersion".into()));
                 }
             }
+            SourceKind::ContainersStorage => {
+                return Err(source.layout_error(
+                    "a containers-storage image is opened by reference, not by path".into(),
+                ))
+            }
             SourceKind::Dir => {
                 let text = source.read_small_file("version", MAX_SMALL_FILE)?;
                 if !String::from_utf8_lossy(&text).starts_with(DIR_VERSION_PREFIX) {
@@ -151,6 +161,25 @@ impl ImageSource {
             }
         }
         Ok(source)
+    }
+
+    /// The source of an opened containers-storage image.
+    pub fn from_storage(image: crate::cstorage::StorageImage) -> Result<Self, OciError> {
+        let path = image.data_path();
+        let dir = image.data_dir().try_clone().map_err(|e| {
+            OciError::io(format!("duplicating the handle of {}", path.display()), e)
+        })?;
+        Ok(ImageSource {
+            kind: SourceKind::ContainersStorage,
+            path,
+            dir: File::from(dir),
+            storage: Some(std::sync::Arc::new(image)),
+        })
+    }
+
+    /// The containers-storage image behind this source, if it is one.
+    pub fn storage(&self) -> Option<&crate::cstorage::StorageImage> {
+        self.storage.as_deref()
     }
 
     pub fn kind(&self) -> SourceKind {
@@ -173,6 +202,18 @@ impl ImageSource {
         match self.kind {
             SourceKind::OciLayout => format!("blobs/sha256/{}", digest.hex()),
             SourceKind::Dir => digest.hex(),
+            SourceKind::ContainersStorage => {
+                let manifest = format!("manifest-{digest}");
+                let is_manifest = self
+                    .storage()
+                    .is_some_and(|s| s.record.big_data_names.contains(&manifest));
+                let key = if is_manifest {
+                    manifest
+                } else {
+                    digest.to_string()
+                };
+                crate::cstorage::big_data_file_name(&key)
+            }
         }
     }
 

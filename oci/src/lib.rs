@@ -3,6 +3,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`digest`] | `sha256:<hex>` blob digests ([`BlobDigest`]) |
+//! | [`cstorage`] | `containers-storage:` images (podman's store): records, big data, signatures, layer tars rebuilt from tar-split |
 //! | [`layout`] | references (`oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH`), image directories, blob reads verified by size and digest before parsing |
 //! | [`resolve`] | index → (nested indexes, platform selection) → manifest → config → layers ([`ResolvedImage`]) |
 //! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod cstorage;
 pub mod digest;
 pub mod error;
 pub mod import;

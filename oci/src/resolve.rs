@@ -194,8 +194,12 @@ pub fn descriptor_digest(desc: &Descriptor) -> Result<BlobDigest, OciError> {
     BlobDigest::parse(desc.digest().as_ref())
 }
 
-/// Resolve a reference text (`oci:…` or `dir:…`) for the running platform.
+/// Resolve a reference text (`oci:…`, `dir:…` or `containers-storage:…`) for the running
+/// platform.
 pub fn resolve(reference: &str) -> Result<ResolvedImage, OciError> {
+    if crate::cstorage::is_storage_reference(reference) {
+        return crate::cstorage::resolve(reference, &Platform::current());
+    }
     resolve_ref(&ImageRef::parse(reference)?, &Platform::current())
 }
 
@@ -223,6 +227,12 @@ pub fn resolve_ref(reference: &ImageRef, platform: &Platform) -> Result<Resolved
             }
             let bytes = source.read_small_file("manifest.json", MAX_MANIFEST_SIZE)?;
             (BlobDigest::of(&bytes), bytes, None)
+        }
+        SourceKind::ContainersStorage => {
+            return Err(OciError::Reference {
+                reference: name,
+                reason: "a containers-storage image is resolved by its reference text".into(),
+            })
         }
     };
     resolve_from(source, digest, bytes, declared, platform, &name)
@@ -375,7 +385,7 @@ pub fn select_child<'a>(index: &'a ImageIndex, platform: &Platform) -> Option<&'
 }
 
 /// Continue resolution from a verified manifest or index blob.
-fn resolve_from(
+pub(crate) fn resolve_from(
     source: ImageSource,
     mut digest: BlobDigest,
     mut bytes: Vec<u8>,

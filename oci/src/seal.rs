@@ -249,14 +249,6 @@ pub fn seal_image_to(
     };
     let config_bytes = sealed_config(image, &image_digest)?;
     let config_digest = BlobDigest::of(&config_bytes);
-    let manifest_bytes = sealed_manifest(image, config_digest, config_bytes.len(), &layer_ids)?;
-    let manifest_digest = BlobDigest::of(&manifest_bytes);
-    let report = SealReport {
-        image_digest,
-        manifest_digest,
-        manifest_size: manifest_bytes.len() as u64,
-        config_digest,
-    };
     let dest_dir = dest.path();
     let blobs = match dest {
         SealDest::Layout { .. } => {
@@ -272,8 +264,30 @@ pub fn seal_image_to(
         SealDest::Layout { .. } => SourceKind::OciLayout,
         SealDest::Dir(_) => SourceKind::Dir,
     };
+    // containers-storage keeps no compressed blobs: its layers are written as the tars rebuilt
+    // from the store (digest = diff_id, checked on the bytes written), and the manifest says so.
+    let rewritten = match image.source.storage() {
+        Some(storage) => (0..image.layers.len())
+            .map(|i| copy_storage_layer(storage, image, i, &blobs))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let manifest_bytes = sealed_manifest(
+        image,
+        config_digest,
+        config_bytes.len(),
+        &layer_ids,
+        &rewritten,
+    )?;
+    let manifest_digest = BlobDigest::of(&manifest_bytes);
+    let report = SealReport {
+        image_digest,
+        manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config_digest,
+    };
     let same_source = image.source.kind() == dest_kind && same_dir(image.source.path(), dest_dir);
-    if !same_source {
+    if !same_source && rewritten.is_empty() {
         for layer in &image.layers {
             copy_layer(image, layer.digest, layer.size, &blobs)?;
         }
@@ -433,6 +447,7 @@ fn sealed_manifest(
     config_digest: BlobDigest,
     config_size: usize,
     layer_ids: &[Sha256Digest],
+    rewritten: &[(BlobDigest, u64)],
 ) -> Result<Vec<u8>, SealError> {
     const WHAT: &str = "manifest";
     let id = image.manifest_digest;
@@ -451,6 +466,29 @@ fn sealed_manifest(
         .ok_or_else(|| bad("no config descriptor"))?;
     config.insert("digest".into(), Value::String(config_digest.to_string()));
     config.insert("size".into(), Value::from(config_size));
+    if !rewritten.is_empty() {
+        let docker = image.manifest_media_type == crate::resolve::MEDIA_DOCKER_MANIFEST;
+        let media_type = if docker {
+            "application/vnd.docker.image.rootfs.diff.tar"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar"
+        };
+        let layers = top
+            .get_mut("layers")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| bad("no layers array"))?;
+        if layers.len() != rewritten.len() {
+            return Err(bad("layer count changed while sealing"));
+        }
+        for (layer, (digest, size)) in layers.iter_mut().zip(rewritten) {
+            let layer = layer
+                .as_object_mut()
+                .ok_or_else(|| bad("a layer descriptor is not an object"))?;
+            layer.insert("mediaType".into(), Value::String(media_type.into()));
+            layer.insert("digest".into(), Value::String(digest.to_string()));
+            layer.insert("size".into(), Value::from(*size));
+        }
+    }
     if !layer_ids.is_empty() {
         let layers = top
             .get_mut("layers")
@@ -584,6 +622,49 @@ fn copy_layer(
     Ok(())
 }
 
+/// Write layer `index` of a containers-storage image into the blob directory `blobs` as an
+/// uncompressed tar (rebuilt from its tar-split), refusing it unless it hashes to the config's
+/// diff_id.
+fn copy_storage_layer(
+    storage: &crate::cstorage::StorageImage,
+    image: &ResolvedImage,
+    index: usize,
+    blobs: &Path,
+) -> Result<(BlobDigest, u64), SealError> {
+    let layer = &image.layers[index];
+    let digest = layer.diff_id;
+    let path = blob_path(blobs, &digest);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(blobs)
+        .map_err(io_err("create temporary file in", blobs))?;
+    let mut reader = storage.layer_stream(index)?;
+    let mut hasher = sha2_reader::Hasher::default();
+    let mut tee = io::BufWriter::new(sha2_reader::Tee {
+        file: tmp.as_file_mut(),
+        hasher: &mut hasher,
+    });
+    let size = io::copy(&mut reader, &mut tee).map_err(io_err("rebuild layer into", &path))?;
+    tee.flush().map_err(io_err("write layer", &path))?;
+    drop(tee);
+    let actual = hasher.finish();
+    if actual != digest {
+        return Err(OciError::DiffIdMismatch {
+            layer: index,
+            digest: layer.digest,
+            expected: digest,
+            actual,
+        }
+        .into());
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("sync layer copy for", &path))?;
+    tmp.persist(&path)
+        .map_err(|e| io_err("rename into place", &path)(e.error))?;
+    Ok((digest, size))
+}
+
 /// Add `descriptor` to `index.json`, dropping entries already tagged `tag`.
 fn update_index(layout: &Path, tag: &str, descriptor: Value) -> Result<(), SealError> {
     let path = layout.join("index.json");
@@ -639,6 +720,23 @@ mod sha2_reader {
     impl Hasher {
         pub(super) fn finish(self) -> BlobDigest {
             BlobDigest(Sha256Digest(self.0.finalize().into()))
+        }
+    }
+
+    /// Writes to a file and hashes what was written.
+    pub(super) struct Tee<'a> {
+        pub(super) file: &'a mut std::fs::File,
+        pub(super) hasher: &'a mut Hasher,
+    }
+
+    impl io::Write for Tee<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.file.write(buf)?;
+            self.hasher.0.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.file.flush()
         }
     }
 }

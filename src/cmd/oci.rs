@@ -7,7 +7,9 @@
 //! | `cfsgate seal SRC DEST [--tag T] [--layer-annotations]` | adds the label `containers.composefs.fsverity` to the config, writes config and manifest to DEST: `oci:PATH[:TAG]` (an OCI layout, tag T by default), `dir:PATH`, or a plain PATH (an OCI layout); another `TRANSPORT:` is refused | the new manifest digest (`sha256:…`) |
 //!
 //! REF and SRC are `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH` or
-//! `docker://HOST/NAME[:TAG|@DIGEST]` (fetched first, see [`super::registry`]). While layers are
+//! `docker://HOST/NAME[:TAG|@DIGEST]` (fetched first, see [`super::registry`]), or
+//! `containers-storage:[[DRIVER@]GRAPHROOT[+RUNROOT]]NAME[:TAG|@sha256:HEX]` (podman's store,
+//! read-only; sealing it writes its layers into DEST as the tars rebuilt from it). While layers are
 //! applied, one progress bar per layer (file-content bytes hashed) is drawn on stderr when stderr
 //! is a terminal; a summary line goes to stderr.
 
@@ -35,7 +37,7 @@ const TICK: Duration = Duration::from_millis(120);
 /// prints the image digest.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH or docker://HOST/NAME[:TAG].
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH, docker://HOST/NAME[:TAG] or containers-storage:NAME.
     #[arg(value_name = "REF")]
     pub reference: String,
     /// Name the imported image (a ref in the repository, a gc root).
@@ -48,7 +50,7 @@ pub struct ImportArgs {
 /// Print the composefs image digest of an OCI image without writing anything.
 #[derive(Args, Debug)]
 pub struct ComputeIdArgs {
-    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH or docker://HOST/NAME[:TAG].
+    /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH, docker://HOST/NAME[:TAG] or containers-storage:NAME.
     #[arg(value_name = "REF")]
     pub reference: String,
     #[command(flatten)]
@@ -150,11 +152,16 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
 /// Run `cfsgate seal`.
 pub fn run_seal(args: SealArgs) -> Result<()> {
     let staged = stage(&args.src, &args.registry, true)?;
-    let parsed = ImageRef::parse(&staged.reference)?;
-    let source_tag = match (&staged.docker, &parsed.selector) {
-        (Some(docker), _) => docker.tag.clone(),
-        (None, Selector::Tag(tag)) => Some(tag.clone()),
-        (None, _) => None,
+    let (image, source_tag) = if cfsgate_oci::cstorage::is_storage_reference(&staged.reference) {
+        (resolve(&staged.reference)?, storage_tag(&staged.reference)?)
+    } else {
+        let parsed = ImageRef::parse(&staged.reference)?;
+        let source_tag = match (&staged.docker, &parsed.selector) {
+            (Some(docker), _) => docker.tag.clone(),
+            (None, Selector::Tag(tag)) => Some(tag.clone()),
+            (None, _) => None,
+        };
+        (resolve_ref(&parsed, &Platform::current())?, source_tag)
     };
     let mut dest = SealDest::parse(&args.dest)?;
     let default_tag = match (&args.tag, source_tag) {
@@ -175,7 +182,6 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         }
         SealDest::Dir(path) => format!("dir:{}", path.display()),
     };
-    let image = resolve_ref(&parsed, &Platform::current())?;
     let bars = LayerBars::for_stderr(image.layers.len());
     let report = seal_image_to(
         &image,
@@ -195,6 +201,18 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         report.config_digest,
     );
     Ok(())
+}
+
+/// The tag a `containers-storage:NAME:TAG` reference names, if it names one.
+fn storage_tag(reference: &str) -> Result<Option<String>> {
+    use cfsgate_oci::cstorage::{ImageSpec, NameSelector, StorageRef};
+    Ok(match StorageRef::parse(reference)?.image {
+        ImageSpec::Named {
+            selector: NameSelector::Tag(tag),
+            ..
+        } => Some(tag),
+        _ => None,
+    })
 }
 
 fn resolve(reference: &str) -> Result<ResolvedImage> {

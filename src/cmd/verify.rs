@@ -50,7 +50,8 @@ impl IdentityMatch {
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The image: `dir:PATH`, `oci:PATH[:TAG]` or `oci:PATH@sha256:HEX`.
+    /// The image: `dir:PATH`, `oci:PATH[:TAG]`, `oci:PATH@sha256:HEX` or
+    /// `containers-storage:[[DRIVER@]GRAPHROOT[+RUNROOT]]NAME[:TAG|@sha256:HEX]` (judged as NAME).
     pub image: String,
     /// A trusted public key (PEM/DER); repeat for several (any one may sign). Replaces the
     /// policy file with a one-scope policy.
@@ -101,7 +102,11 @@ pub struct SignArgs {
 
 /// A one-scope policy trusting `--key` files or a `--keyring`.
 fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
-    if args.reference.is_none() {
+    // A containers-storage image named by NAME is judged as NAME (see cfsgate_verifier::cstorage).
+    let named_by_storage = cfsgate_oci::cstorage::StorageRef::parse(&args.image)
+        .is_ok_and(|r| matches!(r.image, cfsgate_oci::cstorage::ImageSpec::Named { .. }))
+        && cfsgate_oci::cstorage::is_storage_reference(&args.image);
+    if args.reference.is_none() && !named_by_storage {
         bail!("--key/--keyring need --reference NAME (the identity signatures must claim)");
     }
     let mut requirement = serde_json::json!({

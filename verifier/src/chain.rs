@@ -44,6 +44,8 @@ pub enum ImageTransport {
     Dir,
     /// An OCI image layout.
     Oci,
+    /// An image in containers-storage (see [`crate::cstorage`]).
+    ContainersStorage,
 }
 
 impl ImageTransport {
@@ -51,6 +53,7 @@ impl ImageTransport {
         match self {
             ImageTransport::Dir => "dir",
             ImageTransport::Oci => "oci",
+            ImageTransport::ContainersStorage => "containers-storage",
         }
     }
 }
@@ -110,12 +113,16 @@ pub fn parse_image_name(image: &str) -> Result<(ImageTransport, PathBuf, String)
     let transport = match parsed.kind {
         cfsgate_oci::SourceKind::Dir => ImageTransport::Dir,
         cfsgate_oci::SourceKind::OciLayout => ImageTransport::Oci,
+        cfsgate_oci::SourceKind::ContainersStorage => ImageTransport::ContainersStorage,
     };
     Ok((transport, parsed.path, suffix))
 }
 
 /// Reads the manifest (exact bytes) and every signature of `image`.
 pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
+    if cfsgate_oci::cstorage::is_storage_reference(image) {
+        return crate::cstorage::load_storage_image(image);
+    }
     let (transport, path, suffix) = parse_image_name(image)?;
     let unreadable = |reason: String| ImageError::Unreadable {
         image: image.to_string(),
@@ -150,6 +157,7 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 signatures,
             })
         }
+        ImageTransport::ContainersStorage => crate::cstorage::load_storage_image(image),
         ImageTransport::Oci => {
             let (manifest_bytes, manifest_digest) =
                 read_layout_manifest(&path, &oci_reference).map_err(unreadable)?;
@@ -176,7 +184,7 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
     }
 }
 
-fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
+pub(crate) fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
     if !sigstore::is_sigstore(bytes) {
         return SignatureContent::NotSigstore;
     }

@@ -231,6 +231,9 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
 
 /// The image as the policy sees it: its transport and canonical path, or `--reference`.
 fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
+    if cfsgate_oci::cstorage::is_storage_reference(req.image) {
+        return crate::cstorage::storage_policy_ref(req.image, req.reference);
+    }
     let (transport, path, _) = parse_image_name(req.image)?;
     let path = path.canonicalize().map_err(|e| ImageError::Unreadable {
         image: req.image.to_string(),
@@ -243,6 +246,7 @@ fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
     let local = match transport {
         ImageTransport::Dir => ImageRef::dir(&path),
         ImageTransport::Oci => ImageRef::oci("oci", &path),
+        ImageTransport::ContainersStorage => ImageRef::oci("containers-storage", &path),
     }
     .map_err(placed)?;
     match req.reference {

@@ -13,6 +13,7 @@
 //! | [`verify`] | the checks, in fail-closed order, and the [`Verdict`] |
 //! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
 //! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
+//! | [`cstorage`] | `containers-storage:` images: manifest, stored signatures, the name the policy judges |
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod bundle;
 pub mod bundle_verify;
 pub mod chain;
+pub mod cstorage;
 pub mod dir;
 pub mod doctor;
 pub mod evaluate;
