@@ -6,6 +6,7 @@
 //! | [`reference`] | `containers-storage:[[DRIVER@]GRAPHROOT[+RUNROOT]]NAME[:TAG\|@DIGEST]` |
 //! | [`conf`] | storage.conf(5): driver, graph root, run root |
 //! | [`store`] | `images.json`, `layers.json`, big data (manifests, config, signatures), locks |
+//! | [`containers`] | the container a runtime spec's root belongs to, and its image, from the engine's records |
 //! | [`tarsplit`] | each layer's tar rebuilt byte for byte from its tar-split and its files |
 //!
 //! The chain is the one of every other transport: the manifest is read from big data and
@@ -22,6 +23,7 @@
 //! be recomputed.
 
 pub mod conf;
+pub mod containers;
 pub mod reference;
 pub mod store;
 pub mod tarsplit;

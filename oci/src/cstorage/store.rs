@@ -168,7 +168,7 @@ pub(crate) fn open_file_below(dir: &OwnedFd, rel: &str) -> std::io::Result<File>
 }
 
 /// Take a shared lock on `rel` below the graph root, waiting up to [`LOCK_WAIT`].
-fn lock_shared(root: &OwnedFd, graph_root: &Path, rel: &str) -> Result<File, OciError> {
+pub(crate) fn lock_shared(root: &OwnedFd, graph_root: &Path, rel: &str) -> Result<File, OciError> {
     let path = graph_root.join(rel);
     let file = open_file_below(root, rel).map_err(|e| err(&path, format!("lock file: {e}")))?;
     let start = Instant::now();
@@ -189,7 +189,7 @@ fn lock_shared(root: &OwnedFd, graph_root: &Path, rel: &str) -> Result<File, Oci
     }
 }
 
-fn read_records<T: for<'de> Deserialize<'de>>(
+pub(crate) fn read_records<T: for<'de> Deserialize<'de>>(
     root: &OwnedFd,
     graph_root: &Path,
     rel: &str,
