@@ -193,6 +193,10 @@ impl SealDest {
             (SourceKind::OciLayout, Selector::Digest(_)) => Err(bad(
                 "a destination names a tag, not a digest (the digest is what sealing makes)".into(),
             )),
+            (SourceKind::ContainersStorage, _) => Err(bad(
+                "containers-storage is read-only to cfsgate: seal into oci:PATH[:TAG] or dir:PATH"
+                    .into(),
+            )),
         }
     }
 
