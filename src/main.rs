@@ -119,7 +119,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<Rejected>() || e.is::<cmd::audit::ChainBroken>() => ExitCode::from(1),
-        Err(e) if e.is::<cmd::hook::Denied>() => {
+        Err(e)
+            if e.downcast_ref::<cfsgate_gate::GateError>()
+                .is_some_and(cfsgate_gate::GateError::is_denial) =>
+        {
             eprintln!("cfsgate: {e}");
             ExitCode::from(1)
         }

@@ -102,7 +102,11 @@ fn precreate_admits_signed_sealed_image_and_poststop_cleans_up() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["verdict"], "admit");
     assert_eq!(recs[0]["stage"], "precreate");
-    assert_eq!(recs[0]["composefs_digest"], admission["composefs_digest"]);
+    // The digest both records name is the one `cfsgate create` computes on its own for the
+    // same tree (not one output of the admission compared with another).
+    let expected = format!("sha256:{}", fx.store(&rootfs));
+    assert_eq!(recs[0]["composefs_digest"], expected.as_str());
+    assert_eq!(admission["composefs_digest"], expected.as_str());
     assert_eq!(recs[0]["signers"].as_array().unwrap().len(), 1);
     assert_eq!(recs[0]["verity"], "userspace");
 
@@ -531,4 +535,124 @@ fn precreate_does_not_block_on_a_full_parent_stderr() {
     assert_eq!(rest.len(), filled);
     assert!(rest.iter().all(|b| *b == b'x'));
     assert_eq!(records(&fx).last().unwrap()["verdict"], "deny");
+}
+
+/// `hook precreate` with `--audit-log` replaced by `audit_log` and `extra` appended.
+fn precreate_with(
+    fx: &Fixture,
+    config: &[u8],
+    audit_log: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args: Vec<String> = vec!["hook".into(), "precreate".into()];
+    args.extend(fx.gate_args());
+    assert_eq!(args[6], "--audit-log");
+    args[7] = audit_log.display().to_string();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    cfsgate(&argv, Some(config))
+}
+
+/// The documented fail-closed branch "a decision slower than --timeout denies": the deadline
+/// passes before the decision, the container is refused with that reason and the denial is
+/// recorded; the same image is admitted under the default deadline (the control).
+#[test]
+fn a_decision_slower_than_the_timeout_denies() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("slow", "slow");
+    let image = fx.image("slow", &rootfs, Variant::Good);
+    let config = runtime_config(&image, "registry.example/app:latest", &[]);
+    let out = precreate_with(&fx, &config, &fx.audit_log, &["--timeout", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "admitted past its deadline: {stderr}"
+    );
+    assert!(
+        stderr.contains("no decision within 0 s (--timeout): failing closed"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let recs = records(&fx);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["verdict"], "deny");
+    assert!(recs[0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("--timeout"));
+    // Let a worker that outlived the denial finish, then make sure nothing is left.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for mount in mounts_under(&fx.run_dir).iter().rev() {
+        let _ = std::process::Command::new("umount").arg(mount).status();
+    }
+    let out = precreate(&fx, &config);
+    assert!(
+        out.status.success(),
+        "control: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    poststop(&fx, "slow", &root_of(&out.stdout));
+    assert!(audit_verify(&fx).0);
+}
+
+/// The documented fail-closed branch "an audit record that cannot be written denies": with the
+/// log's directory a regular file, an image the policy admits is refused at precreate (and
+/// what was mounted for it is undone), and createRuntime refuses an admitted root.
+#[test]
+fn an_audit_record_that_cannot_be_written_denies() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let rootfs = fx.rootfs("noaudit", "no audit");
+    let image = fx.image("noaudit", &rootfs, Variant::Good);
+    let config = runtime_config(&image, "registry.example/app:latest", &[]);
+    let blocker = fx.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let unwritable = blocker.join("audit.jsonl");
+    let out = precreate_with(&fx, &config, &unwritable, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "admitted unrecorded: {stderr}");
+    assert!(
+        stderr.contains("cannot record the decision, failing closed"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(
+        mounts_under(&fx.run_dir).is_empty(),
+        "{:?}",
+        mounts_under(&fx.run_dir)
+    );
+    assert!(std::fs::read_dir(&fx.run_dir).map_or(true, |mut d| d.next().is_none()));
+
+    // createRuntime of a root admitted (and recorded) earlier, with the log unwritable now.
+    let out = precreate(&fx, &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = root_of(&out.stdout);
+    let bundle = bundle_for(fx.path(), "noaudit", &root);
+    let mut args: Vec<String> = vec!["hook".into(), "create-runtime".into()];
+    args.extend(["--audit-log".into(), unwritable.display().to_string()]);
+    args.extend(["--run-dir".into(), fx.run_dir.display().to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cfsgate(&argv, Some(&state_json("ctr-noaudit", &bundle)));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "unrecorded check passed: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot record the decision, failing closed"),
+        "{stderr}"
+    );
+    poststop(&fx, "noaudit", &root);
+    assert!(mounts_under(&fx.run_dir).is_empty());
 }

@@ -82,6 +82,12 @@ fn escape_controls(text: &str) -> String {
     out
 }
 
+/// Tell the engine about a precreate refusal when (and only when) our own stderr is discarded;
+/// returns whether a line was written.
+pub fn report_denial(image: Option<&str>, reason: &str) -> bool {
+    stderr_discarded() && tell_engine(&denial_line(image, reason))
+}
+
 /// Whether our fd 2 goes nowhere: `/dev/null` (same character device) or closed. Anything
 /// else (a terminal, a pipe, a file) means the caller reads our stderr and needs no copy.
 pub fn stderr_discarded() -> bool {

@@ -1,0 +1,244 @@
+//! Admission: decide, and when admitted mount the verified composefs image as the container's
+//! root and write its [`AdmissionRecord`]; one audit record either way (through the verifier's
+//! audit API). The whole decision runs under the `--timeout` deadline: on expiry the decision
+//! is a denial.
+//!
+//! Per container, under `<run-dir>/<key>/`: `rootfs/` (the overlay mount, unless the caller
+//! chose another mount point), `upper/` and `work/` (the writable layer) and `admission.json`.
+//!
+//! Fail closed: a mount that fails or an audit record that cannot be written is a denial, and
+//! what was mounted for it is undone.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cfsgate_image::Sha256Digest;
+use cfsgate_mounter::helper::{Repository, VerityRequest};
+use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
+use cfsgate_policy::Timestamp;
+use cfsgate_verifier::audit::{append_record, AuditEntry};
+
+use crate::decision::{decide, GateDecision};
+use crate::error::{reason_of, GateError, Result};
+use crate::gc::cleanup_container;
+use crate::mountinfo::mount_identity;
+use crate::record::{AdmissionRecord, ADMISSION_RECORD_VERSION};
+use crate::GateConfig;
+
+/// A mounted, admitted container root.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The per-container key.
+    pub key: String,
+    /// The mount point.
+    pub rootfs: PathBuf,
+    /// What the policy said.
+    pub decision: GateDecision,
+    /// How the mount checks objects.
+    pub verity: Option<VerityMode>,
+}
+
+/// Everything one admission needs to know.
+#[derive(Debug, Clone)]
+pub struct AdmissionRequest<'a> {
+    /// Policy, repository, audit log, run dir, deadline.
+    pub config: &'a GateConfig,
+    /// The audit record's stage (`precreate`, `bundle`).
+    pub stage: &'a str,
+    /// The per-container key (state directory name).
+    pub key: String,
+    /// The image to judge.
+    pub image: String,
+    /// The docker reference it is judged as.
+    pub reference: Option<String>,
+    /// Where to mount; `<run-dir>/<key>/rootfs` when `None`.
+    pub rootfs: Option<PathBuf>,
+}
+
+/// What the worker produced: the mount point and how it checks objects, or why not.
+type Mounted = std::result::Result<(PathBuf, Option<VerityMode>), String>;
+
+/// Decide, and when admitted mount and record the admission; one audit record either way.
+/// Every refusal is a [`GateError::Denied`].
+pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
+    let config = req.config.clone();
+    let (tx, rx) = mpsc::channel();
+    let (key, image, reference, rootfs) = (
+        req.key.clone(),
+        req.image.clone(),
+        req.reference.clone(),
+        req.rootfs.clone(),
+    );
+    let worker_config = config.clone();
+    std::thread::spawn(move || {
+        let outcome = decide_and_mount(&worker_config, &key, &image, reference.as_deref(), rootfs);
+        let _ = tx.send(outcome);
+    });
+    let (decision, mounted) = match rx.recv_timeout(Duration::from_secs(config.timeout_secs)) {
+        Ok(outcome) => outcome,
+        Err(_) => (
+            GateDecision::denied(format!(
+                "no decision within {} s (--timeout): failing closed",
+                config.timeout_secs
+            )),
+            Err("timed out".to_string()),
+        ),
+    };
+    let verity = mounted.as_ref().ok().and_then(|m| m.1);
+    let mut entry = AuditEntry {
+        time: Some(Timestamp::now()),
+        stage: req.stage.to_string(),
+        container_id: Some(req.key.clone()),
+        image: req.image.clone(),
+        reference: req.reference.clone(),
+        manifest_digest: decision.manifest_digest,
+        composefs_digest: decision.composefs_digest,
+        scope: decision.scope.clone(),
+        requirements: decision.requirements.clone(),
+        signers: decision.signers.clone(),
+        admitted: decision.admitted && mounted.is_ok(),
+        mode: decision.mode.clone(),
+        would_reject: decision.would_reject,
+        reasons: decision.reasons.clone(),
+        verity: verity.map(|v| v.to_string()),
+    };
+    if let Err(e) = &mounted {
+        if decision.admitted {
+            entry.reasons.push(e.clone());
+        }
+    }
+    if let Err(e) = append_record(&config.audit_log, &entry) {
+        if let Ok((rootfs, _)) = &mounted {
+            cleanup_container(&config.run_dir.join(&req.key), Some(rootfs));
+        }
+        return Err(GateError::Denied(format!(
+            "cannot record the decision, failing closed: {e}"
+        )));
+    }
+    match mounted {
+        Ok((rootfs, verity)) if decision.admitted => Ok(Admitted {
+            key: req.key,
+            rootfs,
+            decision,
+            verity,
+        }),
+        Ok(_) => Err(GateError::Denied(entry.reasons.join("; "))),
+        Err(_) => Err(GateError::Denied(format!(
+            "{}{}",
+            if decision.admitted && decision.would_reject {
+                "(warn mode) "
+            } else {
+                ""
+            },
+            entry.reasons.join("; ")
+        ))),
+    }
+}
+
+fn decide_and_mount(
+    config: &GateConfig,
+    key: &str,
+    image: &str,
+    reference: Option<&str>,
+    rootfs: Option<PathBuf>,
+) -> (GateDecision, Mounted) {
+    let decision = decide(config, image, reference);
+    if !decision.admitted {
+        return (decision, Err("not admitted".into()));
+    }
+    let mounted = match decision.composefs_digest {
+        Some(digest) => mount_container(config, key, image, reference, &decision, &digest, rootfs)
+            .map_err(|e| reason_of(&e)),
+        None => Err(
+            "admitted, but the image carries no composefs seal: there is no verified root to mount"
+                .into(),
+        ),
+    };
+    (decision, mounted)
+}
+
+fn mount_container(
+    config: &GateConfig,
+    key: &str,
+    image: &str,
+    reference: Option<&str>,
+    decision: &GateDecision,
+    digest: &Sha256Digest,
+    rootfs: Option<PathBuf>,
+) -> Result<(PathBuf, Option<VerityMode>)> {
+    let state = config.run_dir.join(key);
+    std::fs::create_dir_all(&config.run_dir)
+        .map_err(|e| GateError::io("creating", &config.run_dir, e))?;
+    std::fs::create_dir(&state).map_err(|e| {
+        GateError::Invalid(format!(
+            "creating {} (is container {key} already admitted?): {e}",
+            state.display()
+        ))
+    })?;
+    let result = (|| {
+        let rootfs = rootfs.unwrap_or_else(|| state.join("rootfs"));
+        let upper = UpperLayer {
+            upperdir: state.join("upper"),
+            workdir: state.join("work"),
+        };
+        for dir in [&rootfs, &upper.upperdir, &upper.workdir] {
+            std::fs::create_dir_all(dir).map_err(|e| GateError::io("creating", dir, e))?;
+        }
+        let repo = Repository::new(&config.repo);
+        let object_dirs = vec![repo.objects_dir()];
+        let verity = match decision.required_verity.or(config.verity) {
+            Some(mode) => mode,
+            None => VerityRequest::Try
+                .resolve(&object_dirs)?
+                .unwrap_or(VerityMode::Userspace),
+        };
+        let options = MountOptions {
+            object_dirs,
+            verity: Some(verity),
+            upper: Some(upper),
+            idmap: None,
+            legacy_overlay: false,
+        };
+        let report =
+            mount_image(digest, &repo.image_path(digest), &rootfs, &options).map_err(|source| {
+                GateError::Mount {
+                    digest: digest.to_hex(),
+                    rootfs: rootfs.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+        let identity = match mount_identity(&rootfs) {
+            Ok(identity) => identity,
+            Err(e) => {
+                let _ = unmount(&rootfs);
+                return Err(e);
+            }
+        };
+        let record = AdmissionRecord {
+            version: ADMISSION_RECORD_VERSION,
+            key: key.to_string(),
+            container_id: None,
+            image: image.to_string(),
+            reference: reference.map(str::to_string),
+            manifest_digest: decision.manifest_digest,
+            composefs_digest: *digest,
+            verity: report.verity,
+            rootfs: rootfs.clone(),
+            mount_id: identity.mount_id,
+            dev: identity.dev,
+            time: Timestamp::now().to_string(),
+            pid: None,
+            pid_start: None,
+        };
+        if let Err(e) = record.write(&state) {
+            let _ = unmount(&rootfs);
+            return Err(e);
+        }
+        Ok((rootfs, Some(report.verity)))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&state);
+    }
+    result
+}

@@ -1,0 +1,138 @@
+//! Finding admissions and removing them: the lookup of the admission whose root a bundle
+//! names, the cleanup of one container (unmount, remove its state), the liveness test of
+//! `mounts gc` and the listing of `mounts list`.
+//!
+//! A container is gone when the process createRuntime recorded has ended (or its pid now names
+//! a process started at another time), or when it never reached createRuntime and
+//! [`UNSTARTED_GRACE_SECS`] have passed since its admission.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{GateError, Result};
+use crate::mountinfo::mount_identity;
+use crate::procstat::process_start;
+use crate::record::{AdmissionRecord, ADMISSION_FILE};
+
+/// A precreate admission whose container never reached createRuntime is collected by
+/// `mounts gc` after this long (the runtime failed between the two stages).
+pub const UNSTARTED_GRACE_SECS: u64 = 600;
+
+/// Every state directory under the run dir (none when it does not exist).
+pub fn state_dirs(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(run_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(GateError::io("reading", run_dir, e)),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        dirs.push(
+            entry
+                .map_err(|e| GateError::io("reading", run_dir, e))?
+                .path(),
+        );
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The admission whose rootfs is `root` (canonical): (state dir, record).
+pub fn find_admission(run_dir: &Path, root: &Path) -> Result<Option<(PathBuf, AdmissionRecord)>> {
+    for state in state_dirs(run_dir)? {
+        let Ok(record) = AdmissionRecord::read(&state) else {
+            continue;
+        };
+        if std::fs::canonicalize(&record.rootfs).is_ok_and(|r| r == root) {
+            return Ok(Some((state, record)));
+        }
+    }
+    Ok(None)
+}
+
+/// Unmount the root (every composefs mount stacked on it) and remove the state directory;
+/// what could not be undone, in words.
+pub fn cleanup_container(state: &Path, rootfs: Option<&Path>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(rootfs) = rootfs {
+        while mount_identity(rootfs).is_ok_and(|m| m.fstype == "overlay") {
+            if let Err(e) = cfsgate_mounter::unmount(rootfs) {
+                problems.push(format!("unmounting {}: {e}", rootfs.display()));
+                break;
+            }
+        }
+        if !rootfs.starts_with(state) {
+            let _ = std::fs::remove_dir(rootfs);
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(state) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            problems.push(format!("removing {}: {e}", state.display()));
+        }
+    }
+    problems
+}
+
+/// Whether the container of an admission is gone (see the module doc).
+pub fn container_gone(state: &Path, record: &AdmissionRecord) -> bool {
+    match record.pid {
+        Some(pid) => {
+            let now = process_start(pid);
+            now.is_none() || now != record.pid_start
+        }
+        None => std::fs::metadata(state.join(ADMISSION_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > UNSTARTED_GRACE_SECS),
+    }
+}
+
+/// One admitted container, as `mounts list` shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The state directory.
+    pub state: PathBuf,
+    /// Its admission record, when readable.
+    pub record: Option<AdmissionRecord>,
+}
+
+/// Every state directory and its record.
+pub fn list(run_dir: &Path) -> Result<Vec<Listed>> {
+    Ok(state_dirs(run_dir)?
+        .into_iter()
+        .map(|state| Listed {
+            record: AdmissionRecord::read(&state).ok(),
+            state,
+        })
+        .collect())
+}
+
+/// What one `mounts gc` run did.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// State directories removed.
+    pub removed: Vec<PathBuf>,
+    /// What could not be undone.
+    pub problems: Vec<String>,
+}
+
+/// Remove every container that is gone (a state directory without a readable record too).
+pub fn gc(run_dir: &Path) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    for listed in list(run_dir)? {
+        let gone = listed
+            .record
+            .as_ref()
+            .is_none_or(|r| container_gone(&listed.state, r));
+        if !gone {
+            continue;
+        }
+        let rootfs = listed.record.as_ref().map(|r| r.rootfs.as_path());
+        let problems = cleanup_container(&listed.state, rootfs);
+        if problems.is_empty() {
+            report.removed.push(listed.state);
+        }
+        report.problems.extend(problems);
+    }
+    Ok(report)
+}

@@ -1,0 +1,164 @@
+//! hooks.d files (containers/common `pkg/hooks`, schema 1.0.0) that make podman and CRI-O run
+//! cfsgate: precreate (judge and mount), createRuntime (check the root) and poststop (clean
+//! up), each gated on the `io.cfsgate.image` annotation or run for every container.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::annotations::IMAGE_ANNOTATION;
+use crate::error::{GateError, Result};
+use crate::fsutil;
+
+/// The hooks.d schema version.
+pub const HOOKS_SCHEMA_VERSION: &str = "1.0.0";
+
+/// One hooks.d file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HooksFile {
+    /// [`HOOKS_SCHEMA_VERSION`].
+    pub version: &'static str,
+    /// The command to run.
+    pub hook: HookCommand,
+    /// When to run it.
+    pub when: When,
+    /// At which stages.
+    pub stages: Vec<&'static str>,
+}
+
+/// The command of a hooks.d file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookCommand {
+    /// The binary.
+    pub path: PathBuf,
+    /// Its argv (argv\[0\] included).
+    pub args: Vec<String>,
+}
+
+/// The `when` of a hooks.d file: every container, or those whose annotations match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum When {
+    /// `{"always": true}`.
+    Always {
+        /// Always `true`.
+        always: bool,
+    },
+    /// `{"annotations": {KEY-REGEX: VALUE-REGEX}}`.
+    Annotations {
+        /// Annotation key pattern → value pattern.
+        annotations: BTreeMap<String, String>,
+    },
+}
+
+impl When {
+    /// Every container when `always`, else those with a non-empty `io.cfsgate.image`.
+    pub fn new(always: bool) -> When {
+        if always {
+            When::Always { always: true }
+        } else {
+            let key = format!("^{}$", IMAGE_ANNOTATION.replace('.', "\\."));
+            When::Annotations {
+                annotations: BTreeMap::from([(key, ".+".to_string())]),
+            }
+        }
+    }
+}
+
+/// What `install-hooks` writes.
+#[derive(Debug, Clone)]
+pub struct HooksSetup<'a> {
+    /// The cfsgate binary the hooks run.
+    pub binary: &'a Path,
+    /// Gate every container.
+    pub always: bool,
+    /// Arguments of every stage (`--audit-log F --run-dir D`).
+    pub common: &'a [String],
+    /// Extra arguments of `hook precreate` (policy, repository, …).
+    pub precreate_extra: &'a [String],
+}
+
+/// The three files: (file name, content).
+pub fn hooks_files(setup: &HooksSetup<'_>) -> Vec<(&'static str, HooksFile)> {
+    let file = |stage: &'static str, sub: &str, extra: &[String]| HooksFile {
+        version: HOOKS_SCHEMA_VERSION,
+        hook: HookCommand {
+            path: setup.binary.to_owned(),
+            args: ["cfsgate", "hook", sub]
+                .into_iter()
+                .map(String::from)
+                .chain(setup.common.iter().cloned())
+                .chain(extra.iter().cloned())
+                .collect(),
+        },
+        when: When::new(setup.always),
+        stages: vec![stage],
+    };
+    vec![
+        (
+            "cfsgate-precreate.json",
+            file("precreate", "precreate", setup.precreate_extra),
+        ),
+        (
+            "cfsgate-create-runtime.json",
+            file("createRuntime", "create-runtime", &[]),
+        ),
+        ("cfsgate-poststop.json", file("poststop", "poststop", &[])),
+    ]
+}
+
+/// Write the hooks.d files into `dir` (atomically each); their paths.
+pub fn install_hooks(dir: &Path, setup: &HooksSetup<'_>) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| GateError::io("creating", dir, e))?;
+    let mut written = Vec::new();
+    for (name, file) in hooks_files(setup) {
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|source| GateError::Json {
+            what: format!("serialising {name}"),
+            source,
+        })?;
+        fsutil::write_atomic(dir, name, &bytes)?;
+        written.push(dir.join(name));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_have_the_schema_podman_reads() {
+        let common = vec!["--run-dir".to_string(), "/run/x".to_string()];
+        let extra = vec!["--policy".to_string(), "/p.json".to_string()];
+        let setup = HooksSetup {
+            binary: Path::new("/usr/bin/cfsgate"),
+            always: false,
+            common: &common,
+            precreate_extra: &extra,
+        };
+        let files = hooks_files(&setup);
+        assert_eq!(files.len(), 3);
+        let pre = serde_json::to_value(&files[0].1).unwrap();
+        assert_eq!(
+            pre,
+            serde_json::json!({
+                "version": "1.0.0",
+                "hook": {"path": "/usr/bin/cfsgate", "args": [
+                    "cfsgate", "hook", "precreate", "--run-dir", "/run/x", "--policy", "/p.json"]},
+                "when": {"annotations": {"^io\\.cfsgate\\.image$": ".+"}},
+                "stages": ["precreate"]
+            })
+        );
+        let post = serde_json::to_value(&files[2].1).unwrap();
+        assert_eq!(post["hook"]["args"][2], "poststop");
+        assert_eq!(post["stages"][0], "poststop");
+        let always = HooksSetup {
+            always: true,
+            ..setup
+        };
+        let v = serde_json::to_value(&hooks_files(&always)[1].1).unwrap();
+        assert_eq!(v["when"], serde_json::json!({"always": true}));
+        assert_eq!(v["stages"][0], "createRuntime");
+    }
+}

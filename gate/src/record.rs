@@ -1,0 +1,218 @@
+//! The admission record: what precreate (or `cfsgate bundle`) admitted and mounted, kept as
+//! `<run-dir>/<key>/admission.json` until poststop or `mounts gc` removes the container. The
+//! createRuntime check binds a root to it; gc reads the owner's pid from it.
+//!
+//! | field | content |
+//! |---|---|
+//! | `version` | [`ADMISSION_RECORD_VERSION`]; another version is refused |
+//! | `key` | the per-container key (the state directory's name) |
+//! | `container_id` | the runtime's container id, set by the first createRuntime |
+//! | `image`, `reference` | what was judged, as what |
+//! | `manifest_digest` | `sha256:<hex>` of the manifest, when known |
+//! | `composefs_digest` | `sha256:<hex>`, the fs-verity digest of the mounted image |
+//! | `verity` | `kernel`, `userspace` or `none`: how objects are checked |
+//! | `rootfs` | the mount point |
+//! | `mount_id`, `dev` | mountinfo's id and `major:minor` of the overlay mount |
+//! | `time` | when it was admitted (RFC 3339, UTC) |
+//! | `pid`, `pid_start` | the container's process and its start time (`/proc/PID/stat`) |
+
+use std::path::{Path, PathBuf};
+
+use cfsgate_image::Sha256Digest;
+use cfsgate_mounter::VerityMode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GateError, Result};
+use crate::fsutil;
+
+/// The record format written by this version of cfsgate.
+pub const ADMISSION_RECORD_VERSION: u32 = 1;
+/// The record's file name in a container's state directory.
+pub const ADMISSION_FILE: &str = "admission.json";
+/// Largest admission record read: a record is well under 4 KiB; the bound keeps a corrupted
+/// or planted file from exhausting memory.
+pub const MAX_ADMISSION_BYTES: u64 = 64 << 10;
+
+/// One admitted container root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionRecord {
+    /// [`ADMISSION_RECORD_VERSION`].
+    pub version: u32,
+    /// The per-container key (name of the state directory).
+    pub key: String,
+    /// The runtime's container id, once createRuntime named it.
+    pub container_id: Option<String>,
+    /// The image that was judged.
+    pub image: String,
+    /// The docker reference it was judged as.
+    pub reference: Option<String>,
+    /// The manifest's digest.
+    #[serde(with = "digest_text::optional")]
+    pub manifest_digest: Option<Sha256Digest>,
+    /// The fs-verity digest of the mounted composefs image.
+    #[serde(with = "digest_text")]
+    pub composefs_digest: Sha256Digest,
+    /// How the mount checks objects.
+    #[serde(with = "verity_text")]
+    pub verity: VerityMode,
+    /// The mount point.
+    pub rootfs: PathBuf,
+    /// mountinfo's mount id of the overlay.
+    pub mount_id: u64,
+    /// `major:minor` of the overlay.
+    pub dev: String,
+    /// When it was admitted.
+    pub time: String,
+    /// The container's process, once createRuntime named it.
+    pub pid: Option<i64>,
+    /// That process's start time (field 22 of `/proc/PID/stat`).
+    pub pid_start: Option<u64>,
+}
+
+impl AdmissionRecord {
+    /// Write the record into the state directory `state` (atomically).
+    pub fn write(&self, state: &Path) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|source| GateError::Json {
+            what: "serialising the admission record".into(),
+            source,
+        })?;
+        bytes.push(b'\n');
+        fsutil::write_atomic(state, ADMISSION_FILE, &bytes)
+    }
+
+    /// Read the record of the state directory `state`.
+    pub fn read(state: &Path) -> Result<AdmissionRecord> {
+        let path = state.join(ADMISSION_FILE);
+        let bytes = fsutil::read_regular(&path, MAX_ADMISSION_BYTES)?;
+        Self::parse(&bytes, &path)
+    }
+
+    /// Parse a record (`path` names it in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<AdmissionRecord> {
+        let record: AdmissionRecord =
+            serde_json::from_slice(bytes).map_err(|source| GateError::Json {
+                what: format!("parsing {}", path.display()),
+                source,
+            })?;
+        if record.version != ADMISSION_RECORD_VERSION {
+            return Err(GateError::Invalid(format!(
+                "{}: admission record version {} (this cfsgate reads version {ADMISSION_RECORD_VERSION})",
+                path.display(),
+                record.version
+            )));
+        }
+        Ok(record)
+    }
+}
+
+/// `sha256:<hex>` text of a digest.
+mod digest_text {
+    use cfsgate_image::Sha256Digest;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Sha256Digest, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("sha256:{}", d.to_hex()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Sha256Digest, D::Error> {
+        let text = String::deserialize(d)?;
+        let hex = text
+            .strip_prefix("sha256:")
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not sha256:<hex>")))?;
+        Sha256Digest::from_hex(hex).map_err(serde::de::Error::custom)
+    }
+
+    pub mod optional {
+        use cfsgate_image::Sha256Digest;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Sha256Digest>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] Sha256Digest);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
+/// A verity mode as its name.
+mod verity_text {
+    use cfsgate_mounter::VerityMode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &VerityMode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VerityMode, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AdmissionRecord {
+        AdmissionRecord {
+            version: ADMISSION_RECORD_VERSION,
+            key: "k1".into(),
+            container_id: None,
+            image: "dir:/img".into(),
+            reference: Some("registry.example/app:1".into()),
+            manifest_digest: Some(Sha256Digest::from_hex(&"ab".repeat(32)).unwrap()),
+            composefs_digest: Sha256Digest::from_hex(&"cd".repeat(32)).unwrap(),
+            verity: VerityMode::Userspace,
+            rootfs: "/run/cfsgate/containers/k1/rootfs".into(),
+            mount_id: 812,
+            dev: "0:77".into(),
+            time: "2026-12-01T20:00:00Z".into(),
+            pid: None,
+            pid_start: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_the_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = sample();
+        record.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(ADMISSION_FILE)).unwrap();
+        assert!(text.contains(&format!(
+            "\"composefs_digest\": \"sha256:{}\"",
+            "cd".repeat(32)
+        )));
+        assert!(text.contains("\"verity\": \"userspace\""));
+        assert_eq!(AdmissionRecord::read(dir.path()).unwrap(), record);
+    }
+
+    #[test]
+    fn refuses_other_versions_unknown_fields_and_bad_digests() {
+        let good = serde_json::to_value(sample()).unwrap();
+        let path = Path::new("admission.json");
+        let mut v = good.clone();
+        v["version"] = 2.into();
+        let e = AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+        let mut v = good.clone();
+        v["extra"] = 1.into();
+        assert!(AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).is_err());
+        let mut v = good.clone();
+        v["composefs_digest"] = "cd".repeat(32).into();
+        assert!(AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).is_err());
+        let mut v = good;
+        v["verity"] = "maybe".into();
+        assert!(AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).is_err());
+    }
+}
