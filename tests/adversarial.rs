@@ -18,6 +18,8 @@ mod confusion;
 mod downgrade;
 #[path = "adversarial/exhaustion.rs"]
 mod exhaustion;
+#[path = "adversarial/hook_attacks.rs"]
+mod hook_attacks;
 #[path = "adversarial/ocibuild.rs"]
 mod ocibuild;
 #[path = "adversarial/races.rs"]

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cfsgate_image::Sha256Digest;
 use cfsgate_mounter::helper::{Repository, VerityRequest};
@@ -22,7 +22,7 @@ use cfsgate_verifier::audit::{append_record, AuditEntry};
 use crate::decision::{decide, GateDecision};
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::cleanup_container;
-use crate::mountinfo::mount_identity;
+use crate::mountinfo::{mount_identity, unique_mount_id};
 use crate::record::{AdmissionRecord, ADMISSION_RECORD_VERSION};
 use crate::GateConfig;
 
@@ -56,34 +56,60 @@ pub struct AdmissionRequest<'a> {
     pub rootfs: Option<PathBuf>,
 }
 
-/// What the worker produced: the mount point and how it checks objects, or why not.
+/// Mode of the run dir and of each container's state directory.
+pub const STATE_DIR_MODE: u32 = 0o700;
+
+/// What was mounted: the mount point and how it checks objects, or why not.
 type Mounted = std::result::Result<(PathBuf, Option<VerityMode>), String>;
 
 /// Decide, and when admitted mount and record the admission; one audit record either way.
 /// Every refusal is a [`GateError::Denied`].
+///
+/// Only the evaluation runs on a worker thread, and it has no side effect: the mount is made
+/// by this thread, after the verdict, and only when the verdict came within the deadline. The
+/// deadline is checked again once the mount is made; a mount finished past it is undone before
+/// the denial is reported. So nothing outlives a `--timeout` denial: a worker still evaluating
+/// when the deadline passes can only read.
 pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
     let config = req.config.clone();
-    let (tx, rx) = mpsc::channel();
-    let (key, image, reference, rootfs) = (
-        req.key.clone(),
-        req.image.clone(),
-        req.reference.clone(),
-        req.rootfs.clone(),
+    let deadline = Instant::now() + Duration::from_secs(config.timeout_secs);
+    let timeout_reason = format!(
+        "no decision within {} s (--timeout): failing closed",
+        config.timeout_secs
     );
+    let (tx, rx) = mpsc::channel();
+    let (image, reference) = (req.image.clone(), req.reference.clone());
     let worker_config = config.clone();
     std::thread::spawn(move || {
-        let outcome = decide_and_mount(&worker_config, &key, &image, reference.as_deref(), rootfs);
-        let _ = tx.send(outcome);
+        let _ = tx.send(decide(&worker_config, &image, reference.as_deref()));
     });
-    let (decision, mounted) = match rx.recv_timeout(Duration::from_secs(config.timeout_secs)) {
-        Ok(outcome) => outcome,
+    let waited = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let (decision, mounted): (GateDecision, Mounted) = match waited {
         Err(_) => (
-            GateDecision::denied(format!(
-                "no decision within {} s (--timeout): failing closed",
-                config.timeout_secs
-            )),
-            Err("timed out".to_string()),
+            GateDecision::denied(timeout_reason.clone()),
+            Err("timed out".into()),
         ),
+        Ok(decision) if !decision.admitted => (decision, Err("not admitted".into())),
+        Ok(mut decision) => {
+            let mounted = match decision.composefs_digest {
+                Some(digest) => mount_container(&req, &decision, &digest)
+                    .map_err(|e| reason_of(&e)),
+                None => Err(
+                    "admitted, but the image carries no composefs seal: there is no verified root to mount"
+                        .into(),
+                ),
+            };
+            if Instant::now() > deadline {
+                if let Ok((rootfs, _)) = &mounted {
+                    cleanup_container(&config.run_dir.join(&req.key), Some(rootfs));
+                }
+                decision.admitted = false;
+                decision.reasons.push(timeout_reason);
+                (decision, Err("timed out".into()))
+            } else {
+                (decision, mounted)
+            }
+        }
     };
     let verity = mounted.as_ref().ok().and_then(|m| m.1);
     let mut entry = AuditEntry {
@@ -136,48 +162,37 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
     }
 }
 
-fn decide_and_mount(
-    config: &GateConfig,
-    key: &str,
-    image: &str,
-    reference: Option<&str>,
-    rootfs: Option<PathBuf>,
-) -> (GateDecision, Mounted) {
-    let decision = decide(config, image, reference);
-    if !decision.admitted {
-        return (decision, Err("not admitted".into()));
-    }
-    let mounted = match decision.composefs_digest {
-        Some(digest) => mount_container(config, key, image, reference, &decision, &digest, rootfs)
-            .map_err(|e| reason_of(&e)),
-        None => Err(
-            "admitted, but the image carries no composefs seal: there is no verified root to mount"
-                .into(),
-        ),
-    };
-    (decision, mounted)
+/// Create `dir` owner-only (0700): a container's root holds the image's device nodes and
+/// setuid files, which no other host user may reach through the run dir.
+fn create_private_dir(dir: &std::path::Path, recursive: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(recursive)
+        .mode(STATE_DIR_MODE)
+        .create(dir)?;
+    // The umask may have taken bits away, never added any; set exactly 0700.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
 }
 
 fn mount_container(
-    config: &GateConfig,
-    key: &str,
-    image: &str,
-    reference: Option<&str>,
+    req: &AdmissionRequest<'_>,
     decision: &GateDecision,
     digest: &Sha256Digest,
-    rootfs: Option<PathBuf>,
 ) -> Result<(PathBuf, Option<VerityMode>)> {
+    let (config, key) = (req.config, req.key.as_str());
     let state = config.run_dir.join(key);
-    std::fs::create_dir_all(&config.run_dir)
-        .map_err(|e| GateError::io("creating", &config.run_dir, e))?;
-    std::fs::create_dir(&state).map_err(|e| {
+    if !config.run_dir.is_dir() {
+        create_private_dir(&config.run_dir, true)
+            .map_err(|e| GateError::io("creating", &config.run_dir, e))?;
+    }
+    create_private_dir(&state, false).map_err(|e| {
         GateError::Invalid(format!(
             "creating {} (is container {key} already admitted?): {e}",
             state.display()
         ))
     })?;
     let result = (|| {
-        let rootfs = rootfs.unwrap_or_else(|| state.join("rootfs"));
+        let rootfs = req.rootfs.clone().unwrap_or_else(|| state.join("rootfs"));
         let upper = UpperLayer {
             upperdir: state.join("upper"),
             workdir: state.join("work"),
@@ -208,7 +223,9 @@ fn mount_container(
                     source: Box::new(source),
                 }
             })?;
-        let identity = match mount_identity(&rootfs) {
+        let identity = match mount_identity(&rootfs)
+            .and_then(|identity| Ok((identity, unique_mount_id(&rootfs)?)))
+        {
             Ok(identity) => identity,
             Err(e) => {
                 let _ = unmount(&rootfs);
@@ -219,14 +236,15 @@ fn mount_container(
             version: ADMISSION_RECORD_VERSION,
             key: key.to_string(),
             container_id: None,
-            image: image.to_string(),
-            reference: reference.map(str::to_string),
+            image: req.image.clone(),
+            reference: req.reference.clone(),
             manifest_digest: decision.manifest_digest,
             composefs_digest: *digest,
             verity: report.verity,
             rootfs: rootfs.clone(),
-            mount_id: identity.mount_id,
-            dev: identity.dev,
+            mount_unique_id: identity.1,
+            mount_id: identity.0.mount_id,
+            dev: identity.0.dev,
             time: Timestamp::now().to_string(),
             pid: None,
             pid_start: None,

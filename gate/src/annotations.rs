@@ -9,6 +9,8 @@
 //! | `io.kubernetes.cri-o.ImageName` | the name CRI-O pulled it as | second |
 //! | `org.opencontainers.image.ref.name` | a full reference (with a `/`) | third |
 //! | `io.cfsgate.container-id` | the per-container key (else a fresh one) | — |
+//!
+//! A `dir:` image must be named by an absolute path.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,6 +44,15 @@ pub fn image_from_annotations(
                 "the container names no image: set the annotation {IMAGE_ANNOTATION} (or {CRIO_IMAGE_REF})"
             ))
         })?;
+    // A relative `dir:` path would be resolved against whatever directory the engine runs the
+    // hook in: the image judged would depend on the hook's cwd, not on the caller's words.
+    if let Some(path) = image.strip_prefix("dir:") {
+        if !path.starts_with('/') {
+            return Err(GateError::Invalid(format!(
+                "the image {image:?} is a relative dir: path: name it by an absolute path"
+            )));
+        }
+    }
     let reference = get(REFERENCE_ANNOTATION)
         .or_else(|| get(CRIO_IMAGE_NAME))
         // A ref.name that is a full reference (has a '/'): a bare tag names no repository.
@@ -119,6 +130,8 @@ mod tests {
             image_from_annotations(&a).unwrap(),
             ("oci:/crio".into(), Some("r.example/a:1".into()))
         );
+        let e = image_from_annotations(&map(&[(IMAGE_ANNOTATION, "dir:img")])).unwrap_err();
+        assert!(e.to_string().contains("relative dir: path"), "{e}");
         let e = image_from_annotations(&map(&[(IMAGE_ANNOTATION, "")])).unwrap_err();
         assert!(e.to_string().contains("names no image"));
     }

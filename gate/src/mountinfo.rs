@@ -130,6 +130,19 @@ pub fn mount_identity(path: &Path) -> Result<MountIdentity> {
     })
 }
 
+/// The 64-bit unique id of the mount exactly at `path` (opened `O_PATH`, no symlink followed
+/// at the last component); an error where the kernel lacks unique ids (before 6.8): the caller
+/// refuses rather than fall back to the recyclable mountinfo id.
+pub fn unique_mount_id(path: &Path) -> Result<u64> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty())
+        .map_err(|e| GateError::io("opening", path, e.into()))?;
+    cfsgate_sys::mount::unique_mount_id(&fd)
+        .map(|id| id.0)
+        .map_err(|e| GateError::Invalid(format!("{}: {e}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

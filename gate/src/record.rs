@@ -12,7 +12,8 @@
 //! | `composefs_digest` | `sha256:<hex>`, the fs-verity digest of the mounted image |
 //! | `verity` | `kernel`, `userspace` or `none`: how objects are checked |
 //! | `rootfs` | the mount point |
-//! | `mount_id`, `dev` | mountinfo's id and `major:minor` of the overlay mount |
+//! | `mount_unique_id` | the overlay mount's 64-bit unique id (`statx` `STATX_MNT_ID_UNIQUE`): never reused until reboot |
+//! | `mount_id`, `dev` | mountinfo's (recyclable) id and `major:minor` of the overlay mount, for people |
 //! | `time` | when it was admitted (RFC 3339, UTC) |
 //! | `pid`, `pid_start` | the container's process and its start time (`/proc/PID/stat`) |
 
@@ -26,7 +27,7 @@ use crate::error::{GateError, Result};
 use crate::fsutil;
 
 /// The record format written by this version of cfsgate.
-pub const ADMISSION_RECORD_VERSION: u32 = 1;
+pub const ADMISSION_RECORD_VERSION: u32 = 2;
 /// The record's file name in a container's state directory.
 pub const ADMISSION_FILE: &str = "admission.json";
 /// Largest admission record read: a record is well under 4 KiB; the bound keeps a corrupted
@@ -58,7 +59,9 @@ pub struct AdmissionRecord {
     pub verity: VerityMode,
     /// The mount point.
     pub rootfs: PathBuf,
-    /// mountinfo's mount id of the overlay.
+    /// The overlay mount's unique id (what createRuntime binds the root to).
+    pub mount_unique_id: u64,
+    /// mountinfo's mount id of the overlay (recyclable: shown, never trusted alone).
     pub mount_id: u64,
     /// `major:minor` of the overlay.
     pub dev: String,
@@ -175,6 +178,7 @@ mod tests {
             composefs_digest: Sha256Digest::from_hex(&"cd".repeat(32)).unwrap(),
             verity: VerityMode::Userspace,
             rootfs: "/run/cfsgate/containers/k1/rootfs".into(),
+            mount_unique_id: (1 << 31) + 9,
             mount_id: 812,
             dev: "0:77".into(),
             time: "2026-12-01T20:00:00Z".into(),
@@ -202,9 +206,9 @@ mod tests {
         let good = serde_json::to_value(sample()).unwrap();
         let path = Path::new("admission.json");
         let mut v = good.clone();
-        v["version"] = 2.into();
+        v["version"] = 1.into();
         let e = AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).unwrap_err();
-        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(e.to_string().contains("version 1"), "{e}");
         let mut v = good.clone();
         v["extra"] = 1.into();
         assert!(AdmissionRecord::parse(&serde_json::to_vec(&v).unwrap(), path).is_err());

@@ -6,11 +6,17 @@
 //! | [`create_runtime`] | the container state `{id, pid, bundle, …}` | refuse unless the bundle's root is the admitted composefs mount; one audit record either way |
 //! | [`poststop`] | the container state | unmount and remove what precreate made |
 //!
-//! The createRuntime check binds the root to its admission by the mount's identity (mount id
-//! and device in mountinfo, recorded right after the verified mount was made): a root that was
-//! unmounted, replaced by another mount, or is a plain directory is refused.
+//! The createRuntime check (docs/hooks.md):
+//! - binds the root to its admission by the overlay mount's 64-bit unique mount id (`statx`
+//!   `STATX_MNT_ID_UNIQUE`, recorded right after the verified mount was made, never reused
+//!   before reboot; a kernel without it is refused): a root that was unmounted, replaced by
+//!   another mount (even one that recycled the mountinfo id and device number), covered, or is
+//!   a plain directory is refused;
+//! - refuses any mount below the root that the bundle's `config.json` does not declare in
+//!   `mounts`;
+//! - gives the admission to one runtime container id, once: another id's claim is refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cfsgate_policy::Timestamp;
 use cfsgate_verifier::audit::{append_record, AuditEntry};
@@ -20,10 +26,12 @@ use crate::annotations::{container_key, image_from_annotations};
 use crate::decision::ENFORCE;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::{cleanup_container, find_admission};
-use crate::mountinfo::mount_identity;
+use crate::mountinfo::{mount_identity, read_mount_table, unique_mount_id};
 use crate::procstat::process_start;
+use crate::record::AdmissionRecord;
 use crate::spec::{
-    parse_container_state, parse_runtime_config, read_bundle, ContainerState, RuntimeConfig,
+    parse_container_state, parse_runtime_config, read_bundle, BundleConfig, ContainerState,
+    RuntimeConfig,
 };
 use crate::GateConfig;
 
@@ -92,9 +100,9 @@ pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<
 }
 
 fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) -> Result<()> {
-    let (_, root) = read_bundle(state.bundle_dir()?)?;
+    let (bundle_config, root) = read_bundle(state.bundle_dir()?)?;
     entry.image = root.display().to_string();
-    let (dir, mut record) = find_admission(run_dir, &root)?.ok_or_else(|| {
+    let (dir, record) = find_admission(run_dir, &root)?.ok_or_else(|| {
         GateError::Invalid(format!("{} was not admitted by cfsgate", root.display()))
     })?;
     entry.image = record.image.clone();
@@ -103,42 +111,94 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
     entry.manifest_digest = record.manifest_digest;
     entry.verity = Some(record.verity.to_string());
     let digest = record.composefs_digest;
-    let mounted = mount_identity(&root).map_err(|e| {
+    let not_admitted = |e: GateError| {
         GateError::Invalid(format!(
             "{} is not the admitted composefs mount: {}",
             root.display(),
             reason_of(&e)
         ))
-    })?;
-    if mounted.fstype != "overlay"
-        || mounted.mount_id != record.mount_id
-        || mounted.dev != record.dev
-    {
+    };
+    let mounted = mount_identity(&root).map_err(not_admitted)?;
+    // The unique id is never given to another mount before reboot: a root unmounted and
+    // replaced, even by a mount that got the same mountinfo id and device number, differs.
+    let unique = unique_mount_id(&root).map_err(not_admitted)?;
+    if mounted.fstype != "overlay" || unique != record.mount_unique_id {
         return Err(GateError::Invalid(format!(
-            "the root {} is not the composefs mount of sha256:{digest} admitted at {}: it is mount {} ({}, dev {}), the admitted one was mount {} (dev {}); the root was swapped",
+            "the root {} is not the composefs mount of sha256:{digest} admitted at {}: it is mount {} (unique id {unique}, {}, dev {}), the admitted one was mount {} (unique id {}, dev {}); the root was swapped",
             root.display(),
             record.time,
             mounted.mount_id,
             mounted.fstype,
             mounted.dev,
             record.mount_id,
+            record.mount_unique_id,
             record.dev,
         )));
     }
+    check_mounts_below(&root, &bundle_config)?;
+    claim(&dir, state, &digest)?;
     entry.reasons.push(format!(
         "root {} is the composefs mount of sha256:{digest} admitted at {}",
         root.display(),
         record.time
     ));
-    // Remember which container this is, for `mounts gc`.
-    if let Some(id) = &state.id {
-        record.container_id = Some(id.clone());
+    Ok(())
+}
+
+/// Refuse any mount below the root that the bundle's config does not declare: after
+/// admission, nothing may cover part of the verified tree (a tmpfs over `/bin`) unless the
+/// runtime was asked to mount it there. Read from this (the runtime's) mount namespace.
+fn check_mounts_below(root: &Path, config: &BundleConfig) -> Result<()> {
+    let declared: Vec<PathBuf> = config
+        .mounts
+        .iter()
+        .map(|m| root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination)))
+        .collect();
+    let table = read_mount_table()?;
+    let foreign: Vec<String> = table
+        .iter()
+        .filter(|m| m.mount_point != root && m.mount_point.starts_with(root))
+        .filter(|m| !declared.contains(&m.mount_point))
+        .map(|m| format!("{} ({})", m.mount_point.display(), m.fstype))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(GateError::Invalid(format!(
+            "a mount below the root {} is not declared in the bundle's config.json mounts: {}; the verified tree was covered",
+            root.display(),
+            foreign.join(", ")
+        )));
     }
-    if let Some(pid) = state.pid.filter(|p| *p > 0) {
-        record.pid = Some(pid);
-        record.pid_start = process_start(pid);
+    Ok(())
+}
+
+/// Bind the admission to the runtime's container id, once: under the state directory's lock,
+/// an admission already claimed by another id is refused (and the refusal is recorded by the
+/// caller); the first claim records the id and the container's pid for `mounts gc`.
+fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::Sha256Digest) -> Result<()> {
+    let lock = std::fs::File::open(dir).map_err(|e| GateError::io("opening", dir, e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| GateError::io("locking", dir, e.into()))?;
+    let mut record = AdmissionRecord::read(dir)?;
+    let id = state
+        .id
+        .clone()
+        .ok_or_else(|| GateError::Invalid("the state on stdin has no container id".into()))?;
+    match &record.container_id {
+        Some(owner) if *owner != id => {
+            return Err(GateError::Invalid(format!(
+                "the admission of sha256:{digest} belongs to container {owner}; container {id} may not claim it"
+            )));
+        }
+        Some(_) => {}
+        None => record.container_id = Some(id),
     }
-    record.write(&dir)
+    if record.pid.is_none() {
+        if let Some(pid) = state.pid.filter(|p| *p > 0) {
+            record.pid = Some(pid);
+            record.pid_start = process_start(pid);
+        }
+    }
+    record.write(dir)
 }
 
 /// `hook poststop` on the container state `input`: unmount and remove the container's mount
