@@ -117,7 +117,12 @@ fn recycle_mount_identity(fx: &Fixture, root: &Path, id: u64, dev: &str, attempt
 
 /// Item 1: unmount an admitted root, recycle its mountinfo id and device number for an
 /// unverified overlay at the same path: createRuntime must still see that it is another mount.
+///
+/// Mount ids and anonymous device numbers are global to the kernel, so any test mounting in
+/// parallel takes the id this one is waiting for: it is ignored in the parallel run and run
+/// alone by `scripts/test` (`--ignored --test-threads=1`).
 #[test]
+#[ignore = "needs the kernel's mount ids to itself: run alone by scripts/test"]
 fn a_recycled_mount_id_and_device_do_not_pass_for_the_admitted_root() {
     if !require_root() {
         return;
