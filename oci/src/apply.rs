@@ -237,6 +237,72 @@ impl TreeBuilder {
         Ok(())
     }
 
+    /// Apply a layer given as entries whose regular files are already stored (a zstd:chunked
+    /// table of contents, checked by the caller); the same rules as a tar, the same limits; on
+    /// error the tree is unchanged. A regular file without content data is an error.
+    pub(crate) fn apply_prepared(
+        &mut self,
+        index: usize,
+        layer: &Layer,
+        entries: Vec<(TarEntry, Option<FileData>)>,
+    ) -> Result<(), OciError> {
+        if entries.len() as u64 > self.opts.limits.max_layer_entries {
+            return Err(OciError::Limit {
+                reason: format!(
+                    "layer {index} ({}) has more than {} entries",
+                    layer.digest, self.opts.limits.max_layer_entries
+                ),
+            });
+        }
+        let mut left = self.uncompressed_left;
+        let mut staged = self.tree.clone();
+        let mut root_entry = self.root_entry.clone();
+        let mut applier = Applier {
+            tree: &mut staged,
+            sink: &crate::sink::NullSink,
+            touched: HashSet::new(),
+            root_entry: &mut root_entry,
+            opts: &self.opts,
+        };
+        for (entry, data) in entries {
+            let entry_err = |reason: String| OciError::TarEntry {
+                layer: index,
+                digest: layer.digest,
+                entry: String::from_utf8_lossy(&entry.path).into_owned(),
+                reason,
+            };
+            left = left.checked_sub(entry.size).ok_or_else(|| OciError::Limit {
+                reason: format!(
+                    "layer {index} ({}) holds more than the limit of {} uncompressed bytes for the image",
+                    layer.digest, self.opts.limits.max_uncompressed_bytes
+                ),
+            })?;
+            let content = match (entry.kind, data) {
+                (EntryKind::Regular, Some(data)) => FileContent::Ready(data),
+                (EntryKind::Regular, None) => {
+                    return Err(entry_err("no content for a regular file".into()))
+                }
+                (_, _) => FileContent::Ready(FileData::Inline(Vec::new().into())),
+            };
+            applier.apply(&entry, content).map_err(|e| match e {
+                ApplyError::Io(e) => entry_err(e.to_string()),
+                ApplyError::Bad(reason) => entry_err(reason),
+            })?;
+        }
+        if staged.inodes.len() > self.opts.limits.max_inodes {
+            staged = compact(&staged);
+            if staged.inodes.len() > self.opts.limits.max_inodes {
+                return Err(OciError::Limit {
+                    reason: format!("more than {} inodes", self.opts.limits.max_inodes),
+                });
+            }
+        }
+        self.tree = staged;
+        self.root_entry = root_entry;
+        self.uncompressed_left = left;
+        Ok(())
+    }
+
     /// The canonical merged tree (see the module docs).
     pub fn finish(self) -> Result<Tree, OciError> {
         let mut tree = compact(&self.tree);
@@ -365,7 +431,7 @@ fn apply_entries(stream: &mut TarStream<'_>, applier: &mut Applier<'_>) -> Resul
         };
         let mut content = stream.content(size);
         applier
-            .apply(&entry, &mut content)
+            .apply(&entry, FileContent::Stream(&mut content))
             .map_err(|reason| match reason {
                 ApplyError::Io(e) => TarError::Io(e),
                 ApplyError::Bad(reason) => TarError::Entry {
@@ -375,6 +441,13 @@ fn apply_entries(stream: &mut TarStream<'_>, applier: &mut Applier<'_>) -> Resul
             })?;
     }
     Ok(())
+}
+
+/// A regular file's content as the applier gets it: streamed from the layer into the sink, or
+/// already stored and hashed (a partial pull built it from a table of contents).
+pub(crate) enum FileContent<'r> {
+    Stream(&'r mut dyn Read),
+    Ready(FileData),
 }
 
 enum ApplyError {
@@ -455,7 +528,7 @@ impl Applier<'_> {
         }
     }
 
-    fn apply(&mut self, e: &TarEntry, content: &mut dyn Read) -> Result<(), ApplyError> {
+    fn apply(&mut self, e: &TarEntry, content: FileContent<'_>) -> Result<(), ApplyError> {
         let comps = components(&e.path)?;
         let stat = self.stat_of(e)?;
         let xattrs = canonical_xattrs(&e.xattrs)?;
@@ -536,7 +609,10 @@ impl Applier<'_> {
                 }
                 Content::Directory(Vec::new())
             }
-            EntryKind::Regular => Content::Regular(self.store(e.size, content)?),
+            EntryKind::Regular => Content::Regular(match content {
+                FileContent::Stream(reader) => self.store(e.size, reader)?,
+                FileContent::Ready(data) => data,
+            }),
             EntryKind::Symlink => {
                 if e.link.is_empty() || e.link.len() > MAX_SYMLINK_LEN {
                     return bad(format!(

@@ -171,6 +171,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error(transparent)]
+    Chunked(#[from] crate::chunked::ChunkedError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -234,6 +236,19 @@ pub fn import_image(
     ref_name: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<ImportReport, ImportError> {
+    import_built(repo, image, ref_name, &mut |sink| {
+        Ok(build_image(image, sink, progress)?)
+    })
+}
+
+/// [`import_image`] with the tree and composefs image built by `build` (a full build, or a
+/// partial one from zstd:chunked tables), whose objects go into the sink it is given.
+pub(crate) fn import_built(
+    repo: &Repository,
+    image: &ResolvedImage,
+    ref_name: Option<&str>,
+    build: &mut dyn FnMut(&dyn ObjectSink) -> Result<BuiltImage, ImportError>,
+) -> Result<ImportReport, ImportError> {
     if let Some(name) = ref_name {
         validate_ref_name(name)?;
     }
@@ -242,7 +257,7 @@ pub fn import_image(
     // Held across objects, image, metadata and ref: gc waits until the image is named.
     let _lock = repo.lock(LockKind::Shared)?;
     let sink = RepoSink::new(repo)?;
-    let built = build_image(image, &sink, progress)?;
+    let built = build(&sink)?;
     if seal.is_some() {
         // Before committing: a mismatch leaves only temporary files, which the dropped batch
         // removes (or objects a size-triggered flush already made durable, unreferenced).

@@ -11,6 +11,7 @@
 //! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
 //! | [`import`] | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
+//! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
 //! | [`seal`] | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
@@ -33,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod chunked;
 pub mod cstorage;
 pub mod digest;
 pub mod error;

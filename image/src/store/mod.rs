@@ -10,6 +10,7 @@
 //! | `objects/xx/rest` | file content named by its fs-verity SHA-256 digest (`xx` = first 2 hex digits) ([`objects`]) |
 //! | `images/<hex>` | composefs EROFS images named by their own fs-verity digest ([`images`]) |
 //! | `refs/<name>` | a name (may contain `/`) holding `<hex>\n`, the digest of an image: the gc roots ([`refs`]) |
+//! | `sha256/xx/rest` | content index: symlinks from a content sha256 to the object holding it, written with every object ([`content_index`]) |
 //! | `tmp/` | temporary files, renamed into place once complete (same file system as everything else) |
 //! | `quarantine/` | corrupt objects and images moved aside by `fsck --repair` ([`fsck`]) |
 //!
@@ -21,6 +22,7 @@
 //! so whichever rename lands last replaces an equal file (or the second writer sees it present
 //! and skips it).
 
+pub mod content_index;
 pub mod fsck;
 pub mod gc;
 pub mod images;
@@ -37,6 +39,7 @@ mod fsutil;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use content_index::ContentSha256;
 pub use error::StoreError;
 pub use fsck::FsckReport;
 pub use gc::GcReport;

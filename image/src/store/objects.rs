@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use crate::fsverity::{FsVerityHasher, Sha256, Sha256Digest};
 
+use super::content_index::{ContentSha256, Sha256Tee};
 use super::{fsutil, verity};
 use super::{LockKind, RepoLock, Repository, StoreError, VerityMode, OBJECTS_DIR, TMP_DIR};
 
@@ -75,6 +76,8 @@ struct Pending {
     files: Vec<(Sha256Digest, PathBuf)>,
     digests: HashSet<Sha256Digest>,
     bytes: u64,
+    /// Content index entries of the pending files, written once they are renamed.
+    index: Vec<(ContentSha256, Sha256Digest)>,
 }
 
 /// Many object writes made durable together. `add_*` may be called from many threads at once.
@@ -102,7 +105,8 @@ impl ObjectBatch<'_> {
     ) -> Result<(Sha256Digest, u64), StoreError> {
         let tmp_dir = self.repo.dir(TMP_DIR);
         let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
-        let copied = copy_hashing(&mut reader, &mut file, source, &tmp);
+        let mut tee = Sha256Tee::new(&mut reader);
+        let copied = copy_hashing(&mut tee, &mut file, source, &tmp);
         drop(file);
         let (digest, size) = match copied {
             Ok(result) => result,
@@ -111,7 +115,7 @@ impl ObjectBatch<'_> {
                 return Err(e);
             }
         };
-        self.offer(digest, size, tmp)?;
+        self.offer(digest, size, tmp, tee.finish())?;
         Ok((digest, size))
     }
 
@@ -129,7 +133,7 @@ impl ObjectBatch<'_> {
             let _ = fs::remove_file(&tmp);
             return Err(StoreError::io("write", &tmp)(e));
         }
-        self.offer(digest, data.len() as u64, tmp)
+        self.offer(digest, data.len() as u64, tmp, ContentSha256::of(data))
     }
 
     /// Copy a file into the batch; returns its digest.
@@ -184,16 +188,29 @@ impl ObjectBatch<'_> {
         Ok(())
     }
 
-    fn offer(&self, digest: Sha256Digest, size: u64, tmp: PathBuf) -> Result<(), StoreError> {
+    fn offer(
+        &self,
+        digest: Sha256Digest,
+        size: u64,
+        tmp: PathBuf,
+        content: ContentSha256,
+    ) -> Result<(), StoreError> {
         let mut pending = self.lock_pending();
-        if pending.digests.contains(&digest) || self.repo.has_object(&digest) {
+        if pending.digests.contains(&digest) {
             drop(pending);
             let _ = fs::remove_file(&tmp);
             self.lock_stats().objects_present += 1;
             return Ok(());
         }
+        if self.repo.has_object(&digest) {
+            drop(pending);
+            let _ = fs::remove_file(&tmp);
+            self.lock_stats().objects_present += 1;
+            return self.repo.index_content(&content, &digest);
+        }
         pending.digests.insert(digest);
         pending.files.push((digest, tmp));
+        pending.index.push((content, digest));
         pending.bytes += size;
         if pending.files.len() >= MAX_PENDING_OBJECTS || pending.bytes >= MAX_PENDING_BYTES {
             let full = std::mem::take(&mut *pending);
@@ -223,6 +240,10 @@ impl ObjectBatch<'_> {
             }
         }
         let written = result?;
+        // After the renames: an entry never names an object that is not there yet.
+        for (content, digest) in &pending.index {
+            self.repo.index_content(content, digest)?;
+        }
         let mut stats = self.lock_stats();
         stats.objects_written += written.0;
         stats.bytes_written += written.1;
