@@ -121,7 +121,8 @@ fn recycle_mount_identity(fx: &Fixture, root: &Path, id: u64, dev: &str, attempt
 /// Mount ids and anonymous device numbers are global to the kernel. After a full suite run
 /// the recycling step misses the wanted id by two, even run alone
 /// (`cargo test --release --test adversarial -- --ignored`), so the test is ignored until the
-/// recycling is made deterministic; the binding itself is unit-tested in the gate crate.
+/// recycling is made deterministic. The unique id is read by cfsgate-sys (unit-tested there)
+/// and compared by every createRuntime of the hook, runc and crun tests.
 #[test]
 #[ignore = "recycling the mount id is not yet deterministic on a busy kernel"]
 fn a_recycled_mount_id_and_device_do_not_pass_for_the_admitted_root() {
