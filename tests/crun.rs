@@ -203,11 +203,16 @@ fn crun_runs_the_verified_root() {
         stdout.contains(" overlay "),
         "container root is not the overlay: {stdout}"
     );
+    // crun deleted the container: poststop (of the owner) unmounted the root and removed the
+    // state, and recorded that.
     assert_eq!(
         fx.audit_stages(),
-        pairs(&[("bundle", "admit"), ("createRuntime", "admit")])
+        pairs(&[
+            ("bundle", "admit"),
+            ("createRuntime", "admit"),
+            ("poststop", "admit")
+        ])
     );
-    // crun deleted the container: poststop unmounted the root and removed the state.
     assert_eq!(ns.fstype_at(&dir.join("rootfs")), None);
     assert!(
         ns.mounts_under(fx.path()).is_empty(),
@@ -323,7 +328,16 @@ fn crun_refuses_a_root_swapped_after_admission() {
     assert!(out.status.success(), "umount swap: {}", text(&out));
     assert_eq!(ns.fstype_at(&root).as_deref(), Some("overlay"));
     let run_dir = fx.run_dir.display().to_string();
-    let out = ns.exec(&[BIN, "mounts", "gc", "--run-dir", &run_dir]);
+    let audit_log = fx.audit_log.display().to_string();
+    let out = ns.exec(&[
+        BIN,
+        "mounts",
+        "gc",
+        "--run-dir",
+        &run_dir,
+        "--audit-log",
+        &audit_log,
+    ]);
     assert!(out.status.success(), "mounts gc: {}", text(&out));
     while ns.fstype_at(&root).is_some() {
         let out = ns.exec(&["umount", &root_s]);

@@ -51,9 +51,17 @@ fn records(fx: &Fixture) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn poststop(fx: &Fixture, name: &str, root: &Path) {
-    let bundle = bundle_for(fx.path(), name, root);
-    let out = stage(fx, "poststop", &state_json(name, &bundle));
+/// The poststop of container `id` (its createRuntime first, which claims the admission or, for
+/// its owner, passes again: poststop cleans up only for the owner).
+fn poststop(fx: &Fixture, id: &str, root: &Path) {
+    let bundle = bundle_for(fx.path(), id, root);
+    let out = stage(fx, "create-runtime", &state_json(id, &bundle));
+    assert!(
+        out.status.success(),
+        "create-runtime before poststop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = stage(fx, "poststop", &state_json(id, &bundle));
     assert!(
         out.status.success(),
         "poststop: {}",
@@ -119,7 +127,7 @@ fn precreate_admits_signed_sealed_image_and_poststop_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    poststop(&fx, "good", &root);
+    poststop(&fx, "ctr-good", &root);
     assert!(
         mounts_under(&fx.run_dir).is_empty(),
         "leaked: {:?}",
@@ -276,7 +284,19 @@ fn create_runtime_refuses_a_swapped_root() {
     let out = stage(&fx, "create-runtime", &state_json("ctr-swap", &bundle));
     assert_eq!(out.status.code(), Some(1), "remounted root accepted");
 
-    poststop(&fx, "swap", &root);
+    // No createRuntime passed, so no container owns the admission: poststop leaves it (to
+    // `mounts gc` after its grace period) and says so.
+    let out = stage(&fx, "poststop", &state_json("ctr-swap", &bundle));
+    assert_eq!(out.status.code(), Some(1), "unowned admission cleaned up");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("claimed by no createRuntime"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(root.parent().unwrap().join("admission.json").exists());
+    while fstype_at(&root).is_some() {
+        run(std::process::Command::new("umount").arg(&root));
+    }
     assert!(mounts_under(&fx.run_dir).is_empty());
     let recs = records(&fx);
     let create: Vec<_> = recs
@@ -285,6 +305,11 @@ fn create_runtime_refuses_a_swapped_root() {
         .collect();
     assert_eq!(create.len(), 3);
     assert!(create.iter().all(|r| r["verdict"] == "deny"));
+    let last = recs.last().unwrap();
+    assert_eq!(
+        (&last["stage"], &last["verdict"]),
+        (&"poststop".into(), &"deny".into())
+    );
     assert!(audit_verify(&fx).0);
 }
 
@@ -387,7 +412,14 @@ fn mounts_gc_collects_containers_whose_process_is_gone() {
     assert!(stage(&fx, "create-runtime", &state).status.success());
     let gc = |fx: &Fixture| {
         cfsgate(
-            &["mounts", "gc", "--run-dir", fx.run_dir.to_str().unwrap()],
+            &[
+                "mounts",
+                "gc",
+                "--run-dir",
+                fx.run_dir.to_str().unwrap(),
+                "--audit-log",
+                fx.audit_log.to_str().unwrap(),
+            ],
             None,
         )
     };
@@ -402,6 +434,20 @@ fn mounts_gc_collects_containers_whose_process_is_gone() {
     assert!(gc(&fx).status.success());
     assert!(mounts_under(&fx.run_dir).is_empty());
     assert!(!root.exists());
+    // The cleanup is an audit record (the first gc, which removed nothing, wrote none).
+    let recs = records(&fx);
+    let stages: Vec<_> = recs.iter().map(|r| r["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["precreate", "createRuntime", "gc"]);
+    let gc = recs.last().unwrap();
+    assert_eq!(gc["verdict"], "admit");
+    assert_eq!(gc["container_id"], "ctr-gc");
+    assert!(
+        gc["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("container ctr-gc is gone"),
+        "{gc}"
+    );
 }
 
 /// `bash -c '<cfsgate hook precreate …> <redirect>; exit $?'` with the runtime config on stdin:
@@ -580,10 +626,17 @@ fn a_decision_slower_than_the_timeout_denies() {
     let recs = records(&fx);
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0]["verdict"], "deny");
-    assert!(recs[0]["reasons"][0]
-        .as_str()
-        .unwrap()
-        .contains("--timeout"));
+    // The timeout's reason is the first (deadline passed before the verdict) or the last
+    // (verdict in time, mount finished past the deadline and undone).
+    assert!(
+        recs[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("--timeout")),
+        "{}",
+        recs[0]
+    );
     // Let a worker that outlived the denial finish, then make sure nothing is left.
     std::thread::sleep(std::time::Duration::from_secs(2));
     for mount in mounts_under(&fx.run_dir).iter().rev() {
@@ -653,6 +706,6 @@ fn an_audit_record_that_cannot_be_written_denies() {
         stderr.contains("cannot record the decision, failing closed"),
         "{stderr}"
     );
-    poststop(&fx, "noaudit", &root);
+    poststop(&fx, "ctr-noaudit", &root);
     assert!(mounts_under(&fx.run_dir).is_empty());
 }

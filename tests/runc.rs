@@ -116,7 +116,14 @@ fn runc_runs_the_verified_root_and_refuses_a_swapped_one() {
         .output();
     let _ = Command::new("umount").arg(&root).output();
     let _ = cfsgate(
-        &["mounts", "gc", "--run-dir", fx.run_dir.to_str().unwrap()],
+        &[
+            "mounts",
+            "gc",
+            "--run-dir",
+            fx.run_dir.to_str().unwrap(),
+            "--audit-log",
+            fx.audit_log.to_str().unwrap(),
+        ],
         None,
     );
     // gc needs the process gone or the grace period over; unmount what is left explicitly.
@@ -133,9 +140,13 @@ fn runc_runs_the_verified_root_and_refuses_a_swapped_one() {
         [
             ("bundle", "admit"),
             ("createRuntime", "admit"),
+            ("poststop", "admit"),
             ("bundle", "deny"),
             ("bundle", "admit"),
-            ("createRuntime", "deny")
+            ("createRuntime", "deny"),
+            // runc runs poststop when create fails; no createRuntime passed, so no container
+            // owns that admission: the cleanup is refused and left to `mounts gc`.
+            ("poststop", "deny")
         ]
     );
 }

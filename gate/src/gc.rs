@@ -5,9 +5,19 @@
 //! A container is gone when the process createRuntime recorded has ended (or its pid now names
 //! a process started at another time), or when it never reached createRuntime and
 //! [`UNSTARTED_GRACE_SECS`] have passed since its admission.
+//!
+//! Every cleanup that `mounts gc` or `hook poststop` does is an audit record (stage `gc` or
+//! `poststop`), written before anything is touched: a cleanup that cannot be recorded does not
+//! happen. `admit` means the cleanup was done, `deny` that it was refused (a poststop for a
+//! container that does not own the admission) or could not be completed (its reasons say what
+//! is left).
 
 use std::path::{Path, PathBuf};
 
+use cfsgate_policy::Timestamp;
+use cfsgate_verifier::audit::{append_record, AuditEntry};
+
+use crate::decision::ENFORCE;
 use crate::error::{GateError, Result};
 use crate::mountinfo::mount_identity;
 use crate::procstat::process_start;
@@ -107,6 +117,67 @@ pub fn list(run_dir: &Path) -> Result<Vec<Listed>> {
         .collect())
 }
 
+/// The audit record of a cleanup (`stage` `poststop` or `gc`) of the admission in `state`
+/// (`record` when it was readable), asked for by `container_id`.
+pub fn cleanup_entry(
+    stage: &str,
+    container_id: Option<String>,
+    state: &Path,
+    record: Option<&AdmissionRecord>,
+) -> AuditEntry {
+    AuditEntry {
+        time: Some(Timestamp::now()),
+        stage: stage.into(),
+        container_id,
+        image: record.map_or_else(|| state.display().to_string(), |r| r.image.clone()),
+        reference: record.and_then(|r| r.reference.clone()),
+        manifest_digest: record.and_then(|r| r.manifest_digest),
+        composefs_digest: record.map(|r| r.composefs_digest),
+        mode: ENFORCE.into(),
+        verity: record.map(|r| r.verity.to_string()),
+        ..AuditEntry::default()
+    }
+}
+
+/// Record `entry` (admitted, `why` as its reason), then clean up: unmount `rootfs`, remove
+/// `state`. A cleanup that cannot be recorded is not done; one that leaves something behind
+/// is recorded again, as `deny`, with what is left. What could not be undone, in words.
+pub fn recorded_cleanup(
+    audit_log: &Path,
+    mut entry: AuditEntry,
+    why: String,
+    state: &Path,
+    rootfs: Option<&Path>,
+) -> Vec<String> {
+    entry.admitted = true;
+    entry.reasons = vec![match rootfs {
+        Some(root) => format!(
+            "{why}: unmounting {} and removing {}",
+            root.display(),
+            state.display()
+        ),
+        None => format!("{why}: removing {}", state.display()),
+    }];
+    if let Err(e) = append_record(audit_log, &entry) {
+        return vec![format!(
+            "cannot record the cleanup of {}, left as it is: {e}",
+            state.display()
+        )];
+    }
+    let problems = cleanup_container(state, rootfs);
+    if !problems.is_empty() {
+        entry.time = Some(Timestamp::now());
+        entry.admitted = false;
+        entry.reasons = problems.clone();
+        if let Err(e) = append_record(audit_log, &entry) {
+            let mut problems = problems;
+            problems.push(format!("cannot record what the cleanup left: {e}"));
+            return problems;
+        }
+    }
+    problems
+}
+
 /// What one `mounts gc` run did.
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -116,19 +187,45 @@ pub struct GcReport {
     pub problems: Vec<String>,
 }
 
-/// Remove every container that is gone (a state directory without a readable record too).
-pub fn gc(run_dir: &Path) -> Result<GcReport> {
+/// Why `mounts gc` removes the admission `record`: its container is gone (see the module doc).
+fn gone_because(record: Option<&AdmissionRecord>) -> String {
+    match record {
+        None => "no readable admission record".into(),
+        Some(AdmissionRecord {
+            pid: Some(pid),
+            container_id,
+            ..
+        }) => format!(
+            "container {} is gone (process {pid} ended)",
+            container_id.as_deref().unwrap_or("-")
+        ),
+        Some(r) => format!(
+            "admission {} never reached createRuntime within {UNSTARTED_GRACE_SECS} s",
+            r.key
+        ),
+    }
+}
+
+/// Remove every container that is gone (a state directory without a readable record too), one
+/// audit record (stage `gc`) in `audit_log` for each.
+pub fn gc(run_dir: &Path, audit_log: &Path) -> Result<GcReport> {
     let mut report = GcReport::default();
     for listed in list(run_dir)? {
-        let gone = listed
-            .record
-            .as_ref()
-            .is_none_or(|r| container_gone(&listed.state, r));
+        let record = listed.record.as_ref();
+        let gone = record.is_none_or(|r| container_gone(&listed.state, r));
         if !gone {
             continue;
         }
-        let rootfs = listed.record.as_ref().map(|r| r.rootfs.as_path());
-        let problems = cleanup_container(&listed.state, rootfs);
+        let owner = record.map(|r| r.container_id.clone().unwrap_or_else(|| r.key.clone()));
+        let entry = cleanup_entry("gc", owner, &listed.state, record);
+        let rootfs = record.map(|r| r.rootfs.as_path());
+        let problems = recorded_cleanup(
+            audit_log,
+            entry,
+            gone_because(record),
+            &listed.state,
+            rootfs,
+        );
         if problems.is_empty() {
             report.removed.push(listed.state);
         }

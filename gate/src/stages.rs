@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`precreate`] | the proposed runtime config | judge the image, mount it, return the config with `root.path` on the mount |
 //! | [`create_runtime`] | the container state `{id, pid, bundle, …}` | refuse unless the bundle's root is the admitted composefs mount; one audit record either way |
-//! | [`poststop`] | the container state | unmount and remove what precreate made |
+//! | [`poststop`] | the container state | unmount and remove what precreate made, for the owner only; one audit record either way |
 //!
 //! The createRuntime check (docs/hooks.md):
 //! - binds the root to its admission by the overlay mount's 64-bit unique mount id (`statx`
@@ -25,7 +25,9 @@ use crate::admit::{admit, AdmissionRequest, Admitted};
 use crate::annotations::{container_key, image_from_annotations};
 use crate::decision::ENFORCE;
 use crate::error::{reason_of, GateError, Result};
-use crate::gc::{cleanup_container, find_admission};
+use crate::gc::{
+    cleanup_container, cleanup_entry, find_admission, recorded_cleanup, UNSTARTED_GRACE_SECS,
+};
 use crate::mountinfo::{mount_identity, read_mount_table, unique_mount_id};
 use crate::procstat::process_start;
 use crate::record::AdmissionRecord;
@@ -202,14 +204,44 @@ fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::Sha256Diges
 }
 
 /// `hook poststop` on the container state `input`: unmount and remove the container's mount
-/// and state (nothing of ours: nothing to do).
-pub fn poststop(run_dir: &Path, input: &[u8]) -> Result<()> {
+/// and state (nothing of ours: nothing to do), only for the container that owns the admission
+/// (the id its first createRuntime recorded). Any other poststop naming an admitted root, and
+/// one for an admission no createRuntime claimed (`mounts gc` collects those), is refused,
+/// touches nothing, and is recorded; a cleanup is recorded before it is done.
+pub fn poststop(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<()> {
     let state = parse_container_state(input)?;
     let (_, root) = read_bundle(state.bundle_dir()?)?;
     let Some((dir, _)) = find_admission(run_dir, &root)? else {
         return Ok(());
     };
-    let problems = cleanup_container(&dir, Some(&root));
+    // Under the state directory's lock (as a claim takes it), so the owner read is the owner.
+    let lock = std::fs::File::open(&dir).map_err(|e| GateError::io("opening", &dir, e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| GateError::io("locking", &dir, e.into()))?;
+    let record = AdmissionRecord::read(&dir)?;
+    let mut entry = cleanup_entry("poststop", state.id.clone(), &dir, Some(&record));
+    let asker = state.id.as_deref().unwrap_or("(no id)");
+    let digest = record.composefs_digest;
+    let refusal = match &record.container_id {
+        Some(owner) if state.id.as_deref() == Some(owner.as_str()) => None,
+        Some(owner) => Some(format!(
+            "the admission of sha256:{digest} at {} belongs to container {owner}; container {asker} may not clean it up",
+            root.display()
+        )),
+        None => Some(format!(
+            "the admission of sha256:{digest} at {} was claimed by no createRuntime, so no container owns it (container {asker} may not clean it up); `mounts gc` removes it {UNSTARTED_GRACE_SECS} s after admission",
+            root.display()
+        )),
+    };
+    if let Some(reason) = refusal {
+        entry.reasons.push(reason.clone());
+        append_record(audit_log, &entry).map_err(|e| {
+            GateError::Denied(format!("{reason}; and the refusal cannot be recorded: {e}"))
+        })?;
+        return Err(GateError::Denied(reason));
+    }
+    let why = format!("container {asker} owns the admission and stopped");
+    let problems = recorded_cleanup(audit_log, entry, why, &dir, Some(&root));
     if !problems.is_empty() {
         return Err(GateError::Cleanup {
             state: dir,

@@ -68,7 +68,7 @@ pub enum HookCmd {
     Precreate(PrecreateArgs),
     /// createRuntime/prestart: refuse unless the root is the admitted composefs mount.
     CreateRuntime(CheckArgs),
-    /// poststop: unmount and remove the container's mount and state.
+    /// poststop: unmount and remove the container's mount and state (its owner's only).
     Poststop(CheckArgs),
 }
 
@@ -96,10 +96,13 @@ pub struct CheckArgs {
 /// `cfsgate mounts …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum MountsCmd {
-    /// Unmount and remove the mounts of containers that are gone.
+    /// Unmount and remove the mounts of containers that are gone (one audit record each).
     Gc {
         #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
+        /// Where each cleanup is recorded.
+        #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
+        audit_log: PathBuf,
     },
     /// List admitted container mounts.
     List {
@@ -142,7 +145,7 @@ pub fn run_hook(cmd: HookCmd) -> Result<()> {
         }
         HookCmd::Poststop(args) => {
             let input = read_stdin("container state on stdin")?;
-            Ok(stages::poststop(&args.run_dir, &input)?)
+            Ok(stages::poststop(&args.run_dir, &args.audit_log, &input)?)
         }
     }
 }
@@ -196,8 +199,8 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
             }
             Ok(())
         }
-        MountsCmd::Gc { run_dir } => {
-            let report = gc::gc(&run_dir)?;
+        MountsCmd::Gc { run_dir, audit_log } => {
+            let report = gc::gc(&run_dir, &audit_log)?;
             for state in &report.removed {
                 println!("removed {}", state.display());
             }

@@ -60,10 +60,12 @@ fn no_or_userspace_verity_when_the_policy_requires_kernel_verity() {
     let record: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(record["verity"], "userspace", "downgraded: {record}");
     let bundle = bundle_for(fx.path(), "v", &root);
-    let mut args = vec!["hook".to_string(), "poststop".to_string()];
-    args.extend(fx.check_args());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_accepted("poststop", &cfsgate(&args, Some(&state_json("v", &bundle))));
+    for stage in ["create-runtime", "poststop"] {
+        let mut args = vec!["hook".to_string(), stage.to_string()];
+        args.extend(fx.check_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_accepted(stage, &cfsgate(&args, Some(&state_json("v", &bundle))));
+    }
 
     // This kernel has no fs-verity: a kernel-verity policy can never be satisfied here, and
     // neither `--verity none` nor `--verity userspace` may stand in for it.

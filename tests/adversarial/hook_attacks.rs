@@ -1,5 +1,5 @@
 //! Attacks on the runtime hooks by whoever can mount on the host or start containers (#14
-//! items 1, 2, 3, 8, 9 and the annotation path's relative `dir:` names). Each one is carried
+//! items 1, 2, 3, 4, 8, 9 and the annotation path's relative `dir:` names). Each one is carried
 //! out for real (real mounts, a really recycled mount id, real processes, a real unprivileged
 //! user) and must be refused; each has an untampered control that passes.
 
@@ -238,10 +238,7 @@ fn one_admission_belongs_to_one_container() {
     );
     second.kill().unwrap();
     second.wait().unwrap();
-    let gc = cfsgate(
-        &["mounts", "gc", "--run-dir", fx.run_dir.to_str().unwrap()],
-        None,
-    );
+    let gc = mounts_gc(&fx);
     assert_accepted("gc", &gc);
     assert_eq!(
         std::fs::read_to_string(root.join("etc/motd")).unwrap(),
@@ -250,14 +247,121 @@ fn one_admission_belongs_to_one_container() {
     );
     first.kill().unwrap();
     first.wait().unwrap();
-    assert_accepted(
-        "gc",
-        &cfsgate(
-            &["mounts", "gc", "--run-dir", fx.run_dir.to_str().unwrap()],
-            None,
-        ),
-    );
+    assert_accepted("gc", &mounts_gc(&fx));
     assert!(mounts_under(&fx.run_dir).is_empty());
+    // gc recorded its one cleanup, for the owner.
+    let last = audit_records(&fx).pop().unwrap();
+    assert_eq!(
+        (&last["stage"], &last["verdict"]),
+        (&"gc".into(), &"admit".into())
+    );
+    assert_eq!(last["container_id"], "ctr-a");
+}
+
+fn mounts_gc(fx: &Fixture) -> Output {
+    let mut args = vec!["mounts".to_string(), "gc".to_string()];
+    args.extend(fx.check_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cfsgate(&args, None)
+}
+
+/// Item 4: container B's poststop whose bundle names container A's root (as runc runs it when
+/// B's createRuntime was refused, or as anyone who starts a container can write it) is refused,
+/// touches nothing, and is recorded; A's own poststop then cleans up, recorded too.
+#[test]
+fn a_strangers_poststop_does_not_clean_up_another_containers_root() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let image = fx.image("owner", &fx.rootfs("owner", "owned"), Variant::Good);
+    let admit = || {
+        let out = precreate(&fx, &fx.policy, &[], &runtime_config(&image, APP, &[]));
+        assert_accepted("control: admission", &out);
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        PathBuf::from(config["root"]["path"].as_str().unwrap())
+    };
+    let (root_a, root_b) = (admit(), admit());
+    let bundle_a = bundle_for(fx.path(), "owner-a", &root_a);
+    let bundle_b = bundle_for(fx.path(), "owner-b", &root_b);
+    assert_accepted(
+        "create-runtime a",
+        &stage(&fx, "create-runtime", &state_json("ctr-a", &bundle_a)),
+    );
+    assert_accepted(
+        "create-runtime b",
+        &stage(&fx, "create-runtime", &state_json("ctr-b", &bundle_b)),
+    );
+    let state_a = root_a.parent().unwrap().to_path_buf();
+    let intact = |what: &str| {
+        assert_eq!(
+            std::fs::read_to_string(root_a.join("etc/motd")).unwrap(),
+            "owned\n",
+            "{what}: A's root was unmounted"
+        );
+        assert!(
+            state_a.join("admission.json").is_file() && state_a.join("upper").is_dir(),
+            "{what}: A's state was removed"
+        );
+    };
+    // The stranger: container B, its state naming a bundle whose root is A's.
+    let out = stage(&fx, "poststop", &state_json("ctr-b", &bundle_a));
+    assert_refused(
+        "poststop of B naming A's root",
+        &out,
+        REJECTED,
+        "belongs to container ctr-a; container ctr-b may not clean it up",
+    );
+    intact("stranger's poststop");
+    let last = audit_records(&fx).pop().unwrap();
+    assert_eq!(
+        (&last["stage"], &last["verdict"], &last["container_id"]),
+        (&"poststop".into(), &"deny".into(), &"ctr-b".into())
+    );
+    // A state with no id at all is no owner either.
+    let anonymous = serde_json::to_vec(&serde_json::json!({"bundle": bundle_a})).unwrap();
+    let out = stage(&fx, "poststop", &anonymous);
+    assert_refused(
+        "poststop without an id",
+        &out,
+        REJECTED,
+        "may not clean it up",
+    );
+    intact("anonymous poststop");
+    // Controls: each owner's poststop cleans up its own root, and says so in the log.
+    for (id, bundle, root) in [("ctr-a", &bundle_a, &root_a), ("ctr-b", &bundle_b, &root_b)] {
+        assert_accepted(id, &stage(&fx, "poststop", &state_json(id, bundle)));
+        assert!(!root.exists(), "{id}: root left");
+        let last = audit_records(&fx).pop().unwrap();
+        assert_eq!(
+            (&last["stage"], &last["verdict"], &last["container_id"]),
+            (&"poststop".into(), &"admit".into(), &id.into())
+        );
+    }
+    assert!(mounts_under(&fx.run_dir).is_empty());
+    let stages: Vec<String> = audit_records(&fx)
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["stage"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "precreate admit",
+            "precreate admit",
+            "createRuntime admit",
+            "createRuntime admit",
+            "poststop deny",
+            "poststop deny",
+            "poststop admit",
+            "poststop admit"
+        ]
+    );
 }
 
 /// Item 8: the run dir and each container's state are 0700: a host user other than root
