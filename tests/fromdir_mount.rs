@@ -235,3 +235,96 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `cfsgate mount` mounts `nodev,nosuid` unless `--dev`/`--suid` ask otherwise (#14 item 8): a
+/// device node in the image cannot be opened through the mount (EACCES), and a setuid-root
+/// program run by another user does not run as root; statvfs shows the mount's flags. The
+/// control mount with `--dev --suid` honours both.
+#[test]
+fn cfsgate_mount_is_nodev_nosuid_unless_asked() {
+    use rustix::fs::StatVfsMountFlags as F;
+    if !is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run this test as root"
+        );
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    // A user other than root must reach the mount point (the tempdir is 0700).
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (src, repo, mnt) = (
+        work.path().join("src"),
+        work.path().join("repo"),
+        work.path().join("mnt"),
+    );
+    fs::create_dir_all(src.join("etc")).unwrap();
+    fs::create_dir_all(&mnt).unwrap();
+    run(
+        "mknod",
+        &[src.join("etc/null").to_str().unwrap(), "c", "1", "3"],
+    );
+    // A setuid-root `id` (a real, dynamically linked binary: the host's libraries are found by
+    // absolute path, so it runs from inside the mount).
+    fs::copy("/usr/bin/id", src.join("id")).unwrap();
+    fs::set_permissions(src.join("id"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let digest = cfsgate(&[
+        "--repo",
+        repo.to_str().unwrap(),
+        "create",
+        src.to_str().unwrap(),
+    ]);
+    let digest = digest.trim();
+    let euid_of_setuid_id = || {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(mnt.join("id"))
+            .arg("-u")
+            .output()
+            .expect("setpriv");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mount = |extra: &[&str]| {
+        let mut args = vec![
+            "mount",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--verity",
+            "userspace",
+            digest,
+            mnt.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        cfsgate(&args);
+    };
+
+    mount(&[]);
+    let flags = rustix::fs::statvfs(&mnt).unwrap().f_flag;
+    let null_open = fs::File::open(mnt.join("etc/null")).map(drop);
+    let euid = euid_of_setuid_id();
+    cfsgate(&["umount", mnt.to_str().unwrap()]);
+    assert!(flags.contains(F::NODEV | F::NOSUID), "flags {flags:?}");
+    let err = null_open.expect_err("opened a device node through a nodev mount");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(rustix::io::Errno::ACCESS.raw_os_error()),
+        "{err}"
+    );
+    assert_eq!(euid, "65534", "the setuid bit was honoured");
+
+    // Control: asked for, both are honoured.
+    mount(&["--dev", "--suid"]);
+    let flags = rustix::fs::statvfs(&mnt).unwrap().f_flag;
+    let null_open = fs::File::open(mnt.join("etc/null")).map(drop);
+    let euid = euid_of_setuid_id();
+    cfsgate(&["umount", mnt.to_str().unwrap()]);
+    assert!(!flags.intersects(F::NODEV | F::NOSUID), "flags {flags:?}");
+    null_open.expect("open of /dev/null's twin with --dev");
+    assert_eq!(euid, "0", "the setuid bit was not honoured with --suid");
+}

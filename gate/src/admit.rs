@@ -214,6 +214,9 @@ fn mount_container(
             upper: Some(upper),
             idmap: None,
             legacy_overlay: false,
+            // dev,suid: the image's device nodes and setuid files work inside the container
+            // (as podman's own roots); the 0700 state directory keeps host users out.
+            ..MountOptions::default()
         };
         let report =
             mount_image(digest, &repo.image_path(digest), &rootfs, &options).map_err(|source| {

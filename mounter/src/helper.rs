@@ -13,6 +13,7 @@
 //! | `upperdir=DIR`, `workdir=DIR` | writable mount (both or neither) |
 //! | `idmap=/proc/PID/ns/user` | idmapped EROFS and object layers |
 //! | `ro`, `rw`, `defaults` | accepted; the mount is read-only unless upperdir is given |
+//! | `nodev`, `nosuid` (`dev`, `suid`) | as mount(8): device nodes / setuid bits not honoured (honoured, the default) |
 //!
 //! Any other option is refused by name rather than ignored.
 //!
@@ -70,6 +71,10 @@ pub struct HelperOptions {
     pub verity: VerityRequest,
     pub upper: Option<UpperLayer>,
     pub idmap: Option<PathBuf>,
+    /// `nodev` (the last of `dev`/`nodev` wins, as in mount(8)).
+    pub nodev: bool,
+    /// `nosuid` (the last of `suid`/`nosuid` wins).
+    pub nosuid: bool,
 }
 
 /// Parse a `-o` option string (comma-separated).
@@ -81,6 +86,8 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
         verity: VerityRequest::Default,
         upper: None,
         idmap: None,
+        nodev: false,
+        nosuid: false,
     };
     let (mut upperdir, mut workdir) = (None, None);
     for option in text.split(',').filter(|o| !o.is_empty()) {
@@ -118,6 +125,8 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
             "workdir" => workdir = Some(PathBuf::from(need()?)),
             "idmap" => opts.idmap = Some(PathBuf::from(need()?)),
             "ro" | "rw" | "defaults" if value.is_none() => {}
+            "nodev" | "dev" if value.is_none() => opts.nodev = key == "nodev",
+            "nosuid" | "suid" if value.is_none() => opts.nosuid = key == "nosuid",
             _ => return Err(bad(format!("unsupported option {option:?}"))),
         }
     }
@@ -218,6 +227,15 @@ mod tests {
             parse_helper_options("verity=none").unwrap().verity,
             VerityRequest::Mode(VerityMode::None)
         );
+        let plain = parse_helper_options("ro").unwrap();
+        assert!(
+            !plain.nodev && !plain.nosuid,
+            "mount(8)'s default is dev,suid"
+        );
+        let restricted = parse_helper_options("nodev,nosuid").unwrap();
+        assert!(restricted.nodev && restricted.nosuid);
+        let last_wins = parse_helper_options("nodev,dev,suid,nosuid").unwrap();
+        assert!(!last_wins.nodev && last_wins.nosuid);
     }
 
     #[test]
@@ -229,6 +247,7 @@ mod tests {
             "verity=maybe",
             "basedir=",
             "ro=1",
+            "nodev=1",
         ] {
             assert!(parse_helper_options(bad).is_err(), "{bad} accepted");
         }

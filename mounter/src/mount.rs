@@ -11,6 +11,11 @@
 //! | 4 | userspace mode: hash every referenced object, name the files whose object is bad | [`crate::objects`] |
 //! | 5 | idmap: `MOUNT_ATTR_IDMAP` on the EROFS mount and on a clone of each object dir | [`crate::sys`] |
 //! | 6 | overlay (metacopy, redirect_dir, data-only object layers, optional upper), attached with move_mount | [`crate::overlay`] |
+//!
+//! `nodev` and `nosuid` ([`MountOptions`]) are attributes of the overlay: it is the only mount
+//! anyone reaches by path (the EROFS layer is detached, or in the fallback attached for a moment
+//! below a private 0700 directory), and the kernel checks a device open and a setuid exec
+//! against the mount of the path used, the overlay's.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -52,6 +57,10 @@ pub struct MountOptions<'a> {
     pub idmap: Option<BorrowedFd<'a>>,
     /// Use the mount(2) `lowerdir=A::B` fallback even where the new API works.
     pub legacy_overlay: bool,
+    /// mount(8)'s `nodev`: device nodes in the image cannot be opened through the mount.
+    pub nodev: bool,
+    /// mount(8)'s `nosuid`: setuid/setgid bits and file capabilities in the image are ignored.
+    pub nosuid: bool,
 }
 
 /// What a successful mount did: every security-relevant choice, stated.
@@ -166,6 +175,8 @@ pub fn mount_image(
             .as_ref()
             .map(|u| (u.upperdir.as_path(), u.workdir.as_path())),
         require_verity: verity == VerityMode::Kernel,
+        nodev: opts.nodev,
+        nosuid: opts.nosuid,
     };
     let overlay = match mount_overlay(&layers, target, opts.legacy_overlay) {
         Ok(api) => api,
@@ -243,6 +254,8 @@ fn mount_overlay_via_attached_erofs(
             data_dirs: layers.data_dirs.clone(),
             upper: layers.upper,
             require_verity: layers.require_verity,
+            nodev: layers.nodev,
+            nosuid: layers.nosuid,
         };
         mount_overlay(&again, target, opts.legacy_overlay)
     })();

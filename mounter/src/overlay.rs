@@ -13,6 +13,9 @@
 //! | `datadir+` | `/proc/self/fd/N` of each object directory (or its idmapped clone), in order |
 //! | `upperdir`, `workdir` | the writable layer, only for writable mounts |
 //!
+//! Mount attributes (`fsmount`): `MOUNT_ATTR_RDONLY` without an upper layer, `MOUNT_ATTR_NODEV`
+//! and `MOUNT_ATTR_NOSUID` when asked (mount(2): `MS_RDONLY`, `MS_NODEV`, `MS_NOSUID`).
+//!
 //! Fallback (`lowerdir+` unknown to the kernel): `mount(2)` with
 //! `lowerdir=EROFS::OBJ1::OBJ2,metacopy=on,redirect_dir=on[,verity=require][,upperdir=…,workdir=…]`,
 //! where `::` marks the data-only layers; paths containing `,`, `:` or `\` are refused there.
@@ -40,6 +43,26 @@ pub struct OverlayLayers<'a> {
     pub data_dirs: Vec<BorrowedFd<'a>>,
     pub upper: Option<(&'a Path, &'a Path)>,
     pub require_verity: bool,
+    /// `nodev` on the overlay mount.
+    pub nodev: bool,
+    /// `nosuid` on the overlay mount.
+    pub nosuid: bool,
+}
+
+impl OverlayLayers<'_> {
+    /// `nodev`/`nosuid` as new-API mount attributes and as mount(2) flags.
+    fn restrictions(&self) -> (MountAttrFlags, MountFlags) {
+        let (mut attrs, mut flags) = (MountAttrFlags::empty(), MountFlags::empty());
+        if self.nodev {
+            attrs |= MountAttrFlags::MOUNT_ATTR_NODEV;
+            flags |= MountFlags::NODEV;
+        }
+        if self.nosuid {
+            attrs |= MountAttrFlags::MOUNT_ATTR_NOSUID;
+            flags |= MountFlags::NOSUID;
+        }
+        (attrs, flags)
+    }
 }
 
 /// Mount the overlay on `target` (an open directory), with the new API unless `force_legacy`
@@ -91,11 +114,10 @@ fn mount_new_api(layers: &OverlayLayers<'_>, target: &Path) -> Result<(), NewApi
         set("workdir", &path_str(work).map_err(NewApiFailure::Other)?)?;
     }
     ctx.create().map_err(|(_, e)| NewApiFailure::Other(e))?;
-    let attrs = if layers.upper.is_some() {
-        MountAttrFlags::empty()
-    } else {
-        MountAttrFlags::MOUNT_ATTR_RDONLY
-    };
+    let mut attrs = layers.restrictions().0;
+    if layers.upper.is_none() {
+        attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
+    }
     let mount = ctx.mount(attrs).map_err(NewApiFailure::Other)?;
     attach(&mount, target).map_err(NewApiFailure::Other)
 }
@@ -131,6 +153,7 @@ fn mount_legacy(layers: &OverlayLayers<'_>, target: &Path) -> Result<(), MountEr
         ));
         flags = MountFlags::empty();
     }
+    flags |= layers.restrictions().1;
     let options = std::ffi::CString::new(data.clone())
         .map_err(|_| MountError::Options(format!("mount options {data:?} contain a NUL byte")))?;
     rustix::mount::mount("composefs", target, "overlay", flags, options.as_c_str()).map_err(|e| {

@@ -3,7 +3,7 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `cfsgate mount [--repo DIR] DIGEST\|REF MOUNTPOINT [--verity=kernel\|userspace\|none] [--upperdir D --workdir D] [--idmap=/proc/PID/ns/user] [--basedir DIR]…` | mounts `DIR/images/<digest>` with `DIR/objects` (then each `--basedir`) as object directories |
+//! | `cfsgate mount [--repo DIR] DIGEST\|REF MOUNTPOINT [--verity=kernel\|userspace\|none] [--upperdir D --workdir D] [--idmap=/proc/PID/ns/user] [--basedir DIR]… [--dev] [--suid]` | mounts `DIR/images/<digest>` with `DIR/objects` (then each `--basedir`) as object directories; `nodev,nosuid` unless `--dev`/`--suid` |
 //! | `cfsgate umount MOUNTPOINT` | unmounts it; the kernel releases the EROFS layer and loop device with it |
 //! | `cfsgate mount-helper IMAGE DIR -o digest=…,basedir=…,…` | what `mount -t composefs IMAGE DIR -o …` runs, see below |
 //!
@@ -59,6 +59,14 @@ pub struct MountArgs {
     /// More object directories, searched after the repository's objects/.
     #[arg(long)]
     pub basedir: Vec<PathBuf>,
+    /// Let device nodes in the image be opened through the mount (mount(8)'s `dev`; the
+    /// default is `nodev`).
+    #[arg(long)]
+    pub dev: bool,
+    /// Honour setuid/setgid bits and file capabilities in the image (mount(8)'s `suid`; the
+    /// default is `nosuid`).
+    #[arg(long)]
+    pub suid: bool,
 }
 
 /// `cfsgate umount`.
@@ -121,6 +129,8 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
         upper,
         idmap: userns.as_ref().map(AsFd::as_fd),
         legacy_overlay: false,
+        nodev: !args.dev,
+        nosuid: !args.suid,
     };
     let report = mount_image(
         &digest,
@@ -156,6 +166,8 @@ pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
         upper: opts.upper,
         idmap: userns.as_ref().map(AsFd::as_fd),
         legacy_overlay: false,
+        nodev: opts.nodev,
+        nosuid: opts.nosuid,
     };
     let report =
         mount_image(&digest, &args.image, &args.mountpoint, &options).with_context(|| {
