@@ -9,10 +9,10 @@ mod hooks;
 mod registry;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use hooks::{cfsgate, require_root, run};
-use registry::{Registry, RegistryConfig};
+use registry::{line_value, ok, read_json, skopeo_push, Registry, RegistryConfig};
 
 fn fixture_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oci/make-umoci-image.sh")
@@ -27,38 +27,6 @@ fn umoci_image(dir: &Path, big_mib: u32) -> PathBuf {
         .arg(dir.join("work"))
         .arg(big_mib.to_string()));
     layout
-}
-
-fn skopeo_push(src: &str, dest: &str, extra: &[&str]) {
-    run(Command::new("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false"])
-        .args(extra)
-        .arg(src)
-        .arg(dest));
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn line_value(stdout: &str, key: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key:?} line in {stdout:?}"))
-        .trim()
-        .to_string()
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod manuals;
 pub mod mkcomposefs;
 pub mod mount;
 pub mod oci;
+pub mod partial;
 pub mod policy;
 pub mod registry;
 pub mod sigstore;

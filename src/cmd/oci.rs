@@ -87,6 +87,7 @@ pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
             super::registry::PullArgs {
                 reference: args.reference,
                 ref_name: args.ref_name,
+                no_partial: false,
                 registry: args.registry,
             },
         );

@@ -2,7 +2,7 @@
 //!
 //! | command | does | stdout |
 //! |---|---|---|
-//! | `cfsgate [--repo DIR] pull docker://HOST/NAME[:TAG\|@DIGEST] [--ref NAME]` | manifest, config, layers and cosign signatures into the repository (`oci/blobs/sha256/`), then the composefs image as `import` does | `manifest sha256:…` and `composefs sha256:…` lines |
+//! | `cfsgate [--repo DIR] pull docker://HOST/NAME[:TAG\|@DIGEST] [--ref NAME] [--no-partial]` | manifest, config, layers and cosign signatures into the repository (`oci/blobs/sha256/`), then the composefs image as `import` does; zstd:chunked layers only by the files the repository lacks ([`super::partial`]) unless `--no-partial` | `manifest sha256:…` and `composefs sha256:…` lines |
 //!
 //! `import`, `compute-id`, `seal`, `verify` and `sign` take `docker://` references too: the image
 //! is first fetched (verified on arrival) into a temporary OCI layout, which the command then
@@ -123,15 +123,25 @@ pub fn stage(reference: &str, args: &RegistryArgs, layers: bool) -> Result<Stage
 }
 
 /// Fetch into `layout`, drawing layer bars on a terminal.
-/// Mirrors are tried first, in order (a failing one is reported and skipped), then the
-/// registry's location, as registries.conf says.
 fn fetch(docker: &DockerRef, args: &RegistryArgs, layout: &Path, layers: bool) -> Result<Fetched> {
+    with_endpoints(docker, args, |endpoint| {
+        fetch_from(endpoint, args, layout, layers)
+    })
+}
+
+/// `f` on each source of `docker` until one succeeds: mirrors first, in order (a failing one
+/// is reported and skipped), then the registry's location, as registries.conf says.
+pub fn with_endpoints<T>(
+    docker: &DockerRef,
+    args: &RegistryArgs,
+    mut f: impl FnMut(&Endpoint) -> Result<T>,
+) -> Result<T> {
     let endpoints = args.registries_conf()?.pull_endpoints(docker)?;
     let count = endpoints.len();
     let mut last = None;
     for (i, endpoint) in endpoints.into_iter().enumerate() {
-        match fetch_from(&endpoint, args, layout, layers) {
-            Ok(fetched) => return Ok(fetched),
+        match f(&endpoint) {
+            Ok(done) => return Ok(done),
             Err(e) if i + 1 < count => {
                 eprintln!(
                     "cfsgate: mirror {} failed, trying the next source: {}",
@@ -245,6 +255,9 @@ pub struct PullArgs {
     /// Name the pulled image (a ref in the repository, a gc root).
     #[arg(long = "ref", value_name = "NAME")]
     pub ref_name: Option<String>,
+    /// Download zstd:chunked layers whole instead of only the files the repository lacks.
+    #[arg(long)]
+    pub no_partial: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -269,6 +282,9 @@ pub fn run_pull(repo: &Path, args: PullArgs) -> Result<()> {
         .context("creating the pull's layout in the repository's tmp/")?;
     std::os::unix::fs::symlink(&blobs, staging.path().join("blobs"))
         .context("linking the pull's layout to the repository's blobs")?;
+    if !args.no_partial {
+        return super::partial::run_partial_pull(&repository, &docker, &args, staging.path());
+    }
     let fetched = fetch(&docker, &args.registry, staging.path(), true)?;
     let image = cfsgate_oci::resolve(&fetched.oci_reference)
         .with_context(|| format!("resolving what was fetched from {docker}"))?;
@@ -336,13 +352,13 @@ pub fn push_signature_tag(
 }
 
 /// One bar per layer download on stderr.
-struct DownloadBars {
-    multi: MultiProgress,
+pub struct DownloadBars {
+    pub multi: MultiProgress,
     bars: Mutex<HashMap<usize, ProgressBar>>,
 }
 
 impl DownloadBars {
-    fn for_stderr() -> Option<Self> {
+    pub fn for_stderr() -> Option<Self> {
         std::io::stderr().is_terminal().then(|| DownloadBars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),

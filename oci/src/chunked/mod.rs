@@ -13,7 +13,7 @@ pub mod partial;
 pub mod toc;
 
 pub use partial::{
-    build_image_partial, ChunkedError, LayoutRanges, PartialReport, PartialSource,
+    build_image_partial, toc_location, ChunkedError, LayoutRanges, PartialReport, PartialSource,
     MAX_RANGE_REQUESTS, MERGE_GAP,
 };
 pub use toc::{parse_toc, parse_toc_json, Toc, TocEntry, TocError, TocLocation};

@@ -193,29 +193,14 @@ pub fn build_image_partial(
 ) -> Result<(BuiltImage, PartialReport), ChunkedError> {
     let mut builder = TreeBuilder::new(BuildOptions::default());
     let mut report = PartialReport::default();
-    let descriptors = image.manifest.layers();
     for (index, layer) in image.layers.iter().enumerate() {
-        let annotations = descriptors
-            .get(index)
-            .and_then(|d| d.annotations().as_ref());
         let fallback = |reason: String, report: &mut PartialReport| {
             report.notes.push(format!(
                 "layer {index} ({}): {reason}; downloading the whole layer",
                 layer.digest
             ));
         };
-        let location = if layer.compression != Compression::Zstd {
-            Err("not zstd-compressed, so no zstd:chunked table of contents".to_string())
-        } else {
-            match TocLocation::from_annotations(annotations, layer.size) {
-                Ok(Some(location)) => Ok(location),
-                Ok(None) if annotations.is_some_and(|a| a.contains_key(ANNOTATION_ESTARGZ_TOC)) => {
-                    Err("an eStargz table of contents (not supported)".to_string())
-                }
-                Ok(None) => Err("no zstd:chunked table of contents".to_string()),
-                Err(e) => Err(format!("invalid table of contents: {e}")),
-            }
-        };
+        let location = toc_location(image, index);
         let entries = match location {
             Ok(location) => match fetch_toc(source, index, layer, &location, &mut report)? {
                 Ok(toc) => Some(toc),
@@ -252,6 +237,30 @@ pub fn build_image_partial(
         },
         report,
     ))
+}
+
+/// Where layer `index`'s zstd:chunked table of contents is, as the manifest's annotations say;
+/// `Err` says why the layer has none that can be used (it is then applied whole).
+pub fn toc_location(image: &ResolvedImage, index: usize) -> Result<TocLocation, String> {
+    let Some(layer) = image.layers.get(index) else {
+        return Err(format!("no layer {index}"));
+    };
+    let annotations = image
+        .manifest
+        .layers()
+        .get(index)
+        .and_then(|d| d.annotations().as_ref());
+    if layer.compression != Compression::Zstd {
+        return Err("not zstd-compressed, so no zstd:chunked table of contents".to_string());
+    }
+    match TocLocation::from_annotations(annotations, layer.size) {
+        Ok(Some(location)) => Ok(location),
+        Ok(None) if annotations.is_some_and(|a| a.contains_key(ANNOTATION_ESTARGZ_TOC)) => {
+            Err("an eStargz table of contents (not supported)".to_string())
+        }
+        Ok(None) => Err("no zstd:chunked table of contents".to_string()),
+        Err(e) => Err(format!("invalid table of contents: {e}")),
+    }
 }
 
 /// The TOC of a layer: `Err` (outer) refuses the image (checksum, I/O), `Ok(Err)` is a table

@@ -1,5 +1,5 @@
 //! A blocking client of the OCI distribution API (`/v2/`): manifests and blobs by digest,
-//! verified as they arrive; Range requests; pushes of blobs and manifests.
+//! verified as they arrive; pushes of blobs and manifests (Range requests: [`super::range`]).
 //!
 //! Blocking (ureq over rustls), on purpose: cfsgate runs as a short-lived hook and CLI, and
 //! the few parallel layer downloads of a pull are plain threads; an async runtime would add a
@@ -89,7 +89,7 @@ pub struct RegistryClient {
 }
 
 /// A body for [`RegistryClient::send`].
-enum Body<'a> {
+pub(super) enum Body<'a> {
     None,
     Bytes(&'a [u8], &'a str),
 }
@@ -135,7 +135,7 @@ impl RegistryClient {
         &self.base
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
@@ -150,7 +150,7 @@ impl RegistryClient {
 
     /// Send a request, authenticating and retrying as the module docs say. `Ok` is a 2xx
     /// response; anything else is an error carrying the status.
-    fn send(
+    pub(super) fn send(
         &self,
         method: &'static str,
         path: &str,
@@ -473,68 +473,6 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// Bytes `start..end` of a blob (a Range request answered `206`), at most `limit` of them.
-    /// These bytes cannot be checked against the blob digest: the caller checks them against
-    /// what the (verified) manifest says about them.
-    pub fn get_blob_range(
-        &self,
-        repository: &str,
-        digest: &BlobDigest,
-        range: std::ops::Range<u64>,
-        limit: u64,
-    ) -> Result<Vec<u8>, RegistryError> {
-        let path = blob_path(repository, digest);
-        let url = self.url(&path);
-        let len = range.end.saturating_sub(range.start);
-        if len == 0 || len > limit {
-            return Err(RegistryError::Protocol {
-                what: "blob range",
-                url,
-                reason: format!("range {range:?} is empty or longer than {limit} bytes"),
-            });
-        }
-        let header = format!("bytes={}-{}", range.start, range.end - 1);
-        let response = self.send(
-            "GET",
-            &path,
-            repository,
-            Access::Pull,
-            &[("Range", &header)],
-            Body::None,
-        )?;
-        if response.status() != 206 {
-            return Err(RegistryError::Protocol {
-                what: "blob range",
-                url,
-                reason: format!("answered {} to a Range request, not 206", response.status()),
-            });
-        }
-        let expect_prefix = format!("bytes {}-{}/", range.start, range.end - 1);
-        if !response
-            .header("Content-Range")
-            .is_some_and(|v| v.starts_with(&expect_prefix))
-        {
-            return Err(RegistryError::Protocol {
-                what: "blob range",
-                url,
-                reason: format!(
-                    "Content-Range {:?} is not {expect_prefix}…",
-                    response.header("Content-Range")
-                ),
-            });
-        }
-        let bytes = read_limited(response.into_reader(), len)
-            .map_err(|e| body_error("blob range", &url, e, len))?;
-        if bytes.len() as u64 != len {
-            return Err(RegistryError::BadLength {
-                what: "blob range",
-                url,
-                reason: format!("{} bytes for a range of {len}", bytes.len()),
-            });
-        }
-        Ok(bytes)
-    }
-
     /// Whether the registry has blob `digest` (`HEAD`).
     pub fn has_blob(&self, repository: &str, digest: &BlobDigest) -> Result<bool, RegistryError> {
         let path = blob_path(repository, digest);
@@ -675,7 +613,7 @@ impl BlobWrite for std::fs::File {
     }
 }
 
-fn blob_path(repository: &str, digest: &BlobDigest) -> String {
+pub(super) fn blob_path(repository: &str, digest: &BlobDigest) -> String {
     format!("/v2/{repository}/blobs/{digest}")
 }
 
@@ -702,7 +640,7 @@ fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn body_error(what: &'static str, url: &str, e: io::Error, limit: u64) -> RegistryError {
+pub(super) fn body_error(what: &'static str, url: &str, e: io::Error, limit: u64) -> RegistryError {
     if e.kind() == io::ErrorKind::FileTooLarge {
         RegistryError::TooLarge {
             what,

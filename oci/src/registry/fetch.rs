@@ -337,7 +337,7 @@ pub fn fetch_signature_manifest(
     Ok(Some(sig))
 }
 
-fn download_layers(
+pub(super) fn download_layers(
     client: &RegistryClient,
     repo: &str,
     layout: &Path,
@@ -397,7 +397,7 @@ fn download_layers(
 }
 
 /// One layer into `blobs/sha256/<hex>`: a temporary file, renamed only once verified.
-fn download_blob(
+pub(super) fn download_blob(
     client: &RegistryClient,
     repo: &str,
     layout: &Path,
@@ -417,7 +417,7 @@ fn download_blob(
     Ok(())
 }
 
-fn has_blob(layout: &Path, digest: &BlobDigest, size: u64) -> bool {
+pub(super) fn has_blob(layout: &Path, digest: &BlobDigest, size: u64) -> bool {
     let path = layout.join("blobs/sha256").join(digest.hex());
     fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size)
 }

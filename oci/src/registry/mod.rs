@@ -8,6 +8,8 @@
 //! | [`tls`] | rustls configurations: system CAs + certs.d, or `--tls-verify=false` |
 //! | [`client`] | the `/v2/` API: token and Basic auth, manifests and blobs verified on arrival, Range, retries, pushes, referrers ([`RegistryClient`]) |
 //! | [`fetch`] | an image, its config, layers and cosign signatures into a local OCI layout ([`fetch_image`]) |
+//! | [`range`] | Range requests for parts of blobs, answered `206` with exactly the bytes asked for |
+//! | [`partial_pull`] | zstd:chunked layers by their tables of contents, fetching only the files the repository lacks ([`pull_partial`]) |
 //!
 //! Typical use: `fetch_image(&RegistryClient::connect(&r, &opts)?, &r, dir, &FetchOptions::default(), &NoFetchProgress)`,
 //! then resolve `oci:DIR@DIGEST` as any other layout.
@@ -17,6 +19,8 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod partial_pull;
+pub mod range;
 pub mod reference;
 pub mod tls;
 
@@ -25,4 +29,5 @@ pub use client::{Access, ClientOptions, FetchedManifest, RegistryClient};
 pub use config::{Endpoint, RegistriesConf};
 pub use error::RegistryError;
 pub use fetch::{fetch_image, FetchOptions, FetchProgress, Fetched, NoFetchProgress};
+pub use partial_pull::{pull_partial, PartialPull, PartialPullError, RegistryRanges};
 pub use reference::DockerRef;
