@@ -12,8 +12,9 @@ mod cmd;
 #[derive(Parser, Debug)]
 #[command(name = "cfsgate", version, about, propagate_version = true)]
 struct Cli {
-    /// The repository (object store) to use: objects/, images/, refs/ [default: /var/lib/cfsgate].
-    #[arg(long, global = false, value_name = "DIR")]
+    /// The repository (object store) every command uses: objects/, images/, refs/
+    /// [default: /var/lib/cfsgate]. Accepted before or after the subcommand.
+    #[arg(long, global = true, value_name = "DIR")]
     repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -153,7 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MountHelper(args) => cmd::mount::run_mount_helper(args),
         Command::Key(c) => cmd::key::run_key(c),
         Command::Keyring(args) => cmd::key::run_keyring(args),
-        Command::Verify(args) => {
+        Command::Verify(mut args) => {
+            args.verify.repo = cli.repo;
             if cmd::registry::run_verify(args)? {
                 Ok(())
             } else {
@@ -161,10 +163,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sign(args) => cmd::registry::run_sign(args),
-        Command::Hook(c) => cmd::hook::run_hook(c),
+        Command::Hook(mut c) => {
+            if let cmd::hook::HookCmd::Precreate(args) = &mut c {
+                args.gate.repo = repo_path(cli.repo);
+            }
+            cmd::hook::run_hook(c)
+        }
         Command::Mounts(c) => cmd::hook::run_mounts(c),
-        Command::InstallHooks(args) => cmd::hook::run_install_hooks(args),
-        Command::Bundle(args) => cmd::bundle::run_bundle(args),
+        Command::InstallHooks(mut args) => {
+            // The hooks use the repository this command was given.
+            if let Some(repo) = cli.repo {
+                let repo = std::path::absolute(&repo)?;
+                args.args
+                    .splice(0..0, ["--repo".to_string(), repo.display().to_string()]);
+            }
+            cmd::hook::run_install_hooks(args)
+        }
+        Command::Bundle(mut args) => {
+            args.gate.repo = repo_path(cli.repo);
+            cmd::bundle::run_bundle(args)
+        }
         Command::Audit(args) => cmd::audit::run(args),
         Command::Doctor(args) => {
             if cmd::doctor::run(&repo_path(cli.repo), &args)? {
@@ -180,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manpages { dir } => cmd::manuals::manpages(&dir, Cli::command()),
         Command::Sigstore(args) => cmd::sigstore::run(&args),
         Command::Policy(args) => {
-            if cmd::policy::run_policy(&args)? {
+            if cmd::policy::run_policy(&args, cli.repo.as_deref())? {
                 Ok(())
             } else {
                 Err(Rejected.into())

@@ -1,9 +1,13 @@
 //! What admins trip over, through the `cfsgate` binary: `seal` destinations are transport
 //! references (`oci:PATH[:TAG]`, `dir:PATH`), and an unknown transport is an error instead of a
-//! directory named `oci:` in the current directory.
+//! directory named `oci:` in the current directory; one global `--repo` that `bundle` and the
+//! hooks honour, and an image verified but never imported is built into that repository.
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+#[path = "fixtures/hooks.rs"]
+mod fixture;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cfsgate");
 
@@ -426,4 +430,157 @@ fn doctor_says_whether_the_gate_can_run_and_what_to_do() {
         .as_str()
         .unwrap()
         .starts_with("no hooks.d file runs cfsgate"));
+}
+
+/// `--policy --audit-log --run-dir` of the fixture: everything but the repository.
+fn gate_args_without_repo(fx: &fixture::Fixture) -> Vec<String> {
+    let args = fx.gate_args();
+    let at = args.iter().position(|a| a == "--repo").unwrap();
+    [&args[..at], &args[at + 2..]].concat()
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn bundle_and_hooks_use_the_global_repo_and_build_images_never_imported() {
+    if !fixture::require_root() {
+        return;
+    }
+    let fx = fixture::Fixture::new();
+    // A umoci image, sealed (`cfsgate seal`, to a skopeo dir:) and signed; never imported.
+    let src = umoci_image(fx.path());
+    std::fs::write(fx.path().join("motd"), "built from the verified layers\n").unwrap();
+    let tagged = src.trim_start_matches("oci:");
+    run(Command::new("umoci")
+        .args(["insert", "--image", tagged])
+        .arg(fx.path().join("motd"))
+        .arg("/etc/motd"));
+    let image = format!("dir:{}", fx.path().join("sealed").display());
+    run(Command::new(BIN).args(["seal", &src, &image]));
+    run(Command::new(BIN)
+        .args(["sign", "--key"])
+        .arg(&fx.signer)
+        .args(["--identity", "registry.example/app", &image]));
+    let expected = stdout(&run(Command::new(BIN).args(["compute-id", &image])));
+
+    // bundle: `--repo` before the subcommand, into a repository that does not exist yet.
+    let repo = fx.path().join("global-repo");
+    let dir = fx.path().join("bundle-global");
+    let mut args = vec![
+        "--repo".to_string(),
+        repo.display().to_string(),
+        "bundle".into(),
+    ];
+    args.extend([image.clone(), dir.display().to_string()]);
+    args.extend(["--reference".into(), "registry.example/app:latest".into()]);
+    args.extend(gate_args_without_repo(&fx));
+    args.extend(["--".into(), "/bin/sh".into()]);
+    let out = fixture::cfsgate(&strs(&args), None);
+    assert!(
+        out.status.success(),
+        "bundle: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains(&format!("root sha256:{expected}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        repo.join("images").join(&expected).is_file(),
+        "not built into --repo"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rootfs/etc/motd")).unwrap(),
+        "built from the verified layers\n"
+    );
+    // What runc runs on it is tests/runc.rs's; here the hooks clean up what bundle mounted.
+    let bundle_state = fixture::state_json("ctr-bundle", &dir);
+    for stage in ["create-runtime", "poststop"] {
+        let mut args = vec!["hook".to_string(), stage.into()];
+        args.extend(fx.check_args());
+        let out = fixture::cfsgate(&strs(&args), Some(&bundle_state));
+        assert!(
+            out.status.success(),
+            "{stage}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        fixture::mounts_under(&dir).is_empty(),
+        "poststop left the root mounted"
+    );
+
+    // The precreate hook: `--repo` after the subcommand, into another empty repository.
+    let repo = fx.path().join("hook-repo");
+    let mut args = vec!["hook".to_string(), "precreate".into()];
+    args.extend(gate_args_without_repo(&fx));
+    args.extend(["--repo".into(), repo.display().to_string()]);
+    let config = fixture::runtime_config(&image, "registry.example/app:latest", &[]);
+    let out = fixture::cfsgate(&strs(&args), Some(&config));
+    assert!(
+        out.status.success(),
+        "precreate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        repo.join("images").join(&expected).is_file(),
+        "not built into --repo"
+    );
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = std::path::PathBuf::from(config["root"]["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "built from the verified layers\n"
+    );
+    let bundle = fixture::bundle_for(fx.path(), "hook-global", &root);
+    let state = fixture::state_json("ctr-global", &bundle);
+    for stage in ["create-runtime", "poststop"] {
+        let mut args = vec!["hook".to_string(), stage.into()];
+        args.extend(fx.check_args());
+        let out = fixture::cfsgate(&strs(&args), Some(&state));
+        assert!(
+            out.status.success(),
+            "{stage}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(fixture::mounts_under(&fx.run_dir).is_empty());
+
+    // install-hooks writes the global --repo into the precreate hook's arguments.
+    let hooks = fx.path().join("hooks.d");
+    let out = fixture::cfsgate(
+        &[
+            "--repo",
+            repo.to_str().unwrap(),
+            "install-hooks",
+            "--dir",
+            hooks.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let precreate = std::fs::read_dir(&hooks)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|text| text.contains("precreate"))
+        .expect("a precreate hooks.d file");
+    let hook: serde_json::Value = serde_json::from_str(&precreate).unwrap();
+    let hook_args: Vec<&str> = hook["hook"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = hook_args
+        .iter()
+        .position(|a| *a == "--repo")
+        .expect("--repo passed");
+    assert_eq!(hook_args[at + 1], repo.to_str().unwrap());
 }

@@ -1,7 +1,8 @@
 //! Admission: decide, and when admitted mount the verified composefs image as the container's
 //! root and write its [`AdmissionRecord`]; one audit record either way (through the verifier's
 //! audit API). The whole decision runs under the `--timeout` deadline: on expiry the decision
-//! is a denial.
+//! is a denial. An admitted image whose composefs image is not in the store yet (verified, never
+//! imported) has it built from its verified layers first ([`crate::ensure`]).
 //!
 //! Per container, under `<run-dir>/<key>/`: `rootfs/` (the overlay mount, unless the caller
 //! chose another mount point), `upper/` and `work/` (the writable layer) and `admission.json`.
@@ -20,6 +21,7 @@ use cfsgate_policy::Timestamp;
 use cfsgate_verifier::audit::{append_record, AuditEntry};
 
 use crate::decision::{decide, GateDecision};
+use crate::ensure::ensure_image;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::cleanup_container;
 use crate::mountinfo::{mount_identity, unique_mount_id};
@@ -92,7 +94,8 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
         Ok(decision) if !decision.admitted => (decision, Err("not admitted".into())),
         Ok(mut decision) => {
             let mounted = match decision.composefs_digest {
-                Some(digest) => mount_container(&req, &decision, &digest)
+                Some(digest) => ensure_stored(&req, &decision, &digest)
+                    .and_then(|()| mount_container(&req, &decision, &digest))
                     .map_err(|e| reason_of(&e)),
                 None => Err(
                     "admitted, but the image carries no composefs seal: there is no verified root to mount"
@@ -172,6 +175,19 @@ fn create_private_dir(dir: &std::path::Path, recursive: bool) -> std::io::Result
         .create(dir)?;
     // The umask may have taken bits away, never added any; set exactly 0700.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
+}
+
+/// The verified composefs image in the store: built from the verified layers when the image
+/// was never imported ([`crate::ensure`]).
+fn ensure_stored(
+    req: &AdmissionRequest<'_>,
+    decision: &GateDecision,
+    digest: &Sha256Digest,
+) -> Result<()> {
+    let manifest = decision.manifest_digest.ok_or_else(|| {
+        GateError::Denied("admitted, but the verified manifest digest is unknown".into())
+    })?;
+    ensure_image(&req.config.repo, &req.image, &manifest, Some(digest)).map(|_| ())
 }
 
 fn mount_container(

@@ -15,6 +15,7 @@
 //! | [`hooksd`] | the hooks.d files for podman and CRI-O |
 //! | [`bundle`] | `cfsgate bundle`: a runc/crun bundle on a verified root |
 //! | [`engine_stderr`] | a precreate refusal shown on the engine's stderr |
+//! | [`ensure`] | the composefs image of a verified image in the store, built when missing |
 //!
 //! Per container, under the run dir (`<run-dir>/<key>/`): `rootfs/` (the composefs overlay
 //! mount), `upper/`, `work/` (the writable layer) and `admission.json`. The key is the
@@ -38,6 +39,7 @@ pub mod annotations;
 pub mod bundle;
 pub mod decision;
 pub mod engine_stderr;
+pub mod ensure;
 pub mod error;
 mod fsutil;
 pub mod gc;

@@ -25,8 +25,8 @@ pub struct GateArgs {
     /// The trust policy.
     #[arg(long, default_value = cfsgate_policy::DEFAULT_POLICY_PATH, value_name = "FILE")]
     pub policy: PathBuf,
-    /// Repository holding images/<digest>, objects/ and refs/.
-    #[arg(long, default_value = DEFAULT_REPO, value_name = "DIR")]
+    /// Repository holding images/<digest>, objects/ and refs/: the global `--repo`.
+    #[arg(skip = PathBuf::from(DEFAULT_REPO))]
     pub repo: PathBuf,
     /// Where every decision is appended.
     #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]

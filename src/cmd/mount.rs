@@ -36,8 +36,8 @@ pub const DEFAULT_REPO: &str = "/var/lib/cfsgate";
 /// `cfsgate mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Repository holding images/<digest>, objects/ and refs/<name>.
-    #[arg(long, default_value = DEFAULT_REPO)]
+    /// Repository holding images/<digest>, objects/ and refs/<name>: the global `--repo`.
+    #[arg(skip = PathBuf::from(DEFAULT_REPO))]
     pub repo: PathBuf,
     /// The trusted image digest (64 hex digits, optionally `sha256:`-prefixed) or a ref name.
     pub image: String,

@@ -7,7 +7,7 @@
 //!
 //! `Err` (exit 2): the file cannot be read, or the image cannot be evaluated.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use cfsgate_policy::{lint, load_policy_file, LoadError, Severity};
@@ -37,9 +37,6 @@ pub enum PolicyCommand {
         /// The docker reference the image is used as.
         #[arg(long, value_name = "NAME")]
         reference: Option<String>,
-        /// A composefs repository holding the sealed image.
-        #[arg(long, value_name = "DIR")]
-        repo: Option<PathBuf>,
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
@@ -47,14 +44,14 @@ pub enum PolicyCommand {
 }
 
 /// Runs a `policy` subcommand; see the module table for the result.
-pub fn run_policy(args: &PolicyArgs) -> Result<bool> {
+/// `repo`: the global `--repo` (a composefs repository holding the sealed image), if given.
+pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
     match &args.command {
         PolicyCommand::Check { file } => check(file),
         PolicyCommand::Explain {
             file,
             image,
             reference,
-            repo,
             json,
         } => {
             let policy = load_policy_file(file)?;
@@ -62,7 +59,7 @@ pub fn run_policy(args: &PolicyArgs) -> Result<bool> {
                 image,
                 reference: reference.as_deref(),
                 policy: &policy,
-                repo: repo.as_deref(),
+                repo,
                 now: unix_now(),
             })?;
             if *json {
@@ -75,7 +72,7 @@ pub fn run_policy(args: &PolicyArgs) -> Result<bool> {
     }
 }
 
-fn check(file: &std::path::Path) -> Result<bool> {
+fn check(file: &Path) -> Result<bool> {
     let policy = match load_policy_file(file) {
         Ok(policy) => policy,
         Err(LoadError::Invalid { path, error }) => {

@@ -78,9 +78,9 @@ pub struct VerifyArgs {
     /// With --key/--keyring: also require the composefs seal.
     #[arg(long)]
     pub require_seal: bool,
-    /// A composefs repository holding the sealed image (`images/<digest>`); otherwise the
-    /// image is rebuilt from the layers to check the seal.
-    #[arg(long, value_name = "DIR")]
+    /// The global `--repo`, when given: a composefs repository holding the sealed image
+    /// (`images/<digest>`); otherwise the image is rebuilt from the layers to check the seal.
+    #[arg(skip)]
     pub repo: Option<PathBuf>,
     /// Print the decision as JSON.
     #[arg(long)]

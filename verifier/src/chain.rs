@@ -590,7 +590,8 @@ pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, Se
     }
     let sealed = read_seal_label(&resolved)?;
     let config_digest = resolved.config_digest.0;
-    if let Some(repo) = repo {
+    // A repository that does not exist yet holds no image: rebuild (the gate then stores it).
+    if let Some(repo) = repo.filter(|r| r.exists()) {
         let repository =
             Repository::open(repo).map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
         if repository.has_image(&sealed) {

@@ -190,7 +190,7 @@ fn policy_check_fails_on_errors_and_passes_clean_files() {
     )
     .unwrap();
     let args = policy_args(&["check", bad.to_str().unwrap()]);
-    assert!(!policy_cmd::run_policy(&args).expect("check runs"));
+    assert!(!policy_cmd::run_policy(&args, None).expect("check runs"));
     let missing_key = work.path().join("missing.json");
     std::fs::write(
         &missing_key,
@@ -198,7 +198,7 @@ fn policy_check_fails_on_errors_and_passes_clean_files() {
     )
     .unwrap();
     let args = policy_args(&["check", missing_key.to_str().unwrap()]);
-    assert!(!policy_cmd::run_policy(&args).expect("check runs"));
+    assert!(!policy_cmd::run_policy(&args, None).expect("check runs"));
     let good = work.path().join("good.json");
     let key = fixtures().join("cosign.pub").canonicalize().unwrap();
     std::fs::write(
@@ -210,9 +210,9 @@ fn policy_check_fails_on_errors_and_passes_clean_files() {
     )
     .unwrap();
     let args = policy_args(&["check", good.to_str().unwrap()]);
-    assert!(policy_cmd::run_policy(&args).expect("check runs"));
+    assert!(policy_cmd::run_policy(&args, None).expect("check runs"));
     let args = policy_args(&["check", "/nonexistent/policy.json"]);
-    assert!(policy_cmd::run_policy(&args).is_err(), "unreadable: exit 2");
+    assert!(policy_cmd::run_policy(&args, None).is_err(), "unreadable: exit 2");
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn policy_explain_and_verify_with_a_policy_file() {
         "--reference",
         reference,
     ]);
-    assert!(policy_cmd::run_policy(&args).expect("explain"));
+    assert!(policy_cmd::run_policy(&args, None).expect("explain"));
     let verify = verify_args(&[
         &image_arg,
         "--policy",
