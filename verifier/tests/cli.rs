@@ -212,7 +212,10 @@ fn policy_check_fails_on_errors_and_passes_clean_files() {
     let args = policy_args(&["check", good.to_str().unwrap()]);
     assert!(policy_cmd::run_policy(&args, None).expect("check runs"));
     let args = policy_args(&["check", "/nonexistent/policy.json"]);
-    assert!(policy_cmd::run_policy(&args, None).is_err(), "unreadable: exit 2");
+    assert!(
+        policy_cmd::run_policy(&args, None).is_err(),
+        "unreadable: exit 2"
+    );
 }
 
 #[test]
