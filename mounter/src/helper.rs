@@ -23,10 +23,11 @@
 //! |---|---|
 //! | `images/<64 hex>` | composefs image whose fs-verity digest is the name |
 //! | `objects/xx/<62 hex>` | object store (the one object directory) |
-//! | `refs/<name>` | text: the image digest (64 hex, optionally `sha256:`-prefixed), one line |
+//! | `refs/<name>` | text: the image digest (64 hex, optionally `sha256:`-prefixed), one line, read by the store's one ref parser |
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
+use cfsgate_image::store::refs::{read_ref_file, validate_ref_name};
 use cfsgate_image::Sha256Digest;
 
 use crate::error::MountError;
@@ -144,9 +145,6 @@ pub struct Repository {
     pub root: PathBuf,
 }
 
-/// Longest ref file read: a digest line with a prefix fits many times over.
-const MAX_REF_FILE_LEN: u64 = 4096;
-
 impl Repository {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Repository { root: root.into() }
@@ -162,7 +160,8 @@ impl Repository {
         self.root.join("objects")
     }
 
-    /// A 64-hex digest as is, else the digest stored in `refs/<name>`.
+    /// A 64-hex digest as is, else the digest stored in `refs/<name>`, read by the store's one
+    /// ref parser ([`cfsgate_image::store::refs::read_ref_file`]: `fsck` and `gc` agree).
     pub fn resolve(&self, digest_or_ref: &str) -> Result<Sha256Digest, MountError> {
         let text = digest_or_ref
             .strip_prefix("sha256:")
@@ -170,31 +169,13 @@ impl Repository {
         if let Ok(digest) = Sha256Digest::from_hex(text) {
             return Ok(digest);
         }
-        let name = Path::new(digest_or_ref);
-        if name.as_os_str().is_empty()
-            || !name.components().all(|c| matches!(c, Component::Normal(_)))
-        {
+        if validate_ref_name(digest_or_ref).is_err() {
             return Err(MountError::Options(format!(
                 "{digest_or_ref:?} is neither a digest nor a ref name"
             )));
         }
-        let path = self.root.join("refs").join(name);
-        let read_err = |e: std::io::Error| {
-            MountError::Options(format!(
-                "ref {digest_or_ref}: cannot read {}: {e}",
-                path.display()
-            ))
-        };
-        let file = std::fs::File::open(&path).map_err(read_err)?;
-        let mut content = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(file, MAX_REF_FILE_LEN),
-            &mut content,
-        )
-        .map_err(read_err)?;
-        let line = content.trim();
-        let hex = line.strip_prefix("sha256:").unwrap_or(line);
-        Sha256Digest::from_hex(hex).map_err(|e| {
+        let path = self.root.join("refs").join(digest_or_ref);
+        read_ref_file(&path, digest_or_ref).map_err(|e| {
             MountError::Options(format!("ref {digest_or_ref} ({}): {e}", path.display()))
         })
     }

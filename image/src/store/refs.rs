@@ -1,11 +1,20 @@
 //! Refs: names for images, `refs/<name>` holding `<hex digest>\n`. They are gc's roots.
 //!
+//! One parser reads every ref file, for the store (`resolve`, `fsck`, `gc`) and for the
+//! mounter (`cfsgate mount NAME`): [`read_ref_file`]. The content is the image's digest as 64
+//! hex digits, optionally `sha256:`-prefixed (what [`Repository::set_ref`] writes has no
+//! prefix), followed by optional trailing whitespace (the newline); anything else is a bad
+//! ref, for all of them alike. The file is type-checked before it is opened (a FIFO or device
+//! in its place is refused, never opened) and read under [`MAX_REF_FILE_LEN`].
+//!
 //! A name is one or more `/`-separated components; each is non-empty, not `.` or `..`, has no
 //! NUL and at most [`MAX_REF_COMPONENT_LEN`] bytes, and the whole is at most
 //! [`MAX_REF_NAME_LEN`] bytes. So a name can never leave `refs/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use cfsgate_sys::file::{Follow, SizeLimit};
 
 use crate::fsverity::Sha256Digest;
 
@@ -17,7 +26,7 @@ pub const MAX_REF_NAME_LEN: usize = 1024;
 /// Longest component of a ref name (NAME_MAX).
 pub const MAX_REF_COMPONENT_LEN: usize = 255;
 /// A ref file is one digest and a newline; a little slack for editors.
-const MAX_REF_FILE_LEN: u64 = 128;
+pub const MAX_REF_FILE_LEN: u64 = 128;
 
 /// Check that `name` is a valid ref name.
 pub fn validate_ref_name(name: &str) -> Result<(), StoreError> {
@@ -102,7 +111,7 @@ impl Repository {
         if !path.is_file() {
             return Ok(None);
         }
-        parse_ref_file(&path, name).map(Some)
+        read_ref_file(&path, name).map(Some)
     }
 
     /// All refs, sorted by name. Fails on an unreadable ref (fsck reports those one by one).
@@ -133,7 +142,7 @@ impl Repository {
                     continue;
                 }
                 let name = ref_name_of(&root, &path);
-                let target = parse_ref_file(&path, &name);
+                let target = read_ref_file(&path, &name);
                 if target.is_err() && !path.exists() {
                     continue; // removed while being listed
                 }
@@ -170,15 +179,26 @@ fn ref_name_of(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
-fn parse_ref_file(path: &Path, name: &str) -> Result<Sha256Digest, StoreError> {
+/// The digest a ref file's content names (see the module doc), or why it names none.
+pub fn parse_ref_content(data: &[u8]) -> Result<Sha256Digest, String> {
+    let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
+    let text = text.trim_end();
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    Sha256Digest::from_hex(hex).map_err(|e| e.to_string())
+}
+
+/// Read the ref file `path` (ref `name`, for errors): type-checked before it is opened, read
+/// under [`MAX_REF_FILE_LEN`], parsed by [`parse_ref_content`]. The one ref reader of the
+/// store and the mounter.
+pub fn read_ref_file(path: &Path, name: &str) -> Result<Sha256Digest, StoreError> {
     let bad = |reason: String| StoreError::BadRef {
         name: name.to_string(),
         reason,
     };
+    let limit = SizeLimit::new("ref file", MAX_REF_FILE_LEN);
     let data =
-        fsutil::read_limited(path, MAX_REF_FILE_LEN, "read ref").map_err(|e| bad(e.to_string()))?;
-    let text = std::str::from_utf8(&data).map_err(|_| bad("not UTF-8".into()))?;
-    Sha256Digest::from_hex(text.trim_end_matches('\n')).map_err(|e| bad(e.to_string()))
+        cfsgate_sys::file::read(path, Follow::NoSymlinks, limit).map_err(|e| bad(e.to_string()))?;
+    parse_ref_content(&data).map_err(bad)
 }
 
 #[cfg(test)]
@@ -209,5 +229,29 @@ mod tests {
         ] {
             assert!(validate_ref_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ref_contents() {
+        let hex = "37061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92";
+        for good in [
+            hex.to_string(),
+            format!("{hex}\n"),
+            format!("sha256:{hex}\n"),
+            format!("sha256:{hex}\r\n"),
+        ] {
+            assert_eq!(parse_ref_content(good.as_bytes()).unwrap().to_hex(), hex);
+        }
+        for bad in [
+            format!(" {hex}"),
+            format!("sha512:{hex}"),
+            format!("sha256:sha256:{hex}"),
+            format!("{hex}\n{hex}\n"),
+            hex[..63].to_string(),
+            String::new(),
+        ] {
+            assert!(parse_ref_content(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(parse_ref_content(b"\xff").is_err());
     }
 }
