@@ -121,3 +121,27 @@ impl<R: Read> Read for ExactBody<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &[u8], left: u64) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        ExactBody {
+            inner: body.take(left + 1),
+            left,
+        }
+        .read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_range_body_must_have_exactly_the_range_length() {
+        assert_eq!(read(b"0123456789", 10).unwrap(), b"0123456789");
+        let short = read(b"012345678", 10).unwrap_err();
+        assert_eq!(short.kind(), io::ErrorKind::UnexpectedEof);
+        let long = read(b"0123456789x", 10).unwrap_err();
+        assert_eq!(long.kind(), io::ErrorKind::FileTooLarge);
+    }
+}
