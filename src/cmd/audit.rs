@@ -163,6 +163,9 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(text)
 }
 
+/// The schema of `audit verify --json` (docs/json.md).
+pub const VERIFY_SCHEMA: &str = "cfsgate.audit.verify/v1";
+
 /// The chain is broken: already reported on stdout, exit 1.
 #[derive(Debug)]
 pub struct ChainBroken;
@@ -222,7 +225,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
         AuditCmd::Verify { json } => {
             let chain = verify_log(log, &options)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&chain)?);
+                super::print_json(VERIFY_SCHEMA, &chain)?;
             } else {
                 print_verify(&chain);
             }

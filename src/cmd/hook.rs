@@ -108,6 +108,9 @@ pub enum MountsCmd {
     List {
         #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -184,11 +187,23 @@ fn run_precreate(args: &PrecreateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The schema of `mounts list --json` (docs/json.md).
+pub const MOUNTS_LIST_SCHEMA: &str = "cfsgate.mounts.list/v1";
+
 /// Run `cfsgate mounts …`.
 pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
     match cmd {
-        MountsCmd::List { run_dir } => {
-            for listed in gc::list(&run_dir)? {
+        MountsCmd::List { run_dir, json } => {
+            let listed = gc::list(&run_dir)?;
+            if json {
+                let mounts: Vec<_> = listed
+                    .iter()
+                    .map(|l| serde_json::json!({"state": l.state, "record": l.record}))
+                    .collect();
+                let doc = serde_json::json!({ "mounts": mounts });
+                return super::print_json(MOUNTS_LIST_SCHEMA, &doc);
+            }
+            for listed in listed {
                 let record = listed.record.as_ref();
                 println!(
                     "{} {} {}",

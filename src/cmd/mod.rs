@@ -17,6 +17,18 @@ pub mod sigstore;
 pub mod store;
 pub mod verify;
 
+/// Print `value` (serialised to a JSON object) with a `schema` member naming its versioned
+/// schema (docs/json.md), pretty-printed.
+pub fn print_json(schema: &str, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut doc = serde_json::to_value(value)?;
+    let serde_json::Value::Object(map) = &mut doc else {
+        anyhow::bail!("{schema}: the document is not a JSON object");
+    };
+    map.insert("schema".into(), schema.into());
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
 /// An error and its causes on one line, `outer: cause: …`, without repeating a cause whose
 /// text the message before it already ends with: library errors (thiserror) often print
 /// their source inside their own message *and* expose it as `source()`, so anyhow's `{:#}`

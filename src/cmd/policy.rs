@@ -43,6 +43,9 @@ pub enum PolicyCommand {
     },
 }
 
+/// The schema of `policy explain --json` (docs/json.md).
+pub const EXPLAIN_SCHEMA: &str = "cfsgate.policy.explain/v1";
+
 /// Runs a `policy` subcommand; see the module table for the result.
 /// `repo`: the global `--repo` (a composefs repository holding the sealed image), if given.
 pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
@@ -63,7 +66,12 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
                 now: unix_now(),
             })?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&decision)?);
+                // verifier/tests/cli.rs compiles this file alone: no `super::`.
+                let mut doc = serde_json::to_value(&decision)?;
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert("schema".into(), EXPLAIN_SCHEMA.into());
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", render_explanation(&decision));
             }

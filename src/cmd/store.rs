@@ -69,6 +69,11 @@ pub struct CreateArgs {
     pub basedir: Option<PathBuf>,
 }
 
+/// The schema of `fsck --json` (docs/json.md).
+pub const FSCK_SCHEMA: &str = "cfsgate.fsck/v1";
+/// The schema of `images --json` (docs/json.md).
+pub const IMAGES_SCHEMA: &str = "cfsgate.images/v1";
+
 /// Run one store command on the repository at `repo`.
 pub fn run(repo: &Path, cmd: StoreCmd) -> Result<()> {
     match cmd {
@@ -157,7 +162,8 @@ fn create(repo: &Path, args: CreateArgs) -> Result<()> {
 fn fsck(repo: &Repository, json: bool, repair: bool) -> Result<()> {
     let report = repo.fsck(repair)?;
     if json {
-        println!("{}", report.to_json());
+        let doc: serde_json::Value = serde_json::from_str(&report.to_json())?;
+        super::print_json(FSCK_SCHEMA, &doc)?;
     } else {
         note_verity(repo);
         print_fsck(&report);
@@ -228,8 +234,8 @@ fn gc(repo: &Repository, dry_run: bool) -> Result<()> {
 fn list_images(repo: &Repository, json: bool) -> Result<()> {
     let list = repo.list_images()?;
     if json {
-        println!("{}", images::to_json(&list));
-        return Ok(());
+        let images: serde_json::Value = serde_json::from_str(&images::to_json(&list))?;
+        return super::print_json(IMAGES_SCHEMA, &serde_json::json!({ "images": images }));
     }
     println!(
         "{:<64}  {:>10}  {:>8}  {:>12}  {:>12}  REFS",

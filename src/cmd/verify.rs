@@ -162,6 +162,20 @@ pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
     Ok(load_policy_file(&path)?)
 }
 
+/// The schema of `verify --json` (docs/json.md).
+pub const VERIFY_SCHEMA: &str = "cfsgate.verify/v1";
+
+/// The decision as a pretty JSON document with a `schema` member (docs/json.md). Not
+/// `super::print_json`: verifier/tests/cli.rs compiles this file and policy.rs on their own.
+pub fn decision_json(schema: &str, decision: &cfsgate_verifier::Decision) -> Result<String> {
+    let mut doc = serde_json::to_value(decision)?;
+    let map = doc
+        .as_object_mut()
+        .context("the decision is not a JSON object")?;
+    map.insert("schema".into(), schema.into());
+    Ok(serde_json::to_string_pretty(&doc)?)
+}
+
 /// Runs `verify`; `Ok(true)` when admitted, `Ok(false)` when rejected.
 pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
     let policy = verify_policy(args)?;
@@ -173,7 +187,7 @@ pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
         now: unix_now(),
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&decision)?);
+        println!("{}", decision_json(VERIFY_SCHEMA, &decision)?);
     } else {
         print!("{}", render_verdict(&decision));
     }

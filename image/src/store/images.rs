@@ -41,7 +41,7 @@ pub struct ImageInfo {
     pub unique_bytes: u64,
 }
 
-/// A list of images as a JSON array (what `cfsgate images --json` prints).
+/// A list of images as a JSON array (the `images` member of `cfsgate images --json`).
 pub fn to_json(images: &[ImageInfo]) -> String {
     serde_json::to_string(images).unwrap_or_else(|_| "[]".into())
 }
