@@ -34,11 +34,12 @@ use cfsgate_image::store::{LockKind, ObjectBatch, Repository, StoreError};
 use cfsgate_image::{Sha256Digest, Tree};
 
 use crate::apply::{BuildOptions, TreeBuilder};
+use crate::convention::Convention;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
 use crate::layout::SourceKind;
 use crate::resolve::{resolve, Layer, ResolvedImage};
-use crate::seal::{check_seal, read_seal, SealError};
+use crate::seal::{check_seal_built, read_seal, SealError};
 use crate::sink::ObjectSink;
 
 /// Directory of content-addressed OCI metadata blobs inside a repository.
@@ -214,6 +215,8 @@ pub struct ImportReport {
     pub new_image: bool,
     /// The seal label the config carried (already checked against `image_digest`).
     pub seal: Option<Sha256Digest>,
+    /// How `image_digest` was made from the layers (the seal's convention, when sealed).
+    pub convention: Convention,
     /// Signature files stored with the manifest (`dir:` images).
     pub signatures: Vec<BlobDigest>,
 }
@@ -257,11 +260,18 @@ pub(crate) fn import_built(
     // Held across objects, image, metadata and ref: gc waits until the image is named.
     let _lock = repo.lock(LockKind::Shared)?;
     let sink = RepoSink::new(repo)?;
-    let built = build(&sink)?;
+    let mut built = build(&sink)?;
+    let mut convention = Convention::Mkcomposefs;
     if seal.is_some() {
         // Before committing: a mismatch leaves only temporary files, which the dropped batch
         // removes (or objects a size-triggered flush already made durable, unreferenced).
-        check_seal(image, built.digest)?;
+        let matched = check_seal_built(image, &built)?;
+        convention = matched.convention;
+        // A seal made under another convention names that convention's image: store it.
+        if let Some(bytes) = matched.image {
+            built.image = bytes;
+            built.digest = matched.digest;
+        }
     }
     let stats = sink.commit()?;
     let new_image = !repo.has_image(&built.digest);
@@ -284,6 +294,7 @@ pub(crate) fn import_built(
         "manifest": image.manifest_digest.to_string(),
         "mediaType": image.manifest_media_type,
         "config": image.config_digest.to_string(),
+        "convention": convention.name(),
         "signatures": signature_digests.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     });
     let record_bytes = serde_json::to_vec(&record).map_err(|e| ImportError::Io {
@@ -308,6 +319,7 @@ pub(crate) fn import_built(
         reused_objects: stats.objects_present,
         new_image,
         seal,
+        convention,
         signatures: signature_digests,
     })
 }

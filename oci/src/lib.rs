@@ -35,6 +35,7 @@
 
 pub mod apply;
 pub mod chunked;
+pub mod convention;
 pub mod cstorage;
 pub mod digest;
 pub mod error;
@@ -49,6 +50,7 @@ pub mod tarstream;
 pub use apply::{
     build_tree, build_tree_with, BuildOptions, Limits, TreeBuilder, INLINE_CONTENT_MAX,
 };
+pub use convention::Convention;
 pub use digest::BlobDigest;
 pub use error::OciError;
 pub use import::{
@@ -58,7 +60,8 @@ pub use import::{
 pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
 pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
 pub use seal::{
-    check_seal, compute_id, compute_id_with, layer_id, read_seal, seal, seal_image, seal_image_to,
-    SealDest, SealError, SealOptions, SealReport, ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
+    check_seal, check_seal_built, compute_id, compute_id_as, compute_id_with, layer_id, read_seal,
+    seal, seal_image, seal_image_to, SealDest, SealError, SealMatch, SealOptions, SealReport,
+    ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
 };
 pub use sink::{DirSink, NullSink, ObjectSink};

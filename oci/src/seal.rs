@@ -28,9 +28,10 @@ use cfsgate_image::Sha256Digest;
 use serde_json::{Map, Value};
 
 use crate::apply::{BuildOptions, TreeBuilder};
+use crate::convention::Convention;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
-use crate::import::{build_image, write_tree_image, NoProgress, Progress};
+use crate::import::{build_image, write_tree_image, BuiltImage, NoProgress, Progress};
 use crate::layout::{ImageRef, Selector, SourceKind};
 use crate::resolve::{resolve_ref, Platform, ResolvedImage, ANNOTATION_REF_NAME};
 use crate::sink::NullSink;
@@ -49,10 +50,13 @@ const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub enum SealError {
     #[error(transparent)]
     Oci(#[from] OciError),
-    #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}")]
+    #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}{}", composefs_rs.map(|d| format!(" (sha256:{d} under the composefs-rs convention)")).unwrap_or_default())]
     Mismatch {
         label: Sha256Digest,
+        /// The image under cfsgate's (mkcomposefs) convention.
         computed: Sha256Digest,
+        /// The image under the composefs-rs convention, when it could be made.
+        composefs_rs: Option<Sha256Digest>,
     },
     #[error("image config {config} is not sealed: it has no {LABEL_FSVERITY} label")]
     NotSealed { config: BlobDigest },
@@ -97,7 +101,20 @@ pub fn compute_id_with(
     image: &ResolvedImage,
     progress: &dyn Progress,
 ) -> Result<Sha256Digest, OciError> {
-    build_image(image, &NullSink, progress).map(|built| built.digest)
+    compute_id_as(image, Convention::Mkcomposefs, progress)
+}
+
+/// The composefs image digest of `image` under `convention` (see `convention.rs`).
+pub fn compute_id_as(
+    image: &ResolvedImage,
+    convention: Convention,
+    progress: &dyn Progress,
+) -> Result<Sha256Digest, OciError> {
+    let built = build_image(image, &NullSink, progress)?;
+    match convention {
+        Convention::Mkcomposefs => Ok(built.digest),
+        other => other.image_of(&built.tree).map(|(_, digest)| digest),
+    }
 }
 
 /// The composefs image digest of layer `index` applied alone to an empty root.
@@ -116,6 +133,8 @@ pub fn layer_id(image: &ResolvedImage, index: usize) -> Result<Sha256Digest, Oci
 pub struct SealOptions {
     /// Also annotate every layer descriptor with its own composefs digest.
     pub layer_annotations: bool,
+    /// How the sealed composefs image is made.
+    pub convention: Convention,
 }
 
 /// What a seal wrote.
@@ -243,7 +262,16 @@ pub fn seal_image_to(
     if let Some(tag) = tag {
         validate_tag(tag)?;
     }
-    let image_digest = compute_id_with(image, progress)?;
+    if opts.layer_annotations && opts.convention != Convention::Mkcomposefs {
+        return Err(SealError::Dest {
+            path: dest.path().to_path_buf(),
+            reason: format!(
+                "per-layer annotations are made under the mkcomposefs convention only: {} defines no per-layer image",
+                opts.convention
+            ),
+        });
+    }
+    let image_digest = compute_id_as(image, opts.convention, progress)?;
     let layer_ids = if opts.layer_annotations {
         (0..image.layers.len())
             .map(|i| layer_id(image, i))
@@ -367,7 +395,54 @@ pub fn check_seal(image: &ResolvedImage, computed: Sha256Digest) -> Result<(), S
             config: image.config_digest,
         }),
         Some(label) if label == computed => Ok(()),
-        Some(label) => Err(SealError::Mismatch { label, computed }),
+        Some(label) => Err(SealError::Mismatch {
+            label,
+            computed,
+            composefs_rs: None,
+        }),
+    }
+}
+
+/// A seal label found to name the composefs image of an image's layers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealMatch {
+    /// The digest the label names.
+    pub digest: Sha256Digest,
+    /// The convention under which the layers give that image.
+    pub convention: Convention,
+    /// That image's bytes, when it is not `built.image` (another convention's).
+    pub image: Option<Vec<u8>>,
+}
+
+/// Check a sealed image's label against the image built from its layers under every
+/// [`Convention`] (the tree is built once; see `convention.rs`). An image without a label is
+/// [`SealError::NotSealed`]; a label naming none of them is [`SealError::Mismatch`].
+pub fn check_seal_built(image: &ResolvedImage, built: &BuiltImage) -> Result<SealMatch, SealError> {
+    let Some(label) = read_seal(image)? else {
+        return Err(SealError::NotSealed {
+            config: image.config_digest,
+        });
+    };
+    if label == built.digest {
+        return Ok(SealMatch {
+            digest: label,
+            convention: Convention::Mkcomposefs,
+            image: None,
+        });
+    }
+    // An image composefs-rs cannot transform (no /usr) has no composefs-rs seal: no match.
+    let composefs_rs = Convention::ComposefsRs.image_of(&built.tree).ok();
+    match composefs_rs {
+        Some((bytes, digest)) if digest == label => Ok(SealMatch {
+            digest: label,
+            convention: Convention::ComposefsRs,
+            image: Some(bytes),
+        }),
+        other => Err(SealError::Mismatch {
+            label,
+            computed: built.digest,
+            composefs_rs: other.map(|(_, d)| d),
+        }),
     }
 }
 

@@ -22,8 +22,9 @@ use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
 use cfsgate_oci::layout::Selector;
 use cfsgate_oci::{
-    check_seal, compute_id_with, import_image, read_seal, resolve_ref, seal_image_to, ImageRef,
-    Layer, NoProgress, Platform, Progress, ResolvedImage, SealDest, SealOptions,
+    build_image, check_seal_built, import_image, read_seal, resolve_ref, seal_image_to, Convention,
+    ImageRef, Layer, NoProgress, NullSink, Platform, Progress, ResolvedImage, SealDest,
+    SealOptions,
 };
 use clap::Args;
 
@@ -53,6 +54,10 @@ pub struct ComputeIdArgs {
     /// The image: oci:PATH[:TAG], oci:PATH@sha256:HEX, dir:PATH, docker://HOST/NAME[:TAG] or containers-storage:NAME.
     #[arg(value_name = "REF")]
     pub reference: String,
+    /// How the composefs image is made: mkcomposefs (cfsgate's and C mkcomposefs's) or
+    /// composefs-rs (composefs-rs 0.9's OCI sealing defaults).
+    #[arg(long, value_name = "NAME", default_value = "mkcomposefs")]
+    pub convention: Convention,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -75,6 +80,9 @@ pub struct SealArgs {
     /// Also annotate each layer with the composefs digest of that layer alone.
     #[arg(long)]
     pub layer_annotations: bool,
+    /// How the sealed composefs image is made: mkcomposefs or composefs-rs (see compute-id).
+    #[arg(long, value_name = "NAME", default_value = "mkcomposefs")]
+    pub convention: Convention,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -139,12 +147,13 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
     let staged = stage(&args.reference, &args.registry, true)?;
     let image = resolve(&staged.reference)?;
     let bars = LayerBars::for_stderr(image.layers.len());
-    let digest = compute_id_with(&image, bars.as_progress())
+    let built = build_image(&image, &NullSink, bars.as_progress())
         .with_context(|| format!("building the composefs image of {}", args.reference))?;
     bars.clear();
+    let (_, digest) = args.convention.image_of(&built.tree)?;
     if read_seal(&image)?.is_some() {
-        check_seal(&image, digest)?;
-        eprintln!("seal label matches");
+        let matched = check_seal_built(&image, &built)?;
+        eprintln!("seal label matches (the {} convention)", matched.convention);
     }
     println!("{}", digest.to_hex());
     Ok(())
@@ -189,6 +198,7 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
         &dest,
         SealOptions {
             layer_annotations: args.layer_annotations,
+            convention: args.convention,
         },
         bars.as_progress(),
     )

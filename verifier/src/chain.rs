@@ -520,13 +520,12 @@ pub fn describe_window(window: &ValidityWindow) -> String {
 }
 
 /// How the composefs image matching the seal was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealSource {
     /// `images/<digest>` of the repository, hashed.
     Stored,
-    /// Rebuilt from the layers.
-    Rebuilt,
+    /// Rebuilt from the layers: the seal names their image under this convention.
+    Rebuilt(cfsgate_oci::Convention),
 }
 
 /// A verified seal: the trusted composefs digest.
@@ -566,7 +565,7 @@ pub enum SealFailure {
     RepositoryUnreadable(String),
     #[error("a layer does not match the image (cannot rebuild the composefs image): {0}")]
     LayerInvalid(String),
-    #[error("the seal says {sealed}, but the composefs image built from the layers is {actual}")]
+    #[error("the seal says {sealed}, but the composefs image built from the layers is {actual} (and no other seal convention gives {sealed})")]
     Mismatch {
         sealed: Sha256Digest,
         actual: Sha256Digest,
@@ -609,16 +608,21 @@ pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, Se
             });
         }
     }
-    let actual = cfsgate_oci::seal::compute_id(&resolved)
-        .map_err(|e| SealFailure::LayerInvalid(e.to_string()))?;
-    if actual != sealed {
-        return Err(SealFailure::Mismatch { sealed, actual });
+    let built =
+        cfsgate_oci::build_image(&resolved, &cfsgate_oci::NullSink, &cfsgate_oci::NoProgress)
+            .map_err(|e| SealFailure::LayerInvalid(e.to_string()))?;
+    match cfsgate_oci::check_seal_built(&resolved, &built) {
+        Ok(matched) => Ok(SealOk {
+            composefs_digest: sealed,
+            config_digest,
+            source: SealSource::Rebuilt(matched.convention),
+        }),
+        Err(cfsgate_oci::SealError::Mismatch { computed, .. }) => Err(SealFailure::Mismatch {
+            sealed,
+            actual: computed,
+        }),
+        Err(e) => Err(SealFailure::BadLabel(e.to_string())),
     }
-    Ok(SealOk {
-        composefs_digest: sealed,
-        config_digest,
-        source: SealSource::Rebuilt,
-    })
 }
 
 /// The seal label of a resolved image (the oci crate's reader).

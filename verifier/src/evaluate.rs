@@ -515,8 +515,10 @@ impl Evaluation<'_, '_> {
                     "sealed; composefs image {} ({})",
                     seal.composefs_digest,
                     match seal.source {
-                        crate::chain::SealSource::Stored => "stored image hashes to the seal",
-                        crate::chain::SealSource::Rebuilt => "rebuilt from the layers",
+                        crate::chain::SealSource::Stored =>
+                            "stored image hashes to the seal".into(),
+                        crate::chain::SealSource::Rebuilt(convention) =>
+                            format!("rebuilt from the layers, {convention} convention"),
                     }
                 )))
             }

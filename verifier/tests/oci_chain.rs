@@ -322,3 +322,34 @@ fn signature_replayed_from_another_image_rejected() {
     let d = layout.evaluate("sealed", &sealed_policy(layout.work.path(), &key_pub), None);
     rejected_because(&d, "no such signature matches this image");
 }
+
+#[test]
+fn a_signed_image_sealed_by_the_composefs_rs_convention_is_admitted() {
+    if skip() {
+        return;
+    }
+    let (layout, mkcomposefs_seal) = Layout::new();
+    let seal = cfsgate_oci::seal::seal(
+        &layout.image("test"),
+        &layout.path,
+        "rs-sealed",
+        cfsgate_oci::SealOptions {
+            convention: cfsgate_oci::Convention::ComposefsRs,
+            ..Default::default()
+        },
+    )
+    .expect("seal under the composefs-rs convention");
+    assert_ne!(seal.image_digest, mkcomposefs_seal.image_digest);
+    let (alice, alice_pub) = layout.key("alice", KeyType::P256);
+    sign_oci_image(&layout.image("rs-sealed"), &alice, NAME).expect("sign");
+    let policy = sealed_policy(layout.work.path(), &alice_pub);
+    let d = layout.evaluate("rs-sealed", &policy, None);
+    assert!(d.admitted, "{d:#?}");
+    assert_eq!(d.composefs_digest, Some(seal.image_digest));
+    assert!(
+        d.explanation
+            .iter()
+            .any(|l| l.contains("rebuilt from the layers, composefs-rs convention")),
+        "{d:#?}"
+    );
+}

@@ -389,3 +389,61 @@ fn compare_dir(
         }
     }
 }
+
+/// Run a command, fail the test unless it succeeds, return its trimmed stdout.
+pub fn output(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// (manifest digest, manifest path, config path) of `tag`, found with jq alone.
+pub fn tagged_paths(layout: &Path, tag: &str) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let manifest_digest = jq(
+        &format!(
+            ".manifests[] | select(.annotations[\"org.opencontainers.image.ref.name\"] == \"{tag}\") | .digest"
+        ),
+        &layout.join("index.json"),
+    );
+    assert_eq!(manifest_digest.lines().count(), 1, "one entry tagged {tag}");
+    let manifest = blob_path(layout, &manifest_digest);
+    let config = blob_path(layout, &jq(".config.digest", &manifest));
+    (manifest_digest, manifest, config)
+}
+
+/// Replace the config of `tag` by `jq -c FILTER` of it (manifest and tag follow).
+pub fn edit_config(layout: &Path, tag: &str, filter: &str) {
+    let (_, manifest, config) = tagged_paths(layout, tag);
+    let new_config = output(Command::new("jq").arg("-c").arg(filter).arg(&config));
+    let config_digest = write_blob(layout, new_config.as_bytes());
+    let new_manifest = output(
+        Command::new("jq")
+            .arg("-c")
+            .arg(format!(
+                ".config.digest = \"{config_digest}\" | .config.size = {}",
+                new_config.len()
+            ))
+            .arg(&manifest),
+    );
+    let manifest_digest = write_blob(layout, new_manifest.as_bytes());
+    set_tag(
+        layout,
+        tag,
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest.to_string(),
+            "size": new_manifest.len(),
+        }),
+    );
+}
+
+/// `jq -r FILTER FILE`.
+pub fn jq(filter: &str, file: &Path) -> String {
+    output(Command::new("jq").arg("-r").arg(filter).arg(file))
+}
