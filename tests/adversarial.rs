@@ -16,6 +16,8 @@ mod common;
 mod confusion;
 #[path = "adversarial/downgrade.rs"]
 mod downgrade;
+#[path = "adversarial/duplicates.rs"]
+mod duplicates;
 #[path = "adversarial/exhaustion.rs"]
 mod exhaustion;
 #[path = "adversarial/hook_attacks.rs"]

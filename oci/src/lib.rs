@@ -13,6 +13,7 @@
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
 //! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
 //! | [`seal`] | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
+//! | [`unique_keys`] | a key repeated in a manifest, index or config is refused, naming it |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
 //!
@@ -46,6 +47,7 @@ pub mod resolve;
 pub mod seal;
 pub mod sink;
 pub mod tarstream;
+pub mod unique_keys;
 
 pub use apply::{
     build_tree, build_tree_with, BuildOptions, Limits, TreeBuilder, INLINE_CONTENT_MAX,

@@ -4,6 +4,8 @@
 //! indexes or Docker manifest lists, picking the child for the wanted [`Platform`], until it
 //! reaches an image manifest. Every blob on the way is read by digest and verified before it is
 //! parsed; the media type a descriptor claims must agree with the `mediaType` inside the JSON.
+//! A key repeated in any object of an index, manifest or config is refused
+//! ([`crate::unique_keys`]), naming the key.
 //!
 //! | media type | what |
 //! |---|---|
@@ -27,6 +29,7 @@ use crate::error::OciError;
 use crate::layout::{
     ImageRef, ImageSource, Selector, SourceKind, MAX_CONFIG_SIZE, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE,
 };
+use crate::unique_keys::check_unique_keys;
 
 pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -323,6 +326,11 @@ fn select_top(
 }
 
 fn parse_node(digest: BlobDigest, bytes: &[u8], declared: Option<&str>) -> Result<Node, OciError> {
+    check_unique_keys(bytes).map_err(|reason| OciError::Json {
+        what: "manifest",
+        digest,
+        reason,
+    })?;
     let probe: MediaTypeProbe = serde_json::from_slice(bytes).map_err(|e| OciError::Json {
         what: "manifest",
         digest,
@@ -453,6 +461,11 @@ fn finish(
         config.size(),
         MAX_CONFIG_SIZE,
     )?;
+    check_unique_keys(&config_bytes).map_err(|reason| OciError::Json {
+        what: "image config",
+        digest: config_digest,
+        reason,
+    })?;
     let rootfs: ConfigRootfs =
         serde_json::from_slice(&config_bytes).map_err(|e| OciError::Json {
             what: "image config",
