@@ -28,6 +28,15 @@ use cfsgate_image::Sha256Digest;
 use crate::apply::compact;
 use crate::error::OciError;
 
+/// The merged tree of an image and the composefs image written from it.
+pub struct BuiltImage {
+    pub tree: Tree,
+    /// The EROFS image bytes (default write options, byte-identical to mkcomposefs).
+    pub image: Vec<u8>,
+    /// The fs-verity digest of `image`: the composefs image id.
+    pub digest: Sha256Digest,
+}
+
 /// The one xattr composefs-rs keeps in container images (its `CONTAINER_XATTR_ALLOWLIST`).
 pub const COMPOSEFS_RS_XATTR_ALLOWLIST: &[&[u8]] = &[b"security.capability"];
 

@@ -34,12 +34,13 @@ use cfsgate_image::store::{LockKind, ObjectBatch, Repository, StoreError};
 use cfsgate_image::{Sha256Digest, Tree};
 
 use crate::apply::{BuildOptions, TreeBuilder};
+pub use crate::convention::BuiltImage;
 use crate::convention::Convention;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
 use crate::layout::SourceKind;
 use crate::resolve::{resolve, Layer, ResolvedImage};
-use crate::seal::{check_seal_built, read_seal, SealError};
+use crate::seal_check::{check_seal_built, read_seal, SealError};
 use crate::sink::ObjectSink;
 
 /// Directory of content-addressed OCI metadata blobs inside a repository.
@@ -67,15 +68,6 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
-
-/// The merged tree of an image and the composefs image written from it.
-pub struct BuiltImage {
-    pub tree: Tree,
-    /// The EROFS image bytes (default write options, byte-identical to mkcomposefs).
-    pub image: Vec<u8>,
-    /// The fs-verity digest of `image`: the composefs image id.
-    pub digest: Sha256Digest,
-}
 
 /// Apply every layer of `image` (contents into `sink`) and write the composefs image.
 pub fn build_image(

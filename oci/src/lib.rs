@@ -45,6 +45,7 @@ pub mod layout;
 pub mod registry;
 pub mod resolve;
 pub mod seal;
+pub mod seal_check;
 pub mod sink;
 pub mod tarstream;
 pub mod unique_keys;

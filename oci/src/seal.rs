@@ -31,57 +31,21 @@ use crate::apply::{BuildOptions, TreeBuilder};
 use crate::convention::Convention;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
-use crate::import::{build_image, write_tree_image, BuiltImage, NoProgress, Progress};
+use crate::import::{build_image, write_tree_image, NoProgress, Progress};
 use crate::layout::{ImageRef, Selector, SourceKind};
 use crate::resolve::{resolve_ref, Platform, ResolvedImage, ANNOTATION_REF_NAME};
+use crate::seal_check::parse_json;
+pub use crate::seal_check::{
+    check_seal, check_seal_built, read_seal, SealError, SealMatch, LABEL_FSVERITY,
+};
 use crate::sink::NullSink;
 
-/// The config label holding the composefs image digest.
-pub const LABEL_FSVERITY: &str = "containers.composefs.fsverity";
 /// The manifest layer annotation holding the digest of that layer's composefs image.
 pub const ANNOTATION_LAYER_FSVERITY: &str = "containers.composefs.layer.fsverity";
 /// Longest tag accepted (the Docker/OCI distribution tag grammar allows 128 characters).
 pub const MAX_TAG_LEN: usize = 128;
 /// `oci-layout` content of a layout this module creates.
 const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-
-/// Anything that can go wrong sealing or checking a seal.
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    #[error(transparent)]
-    Oci(#[from] OciError),
-    #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}{}", composefs_rs.map(|d| format!(" (sha256:{d} under the composefs-rs convention)")).unwrap_or_default())]
-    Mismatch {
-        label: Sha256Digest,
-        /// The image under cfsgate's (mkcomposefs) convention.
-        computed: Sha256Digest,
-        /// The image under the composefs-rs convention, when it could be made.
-        composefs_rs: Option<Sha256Digest>,
-    },
-    #[error("image config {config} is not sealed: it has no {LABEL_FSVERITY} label")]
-    NotSealed { config: BlobDigest },
-    #[error(
-        "image config {config}: label {LABEL_FSVERITY} is {value:?}, not sha256:<64 hex digits>"
-    )]
-    BadLabel { config: BlobDigest, value: String },
-    #[error("{what} {digest}: {reason}")]
-    Json {
-        what: &'static str,
-        digest: BlobDigest,
-        reason: String,
-    },
-    #[error("invalid tag {tag:?}: {reason}")]
-    BadTag { tag: String, reason: &'static str },
-    #[error("destination {path}: {reason}")]
-    Dest { path: PathBuf, reason: String },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SealError + 'a {
     move |source| SealError::Io {
@@ -362,90 +326,6 @@ fn ensure_dir_image(dest: &Path) -> Result<(), SealError> {
     write_atomic(dest, "version", b"Directory Transport Version: 1.1\n")
 }
 
-/// The seal label of an image's config, if it has one.
-pub fn read_seal(image: &ResolvedImage) -> Result<Option<Sha256Digest>, SealError> {
-    let config: Value = parse_json("image config", image.config_digest, &image.config_bytes)?;
-    let Some(label) = config
-        .get("config")
-        .and_then(|c| c.get("Labels"))
-        .and_then(|l| l.get(LABEL_FSVERITY))
-    else {
-        return Ok(None);
-    };
-    let bad = || SealError::BadLabel {
-        config: image.config_digest,
-        value: label.to_string().chars().take(200).collect(),
-    };
-    let text = label.as_str().ok_or_else(bad)?;
-    let hex = text.strip_prefix("sha256:").unwrap_or(text);
-    let lowercase = hex
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !lowercase {
-        return Err(bad());
-    }
-    Sha256Digest::from_hex(hex).map(Some).map_err(|_| bad())
-}
-
-/// Check that a sealed image's label names `computed` (the image built or stored from its
-/// layers). An image without a label is [`SealError::NotSealed`].
-pub fn check_seal(image: &ResolvedImage, computed: Sha256Digest) -> Result<(), SealError> {
-    match read_seal(image)? {
-        None => Err(SealError::NotSealed {
-            config: image.config_digest,
-        }),
-        Some(label) if label == computed => Ok(()),
-        Some(label) => Err(SealError::Mismatch {
-            label,
-            computed,
-            composefs_rs: None,
-        }),
-    }
-}
-
-/// A seal label found to name the composefs image of an image's layers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealMatch {
-    /// The digest the label names.
-    pub digest: Sha256Digest,
-    /// The convention under which the layers give that image.
-    pub convention: Convention,
-    /// That image's bytes, when it is not `built.image` (another convention's).
-    pub image: Option<Vec<u8>>,
-}
-
-/// Check a sealed image's label against the image built from its layers under every
-/// [`Convention`] (the tree is built once; see `convention.rs`). An image without a label is
-/// [`SealError::NotSealed`]; a label naming none of them is [`SealError::Mismatch`].
-pub fn check_seal_built(image: &ResolvedImage, built: &BuiltImage) -> Result<SealMatch, SealError> {
-    let Some(label) = read_seal(image)? else {
-        return Err(SealError::NotSealed {
-            config: image.config_digest,
-        });
-    };
-    if label == built.digest {
-        return Ok(SealMatch {
-            digest: label,
-            convention: Convention::Mkcomposefs,
-            image: None,
-        });
-    }
-    // An image composefs-rs cannot transform (no /usr) has no composefs-rs seal: no match.
-    let composefs_rs = Convention::ComposefsRs.image_of(&built.tree).ok();
-    match composefs_rs {
-        Some((bytes, digest)) if digest == label => Ok(SealMatch {
-            digest: label,
-            convention: Convention::ComposefsRs,
-            image: Some(bytes),
-        }),
-        other => Err(SealError::Mismatch {
-            label,
-            computed: built.digest,
-            composefs_rs: other.map(|(_, d)| d),
-        }),
-    }
-}
-
 /// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 fn validate_tag(tag: &str) -> Result<(), SealError> {
     let bad = |reason| SealError::BadTag {
@@ -465,14 +345,6 @@ fn validate_tag(tag: &str) -> Result<(), SealError> {
         return Err(bad("only letters, digits, '.', '_' and '-' are allowed"));
     }
     Ok(())
-}
-
-fn parse_json(what: &'static str, digest: BlobDigest, bytes: &[u8]) -> Result<Value, SealError> {
-    serde_json::from_slice(bytes).map_err(|e| SealError::Json {
-        what,
-        digest,
-        reason: e.to_string(),
-    })
 }
 
 fn to_compact(what: &'static str, digest: BlobDigest, value: &Value) -> Result<Vec<u8>, SealError> {
