@@ -272,3 +272,70 @@ fn wrong_bytes_for_a_file_or_the_table_are_refused_and_nothing_stored() {
     ok(&pull(&repo, &image, &[]), "pull of the restored image");
     assert!(!stored(&repo).is_empty());
 }
+
+#[test]
+fn a_sealed_image_pulled_partially_passes_its_seal_check_and_plain_zstd_falls_back() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path();
+    let registry = Registry::start(&base.join("registry"), RegistryConfig::default());
+    let layout = umoci_image(&base.join("img"), "sealed", 20, 3);
+    // Sealed before the conversion: zstd:chunked keeps each layer's tar (and diff_id), so the
+    // seal label in the config still names the image's composefs digest.
+    let sealed_layout = base.join("sealed");
+    ok(
+        &cfsgate(
+            &[
+                "seal",
+                &format!("oci:{}:test", layout.display()),
+                sealed_layout.to_str().unwrap(),
+                "--tag",
+                "test",
+            ],
+            None,
+        ),
+        "seal",
+    );
+    let image = format!("docker://{}/cfsgate/sealed:v1", registry.host());
+    push_chunked(&sealed_layout, &image);
+    let pulled = pull(&base.join("repo"), &image, &[]);
+    let stdout = ok(&pulled, "partial pull of a sealed image");
+    let text = stderr(&pulled);
+    assert!(text.contains("2 layer(s) by table of contents"), "{text}");
+    assert!(text.contains("seal checked"), "{text}");
+    // compute-id checks the seal label and prints the digest it names.
+    let sealed_id = ok(
+        &cfsgate(
+            &[
+                "compute-id",
+                &format!("oci:{}:test", sealed_layout.display()),
+            ],
+            None,
+        ),
+        "compute-id of the sealed layout",
+    );
+    assert_eq!(line_value(&stdout, "composefs sha256:"), sealed_id.trim());
+
+    // Plain zstd layers have no table: each is downloaded whole, saying so; the same image.
+    let plain = format!("docker://{}/cfsgate/sealed:zstd", registry.host());
+    skopeo_push(
+        &format!("oci:{}:test", sealed_layout.display()),
+        &plain,
+        &["--dest-compress-format", "zstd"],
+    );
+    let sent = registry.blob_bytes_sent();
+    let pulled = pull(&base.join("repo-zstd"), &plain, &[]);
+    let stdout = ok(&pulled, "pull of plain zstd layers");
+    let text = stderr(&pulled);
+    assert_eq!(
+        text.matches("no zstd:chunked table of contents; downloading the whole layer")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("0 layer(s) by table of contents"), "{text}");
+    assert!(registry.blob_bytes_sent() - sent >= layer_bytes(&manifest(&plain)));
+    assert_eq!(line_value(&stdout, "composefs sha256:"), sealed_id.trim());
+}
