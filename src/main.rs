@@ -51,7 +51,7 @@ enum Command {
     /// Verify an image's cosign signatures against trusted keys (exit 0 only when accepted).
     Verify(cmd::registry::VerifyCmd),
     /// Sign an image: a cosign simple-signing signature stored where the tools look.
-    Sign(cmd::registry::SignCmd),
+    Sign(cmd::sign::SignCmd),
     /// Trust policies: check (lint) a policy file, explain a verdict step by step.
     Policy(cmd::policy::PolicyArgs),
     /// OCI runtime hooks: admit (and mount) or refuse a container before it starts.
@@ -162,7 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(Rejected.into())
             }
         }
-        Command::Sign(args) => cmd::registry::run_sign(args),
+        Command::Sign(args) => cmd::sign::run_sign(args),
         Command::Hook(mut c) => {
             if let cmd::hook::HookCmd::Precreate(args) = &mut c {
                 args.gate.repo = repo_path(cli.repo);

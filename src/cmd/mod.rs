@@ -13,6 +13,7 @@ pub mod oci;
 pub mod partial;
 pub mod policy;
 pub mod registry;
+pub mod sign;
 pub mod sigstore;
 pub mod store;
 pub mod verify;

@@ -204,48 +204,6 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
     super::verify::run_verify(&args)
 }
 
-/// Signature formats `sign` writes.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SignFormat {
-    /// cosign simple signing: the `sha256-<hex>.sig` tag (a `dir:` image: `signature-N`).
-    #[default]
-    Simple,
-}
-
-/// `cfsgate sign` with the registry options: for a `docker://` image the signature is added
-/// to the registry's `sha256-<hex>.sig` tag (fetched, extended, pushed back).
-#[derive(Args, Debug)]
-pub struct SignCmd {
-    #[command(flatten)]
-    pub sign: super::verify::SignArgs,
-    /// What to write.
-    #[arg(long, value_enum, default_value_t = SignFormat::Simple)]
-    pub format: SignFormat,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-/// Run `cfsgate sign` (see [`SignCmd`]).
-pub fn run_sign(cmd: SignCmd) -> Result<()> {
-    let mut args = cmd.sign;
-    if !is_docker(&args.image) {
-        return super::verify::run_sign(&args);
-    }
-    let staged = stage(&args.image, &cmd.registry, false)?;
-    let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) else {
-        anyhow::bail!("{} was not fetched", args.image);
-    };
-    args.image = staged.reference.clone();
-    super::verify::run_sign(&args)?;
-    let pushed = push_signature_tag(&cmd.registry, docker, &fetched.layout, &fetched.top_digest)?;
-    println!(
-        "pushed {}:sha256-{}.sig (manifest {pushed})",
-        docker.name(),
-        fetched.top_digest.hex()
-    );
-    Ok(())
-}
-
 /// Pull into a repository (see the module docs).
 #[derive(Args, Debug)]
 pub struct PullArgs {

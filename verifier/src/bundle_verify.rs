@@ -243,6 +243,43 @@ pub fn verify_bundle_with_key(
     logs: &[TrustedLog],
     now: i64,
 ) -> Result<VerifiedBundle, BundleError> {
+    let signature = check_signature(bundle, artifact, key)?;
+    let digest = artifact.sha256();
+    if bundle.tlog_entries.is_empty() {
+        return Err(BundleError::NoTlogEntry);
+    }
+    let mut integrated_time: Option<i64> = None;
+    let mut log_indexes = Vec::new();
+    for entry in &bundle.tlog_entries {
+        let time = check_entry(entry, bundle, &digest, &signature, key, logs, now)?;
+        if let Some(time) = time {
+            integrated_time = Some(integrated_time.map_or(time, |t| t.min(time)));
+        }
+        log_indexes.push(entry.log_index);
+    }
+    Ok(VerifiedBundle {
+        signer: key.key_id(),
+        integrated_time,
+        log_indexes,
+        dsse_payload: dsse_payload(bundle),
+    })
+}
+
+/// The DSSE payload of a bundle, if it has one.
+pub(crate) fn dsse_payload(bundle: &Bundle) -> Option<Vec<u8>> {
+    match &bundle.content {
+        BundleContent::Dsse(envelope) => Some(envelope.payload.clone()),
+        BundleContent::MessageSignature { .. } => None,
+    }
+}
+
+/// The key's signature in `bundle` over `artifact` (message signature, or DSSE with an in-toto
+/// subject naming the artifact's sha256); the signature's bytes.
+pub(crate) fn check_signature(
+    bundle: &Bundle,
+    artifact: Artifact,
+    key: &PublicKey,
+) -> Result<Vec<u8>, BundleError> {
     if !matches!(bundle.signer, SigningMaterial::PublicKey { .. }) {
         return Err(BundleError::CertificateNotSupported);
     }
@@ -284,27 +321,7 @@ pub fn verify_bundle_with_key(
             signature.clone()
         }
     };
-    if bundle.tlog_entries.is_empty() {
-        return Err(BundleError::NoTlogEntry);
-    }
-    let mut integrated_time: Option<i64> = None;
-    let mut log_indexes = Vec::new();
-    for entry in &bundle.tlog_entries {
-        let time = check_entry(entry, bundle, &digest, &signature, key, logs, now)?;
-        if let Some(time) = time {
-            integrated_time = Some(integrated_time.map_or(time, |t| t.min(time)));
-        }
-        log_indexes.push(entry.log_index);
-    }
-    Ok(VerifiedBundle {
-        signer: key.key_id(),
-        integrated_time,
-        log_indexes,
-        dsse_payload: match &bundle.content {
-            BundleContent::Dsse(envelope) => Some(envelope.payload.clone()),
-            BundleContent::MessageSignature { .. } => None,
-        },
-    })
+    Ok(signature)
 }
 
 /// [`verify_bundle_with_key`] with each of `keys` (a policy's trusted keys, any one may

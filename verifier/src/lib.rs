@@ -17,6 +17,7 @@
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
+//! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
 //! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
@@ -25,6 +26,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod bundle_sign;
 pub mod bundle_verify;
 pub mod chain;
 pub mod cstorage;

@@ -22,6 +22,7 @@ pub mod fetch;
 pub mod partial_pull;
 pub mod range;
 pub mod reference;
+pub mod referrers;
 pub mod tls;
 
 pub use auth::{AuthSource, Credentials};
