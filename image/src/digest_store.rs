@@ -47,17 +47,26 @@ pub const TEMP_PREFIX: &str = ".cfsgate-tmp-";
 /// A digest store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An operation on the store directory or a file in it failed.
     #[error("digest store {store}: {op} {path}: {source}")]
     Io {
+        /// The store directory.
         store: PathBuf,
+        /// The operation (`"create"`, `"rename"`, `"syncfs"`, ...).
         op: &'static str,
+        /// The name inside the store it was applied to (an object or temporary file name).
         path: String,
+        /// The error the kernel returned.
         source: io::Error,
     },
+    /// Reading the content to store failed.
     #[error("digest store {store}: reading the source {source_name}: {source}")]
     Source {
+        /// The store directory.
         store: PathBuf,
+        /// The caller's name for the source (usually its path in the tree being built).
         source_name: String,
+        /// The read error.
         source: io::Error,
     },
 }
@@ -76,7 +85,9 @@ pub struct Staged<'a> {
     store: &'a DigestStore,
     /// The temporary file name, while one exists.
     temp: Option<String>,
+    /// The fs-verity digest of the staged content, which becomes its name in the store.
     pub digest: Sha256Digest,
+    /// Length of the staged content in bytes.
     pub size: u64,
 }
 

@@ -94,20 +94,40 @@ pub struct BuildOptions {
 /// A directory that could not be turned into a tree.
 #[derive(Debug, thiserror::Error)]
 pub enum FromDirError {
+    /// A system call on a file of the source directory failed.
     #[error("{path}: {op}: {source}")]
     Io {
+        /// The file, as the root joined with its path below it.
         path: PathBuf,
+        /// The operation (`"open"`, `"read"`, `"listxattr"`, ...).
         op: &'static str,
+        /// The error the kernel returned.
         source: io::Error,
     },
+    /// A file changed between two looks at it (its type, size or identity), so the tree would
+    /// not describe one state of the directory.
     #[error("{path}: changed while the tree was being read ({what})")]
-    Changed { path: PathBuf, what: &'static str },
+    Changed {
+        /// The file that changed.
+        path: PathBuf,
+        /// What differed between the two looks.
+        what: &'static str,
+    },
+    /// The file cannot be added to the tree (bad name, too many inodes, ...).
     #[error("{path}: {source}")]
-    Tree { path: PathBuf, source: TreeError },
+    Tree {
+        /// The file being added.
+        path: PathBuf,
+        /// Why the tree refused it.
+        source: TreeError,
+    },
+    /// Copying content into the digest store (`--digest-store`) failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The hashing thread pool could not start, or one of its threads panicked.
     #[error("starting the hashing threads: {0}")]
     Threads(String),
+    /// Both `skip_xattrs` and `user_xattrs_only` were asked for.
     #[error("--skip-xattrs and --user-xattrs conflict")]
     ConflictingXattrOptions,
 }

@@ -38,7 +38,9 @@ pub const BLOCK_SIZE: usize = 4096;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid {expected}-hex-digit digest {text:?}")]
 pub struct ParseDigestError {
+    /// Number of hex digits the digest type needs (64 for SHA-256, 128 for SHA-512).
     pub expected: usize,
+    /// The text that was given.
     pub text: String,
 }
 

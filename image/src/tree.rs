@@ -17,12 +17,19 @@ use crate::fsverity::Sha256Digest;
 
 /// File-type bits of `st_mode`.
 pub const S_IFMT: u32 = 0o170000;
+/// File type of a unix socket.
 pub const S_IFSOCK: u32 = 0o140000;
+/// File type of a symbolic link.
 pub const S_IFLNK: u32 = 0o120000;
+/// File type of a regular file.
 pub const S_IFREG: u32 = 0o100000;
+/// File type of a block device.
 pub const S_IFBLK: u32 = 0o060000;
+/// File type of a directory.
 pub const S_IFDIR: u32 = 0o040000;
+/// File type of a character device.
 pub const S_IFCHR: u32 = 0o020000;
+/// File type of a named pipe.
 pub const S_IFIFO: u32 = 0o010000;
 
 /// Longest file name EROFS (and Linux) allows.
@@ -55,11 +62,15 @@ pub struct Stat {
     pub mode: u32,
     /// Link count as the source gave it (the writer recomputes it for directories).
     pub nlink: u32,
+    /// Owner user id (`st_uid`).
     pub uid: u32,
+    /// Owner group id (`st_gid`).
     pub gid: u32,
     /// Device number of a char/block device (raw `dev_t` as in a dump file), else 0.
     pub rdev: u64,
+    /// Modification time, whole seconds since the Unix epoch (may be negative).
     pub mtime_sec: i64,
+    /// Nanoseconds part of the modification time (0..1e9).
     pub mtime_nsec: u32,
 }
 
@@ -73,7 +84,10 @@ impl Stat {
 /// One extended attribute, exactly as the user sees it (no composefs escaping).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Xattr {
+    /// Full name including its namespace (`user.`, `trusted.`, `security.`, `system.`), as raw
+    /// bytes.
     pub key: Box<[u8]>,
+    /// Raw value bytes (EROFS allows up to [`MAX_XATTR_VALUE_LEN`]).
     pub value: Box<[u8]>,
 }
 
@@ -84,6 +98,7 @@ pub enum FileData {
     Inline(Box<[u8]>),
     /// Stored outside the image, in the object store (or nowhere, for a sparse placeholder).
     External {
+        /// The file size in bytes `stat` reports.
         size: u64,
         /// The fs-verity digest of the content, when known.
         digest: Option<Sha256Digest>,
@@ -105,7 +120,9 @@ impl FileData {
 /// One name in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
+    /// The entry's file name (raw bytes, valid per [`valid_name`]).
     pub name: Box<[u8]>,
+    /// The inode the name refers to.
     pub inode: InodeId,
     /// An extra name for an inode whose primary entry is elsewhere (a hard link).
     pub hardlink: bool,
@@ -116,11 +133,14 @@ pub struct DirEntry {
 pub enum Content {
     /// Entries sorted bytewise by name, without `.` and `..`.
     Directory(Vec<DirEntry>),
+    /// A regular file.
     Regular(FileData),
+    /// A symbolic link; the target as raw bytes (at most [`MAX_SYMLINK_LEN`]).
     Symlink(Box<[u8]>),
     /// Char or block device, fifo or socket (the type is in `stat.mode`). `size` is whatever the
     /// source said (normally 0); it is kept so a dump round-trips.
     Special {
+        /// The size the source recorded for the special file.
         size: u64,
     },
 }
@@ -128,9 +148,11 @@ pub enum Content {
 /// One inode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inode {
+    /// Its `stat` metadata.
     pub stat: Stat,
     /// Sorted bytewise by key; keys unique.
     pub xattrs: Vec<Xattr>,
+    /// Its type-specific content.
     pub content: Content,
 }
 
@@ -190,12 +212,16 @@ impl Inode {
 /// Errors from building a tree.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TreeError {
+    /// A path component that must be a directory is not one (the path is given).
     #[error("{0} is not a directory")]
     NotADirectory(String),
+    /// A name to add is already present in its directory (the path is given).
     #[error("{0} already exists")]
     Exists(String),
+    /// A file name cannot be a directory entry (the name is given, lossily decoded).
     #[error("invalid file name {0:?}: empty, '.', '..', longer than 255 bytes, or containing '/' or NUL")]
     BadName(String),
+    /// The arena would exceed `u32::MAX` inodes, the range of [`InodeId`].
     #[error("too many inodes (the limit is {})", u32::MAX)]
     TooManyInodes,
 }
@@ -229,14 +255,17 @@ impl Tree {
         }
     }
 
+    /// The inode `id` refers to. Panics if `id` is not from this tree.
     pub fn inode(&self, id: InodeId) -> &Inode {
         &self.inodes[id.index()]
     }
 
+    /// The inode `id` refers to, mutably. Panics if `id` is not from this tree.
     pub fn inode_mut(&mut self, id: InodeId) -> &mut Inode {
         &mut self.inodes[id.index()]
     }
 
+    /// The root directory inode.
     pub fn root(&self) -> &Inode {
         &self.inodes[0]
     }

@@ -7,6 +7,9 @@
 //!    for every upstream conformance dump, dump -> writer -> reader gives the parsed dump.
 //! 3. Hostile images: targeted corruptions must fail with the right error; truncations, random
 //!    byte flips and proptest mutations must return (Ok or Err) quickly and never panic.
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::fs;

@@ -3,6 +3,9 @@
 //! Images here are real composefs images made by the EROFS writer from trees whose files are
 //! objects written through the store; process tests re-run this test binary as the child
 //! (`child_process` below, selected by the `CFSGATE_STORE_CHILD` environment variable).
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -76,6 +76,7 @@ pub enum ParseMode {
 pub struct DumpError {
     /// 1-based line number (0 when the error is not tied to one line).
     pub line: usize,
+    /// What is wrong on that line.
     pub message: String,
 }
 

@@ -75,17 +75,28 @@ pub const INODES_START: u64 = SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE;
 /// The root's nid: `INODES_START / 32`.
 pub const ROOT_NID: u64 = INODES_START / INODE_SLOT_SIZE;
 
+/// `feature_compat` bit: the superblock carries a crc32c checksum (`checksum` field).
 pub const FEATURE_COMPAT_SB_CHKSUM: u32 = 0x1;
+/// `feature_compat` bit: compact inodes store an mtime relative to the superblock's `build_time`.
 pub const FEATURE_COMPAT_MTIME: u32 = 0x2;
+/// `feature_compat` bit: inodes carry the 32-bit xattr name bloom filter (see
+/// [`XATTR_FILTER_SEED`]).
 pub const FEATURE_COMPAT_XATTR_FILTER: u32 = 0x4;
+/// `feature_incompat` bit: some files use the chunk-based layout ([`LAYOUT_CHUNK_BASED`]);
+/// composefs uses it for external files.
 pub const FEATURE_INCOMPAT_CHUNKED_FILE: u32 = 0x4;
 
+/// Size in bytes of an EROFS compact inode (`erofs_inode_compact`, format bit 0 clear).
 pub const COMPACT_INODE_SIZE: u64 = 32;
+/// Size in bytes of an EROFS extended inode (`erofs_inode_extended`, format bit 0 set).
 pub const EXTENDED_INODE_SIZE: u64 = 64;
 
 /// Data layouts (`format >> 1`).
 pub const LAYOUT_FLAT_PLAIN: u16 = 0;
+/// Data blocks followed by a tail packed right after the inode (`EROFS_INODE_FLAT_INLINE`).
 pub const LAYOUT_FLAT_INLINE: u16 = 2;
+/// Data described by a chunk index (`EROFS_INODE_CHUNK_BASED`); composefs writes only holes, the
+/// content lives in the object store.
 pub const LAYOUT_CHUNK_BASED: u16 = 4;
 
 /// Chunk format: low 5 bits = chunkbits - 12; `EROFS_CHUNK_FORMAT_INDEXES` 0x20 is never set.
@@ -98,19 +109,30 @@ pub const DIRENT_SIZE: u64 = 12;
 
 /// EROFS directory entry file types.
 pub const FT_UNKNOWN: u8 = 0;
+/// Directory entry type of a regular file.
 pub const FT_REG_FILE: u8 = 1;
+/// Directory entry type of a directory.
 pub const FT_DIR: u8 = 2;
+/// Directory entry type of a character device.
 pub const FT_CHRDEV: u8 = 3;
+/// Directory entry type of a block device.
 pub const FT_BLKDEV: u8 = 4;
+/// Directory entry type of a named pipe.
 pub const FT_FIFO: u8 = 5;
+/// Directory entry type of a unix socket.
 pub const FT_SOCK: u8 = 6;
+/// Directory entry type of a symbolic link.
 pub const FT_SYMLINK: u8 = 7;
 
 /// Xattr name prefix indexes.
 pub const XATTR_INDEX_USER: u8 = 1;
+/// Prefix index of the name `system.posix_acl_access` (stored with an empty suffix).
 pub const XATTR_INDEX_POSIX_ACL_ACCESS: u8 = 2;
+/// Prefix index of the name `system.posix_acl_default` (stored with an empty suffix).
 pub const XATTR_INDEX_POSIX_ACL_DEFAULT: u8 = 3;
+/// Prefix index of `trusted.` names.
 pub const XATTR_INDEX_TRUSTED: u8 = 4;
+/// Prefix index of `security.` names.
 pub const XATTR_INDEX_SECURITY: u8 = 6;
 /// The prefix table, in the order mkcomposefs tries them.
 pub const XATTR_PREFIXES: [(&[u8], u8); 5] = [
@@ -154,10 +176,15 @@ pub fn xattr_key(index: u8, suffix: &[u8]) -> Option<Vec<u8>> {
 
 /// The composefs xattrs the writer adds and the reader removes.
 pub const XATTR_OVERLAY_METACOPY: &[u8] = b"trusted.overlay.metacopy";
+/// The xattr naming an external file's backing path (`/xx/yyyy…`) in the object directory.
 pub const XATTR_OVERLAY_REDIRECT: &[u8] = b"trusted.overlay.redirect";
+/// The xattr marking a directory opaque to overlayfs; the writer sets it (value `y`) on the
+/// root directory and the reader drops it there.
 pub const XATTR_OVERLAY_OPAQUE: &[u8] = b"trusted.overlay.opaque";
 /// A user xattr `trusted.overlay.X` is stored as `trusted.overlay.overlay.X`.
 pub const XATTR_TRUSTED_OVERLAY_PREFIX: &[u8] = b"trusted.overlay.";
+/// How the writer stores a user's `trusted.overlay.` xattr so overlayfs does not act on it; the
+/// reader strips one `overlay.`.
 pub const XATTR_ESCAPED_OVERLAY_PREFIX: &[u8] = b"trusted.overlay.overlay.";
 /// The metacopy value header: version 0, len 36, flags 0, digest algo 1 (SHA-256).
 pub const METACOPY_HEADER: [u8; 4] = [0x00, 0x24, 0x00, 0x01];

@@ -30,6 +30,7 @@ use super::{LockKind, Repository, StoreError, QUARANTINE_DIR, TMP_DIR};
 /// An object whose content does not match its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CorruptObject {
+    /// The object's name: the fs-verity digest its content should have.
     #[serde(serialize_with = "hex_digest")]
     pub digest: Sha256Digest,
     /// What the content hashes to, or why it could not be read.
@@ -39,16 +40,20 @@ pub struct CorruptObject {
 /// An image that does not match its name or cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CorruptImage {
+    /// The image's name: the fs-verity digest its content should have.
     #[serde(serialize_with = "hex_digest")]
     pub digest: Sha256Digest,
+    /// What the image hashes to, or why it could not be read or parsed.
     pub problem: String,
 }
 
 /// An object an image references that is not present (or is corrupt).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingObject {
+    /// The image that references the object.
     #[serde(serialize_with = "hex_digest")]
     pub image: Sha256Digest,
+    /// The fs-verity digest of the missing or corrupt object.
     #[serde(serialize_with = "hex_digest")]
     pub object: Sha256Digest,
 }
@@ -56,21 +61,32 @@ pub struct MissingObject {
 /// A ref that is unreadable or names an image that is not stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DanglingRef {
+    /// The ref's name (its path under `refs/`).
     pub name: String,
+    /// Why it dangles: unreadable content, or the image it names is not stored.
     pub problem: String,
 }
 
 /// What fsck found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FsckReport {
+    /// Objects whose content was hashed.
     pub objects_checked: u64,
+    /// Images hashed and parsed.
     pub images_checked: u64,
+    /// Refs read.
     pub refs_checked: u64,
+    /// Objects whose content does not match their name.
     pub corrupt_objects: Vec<CorruptObject>,
+    /// Images that do not match their name or cannot be read.
     pub corrupt_images: Vec<CorruptImage>,
+    /// Objects referenced by a stored image but absent or corrupt.
     pub missing_objects: Vec<MissingObject>,
+    /// Refs that cannot be resolved to a stored image.
     pub dangling_refs: Vec<DanglingRef>,
+    /// Files under `objects/` not named `xx/<62 hex>`.
     pub stray_files: Vec<PathBuf>,
+    /// Files left in `tmp/` (by a killed writer); counted, not a problem.
     pub stale_temp_files: u64,
     /// Where repair moved corrupt objects and images.
     pub quarantined: Vec<PathBuf>,

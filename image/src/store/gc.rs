@@ -22,13 +22,17 @@ use super::{LockKind, Repository, StoreError, TMP_DIR};
 /// What gc removed (or, dry run, would remove).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
+    /// Objects no kept image refers to.
     pub objects_removed: u64,
+    /// Images no ref names.
     pub images_removed: u64,
     /// Bytes of removed objects and images.
     pub bytes_freed: u64,
+    /// Stale files removed from `tmp/`.
     pub temp_files_removed: u64,
     /// Objects and images kept.
     pub objects_kept: u64,
+    /// Images some ref names.
     pub images_kept: u64,
 }
 

@@ -27,6 +27,7 @@ pub const MAX_IMAGE_LEN: u64 = 1 << 30;
 /// One stored image, as `cfsgate images` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImageInfo {
+    /// The image's fs-verity digest (its name in `images/`).
     #[serde(serialize_with = "hex_digest")]
     pub digest: Sha256Digest,
     /// Refs naming this image.

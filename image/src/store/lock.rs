@@ -20,7 +20,9 @@ use super::StoreError;
 /// Which lock to take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockKind {
+    /// Readers and writers that add content: many may hold it at once.
     Shared,
+    /// gc and fsck repair, which remove content: no one else holds the lock meanwhile.
     Exclusive,
 }
 

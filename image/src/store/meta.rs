@@ -26,8 +26,11 @@ const MAX_META_LEN: u64 = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoMeta {
+    /// Repository layout version; only [`FORMAT_VERSION`] is accepted.
     pub version: u32,
+    /// Object naming algorithm; always [`ALGORITHM`].
     pub algorithm: String,
+    /// How digests are enforced in this repository, fixed when it is created.
     pub verity: VerityMode,
 }
 
