@@ -6,30 +6,69 @@ pub enum KeyError {
     /// The key file is not a readable regular file of bounded size (see [`crate::file`]).
     #[error(transparent)]
     File(#[from] crate::file::TrustFileError),
+    /// A public key file holds more than one PEM block, so which key is meant is unclear.
     #[error("{source_name}: holds {blocks} PEM blocks; a public key file must hold exactly one key (only the first would be used)")]
-    SeveralPemBlocks { source_name: String, blocks: usize },
+    SeveralPemBlocks {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+        /// Number of PEM blocks found.
+        blocks: usize,
+    },
+    /// The PEM block's label is not the one this kind of key file needs.
     #[error("{source_name}: found PEM block \"{found}\", expected {expected}")]
     UnexpectedPem {
+        /// Where the key came from (a file path or a caller's label), for the message.
         source_name: String,
+        /// The label found (`CERTIFICATE`, `RSA PRIVATE KEY`, ...).
         found: String,
+        /// The label or labels accepted here.
         expected: &'static str,
     },
+    /// The key's encoding (PEM, DER, SPKI, PKCS#8) is malformed.
     #[error("{source_name}: {reason}")]
-    Invalid { source_name: String, reason: String },
+    Invalid {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+        /// What the decoder rejected.
+        reason: String,
+    },
+    /// A well-formed key of an algorithm or curve cfsgate does not accept.
     #[error("{source_name}: unsupported key: {found}")]
-    Unsupported { source_name: String, found: String },
+    Unsupported {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+        /// The algorithm or curve found (an OID or name).
+        found: String,
+    },
+    /// An RSA key outside the accepted modulus sizes.
     #[error(
         "{source_name}: RSA key of {bits} bits, only {min}–{max} bits are accepted",
         min = crate::public::RSA_MIN_BITS,
         max = crate::public::RSA_MAX_BITS
     )]
-    RsaSize { source_name: String, bits: usize },
+    RsaSize {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+        /// The modulus size of the key in bits.
+        bits: usize,
+    },
+    /// The private key is encrypted, and neither the environment nor a terminal gives a
+    /// passphrase.
     #[error("{source_name}: the key is encrypted and no passphrase is available (set {env} or run on a terminal)", env = crate::private::PASSPHRASE_ENV)]
-    NoPassphrase { source_name: String },
+    NoPassphrase {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+    },
+    /// Decrypting an encrypted private key failed.
     #[error("{source_name}: cannot decrypt the key (wrong passphrase or corrupt key)")]
-    Decrypt { source_name: String },
+    Decrypt {
+        /// Where the key came from (a file path or a caller's label), for the message.
+        source_name: String,
+    },
+    /// Reading the passphrase from the terminal failed.
     #[error("cannot read the passphrase from the terminal: {0}")]
     Prompt(#[source] std::io::Error),
+    /// A newly generated key could not be encoded (PKCS#8 or PEM); the text says which step.
     #[error("cannot generate a key: {0}")]
     Generate(String),
 }
@@ -37,8 +76,11 @@ pub enum KeyError {
 /// A signature did not verify.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
+    /// The signature is well formed but does not match the data under this key.
     #[error("signature does not verify with this key")]
     BadSignature,
+    /// The signature bytes cannot be a signature of this key's algorithm (wrong length or
+    /// encoding); the text says what is wrong.
     #[error("malformed signature: {0}")]
     MalformedSignature(&'static str),
 }

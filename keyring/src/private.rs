@@ -35,7 +35,9 @@ pub const PASSPHRASE_ENV: &str = "CFSGATE_KEY_PASSPHRASE";
 /// Key types `generate` can make (the ones `cfsgate key generate` offers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {
+    /// An Ed25519 key.
     Ed25519,
+    /// An ECDSA key on the NIST P-256 curve.
     P256,
 }
 
@@ -76,9 +78,13 @@ impl Passphrase {
 
 /// A private key able to sign.
 pub enum PrivateKey {
+    /// An Ed25519 signing key.
     Ed25519(ed25519_dalek::SigningKey),
+    /// An ECDSA signing key on NIST P-256.
     EcdsaP256(p256::ecdsa::SigningKey),
+    /// An ECDSA signing key on NIST P-384.
     EcdsaP384(p384::ecdsa::SigningKey),
+    /// An RSA private key (boxed: it is much larger than the others).
     Rsa(Box<rsa::RsaPrivateKey>),
 }
 

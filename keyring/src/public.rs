@@ -151,10 +151,17 @@ impl serde::Serialize for KeyId {
 /// The algorithm family of a key, for messages and listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyAlgorithm {
+    /// Ed25519.
     Ed25519,
+    /// ECDSA on NIST P-256.
     EcdsaP256,
+    /// ECDSA on NIST P-384.
     EcdsaP384,
-    Rsa { bits: usize },
+    /// RSA.
+    Rsa {
+        /// Modulus size in bits.
+        bits: usize,
+    },
 }
 
 impl fmt::Display for KeyAlgorithm {
@@ -171,10 +178,19 @@ impl fmt::Display for KeyAlgorithm {
 /// A parsed public key able to verify signatures.
 #[derive(Clone, Debug)]
 pub enum PublicKey {
+    /// An Ed25519 public key.
     Ed25519(ed25519_dalek::VerifyingKey),
+    /// An ECDSA public key on NIST P-256.
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    /// An ECDSA public key on NIST P-384.
     EcdsaP384(p384::ecdsa::VerifyingKey),
-    Rsa { bits: usize, key: rsa::RsaPublicKey },
+    /// An RSA public key.
+    Rsa {
+        /// Modulus size in bits, within `RSA_MIN_BITS..=RSA_MAX_BITS`.
+        bits: usize,
+        /// The key itself.
+        key: rsa::RsaPublicKey,
+    },
 }
 
 impl PublicKey {

@@ -89,46 +89,91 @@ use std::ffi::CStr;
 /// Errors of kernel keyring operations.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
+    /// No keyring of this name is linked where cfsgate looks for it.
     #[error("kernel keyring {name:?} not found (create it with `cfsgate keyring add`)")]
-    NotFound { name: String },
+    NotFound {
+        /// The keyring name asked for.
+        name: String,
+    },
+    /// Several visible keyrings have this name.
     #[error("several keyrings named {name:?} are visible ({serials:?}); refusing to guess")]
-    Ambiguous { name: String, serials: Vec<Serial> },
+    Ambiguous {
+        /// The keyring name asked for.
+        name: String,
+        /// Serial numbers of the keyrings that have it.
+        serials: Vec<Serial>,
+    },
+    /// An `add_key(2)` or `keyctl(2)` call failed.
     #[error("kernel keyring {keyring:?}: {operation} failed: {source}")]
     Syscall {
+        /// Name (description) of the kernel keyring.
         keyring: String,
+        /// What was being done, as a phrase (`"listing the keyring"`, ...).
         operation: String,
+        /// The errno the kernel returned.
         #[source]
         source: std::io::Error,
     },
+    /// No key in the keyring matches the selector.
     #[error("kernel keyring {keyring:?}: no key {key:?}")]
-    NoSuchKey { keyring: String, key: String },
+    NoSuchKey {
+        /// Name (description) of the kernel keyring.
+        keyring: String,
+        /// The selector, as text (a serial or a description).
+        key: String,
+    },
+    /// Several keys in the keyring have the selected description.
     #[error("kernel keyring {keyring:?}: several keys match {key:?}; name it by serial")]
-    AmbiguousKey { keyring: String, key: String },
+    AmbiguousKey {
+        /// Name (description) of the kernel keyring.
+        keyring: String,
+        /// The description that several keys have.
+        key: String,
+    },
+    /// A keyring name or key description is empty or holds NUL or `;` (which the kernel's
+    /// description listing uses as a separator).
     #[error("invalid name or description {0:?} (must not be empty or contain NUL or ';')")]
     BadName(String),
+    /// The payload of a key could not be parsed as a key.
     #[error(transparent)]
     Key(#[from] crate::error::KeyError),
+    /// The running kernel lacks support for this key's algorithm (loading the certificate or
+    /// verifying with it).
     #[error("kernel keyring {keyring:?}: key {description:?}: this kernel cannot {what} ({algorithm}): {detail}")]
     KernelCannotUse {
+        /// Name (description) of the kernel keyring.
         keyring: String,
+        /// Description of the key in the keyring.
         description: String,
+        /// What the kernel could not do, as a verb phrase.
         what: &'static str,
+        /// The key's algorithm.
         algorithm: String,
+        /// The kernel's error and what it supports instead.
         detail: String,
     },
+    /// The key exists but cannot serve as a trust anchor (wrong key type, unusable payload).
     #[error(
         "kernel keyring {keyring:?}: key {description:?} ({key_type}) cannot be used: {reason}"
     )]
     UnusableKey {
+        /// Name (description) of the kernel keyring.
         keyring: String,
+        /// Description of the key in the keyring.
         description: String,
+        /// The kernel key type (`user`, `asymmetric`, `logon`, ...).
         key_type: String,
+        /// Why it cannot be used.
         reason: String,
     },
+    /// Verifying a signature with a key of the keyring failed.
     #[error("kernel keyring {keyring:?}: key {description:?}: {source}")]
     Verify {
+        /// Name (description) of the kernel keyring.
         keyring: String,
+        /// Description of the key in the keyring.
         description: String,
+        /// Why the signature was refused.
         #[source]
         source: VerifyError,
     },
@@ -138,7 +183,11 @@ pub enum KernelError {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelKeyType {
+    /// A `user` key: its payload is a PEM/DER public key (or a raw 32-byte Ed25519 key), verified
+    /// in
+    /// userspace.
     User,
+    /// An `asymmetric` key: an X.509 certificate the kernel parsed; the kernel verifies with it.
     Asymmetric,
     /// Any other type (a nested keyring, `logon`, …): listed, never used.
     Other(String),
@@ -157,9 +206,12 @@ impl std::fmt::Display for KernelKeyType {
 /// One key of the keyring.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KernelKeyInfo {
+    /// The key's serial number in the kernel.
     pub serial: Serial,
+    /// The kernel key type.
     #[serde(rename = "type")]
     pub key_type: KernelKeyType,
+    /// The key's description (its name in the keyring).
     pub description: String,
     /// The SHA-256 of the SPKI: known for `user` keys (read from the payload); for
     /// `asymmetric` keys only right after [`KernelKeyring::add_x509`], since the kernel never
@@ -175,7 +227,9 @@ pub struct KernelKeyInfo {
 /// Which key of the keyring to verify with.
 #[derive(Clone, Debug)]
 pub enum KeySelector {
+    /// The key with this serial number.
     Serial(Serial),
+    /// The one key with this description.
     Description(String),
 }
 
