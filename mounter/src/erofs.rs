@@ -31,12 +31,19 @@ pub enum ErofsSource {
     /// Straight from the pinned file.
     File,
     /// From /dev/loopN (with whether direct I/O was accepted).
-    LoopDevice { number: u32, direct_io: bool },
+    LoopDevice {
+        /// N of /dev/loopN.
+        number: u32,
+        /// Whether the loop device accepted direct I/O (`LO_FLAGS_DIRECT_IO`).
+        direct_io: bool,
+    },
 }
 
 /// A detached, read-only EROFS mount of a pinned image.
 pub struct ErofsMount {
+    /// The detached mount (from `fsmount`), not attached anywhere yet.
     pub mount: OwnedFd,
+    /// Where its data comes from.
     pub source: ErofsSource,
 }
 

@@ -67,10 +67,15 @@ impl VerityRequest {
 /// Parsed `mount.composefs` options.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelperOptions {
+    /// `digest=HEX`: the trusted fs-verity digest of the image.
     pub digest: Option<Sha256Digest>,
+    /// `basedir=DIR[:DIR…]`: object directories, in search order.
     pub basedirs: Vec<PathBuf>,
+    /// `verity=`: the requested verity mode.
     pub verity: VerityRequest,
+    /// `upperdir=` and `workdir=`: a writable mount.
     pub upper: Option<UpperLayer>,
+    /// `idmap=`: a user namespace file whose id mapping the lower layers show through.
     pub idmap: Option<PathBuf>,
     /// `nodev` (the last of `dev`/`nodev` wins, as in mount(8)).
     pub nodev: bool,
@@ -142,10 +147,12 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
 /// A repository directory with the layout above.
 #[derive(Clone, Debug)]
 pub struct Repository {
+    /// The repository's top directory.
     pub root: PathBuf,
 }
 
 impl Repository {
+    /// The repository at `root` (nothing is opened or checked yet).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Repository { root: root.into() }
     }

@@ -14,7 +14,6 @@
 //! | [`helper`] | `mount.composefs`-compatible option parsing, repository path layout |
 //!
 //! The syscalls rustix lacks (mount_setattr, fs-verity and loop ioctls) are `cfsgate-sys`'s.
-#![forbid(unsafe_code)]
 
 pub mod erofs;
 pub mod error;

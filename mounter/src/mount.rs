@@ -38,6 +38,7 @@ const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
 /// The writable layer of a container mount.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpperLayer {
+    /// The directory holding the container's changes.
     pub upperdir: PathBuf,
     /// An empty directory on the same filesystem as `upperdir`.
     pub workdir: PathBuf,
@@ -66,14 +67,21 @@ pub struct MountOptions<'a> {
 /// What a successful mount did: every security-relevant choice, stated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountReport {
+    /// The trusted fs-verity digest the image was checked against.
     pub digest: Sha256Digest,
+    /// The verity mode in force for the objects.
     pub verity: VerityMode,
+    /// How the image was kept from changing while mounted.
     pub pinning: ImagePinning,
+    /// What the EROFS layer was mounted from.
     pub erofs: ErofsSource,
+    /// Which overlayfs mount interface was used.
     pub overlay: OverlayApi,
     /// Userspace mode: what was verified.
     pub verified: Option<VerifyStats>,
+    /// Whether an upper layer made the mount writable.
     pub writable: bool,
+    /// Whether the lower layers are idmapped.
     pub idmapped: bool,
 }
 

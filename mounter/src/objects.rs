@@ -64,6 +64,7 @@ pub struct ObjectProblem {
     pub file: String,
     /// The object path (redirect), when known.
     pub object: Option<String>,
+    /// What is wrong.
     pub kind: ProblemKind,
 }
 
@@ -74,7 +75,9 @@ pub enum ProblemKind {
     Missing,
     /// Present but with another fs-verity digest.
     DigestMismatch {
+        /// The digest the image records.
         expected: Sha256Digest,
+        /// The digest the object has.
         actual: Sha256Digest,
     },
     /// Not a regular file, unreadable, or outside the directory.

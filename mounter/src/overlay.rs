@@ -39,9 +39,14 @@ pub enum OverlayApi {
 
 /// The layers of one composefs overlay.
 pub struct OverlayLayers<'a> {
+    /// The detached EROFS mount: the metadata lower layer.
     pub erofs: BorrowedFd<'a>,
+    /// The object directories, as data-only lower layers, in search order.
     pub data_dirs: Vec<BorrowedFd<'a>>,
+    /// `(upperdir, workdir)` for a writable mount.
     pub upper: Option<(&'a Path, &'a Path)>,
+    /// Mount with `verity=require`: overlayfs refuses to open a file whose object lacks the
+    /// fs-verity digest the image records.
     pub require_verity: bool,
     /// `nodev` on the overlay mount.
     pub nodev: bool,

@@ -58,7 +58,9 @@ pub enum ImagePinning {
 pub struct PinnedImage {
     /// The fd to mount (the verity file or the sealed memfd).
     fd: OwnedFd,
+    /// How the bytes are kept from changing.
     pub pinning: ImagePinning,
+    /// The image's size in bytes.
     pub size: u64,
     /// Header flag HAS_ACL: mount with ACL support (else `noacl`).
     pub has_acl: bool,

@@ -74,9 +74,11 @@ impl FromStr for VerityMode {
 /// Whether fs-verity can be enabled on files in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VeritySupport {
+    /// fs-verity can be enabled there.
     Supported,
     /// Not available; the reason says whether the kernel or the filesystem lacks it.
     Unsupported {
+        /// What lacks it and how that was found.
         reason: String,
     },
 }

@@ -1,4 +1,7 @@
 //! Real mounts of real composefs images (root only; skipped when not root, except in CI).
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
