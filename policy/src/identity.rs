@@ -17,15 +17,22 @@ use crate::reference::{valid_domain, valid_path_component, DockerReference, Refe
 /// A parsed `signedIdentity` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignedIdentity {
+    /// `matchExact`: the signed reference must equal the image's, tag or digest included.
     MatchExact,
+    /// `matchRepoDigestOrExact`: same repository when the image is named by digest, else exact.
     MatchRepoDigestOrExact,
+    /// `matchRepository`: the same repository, any tag or digest.
     MatchRepository,
     /// `dockerReference` as written (validated: normalisable, with a tag or digest).
     ExactReference(String),
     /// `dockerRepository` as written (validated: normalisable).
     ExactRepository(String),
+    /// `remapIdentity`: the image's name with `prefix` replaced by `signed_prefix`, then as
+    /// `matchRepoDigestOrExact`.
     RemapIdentity {
+        /// `prefix`: a host, host/namespace or repository the image name must start with.
         prefix: String,
+        /// `signedPrefix`: what replaces `prefix` before comparing with the signed identity.
         signed_prefix: String,
     },
 }

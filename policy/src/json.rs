@@ -129,25 +129,35 @@ impl<'a> Document<'a> {
 pub struct Node<'d> {
     doc: &'d Document<'d>,
     index: usize,
+    /// Where the value's first character is.
     pub location: Location,
 }
 
 /// One `"key": value` member of an object.
 #[derive(Debug, Clone, Copy)]
 pub struct Member<'d> {
+    /// The key, with escapes undone.
     pub key: &'d str,
+    /// Where the key's opening quote is.
     pub key_location: Location,
+    /// The member's value.
     pub value: Node<'d>,
 }
 
 /// What a [`Node`] is; numbers keep their source text (policies only need small integers).
 #[derive(Debug, Clone, Copy)]
 pub enum Value<'d> {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, as its source text (validated JSON number syntax).
     Number(&'d str),
+    /// A string, with escapes undone.
     String(&'d str),
+    /// An array: iterate its items.
     Array(Items<'d>),
+    /// An object: iterate its members in source order.
     Object(Members<'d>),
 }
 
@@ -192,6 +202,7 @@ impl<'d> Node<'d> {
             .map_or(self.index + 1, |e| e.end as usize)
     }
 
+    /// What this value is (`Null` for an index past the document, which parsing never makes).
     pub fn value(&self) -> Value<'d> {
         let doc = self.doc;
         let Some(entry) = doc.entries.get(self.index) else {
@@ -295,11 +306,17 @@ pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
 /// character).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool,
+    /// A number.
     Number,
+    /// A string.
     String,
+    /// An array.
     Array,
+    /// An object.
     Object,
 }
 
@@ -346,6 +363,8 @@ pub struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
+    /// A stream over `bytes`, positioned before the top-level value (fails on a bad size or
+    /// encoding before any value is read).
     pub fn new(bytes: &'a [u8]) -> Result<Self, PolicyError> {
         Ok(Stream {
             reader: Reader::new(bytes)?,

@@ -24,8 +24,6 @@
 //! | [`time`] | RFC 3339 timestamps |
 //! | [`synthetic`] | generated large policies for benchmarks |
 
-#![forbid(unsafe_code)]
-
 pub mod error;
 pub mod identity;
 pub mod json;

@@ -36,12 +36,18 @@ pub const MAX_KEY_FILE_BYTES: u64 = cfsgate_keyring::MAX_TRUST_FILE_BYTES;
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Worth knowing, likely intended (a transport default that accepts anything).
     Info,
+    /// Probably not what was meant (an accept-anything default, a scope that never matches,
+    /// ...).
     Warning,
+    /// The requirement can never pass as written (an empty validity window, a threshold
+    /// above the distinct keys, unusable key data).
     Error,
 }
 
 impl Severity {
+    /// The lowercase name, as printed (`"warning"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -54,8 +60,11 @@ impl Severity {
 /// One finding, located in the policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LintFinding {
+    /// How serious it is.
     pub severity: Severity,
+    /// Where in the policy file it is.
     pub location: Location,
+    /// What was found, as a sentence.
     pub message: String,
 }
 

@@ -51,8 +51,11 @@ impl Policy {
 /// `transports.NAME`: the scopes of one transport.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportScopes {
+    /// The transport name as written (`docker`, `oci`, ...).
     pub name: String,
+    /// Where the transport's key is.
     pub location: Location,
+    /// Its scopes, in file order.
     pub scopes: Vec<Scope>,
     /// Indexes into `scopes`, sorted by scope name (names are unique): a binary search
     /// finds a scope without hashing or a second copy of every name.
@@ -96,6 +99,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name used in `cfsgate.modes` and in decisions (`"enforce"`, `"warn"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
@@ -120,6 +124,7 @@ pub enum ScopeKind {
 pub struct Scope {
     /// The key as written (`""` for defaults).
     pub name: String,
+    /// Which kind of key it is.
     pub kind: ScopeKind,
     /// Location of the key (of `default` for the global default).
     pub location: Location,
@@ -145,7 +150,10 @@ pub enum Requirement {
     SignedBy(SignedBy),
     /// `signedBaseLayer`: parsed and validated; containers/image never implemented it
     /// (it always rejects), and neither does cfsgate.
-    SignedBaseLayer { base_layer_identity: SignedIdentity },
+    SignedBaseLayer {
+        /// `baseLayerIdentity`: the identity the base layer's signature must carry.
+        base_layer_identity: SignedIdentity,
+    },
     /// `sigstoreSigned` (cosign-style signatures), with the optional cfsgate extension.
     SigstoreSigned(SigstoreSigned),
     /// cfsgate extension `composefs`: the image must carry the composefs seal.
@@ -188,13 +196,18 @@ impl Requirement {
 /// `signedBy.keyType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignedByKeyType {
+    /// `GPGKeys`: the keys are OpenPGP public keys (the only type containers/image implements).
     GpgKeys,
+    /// `signedByGPGKeys`: a name containers/image reserves and does not implement.
     SignedByGpgKeys,
+    /// `X509Certificates`: reserved by containers/image, not implemented.
     X509Certificates,
+    /// `signedByX509CAs`: reserved by containers/image, not implemented.
     SignedByX509Cas,
 }
 
 impl SignedByKeyType {
+    /// The `keyType` string as written in policies.
     pub fn as_str(self) -> &'static str {
         match self {
             SignedByKeyType::GpgKeys => "GPGKeys",
@@ -203,6 +216,7 @@ impl SignedByKeyType {
             SignedByKeyType::SignedByX509Cas => "signedByX509CAs",
         }
     }
+    /// The key type a `keyType` string names, or `None` for an unknown one.
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "GPGKeys" => SignedByKeyType::GpgKeys,
@@ -217,9 +231,11 @@ impl SignedByKeyType {
 /// `signedBy`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedBy {
+    /// `keyType`.
     pub key_type: SignedByKeyType,
     /// Exactly one of `keyPath`, `keyPaths`, `keyData`, kept as written.
     pub keys: KeyList,
+    /// `signedIdentity` (the default when absent).
     pub signed_identity: SignedIdentity,
 }
 
@@ -260,6 +276,7 @@ impl KeyList {
             KeyList::Datas(datas) => datas.len(),
         }
     }
+    /// Whether no key is listed (possible only with an empty `keyPaths` / `keyDatas`).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -268,7 +285,9 @@ impl KeyList {
 /// An absolute key file path and where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyFile {
+    /// The path as written (checked to be absolute).
     pub path: PathBuf,
+    /// Where the path string is in the policy.
     pub location: Location,
 }
 
@@ -281,7 +300,9 @@ pub enum KeyMaterial {
     Data(Vec<u8>),
     /// Keys in a kernel keyring (cfsgate extension).
     Keyring {
+        /// The keyring's name.
         keyring: String,
+        /// Which of its keys.
         selector: KeyringSelector,
     },
 }
@@ -300,15 +321,20 @@ pub enum KeyringSelector {
 /// A key of the cfsgate extension, with its validity window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrustedKey {
+    /// The key itself.
     pub material: KeyMaterial,
+    /// When signatures by it count.
     pub window: ValidityWindow,
+    /// Where the key's entry is in the policy.
     pub location: Location,
 }
 
 /// `notBefore` / `notAfter`: when a key may have signed. Both bounds inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ValidityWindow {
+    /// `notBefore`: the earliest signing time accepted; unbounded when absent.
     pub not_before: Option<Timestamp>,
+    /// `notAfter`: the latest signing time accepted; unbounded when absent.
     pub not_after: Option<Timestamp>,
 }
 
@@ -329,7 +355,9 @@ pub enum TrustRoot {
     /// Public keys: the upstream field (absent when only `cfsgate.keys` lists keys) and
     /// the extension's keys.
     PublicKeys {
+        /// `keyPath` / `keyPaths` / `keyData` / `keyDatas`, as written.
         standard: Option<KeyList>,
+        /// `cfsgate.keys`, each with its validity window.
         extension: Vec<TrustedKey>,
     },
     /// `fulcio` (keyless): parsed, not supported by cfsgate. Boxed, like `Pki`, so that
@@ -342,33 +370,44 @@ pub enum TrustRoot {
 /// `fulcio`: exactly one of `caPath`/`caData`, plus `oidcIssuer` and `subjectEmail`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fulcio {
+    /// `caPath` / `caData`: the Fulcio CA certificates.
     pub ca: CertSource,
+    /// `oidcIssuer`: the OIDC issuer URL the certificate must name.
     pub oidc_issuer: String,
+    /// `subjectEmail`: the e-mail address the certificate must name.
     pub subject_email: String,
 }
 
 /// `pki`: CA roots (exactly one source), optional intermediates, and at least one subject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pki {
+    /// `caRootsPath` / `caRootsData`: the trusted root CA certificates.
     pub ca_roots: CertSource,
+    /// `caIntermediatesPath` / `caIntermediatesData`, when given.
     pub ca_intermediates: Option<CertSource>,
+    /// `subjectEmail` the signing certificate must name, when given.
     pub subject_email: Option<String>,
+    /// `subjectHostname` the signing certificate must name, when given.
     pub subject_hostname: Option<String>,
 }
 
 /// A certificate bundle from a file or inline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CertSource {
+    /// A PEM file (`…Path`).
     Path(KeyFile),
+    /// PEM bytes given inline (`…Data`, decoded from the policy's base64).
     Data(Vec<u8>),
 }
 
 /// `sigstoreSigned`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigstoreSigned {
+    /// What anchors trust: public keys, Fulcio or PKI.
     pub trust_root: TrustRoot,
     /// At most one of the `rekorPublicKey*` fields.
     pub rekor_public_keys: Option<KeyList>,
+    /// `signedIdentity` (the default when absent).
     pub signed_identity: SignedIdentity,
     /// The cfsgate extension object, when present.
     pub extension: Option<SigstoreExtension>,
@@ -408,6 +447,7 @@ impl SigstoreSigned {
 /// The `cfsgate` object inside a `sigstoreSigned` requirement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigstoreExtension {
+    /// Where the `cfsgate` object is.
     pub location: Location,
     /// `threshold`: signatures by this many distinct keys are needed (default 1).
     pub threshold: u32,
@@ -429,6 +469,7 @@ pub enum VerityMode {
 }
 
 impl VerityMode {
+    /// The name used in policies and decisions (`"kernel"`, `"userspace"`).
     pub fn as_str(self) -> &'static str {
         match self {
             VerityMode::Kernel => "kernel",

@@ -37,7 +37,9 @@ const OFFICIAL_REPO_PREFIX: &str = "library/";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid docker reference {input:?}: {reason}")]
 pub struct ReferenceError {
+    /// The text that was given.
     pub input: String,
+    /// Which rule of the reference grammar it breaks.
     pub reason: String,
 }
 
@@ -56,6 +58,7 @@ pub struct ReferenceDigest {
 }
 
 impl ReferenceDigest {
+    /// Parse `algorithm:hex` (sha256, sha384 or sha512, lowercase hex of the algorithm's length).
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
         let (algorithm, hex) = text
             .split_once(':')
@@ -86,9 +89,11 @@ impl ReferenceDigest {
             hex: hex.to_string(),
         })
     }
+    /// The algorithm name (`"sha256"`).
     pub fn algorithm(&self) -> &str {
         &self.algorithm
     }
+    /// The digest in lowercase hex.
     pub fn hex(&self) -> &str {
         &self.hex
     }
@@ -149,15 +154,19 @@ impl DockerReference {
     pub fn name(&self) -> String {
         format!("{}/{}", self.domain, self.path)
     }
+    /// The registry host (with port, if any), after normalisation (`docker.io` by default).
     pub fn domain(&self) -> &str {
         &self.domain
     }
+    /// The repository path below the domain, after normalisation (`library/busybox`).
     pub fn path(&self) -> &str {
         &self.path
     }
+    /// The tag, if the reference has one.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
+    /// The digest, if the reference has one.
     pub fn digest(&self) -> Option<&ReferenceDigest> {
         self.digest.as_ref()
     }

@@ -35,17 +35,24 @@ pub struct MatchedScope<'p> {
 /// One probe of the lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupStep {
+    /// The scope key probed (`""` for the defaults).
     pub key: String,
+    /// Which step of the lookup order it was.
     pub role: StepRole,
+    /// Whether the policy has that key (the lookup stops at the first match).
     pub matched: bool,
 }
 
 /// Why a key was tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepRole {
+    /// The image's own identity (`name:tag`, `name@digest`, or the path).
     Identity,
+    /// One of the image's enclosing namespaces, most specific first.
     Namespace,
+    /// The transport's `""` scope.
     TransportDefault,
+    /// The top-level `default`.
     GlobalDefault,
 }
 

@@ -102,12 +102,21 @@ pub fn clean_path(path: &str) -> String {
 /// Why an [`ImageRef`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageRefError {
+    /// The path of a path-based transport (`dir:`, `oci:`, ...) is relative.
     #[error("{transport}: path {path:?} must be absolute (resolve it before evaluating a policy)")]
-    RelativePath { transport: String, path: String },
+    RelativePath {
+        /// The transport name.
+        transport: String,
+        /// The path as given.
+        path: String,
+    },
+    /// A `docker://` reference is not a valid docker reference.
     #[error("{0}")]
     Reference(#[from] crate::reference::ReferenceError),
+    /// A `docker://` reference has both a tag and a digest (given).
     #[error("docker: reference {0} has both a tag and a digest, which is not supported")]
     TagAndDigest(String),
+    /// The text does not start with a known `TRANSPORT:` (given).
     #[error("cannot parse image name {0:?}: expected TRANSPORT:DETAILS (docker://, dir:, oci:, oci-archive:)")]
     UnknownForm(String),
 }
