@@ -35,19 +35,32 @@ pub const MAX_PROOF_HASHES: usize = 64;
 /// Why a bundle is refused before any cryptography.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleParseError {
+    /// The bundle is not JSON of the expected shape; the serde message is given.
     #[error("bundle is not valid JSON of the sigstore bundle format: {0}")]
     Json(String),
+    /// The `mediaType` names no bundle version this parser knows (given).
     #[error("unsupported bundle mediaType {0:?} (versions 0.1, 0.2 and 0.3 are understood)")]
     UnknownMediaType(String),
+    /// A field has a bad value.
     #[error("bundle field {field}: {reason}")]
-    Field { field: &'static str, reason: String },
+    Field {
+        /// The field, as a JSON path.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Neither or both of `messageSignature` and `dsseEnvelope` are present.
     #[error("bundle has neither messageSignature nor dsseEnvelope (or both)")]
     NoContent,
+    /// Not exactly one of `publicKey`, `certificate` and `x509CertificateChain` is present.
     #[error("bundle verificationMaterial has no publicKey, certificate or x509CertificateChain (or several)")]
     NoSigningMaterial,
+    /// A field the bundle's version makes mandatory is absent from a tlog entry.
     #[error("bundle version {version} requires {what} in every tlog entry")]
     VersionRequires {
+        /// The bundle version.
         version: &'static str,
+        /// The missing field (`inclusionProof`, ...).
         what: &'static str,
     },
 }
@@ -62,8 +75,11 @@ fn field(field: &'static str, reason: impl Into<String>) -> BundleParseError {
 /// The bundle format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BundleVersion {
+    /// `application/vnd.dev.sigstore.bundle+json;version=0.1`.
     V0_1,
+    /// `application/vnd.dev.sigstore.bundle+json;version=0.2`.
     V0_2,
+    /// `application/vnd.dev.sigstore.bundle.v0.3+json` (or the `;version=0.3` spelling).
     V0_3,
 }
 
@@ -80,6 +96,7 @@ impl BundleVersion {
         }
     }
 
+    /// The version number as text (`"0.3"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V0_1 => "0.1",
@@ -93,7 +110,10 @@ impl BundleVersion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigningMaterial {
     /// A key known out of band; the hint is informational only.
-    PublicKey { hint: String },
+    PublicKey {
+        /// `publicKey.hint`: the signer's name for the key (empty when absent).
+        hint: String,
+    },
     /// The signing certificate (DER), then any chain certificates the bundle carries.
     Certificates(Vec<Vec<u8>>),
 }
@@ -101,7 +121,9 @@ pub enum SigningMaterial {
 /// A DSSE envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DsseEnvelope {
+    /// The payload the signature covers, base64-decoded.
     pub payload: Vec<u8>,
+    /// `payloadType`: what the payload is (`application/vnd.in-toto+json`).
     pub payload_type: String,
     /// The signatures (clients write exactly one).
     pub signatures: Vec<Vec<u8>>,
@@ -128,18 +150,25 @@ impl DsseEnvelope {
 pub enum BundleContent {
     /// A signature over the artifact's bytes; `digest` is the bundle's claim of its sha256.
     MessageSignature {
+        /// `messageDigest.digest`, when the bundle gives one.
         digest: Option<[u8; 32]>,
+        /// The signature bytes, base64-decoded.
         signature: Vec<u8>,
     },
+    /// A DSSE envelope (an in-toto statement naming the artifact).
     Dsse(DsseEnvelope),
 }
 
 /// An inclusion proof with its checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InclusionProof {
+    /// `logIndex` of the entry the proof is for.
     pub log_index: u64,
+    /// Size of the log tree the proof is against.
     pub tree_size: u64,
+    /// Root hash of that tree.
     pub root_hash: [u8; 32],
+    /// The audit path, leaf to root.
     pub hashes: Vec<[u8; 32]>,
     /// The signed note text (`checkpoint.envelope`).
     pub checkpoint: String,
@@ -148,14 +177,19 @@ pub struct InclusionProof {
 /// One transparency log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlogEntry {
+    /// `logIndex`: the entry's position in the log.
     pub log_index: u64,
     /// sha256 of the log key's SPKI.
     pub log_id: [u8; 32],
+    /// `kindVersion.kind` (`hashedrekord`, `dsse`, ...).
     pub kind: String,
+    /// `kindVersion.version` (`0.0.1`, ...).
     pub version: String,
     /// Unix seconds; 0 when the entry has none (Rekor v2).
     pub integrated_time: u64,
+    /// `inclusionPromise.signedEntryTimestamp` (the SET), base64-decoded.
     pub set: Option<Vec<u8>>,
+    /// The inclusion proof, when the entry has one.
     pub inclusion_proof: Option<InclusionProof>,
     /// The logged entry (JSON bytes).
     pub body: Vec<u8>,
@@ -164,9 +198,13 @@ pub struct TlogEntry {
 /// A parsed bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
+    /// The bundle format version from `mediaType`.
     pub version: BundleVersion,
+    /// `verificationMaterial`: who signed.
     pub signer: SigningMaterial,
+    /// What was signed, and the signature.
     pub content: BundleContent,
+    /// `verificationMaterial.tlogEntries`, in bundle order.
     pub tlog_entries: Vec<TlogEntry>,
 }
 

@@ -63,10 +63,13 @@ pub fn sign_manifest_bundle(key: &PrivateKey, name: &str, manifest: &[u8; 32]) -
 /// Why a manifest bundle is not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestBundleError {
+    /// The bundle cannot be parsed.
     #[error("malformed sigstore bundle: {0}")]
     Parse(#[from] crate::bundle::BundleParseError),
+    /// The bundle does not verify.
     #[error("sigstore bundle: {0}")]
     Verify(#[from] BundleError),
+    /// No trusted key was given to verify with.
     #[error("no trusted key given")]
     NoKey,
 }

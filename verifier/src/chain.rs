@@ -49,6 +49,7 @@ pub enum ImageTransport {
 }
 
 impl ImageTransport {
+    /// The transport name as in image names (`"dir"`, `"oci"`, `"containers-storage"`).
     pub fn as_str(self) -> &'static str {
         match self {
             ImageTransport::Dir => "dir",
@@ -61,10 +62,22 @@ impl ImageTransport {
 /// Why an image could not be read at all (the caller cannot evaluate it).
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// The image name cannot be parsed or resolved.
     #[error("image name {image:?}: {reason}")]
-    BadName { image: String, reason: String },
+    BadName {
+        /// The image name as given.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The image's manifest or signatures cannot be read.
     #[error("image {image}: {reason}")]
-    Unreadable { image: String, reason: String },
+    Unreadable {
+        /// The image name as given.
+        image: String,
+        /// What could not be read, and why.
+        reason: String,
+    },
 }
 
 /// One signature as found, before any check.
@@ -72,6 +85,7 @@ pub enum ImageError {
 pub struct FoundSignature {
     /// File path or `TAG layer N`, for reports.
     pub source: String,
+    /// What the signature is, once parsed.
     pub content: SignatureContent,
 }
 
@@ -82,19 +96,24 @@ pub enum SignatureContent {
     NotSigstore,
     /// Meant as a sigstore signature, but not well-formed.
     Malformed(String),
+    /// A parsed sigstore (cosign) signature, to be verified.
     Sigstore(SigstoreSignature),
 }
 
 /// An image's manifest and signatures: what links 1–4 need.
 #[derive(Debug)]
 pub struct LoadedImage {
+    /// Where the image was read from.
     pub transport: ImageTransport,
     /// The canonical directory.
     pub path: PathBuf,
     /// The reference the oci crate resolves (`dir:/abs` or `oci:/abs[:TAG|@DIGEST]`).
     pub oci_reference: String,
+    /// The manifest exactly as stored: its sha256 is what signatures vouch for.
     pub manifest_bytes: Vec<u8>,
+    /// sha256 of `manifest_bytes`.
     pub manifest_digest: Sha256Digest,
+    /// Every signature found for the manifest, in storage order.
     pub signatures: Vec<FoundSignature>,
 }
 
@@ -297,7 +316,9 @@ pub enum KeyHandle {
     /// A key of a kernel keyring, verified through the keyring (the kernel itself for
     /// `asymmetric` keys).
     Kernel {
+        /// The keyring holding the key.
         keyring: KernelKeyring,
+        /// The key's serial number in it.
         serial: Serial,
     },
 }
@@ -305,10 +326,13 @@ pub enum KeyHandle {
 /// A trusted key, ready to verify: its id, where it came from, its validity window.
 #[derive(Debug, Clone)]
 pub struct LoadedKey {
+    /// The sha256 of the key's SPKI.
     pub id: KeyId,
     /// `file /etc/…`, `keyData`, `keyring cfsgate key "release" (serial N)`.
     pub label: String,
+    /// When signatures by the key count (from the policy; open without the extension).
     pub window: ValidityWindow,
+    /// How to verify with it.
     pub handle: KeyHandle,
 }
 
@@ -334,18 +358,24 @@ pub fn kernel_key_id(keyring: &KernelKeyring, serial: Serial) -> KeyId {
 /// One key tried on one signature.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyAttempt {
+    /// The sha256 of the key's SPKI.
     pub key_id: KeyId,
+    /// Where the key came from, as in [`LoadedKey::label`].
     pub label: String,
     /// `verified`, `verified, but outside its validity window …`, or the failure.
     pub result: String,
+    /// Whether the signature verified with this key (inside its window or not).
     pub verified: bool,
 }
 
 /// Links 1–4 for one signature.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignatureJudgement {
+    /// Where the signature was found, as in [`FoundSignature::source`].
     pub source: String,
+    /// What the signature established.
     pub outcome: SignatureOutcome,
+    /// Each trusted key tried on it, in policy order.
     pub attempts: Vec<KeyAttempt>,
     /// The verified Rekor SET of the key that counted, when Rekor keys were required.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -531,43 +561,63 @@ pub enum SealSource {
 /// A verified seal: the trusted composefs digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealOk {
+    /// The fs-verity digest of the composefs image, from the seal label, checked.
     pub composefs_digest: Sha256Digest,
+    /// sha256 of the image config that carries the seal label.
     pub config_digest: Sha256Digest,
+    /// How the seal was checked.
     pub source: SealSource,
 }
 
 /// Why links 5–7 failed; each its own reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealFailure {
+    /// The config blob's sha256 is not the one the manifest names.
     #[error("the config blob does not match the digest the manifest names: {0}")]
     ConfigMismatch(String),
+    /// The image config cannot be read or parsed.
     #[error("the image config cannot be read: {0}")]
     ConfigUnreadable(String),
+    /// The manifest read for the seal check is not the one the signatures were checked on.
     #[error(
         "the image was re-read with another manifest (sha256:{actual}, expected sha256:{expected})"
     )]
     ManifestChanged {
+        /// The digest the signatures were checked on.
         expected: Sha256Digest,
+        /// The digest re-read.
         actual: Sha256Digest,
     },
+    /// The config has no `containers.composefs.fsverity` label.
     #[error("the image is not sealed: config has no containers.composefs.fsverity label")]
     Unsealed,
+    /// The seal label is not a well-formed digest.
     #[error("the seal label is malformed: {0}")]
     BadLabel(String),
+    /// The repository's stored composefs image does not hash to its name (the seal digest).
     #[error(
         "the stored composefs image images/{sealed} was altered: its content hashes to {actual}"
     )]
     StoredImageAltered {
+        /// The sealed digest, the stored image's name.
         sealed: Sha256Digest,
+        /// What the stored bytes hash to.
         actual: Sha256Digest,
     },
+    /// The repository holding the sealed image cannot be read.
     #[error("the repository cannot be read: {0}")]
     RepositoryUnreadable(String),
+    /// A layer cannot be read or does not match its digest, so the composefs image cannot be
+    /// rebuilt.
     #[error("a layer does not match the image (cannot rebuild the composefs image): {0}")]
     LayerInvalid(String),
+    /// The composefs image rebuilt from the layers is not the sealed one under any known seal
+    /// convention.
     #[error("the seal says {sealed}, but the composefs image built from the layers is {actual} (and no other seal convention gives {sealed})")]
     Mismatch {
+        /// The digest the seal label names.
         sealed: Sha256Digest,
+        /// The digest of the rebuilt image.
         actual: Sha256Digest,
     },
 }

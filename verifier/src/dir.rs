@@ -28,14 +28,36 @@ pub const MAX_SIGNATURES: usize = 1024;
 /// Why a `dir:` image could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
+    /// The image directory cannot be opened.
     #[error("cannot open image directory {path}: {source}")]
-    OpenDir { path: PathBuf, source: io::Error },
+    OpenDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error the kernel returned.
+        source: io::Error,
+    },
+    /// A file of the image (manifest, signature) cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A file is larger than its named size limit.
     #[error("{path} is larger than {limit} bytes")]
-    TooLarge { path: PathBuf, limit: u64 },
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// `signature-1` … go on past `MAX_SIGNATURES`.
     #[error("{path}: more than {MAX_SIGNATURES} signature files")]
-    TooManySignatures { path: PathBuf },
+    TooManySignatures {
+        /// The image directory.
+        path: PathBuf,
+    },
 }
 
 /// The name of signature file number `index` (1-based).
@@ -52,8 +74,11 @@ pub struct DirImage {
 /// One signature file: its number, path (for messages) and bytes.
 #[derive(Debug, Clone)]
 pub struct SignatureFile {
+    /// Its number N, from `signature-N`.
     pub index: usize,
+    /// The file's path.
     pub path: PathBuf,
+    /// Its content.
     pub bytes: Vec<u8>,
 }
 

@@ -44,6 +44,7 @@ pub struct EvaluationRequest<'a> {
     /// The docker reference the image is used as (`--reference`): the `docker` scopes then
     /// apply, and signatures must claim an identity acceptable for it.
     pub reference: Option<&'a str>,
+    /// The policy to evaluate the image against.
     pub policy: &'a Policy,
     /// A composefs repository whose `images/<digest>` may hold the sealed image.
     pub repo: Option<&'a Path>,
@@ -66,8 +67,10 @@ pub struct Decision {
     pub scope: String,
     /// Each requirement and its result, in words.
     pub requirements: Vec<String>,
+    /// sha256 of the image manifest, when it could be read.
     #[serde(serialize_with = "opt_sha256")]
     pub manifest_digest: Option<Sha256Digest>,
+    /// sha256 of the image config, when the seal check got that far.
     #[serde(serialize_with = "opt_sha256")]
     pub config_digest: Option<Sha256Digest>,
     /// The trusted composefs image digest (fs-verity, hex), when the seal was verified.
@@ -104,19 +107,36 @@ fn opt_hex<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok
 /// Why a request could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The image cannot be read.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// `--reference` is not a valid docker reference.
     #[error("--reference {reference:?}: {reason}")]
-    BadReference { reference: String, reason: String },
+    BadReference {
+        /// The reference as given.
+        reference: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The image cannot be given an identity for scope lookup.
     #[error("image {image}: cannot be placed in the policy: {reason}")]
-    PolicyIdentity { image: String, reason: String },
+    PolicyIdentity {
+        /// The image name as given.
+        image: String,
+        /// Why.
+        reason: String,
+    },
     /// `--reference` pins a manifest digest that is not this image's (containers/image's
     /// docker transport refuses such a manifest before any policy runs).
     #[error("--reference {reference:?} pins manifest {pinned}, but image {image} has manifest {actual}: refused (an image signed for another digest cannot stand in for the pinned one)")]
     PinnedDigestMismatch {
+        /// The `--reference` as given.
         reference: String,
+        /// The image name as given.
         image: String,
+        /// The manifest digest the reference pins.
         pinned: String,
+        /// The image's manifest digest.
         actual: String,
     },
 }

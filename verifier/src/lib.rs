@@ -22,8 +22,6 @@
 //! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
-#![forbid(unsafe_code)]
-
 pub mod audit;
 pub mod bundle;
 pub mod bundle_sign;

@@ -45,14 +45,25 @@ pub const MAX_SIGNATURE_LAYERS: usize = 1024;
 /// Why the signatures of a layout could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum OciSigError {
+    /// A file of the layout cannot be read or written.
     #[error("{path}: {what}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operation (`"read"`, `"write"`, ...).
         what: &'static str,
+        /// The error the kernel returned.
         source: std::io::Error,
     },
+    /// The OCI layout or a signature manifest in it is malformed.
     #[error("{path}: {reason}")]
-    Layout { path: PathBuf, reason: String },
+    Layout {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The oci crate refused the layout (bad index, blob, reference).
     #[error(transparent)]
     Oci(#[from] cfsgate_oci::OciError),
 }
@@ -68,6 +79,7 @@ pub fn signature_tag(manifest_digest: &Sha256Digest) -> String {
 pub struct OciSignature {
     /// `TAG layer N (sha256:…)`, for reports.
     pub source: String,
+    /// The parsed signature, or why the layer is not a well-formed one.
     pub signature: Result<SigstoreSignature, String>,
 }
 
@@ -231,7 +243,9 @@ pub struct SignedLayer {
     pub manifest_digest: Sha256Digest,
     /// Layers it now has (this signature is the last).
     pub layers: usize,
+    /// The simple-signing payload written as the new layer.
     pub payload: Vec<u8>,
+    /// The signature over the payload, as stored base64 in the layer's [`SIGNATURE_ANNOTATION`].
     pub signature: Vec<u8>,
 }
 

@@ -23,14 +23,23 @@ pub const CFSGATE_CREATOR: &str = "cfsgate";
 /// Why a payload is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
+    /// The payload is not the JSON of a simple-signing document.
     #[error("payload is not a valid simple-signing document: {0}")]
     Json(String),
+    /// `critical.type` is not the cosign signature type (given).
     #[error("payload critical.type is {0:?}, not {COSIGN_SIGNATURE_TYPE:?}")]
     WrongType(String),
+    /// `critical.image.docker-manifest-digest` is not a sha256 digest (given).
     #[error("payload docker-manifest-digest {0:?} is not `sha256:` + 64 lowercase hex digits")]
     BadDigest(String),
+    /// A field of `optional` has the wrong JSON type.
     #[error("payload optional.{field} has the wrong type: {reason}")]
-    BadOptional { field: &'static str, reason: String },
+    BadOptional {
+        /// The field name.
+        field: &'static str,
+        /// What type it has and should have.
+        reason: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -61,49 +61,83 @@ pub const HASH_ALGORITHM_SHA256: &str = "sha256";
 /// Why a Rekor bundle does not vouch for a signature. Each failure has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RekorError {
+    /// The signature layer has no `dev.sigstore.cosign/bundle` annotation.
     #[error("the signature has no Rekor bundle (annotation dev.sigstore.cosign/bundle)")]
     Missing,
+    /// The bundle annotation is not the JSON of a Rekor bundle.
     #[error("malformed Rekor bundle: {0}")]
     Malformed(String),
+    /// An integer field is above 2^53, which JSON numbers cannot hold exactly.
     #[error("Rekor bundle field {field} is {value}, above 2^53 (not an exact JSON number)")]
-    IntegerTooLarge { field: &'static str, value: u64 },
+    IntegerTooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// `SignedEntryTimestamp` is not base64.
     #[error("Rekor bundle SignedEntryTimestamp is not valid base64: {0}")]
     SetNotBase64(String),
+    /// `Payload.logID` is not 64 hex digits (given).
     #[error("Rekor bundle logID {0:?} is not 64 hex digits")]
     LogIdMalformed(String),
+    /// The policy asks for Rekor but lists no Rekor key.
     #[error("no Rekor public key is configured to verify the SET with")]
     NoRekorKeys,
+    /// The SET verifies with no configured Rekor key.
     #[error("the Rekor SET does not verify with any configured Rekor key ({})", describe_log(.log_id, *.log_is_configured))]
     SetSignatureInvalid {
+        /// The log id the bundle names.
         log_id: Sha256Digest,
+        /// Whether some configured key has that log id (the SET was then altered).
         log_is_configured: bool,
     },
+    /// The SET verifies, but names a log other than the key's.
     #[error("the Rekor SET verifies with Rekor key {key}, but names log {log_id} (SET from another log)", key = .rekor_key.short())]
     LogIdMismatch {
+        /// The log id the bundle names.
         log_id: Sha256Digest,
+        /// The Rekor key the SET verifies with.
         rekor_key: KeyId,
     },
+    /// `Payload.body` is not base64.
     #[error("the Rekor entry body is not valid base64: {0}")]
     BodyNotBase64(String),
+    /// The decoded body is not the JSON of a Rekor entry.
     #[error("the Rekor entry body is malformed: {0}")]
     BodyMalformed(String),
+    /// The entry's kind is not `hashedrekord` (given).
     #[error("the Rekor entry is of kind {0:?}, not hashedrekord")]
     WrongKind(String),
+    /// The entry's `apiVersion` is not `0.0.1` (given).
     #[error("the Rekor entry is hashedrekord version {0:?}, only 0.0.1 is supported")]
     UnsupportedApiVersion(String),
+    /// The entry logs another signature than the one being verified.
     #[error("the Rekor entry logs another signature than this one")]
     SignatureMismatch,
+    /// The entry's public key cannot be parsed.
     #[error("the Rekor entry's public key cannot be read: {0}")]
     PublicKeyMalformed(String),
+    /// The entry logs another key than the one that verified the signature.
     #[error("the Rekor entry logs public key {}, not the key {} that verified the signature", .logged.short(), .signer.short())]
-    PublicKeyMismatch { logged: KeyId, signer: KeyId },
+    PublicKeyMismatch {
+        /// The key the entry logs.
+        logged: KeyId,
+        /// The key that verified the signature.
+        signer: KeyId,
+    },
+    /// The entry's payload hash algorithm is not sha256 (given).
     #[error("the Rekor entry hashes the payload with {0:?}, only sha256 is supported")]
     UnsupportedHashAlgorithm(String),
+    /// The entry's payload hash is not 64 hex digits (given).
     #[error("the Rekor entry's payload hash {0:?} is not 64 hex digits")]
     HashMalformed(String),
+    /// The entry logs another payload hash than this payload's.
     #[error("the Rekor entry logs payload sha256:{logged}, but this payload is sha256:{actual}")]
     PayloadHashMismatch {
+        /// The hash the entry logs.
         logged: Sha256Digest,
+        /// The payload's sha256.
         actual: Sha256Digest,
     },
 }
@@ -121,8 +155,14 @@ fn describe_log(log_id: &Sha256Digest, configured: bool) -> String {
 /// Why a key cannot be used as a Rekor key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RekorKeyError {
+    /// The key is not ECDSA P-256 or P-384.
     #[error("{label}: a Rekor key must be ECDSA P-256 or P-384, this is {algorithm}")]
-    Unsupported { label: String, algorithm: String },
+    Unsupported {
+        /// Where the key came from.
+        label: String,
+        /// Its algorithm.
+        algorithm: String,
+    },
 }
 
 /// A parsed, not yet verified, Rekor bundle.
@@ -130,6 +170,7 @@ pub enum RekorKeyError {
 pub struct RekorBundle {
     /// The decoded `SignedEntryTimestamp` (should be ASN.1 DER ECDSA).
     pub signed_entry_timestamp: Vec<u8>,
+    /// The `Payload` object the SET signs.
     pub payload: RekorPayload,
 }
 
@@ -137,11 +178,15 @@ pub struct RekorBundle {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RekorPayload {
+    /// The logged entry, base64 of its JSON.
     pub body: String,
+    /// `integratedTime`: when the log recorded the entry (unix seconds).
     #[serde(rename = "integratedTime")]
     pub integrated_time: u64,
+    /// `logIndex`: the entry's position in the log.
     #[serde(rename = "logIndex")]
     pub log_index: u64,
+    /// `logID`: hex sha256 of the log key's SPKI, as written.
     #[serde(rename = "logID")]
     pub log_id: String,
 }
@@ -286,7 +331,9 @@ pub struct SignedArtifact<'a> {
 pub struct RekorEntry {
     /// Unix seconds: the signature's time.
     pub integrated_time: i64,
+    /// `logIndex`: the entry's position in the log.
     pub log_index: u64,
+    /// The log id: sha256 of the log key's SPKI.
     #[serde(serialize_with = "hex_digest")]
     pub log_id: Sha256Digest,
     /// The Rekor key that signed the SET.

@@ -23,19 +23,32 @@ use crate::verify::sha256_of;
 /// Why an image could not be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
+    /// The `dir:` image cannot be read.
     #[error(transparent)]
     Dir(#[from] DirError),
+    /// The identity to sign for is not a docker reference.
     #[error("identity {reference:?} is not a docker reference: {reason}")]
-    BadIdentity { reference: String, reason: String },
+    BadIdentity {
+        /// The identity as given.
+        reference: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The image cannot be read.
     #[error(transparent)]
     Image(#[from] crate::chain::ImageError),
+    /// The OCI layout's signatures cannot be read or written.
     #[error(transparent)]
     Oci(#[from] crate::ocisig::OciSigError),
+    /// The target is not an `oci:PATH[:TAG]` reference (given).
     #[error("{0} is not an OCI layout reference (oci:PATH[:TAG])")]
     NotOci(String),
+    /// Writing the signature file failed.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The error the kernel returned.
         source: std::io::Error,
     },
 }
@@ -43,8 +56,11 @@ pub enum SignError {
 /// What [`sign_dir_image`] wrote.
 #[derive(Debug, Clone)]
 pub struct SignedFile {
+    /// The signature file written (`signature-N`).
     pub path: PathBuf,
+    /// The simple-signing payload signed.
     pub payload: Vec<u8>,
+    /// The signature over the payload.
     pub signature: Vec<u8>,
 }
 

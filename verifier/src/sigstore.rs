@@ -39,18 +39,36 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Why bytes are not a well-formed sigstore signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigstoreParseError {
+    /// The bytes lack the sigstore-json prefix (a GPG signature, say).
     #[error("{source_name}: not a sigstore signature (no `\\x00sigstore-json\\n` prefix)")]
-    NotSigstore { source_name: String },
-    #[error("{source_name}: malformed sigstore signature JSON: {reason}")]
-    Json { source_name: String, reason: String },
-    #[error("{source_name}: sigstore field `{field}` is not valid base64: {reason}")]
-    Base64 {
+    NotSigstore {
+        /// Where the bytes came from.
         source_name: String,
-        field: &'static str,
+    },
+    /// The JSON after the prefix is malformed.
+    #[error("{source_name}: malformed sigstore signature JSON: {reason}")]
+    Json {
+        /// Where the bytes came from.
+        source_name: String,
+        /// The parser's message.
         reason: String,
     },
+    /// A base64 field does not decode.
+    #[error("{source_name}: sigstore field `{field}` is not valid base64: {reason}")]
+    Base64 {
+        /// Where the bytes came from.
+        source_name: String,
+        /// The field.
+        field: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The signature annotation is absent.
     #[error("{source_name}: sigstore signature lacks the `{SIGNATURE_ANNOTATION}` annotation")]
-    MissingSignature { source_name: String },
+    MissingSignature {
+        /// Where the bytes came from.
+        source_name: String,
+    },
 }
 
 /// The JSON form, field for field.

@@ -53,33 +53,68 @@ impl IdentityRequirement {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SignatureOutcome {
     /// Passed every check.
-    Accepted { key_id: KeyId, identity: String },
+    Accepted {
+        /// The key that verified it.
+        key_id: KeyId,
+        /// The identity the payload claims.
+        identity: String,
+    },
     /// Not a sigstore signature (e.g. a GPG simple signing signature); not counted.
     NotSigstore,
     /// Meant as a sigstore signature but not well-formed.
-    Malformed { reason: String },
+    Malformed {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A sigstore attachment that is not a simple-signing signature.
-    NotSimpleSigning { mime_type: String },
+    NotSimpleSigning {
+        /// Its media type.
+        mime_type: String,
+    },
     /// Does not verify with any trusted key (one entry per key tried).
-    Untrusted { per_key: Vec<KeyFailure> },
+    Untrusted {
+        /// Why each trusted key failed, in policy order.
+        per_key: Vec<KeyFailure>,
+    },
     /// Verified by a trusted key, but the payload is refused.
-    BadPayload { key_id: KeyId, reason: String },
+    BadPayload {
+        /// The key that verified the signature.
+        key_id: KeyId,
+        /// Why the payload is refused.
+        reason: String,
+    },
     /// Verified, but signs another manifest.
     DigestMismatch {
+        /// The key that verified the signature.
         key_id: KeyId,
+        /// The manifest digest the payload signs.
         signed: String,
+        /// The image's manifest digest.
         actual: String,
     },
     /// Verified, but claims an identity the rule does not accept.
-    IdentityMismatch { key_id: KeyId, claimed: String },
+    IdentityMismatch {
+        /// The key that verified the signature.
+        key_id: KeyId,
+        /// The identity the payload claims.
+        claimed: String,
+    },
     /// Verified by a trusted key, but Rekor keys are required and its Rekor bundle does not
     /// vouch for it (missing, not signed by a trusted log, or logging something else).
-    RekorRejected { key_id: KeyId, reason: String },
+    RekorRejected {
+        /// The key that verified the signature.
+        key_id: KeyId,
+        /// Why the Rekor bundle does not vouch for it.
+        reason: String,
+    },
     /// Verified by a trusted key, but made (at unix time `at`: the Rekor SET's time when
     /// one was verified, else the current time) outside that key's validity window.
     OutsideValidity {
+        /// The key that verified the signature.
         key_id: KeyId,
+        /// The signing time used (unix seconds).
         at: i64,
+        /// The key's window, as text.
         window: String,
     },
 }
@@ -87,14 +122,18 @@ pub enum SignatureOutcome {
 /// Why one trusted key did not verify a signature.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyFailure {
+    /// The key tried (sha256 of its SPKI).
     pub key_id: KeyId,
+    /// Why it did not verify.
     pub reason: String,
 }
 
 /// One signature file's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignatureReport {
+    /// The signature file.
     pub file: PathBuf,
+    /// What it established.
     #[serde(flatten)]
     pub outcome: SignatureOutcome,
 }
@@ -104,9 +143,15 @@ pub struct SignatureReport {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RejectReason {
     /// The image directory or its manifest could not be read.
-    ManifestUnreadable { error: String },
+    ManifestUnreadable {
+        /// Why, as text.
+        error: String,
+    },
     /// The signature files could not be read.
-    SignaturesUnreadable { error: String },
+    SignaturesUnreadable {
+        /// Why, as text.
+        error: String,
+    },
     /// No sigstore signature at all (there may be GPG ones).
     Unsigned,
     /// Sigstore signatures exist, but none verifies with a trusted key.
@@ -133,21 +178,28 @@ impl std::fmt::Display for RejectReason {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
+    /// Enough signatures passed every check.
     Accepted {
         /// Keys of the accepted signatures (no repeats, in file order).
         signers: Vec<KeyId>,
         /// Identities the accepted signatures claim (no repeats, in file order).
         identities: Vec<String>,
+        /// The manifest digest the signatures vouch for (`sha256:` + hex).
         manifest_digest: String,
+        /// Each signature's report, in file order.
         signatures: Vec<SignatureReport>,
     },
+    /// The image is refused.
     Rejected {
+        /// Why.
         reason: RejectReason,
+        /// Each signature's report, in file order.
         signatures: Vec<SignatureReport>,
     },
 }
 
 impl Verdict {
+    /// Whether the verdict is [`Verdict::Accepted`].
     pub fn is_accepted(&self) -> bool {
         matches!(self, Verdict::Accepted { .. })
     }
