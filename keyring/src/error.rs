@@ -41,23 +41,26 @@ pub enum KeyError {
         found: String,
     },
     /// An RSA key outside the accepted modulus sizes.
-    #[error(
-        "{source_name}: RSA key of {bits} bits, only {min}–{max} bits are accepted",
-        min = crate::public::RSA_MIN_BITS,
-        max = crate::public::RSA_MAX_BITS
-    )]
+    #[error("{source_name}: RSA key of {bits} bits, only {min}–{max} bits are accepted")]
     RsaSize {
         /// Where the key came from (a file path or a caller's label), for the message.
         source_name: String,
         /// The modulus size of the key in bits.
         bits: usize,
+        /// Smallest accepted size (`public::RSA_MIN_BITS`), carried here so that this module
+        /// depends on no other.
+        min: usize,
+        /// Largest accepted size (`public::RSA_MAX_BITS`).
+        max: usize,
     },
     /// The private key is encrypted, and neither the environment nor a terminal gives a
     /// passphrase.
-    #[error("{source_name}: the key is encrypted and no passphrase is available (set {env} or run on a terminal)", env = crate::private::PASSPHRASE_ENV)]
+    #[error("{source_name}: the key is encrypted and no passphrase is available (set {env} or run on a terminal)")]
     NoPassphrase {
         /// Where the key came from (a file path or a caller's label), for the message.
         source_name: String,
+        /// The environment variable that would hold the passphrase (`private::PASSPHRASE_ENV`).
+        env: &'static str,
     },
     /// Decrypting an encrypted private key failed.
     #[error("{source_name}: cannot decrypt the key (wrong passphrase or corrupt key)")]

@@ -58,6 +58,7 @@ impl Passphrase {
             Self::Given(bytes) => Ok(bytes.clone()),
             Self::Unavailable => Err(KeyError::NoPassphrase {
                 source_name: source.to_string(),
+                env: PASSPHRASE_ENV,
             }),
             Self::EnvOrPrompt => {
                 if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
@@ -66,6 +67,7 @@ impl Passphrase {
                 if !std::io::stdin().is_terminal() {
                     return Err(KeyError::NoPassphrase {
                         source_name: source.to_string(),
+                        env: PASSPHRASE_ENV,
                     });
                 }
                 let typed = rpassword::prompt_password(format!("Passphrase for {source}: "))

@@ -280,6 +280,8 @@ impl PublicKey {
             return Err(KeyError::RsaSize {
                 source_name: source.to_string(),
                 bits,
+                min: RSA_MIN_BITS,
+                max: RSA_MAX_BITS,
             });
         }
         Ok(Self::Rsa { bits, key })

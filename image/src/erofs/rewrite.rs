@@ -13,11 +13,11 @@
 //! The format version starts at `min_version` and is raised to 1 only if `max_version` allows it
 //! and the tree contains a whiteout (version 1 changed how whiteouts are written).
 
+use super::error::WriteError;
 use super::format::{
     METACOPY_HEADER, XATTR_ESCAPED_OVERLAY_PREFIX, XATTR_OVERLAY_METACOPY, XATTR_OVERLAY_OPAQUE,
     XATTR_OVERLAY_REDIRECT, XATTR_TRUSTED_OVERLAY_PREFIX,
 };
-use super::writer::WriteError;
 use crate::tree::{Content, FileData, Inode, InodeId, Stat, Tree, Xattr, S_IFCHR, S_IFMT, S_IFREG};
 
 /// Highest composefs format version this writer knows (mkcomposefs `LCFS_VERSION_MAX`).
