@@ -67,8 +67,11 @@ pub const DEFAULT_MAX_INODES: usize = 8_000_000;
 /// Resource limits for one build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Most uncompressed bytes of all layers together (default [`DEFAULT_MAX_UNCOMPRESSED_BYTES`]).
     pub max_uncompressed_bytes: u64,
+    /// Most tar headers in one layer (default [`DEFAULT_MAX_LAYER_ENTRIES`]).
     pub max_layer_entries: u64,
+    /// Most inodes in the merged tree (default [`DEFAULT_MAX_INODES`]).
     pub max_inodes: usize,
 }
 
@@ -85,6 +88,7 @@ impl Default for Limits {
 /// Options of [`build_tree_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BuildOptions {
+    /// The resource limits of the build.
     pub limits: Limits,
     /// Keep PAX sub-second mtimes (differs from composefs-rs digests when layers carry them).
     pub keep_subsecond_mtime: bool,
@@ -118,6 +122,7 @@ pub struct TreeBuilder {
 }
 
 impl TreeBuilder {
+    /// A builder holding an empty root directory, with these options.
     pub fn new(opts: BuildOptions) -> Self {
         TreeBuilder {
             tree: Tree::new(default_dir_stat()),

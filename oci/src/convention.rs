@@ -30,6 +30,7 @@ use crate::error::OciError;
 
 /// The merged tree of an image and the composefs image written from it.
 pub struct BuiltImage {
+    /// The merged file-system tree of all layers.
     pub tree: Tree,
     /// The EROFS image bytes (default write options, byte-identical to mkcomposefs).
     pub image: Vec<u8>,

@@ -158,28 +158,46 @@ impl ObjectSink for RepoSink<'_> {
 /// Anything that can go wrong importing.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The image cannot be read, resolved or applied.
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// The repository refused an object, the image or the ref.
     #[error("repository: {0}")]
     Store(#[from] StoreError),
+    /// The image's seal label does not match the composefs image built from it.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// A partial (zstd:chunked) pull was refused.
     #[error(transparent)]
     Chunked(#[from] crate::chunked::ChunkedError),
+    /// A local file cannot be read or written.
     #[error("{what} {path}: {source}")]
     Io {
+        /// What was being done.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The error the kernel returned.
         #[source]
         source: io::Error,
     },
+    /// The repository's name for the stored image differs from the digest of the bytes written (a
+    /// bug or a changing store).
     #[error("the composefs image written is {written}, but the repository stored it as {stored}")]
     DigestChanged {
+        /// The fs-verity digest of the image as written.
         written: Sha256Digest,
+        /// The digest the repository stored it under.
         stored: Sha256Digest,
     },
+    /// The image's signatures cannot be copied into the repository.
     #[error("{path}: {reason}")]
-    Signature { path: PathBuf, reason: String },
+    Signature {
+        /// Where the signatures were read.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
@@ -195,7 +213,9 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> I
 pub struct ImportReport {
     /// The composefs image (its fs-verity digest), now under `images/`.
     pub image_digest: Sha256Digest,
+    /// The manifest imported (sha256 of its exact bytes).
     pub manifest_digest: BlobDigest,
+    /// Its image config.
     pub config_digest: BlobDigest,
     /// Objects this import added to the repository.
     pub new_objects: u64,

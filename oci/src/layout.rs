@@ -59,8 +59,11 @@ pub enum Selector {
 /// A parsed image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
+    /// What kind of image source the reference names.
     pub kind: SourceKind,
+    /// The layout, `dir:` or storage directory.
     pub path: PathBuf,
+    /// Which image in it.
     pub selector: Selector,
 }
 
@@ -182,10 +185,12 @@ impl ImageSource {
         self.storage.as_deref()
     }
 
+    /// What kind of source this is.
     pub fn kind(&self) -> SourceKind {
         self.kind
     }
 
+    /// The directory the source was opened from.
     pub fn path(&self) -> &Path {
         &self.path
     }

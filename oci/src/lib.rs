@@ -32,7 +32,6 @@
 //!   diff_ids only when it has no trusted config splitstream);
 //! - global PAX headers are ignored and GNU sparse entries refused (composefs-rs panics on the
 //!   former and misreads the latter).
-#![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod chunked;

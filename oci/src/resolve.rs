@@ -31,11 +31,17 @@ use crate::layout::{
 };
 use crate::unique_keys::check_unique_keys;
 
+/// Media type of an OCI image index.
 pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of a Docker manifest list (read as an index).
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Media type of an OCI image manifest.
 pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of a Docker schema 2 manifest (read as an OCI manifest).
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Media type of an OCI image config.
 pub const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of a Docker image config (read as an OCI config).
 pub const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// The index annotation that names a tag in an OCI layout.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -48,8 +54,11 @@ pub const MAX_LAYERS: usize = 500;
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// An uncompressed tar.
     None,
+    /// A gzip-compressed tar.
     Gzip,
+    /// A zstd-compressed tar (including zstd:chunked).
     Zstd,
 }
 
@@ -75,9 +84,13 @@ impl Compression {
 /// The platform to select from an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Platform {
+    /// `os` (`linux`).
     pub os: String,
+    /// `architecture`, GOARCH spelling (`amd64`, `arm64`).
     pub architecture: String,
+    /// `variant` (`v8` for arm64), when one is asked for.
     pub variant: Option<String>,
+    /// `os.version`, when one is asked for.
     pub os_version: Option<String>,
 }
 
@@ -141,9 +154,13 @@ impl Platform {
 /// One layer to apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
+    /// The layer blob's digest.
     pub digest: BlobDigest,
+    /// The blob's size in bytes, from the manifest.
     pub size: u64,
+    /// The layer's media type as written.
     pub media_type: String,
+    /// How the blob is compressed (from the media type).
     pub compression: Compression,
     /// sha256 of the uncompressed tar, from the config's `rootfs.diff_ids`.
     pub diff_id: BlobDigest,
@@ -152,18 +169,25 @@ pub struct Layer {
 /// An image resolved down to one manifest, with its verified bytes.
 #[derive(Debug)]
 pub struct ResolvedImage {
+    /// Where the image was read from.
     pub source: ImageSource,
     /// Indexes walked through, outermost first (not including `index.json` itself).
     pub index_chain: Vec<BlobDigest>,
+    /// sha256 of the manifest's exact bytes.
     pub manifest_digest: BlobDigest,
+    /// The manifest's media type.
     pub manifest_media_type: String,
     /// The manifest's exact bytes (what a signature covers).
     pub manifest_bytes: Vec<u8>,
+    /// The parsed manifest.
     pub manifest: ImageManifest,
+    /// The image config's digest, from the manifest.
     pub config_digest: BlobDigest,
+    /// The config's media type, from the manifest.
     pub config_media_type: String,
     /// The config's exact bytes.
     pub config_bytes: Vec<u8>,
+    /// The layers in application order, lowest first.
     pub layers: Vec<Layer>,
 }
 

@@ -108,6 +108,7 @@ pub struct SealReport {
     pub image_digest: Sha256Digest,
     /// The new manifest (tagged in the destination).
     pub manifest_digest: BlobDigest,
+    /// The new manifest's size in bytes.
     pub manifest_size: u64,
     /// The new config.
     pub config_digest: BlobDigest,

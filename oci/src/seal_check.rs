@@ -23,36 +23,69 @@ pub const LABEL_FSVERITY: &str = "containers.composefs.fsverity";
 /// Anything that can go wrong sealing or checking a seal.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The image cannot be read or resolved.
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// The composefs image built from the layers is not the one the seal label names.
     #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}{}", composefs_rs.map(|d| format!(" (sha256:{d} under the composefs-rs convention)")).unwrap_or_default())]
     Mismatch {
+        /// The digest the config label names.
         label: Sha256Digest,
         /// The image under cfsgate's (mkcomposefs) convention.
         computed: Sha256Digest,
         /// The image under the composefs-rs convention, when it could be made.
         composefs_rs: Option<Sha256Digest>,
     },
+    /// The config has no seal label.
     #[error("image config {config} is not sealed: it has no {LABEL_FSVERITY} label")]
-    NotSealed { config: BlobDigest },
+    NotSealed {
+        /// The config's digest.
+        config: BlobDigest,
+    },
+    /// The seal label is not `sha256:` + 64 hex digits.
     #[error(
         "image config {config}: label {LABEL_FSVERITY} is {value:?}, not sha256:<64 hex digits>"
     )]
-    BadLabel { config: BlobDigest, value: String },
+    BadLabel {
+        /// The config's digest.
+        config: BlobDigest,
+        /// The label's value.
+        value: String,
+    },
+    /// A manifest or config cannot be parsed (or re-written for a new seal).
     #[error("{what} {digest}: {reason}")]
     Json {
+        /// What the blob is.
         what: &'static str,
+        /// Its digest.
         digest: BlobDigest,
+        /// The parser's message.
         reason: String,
     },
+    /// The destination tag is not a valid OCI tag.
     #[error("invalid tag {tag:?}: {reason}")]
-    BadTag { tag: String, reason: &'static str },
+    BadTag {
+        /// The tag as given.
+        tag: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The seal destination cannot be used (a bad reference or an unusable directory).
     #[error("destination {path}: {reason}")]
-    Dest { path: PathBuf, reason: String },
+    Dest {
+        /// The destination as given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file of the destination cannot be read or written.
     #[error("{what} {path}: {source}")]
     Io {
+        /// What was being done.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The error the kernel returned.
         #[source]
         source: io::Error,
     },

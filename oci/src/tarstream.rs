@@ -38,30 +38,47 @@ const BLOCK: u64 = 512;
 /// The kind of a tar entry that becomes (or changes) a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file (type flag `0`, NUL or `7`).
     Regular,
+    /// A hard link to an earlier entry (`1`).
     HardLink,
+    /// A symbolic link (`2`).
     Symlink,
+    /// A character device (`3`).
     CharDevice,
+    /// A block device (`4`).
     BlockDevice,
+    /// A directory (`5`).
     Directory,
+    /// A named pipe (`6`).
     Fifo,
 }
 
 /// One entry with all its extension records folded in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TarEntry {
+    /// The entry's path, PAX `path` or GNU long name applied, as raw bytes.
     pub path: Vec<u8>,
+    /// The link target of a hard link or symlink (PAX `linkpath` or GNU long link applied); empty
+    /// otherwise.
     pub link: Vec<u8>,
+    /// What the entry is.
     pub kind: EntryKind,
     /// Permission bits only (`& 0o7777`).
     pub mode: u32,
+    /// Owner user id (PAX `uid` applied).
     pub uid: u32,
+    /// Owner group id (PAX `gid` applied).
     pub gid: u32,
+    /// Modification time, whole seconds since the Unix epoch (PAX `mtime` applied).
     pub mtime_sec: i64,
+    /// Nanoseconds of the PAX `mtime`, 0 without one.
     pub mtime_nsec: u32,
     /// Bytes of content that follow in the archive.
     pub size: u64,
+    /// Major device number of a device node.
     pub dev_major: u32,
+    /// Minor device number of a device node.
     pub dev_minor: u32,
     /// In the order the PAX header gave them.
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
@@ -73,7 +90,12 @@ pub enum TarError {
     /// Reading the stream failed (including truncated or corrupt compressed data).
     Io(io::Error),
     /// An entry is malformed or unsupported; `entry` is its path as far as known.
-    Entry { entry: String, reason: String },
+    Entry {
+        /// The entry's path as far as known.
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 impl From<io::Error> for TarError {
@@ -119,6 +141,8 @@ struct Pending {
 }
 
 impl<'a> TarStream<'a> {
+    /// A stream over `inner` (already decompressed) that refuses more than `max_headers` tar
+    /// headers.
     pub fn new(inner: &'a mut dyn Read, max_headers: u64) -> Self {
         TarStream {
             inner,

@@ -7,6 +7,9 @@
 //! 80 s; import, second import, seal and compute-id 40-60 s each, all hashing in debug code).
 //! Run it with `cargo test -p cfsgate-oci --test debian -- --ignored --nocapture` (timings go to
 //! stderr; benches/OCI-RESULTS.md has them).
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,8 @@
 //! Hostile and broken inputs: each must be a clear error (or neutralised), and leave nothing
 //! behind: no object in the sink from a refused blob, no change to the tree from a bad layer.
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -4,6 +4,9 @@
 //! that says what and where, and leaves no blob of what was refused, no temporary file and no
 //! `index.json` in the layout. A well-behaved run of the same server is fetched first, so the
 //! server and the image are known good.
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 #[path = "../../tests/fixtures/registry.rs"]
 mod registry;

@@ -69,29 +69,45 @@ pub trait PartialSource: Sync {
 /// A partial pull refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChunkedError {
+    /// A layer's table of contents cannot be fetched, parsed or trusted.
     #[error("layer {layer} ({digest}): {source}")]
     Toc {
+        /// Index of the layer in the manifest, from 0.
         layer: usize,
+        /// The layer's blob digest.
         digest: BlobDigest,
+        /// What is wrong with the TOC.
         #[source]
         source: TocError,
     },
+    /// A file's fetched content does not match the TOC (digest, length or frames).
     #[error("layer {layer} ({digest}): file {file:?}: {reason}; nothing stored")]
     Content {
+        /// Index of the layer in the manifest, from 0.
         layer: usize,
+        /// The layer's blob digest.
         digest: BlobDigest,
+        /// The file's path in the layer.
         file: String,
+        /// What does not match.
         reason: String,
     },
+    /// Reading a byte range of the layer blob failed.
     #[error("layer {layer} ({digest}): reading bytes {start}..{end}: {source}")]
     Fetch {
+        /// Index of the layer in the manifest, from 0.
         layer: usize,
+        /// The layer's blob digest.
         digest: BlobDigest,
+        /// First byte of the range.
         start: u64,
+        /// One past the last byte of the range.
         end: u64,
+        /// The error of the range read.
         #[source]
         source: io::Error,
     },
+    /// The image or a layer is refused as in a full pull.
     #[error(transparent)]
     Oci(#[from] OciError),
 }
@@ -111,6 +127,7 @@ pub struct PartialReport {
     pub full_layer_bytes: u64,
     /// Regular files with content: reused from the repository, fetched.
     pub files_reused: u64,
+    /// Regular files whose content was downloaded.
     pub files_fetched: u64,
     /// Content bytes reused (not downloaded).
     pub bytes_reused: u64,
@@ -120,6 +137,7 @@ pub struct PartialReport {
 
 /// The blob file of an `oci:` layout or `dir:` image, read by ranges.
 pub struct LayoutRanges<'a> {
+    /// The image whose blobs are read.
     pub source: &'a ImageSource,
 }
 
@@ -159,7 +177,9 @@ impl PartialSource for LayoutRanges<'_> {
 
 /// Yields exactly `left` bytes or fails (a source that ends early is an error, not EOF).
 pub struct ExactReader<R> {
+    /// The underlying reader.
     pub inner: R,
+    /// Bytes still to yield.
     pub left: u64,
 }
 

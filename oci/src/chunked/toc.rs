@@ -72,11 +72,18 @@ pub const MAX_CHUNKS_PER_FILE: usize = 1 << 20;
 pub enum TocError {
     /// The annotations are present but malformed.
     #[error("annotation {key}: {reason}")]
-    Annotation { key: &'static str, reason: String },
+    Annotation {
+        /// The annotation key.
+        key: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The bytes fetched for the TOC do not hash to the manifest's checksum.
     #[error("table of contents hashes to {actual}, but the manifest's annotation says {expected}")]
     Checksum {
+        /// The checksum the manifest's annotation gives.
         expected: BlobDigest,
+        /// The sha256 of the bytes fetched.
         actual: BlobDigest,
     },
     /// Decompression failed or the size is not the annotated one.
@@ -88,8 +95,11 @@ pub enum TocError {
     /// An entry is invalid.
     #[error("table of contents entry {index} ({name:?}): {reason}")]
     Entry {
+        /// Index of the entry in the TOC's `entries`, from 0.
         index: usize,
+        /// The entry's `name` (its path).
         name: String,
+        /// Why it is refused.
         reason: String,
     },
 }
@@ -177,6 +187,7 @@ pub struct FileSpan {
     pub sha256: ContentSha256,
     /// Compressed span `[offset, end)` in the blob (one or more zstd frames).
     pub offset: u64,
+    /// End of the compressed span (exclusive).
     pub end: u64,
     /// The chunks the span is made of, in order (empty: one frame, no chunk records).
     pub chunks: Vec<Chunk>,
@@ -189,7 +200,9 @@ pub struct Chunk {
     pub offset: u64,
     /// Where the chunk starts in the uncompressed content, and its length.
     pub content_offset: u64,
+    /// Length of the chunk's uncompressed content in bytes.
     pub size: u64,
+    /// sha256 of the chunk's uncompressed content.
     pub sha256: ContentSha256,
     /// A run of zeros (containers/storage may leave it out of the download: a hole).
     pub zeros: bool,
@@ -198,6 +211,7 @@ pub struct Chunk {
 /// One file-system entry of the TOC: the tar header it stands for, and a regular file's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TocEntry {
+    /// The file-system entry, as the tar header would give it.
     pub entry: TarEntry,
     /// For a regular file with content (size > 0).
     pub span: Option<FileSpan>,
@@ -206,6 +220,7 @@ pub struct TocEntry {
 /// A parsed, checked table of contents.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Toc {
+    /// The entries in TOC order, which is tar order.
     pub entries: Vec<TocEntry>,
 }
 

@@ -32,11 +32,15 @@ const MAX_CONF_SIZE: u64 = 1 << 20;
 /// A storage driver cfsgate reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
+    /// The `overlay` driver (also spelled `overlay2`): layer content under `overlay/<id>/diff`.
     Overlay,
+    /// The `vfs` driver: each layer a full copy under `vfs/dir/<id>`.
     Vfs,
 }
 
 impl Driver {
+    /// The driver a `driver` name means; drivers other than overlay and vfs are refused, saying
+    /// so.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             "overlay" | "overlay2" => Ok(Driver::Overlay),
@@ -47,6 +51,7 @@ impl Driver {
         }
     }
 
+    /// The driver's name as in the store's directory names (`overlay`, `vfs`).
     pub fn name(self) -> &'static str {
         match self {
             Driver::Overlay => "overlay",
@@ -66,16 +71,22 @@ impl Driver {
 /// The store a reference resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreLocation {
+    /// The storage driver.
     pub driver: Driver,
+    /// `graphroot`: where images and layers are stored.
     pub graph_root: PathBuf,
+    /// `runroot`: the store's runtime state directory.
     pub run_root: PathBuf,
 }
 
 /// The `[storage]` settings of a storage.conf.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StorageConf {
+    /// `driver`, when set.
     pub driver: Option<String>,
+    /// `graphroot`, when set.
     pub graph_root: Option<PathBuf>,
+    /// `runroot`, when set.
     pub run_root: Option<PathBuf>,
 }
 

@@ -33,11 +33,16 @@ use crate::error::OciError;
 /// A container record of `containers.json`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ContainerRecord {
+    /// The container ID (64 hex digits).
     pub id: String,
+    /// The container's names.
     #[serde(default)]
     pub names: Vec<String>,
+    /// The ID of the image it was created from.
     pub image: String,
+    /// The ID of its own (writable) layer.
     pub layer: String,
+    /// The engine's JSON metadata as a string (podman writes `image-name` and `name`).
     #[serde(default)]
     pub metadata: Option<String>,
 }
@@ -54,9 +59,11 @@ struct PodmanMetadata {
 /// The container the engine is starting, as its records say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineContainer {
+    /// The container ID (64 hex digits).
     pub id: String,
     /// The container's name (podman's `--name`), when recorded.
     pub name: Option<String>,
+    /// The ID of its own (writable) layer, whose mount is the runtime spec's root.
     pub layer: String,
     /// The image it was created from, pinned by ID in this store.
     pub image: StorageRef,

@@ -26,7 +26,9 @@ const MAX_NAME_LEN: usize = 512;
 pub enum ImageSpec {
     /// A normalized repository (`registry.example/app`) with a tag, or a manifest digest.
     Named {
+        /// The normalized repository name.
         repository: String,
+        /// The tag or digest within it.
         selector: NameSelector,
     },
     /// The image with this ID (64 lowercase hex digits).
@@ -36,7 +38,9 @@ pub enum ImageSpec {
 /// The tag or digest of a named image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameSelector {
+    /// A tag.
     Tag(String),
+    /// A manifest digest.
     Digest(BlobDigest),
 }
 
@@ -45,8 +49,11 @@ pub enum NameSelector {
 pub struct StorageRef {
     /// `overlay` or `vfs`; `None`: from storage.conf.
     pub driver: Option<String>,
+    /// GRAPHROOT from the reference's store specifier; `None`: from storage.conf.
     pub graph_root: Option<PathBuf>,
+    /// RUNROOT from the reference's store specifier; `None`: from storage.conf.
     pub run_root: Option<PathBuf>,
+    /// Which image in the store.
     pub image: ImageSpec,
 }
 

@@ -47,15 +47,21 @@ const LOCK_RETRY: Duration = Duration::from_millis(5);
 /// An image record of `images.json`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ImageRecord {
+    /// The image ID (64 hex digits: the config's sha256).
     pub id: String,
+    /// The manifest digest the image was pulled by, when recorded.
     #[serde(default)]
     pub digest: Option<String>,
+    /// Its names (`repository:tag` or `repository@digest`).
     #[serde(default)]
     pub names: Vec<String>,
+    /// The ID of its top layer (`None` for an image without layers).
     #[serde(default)]
     pub layer: Option<String>,
+    /// containers/image's JSON metadata as a string (holds the signature sizes).
     #[serde(default)]
     pub metadata: Option<String>,
+    /// Names of the big-data values stored with it (manifests, config, signatures).
     #[serde(default, rename = "big-data-names")]
     pub big_data_names: Vec<String>,
 }
@@ -63,11 +69,15 @@ pub struct ImageRecord {
 /// A layer record of `layers.json`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct LayerRecord {
+    /// The layer ID.
     pub id: String,
+    /// The layer below it, `None` for a base layer.
     #[serde(default)]
     pub parent: Option<String>,
+    /// sha256 of its uncompressed tar (the config's diff_id), when recorded.
     #[serde(default, rename = "diff-digest")]
     pub diff_digest: Option<String>,
+    /// Flags containers/storage sets on the layer (`incomplete` while being written).
     #[serde(default)]
     pub flags: BTreeMap<String, serde_json::Value>,
 }
@@ -86,13 +96,16 @@ struct ImageMetadata {
 pub struct StoredSignature {
     /// `signature-<hex> #N`, for reports.
     pub source: String,
+    /// The signature's bytes.
     pub bytes: Vec<u8>,
 }
 
 /// An opened image: its record, its layers bottom first, and handles below the graph root.
 #[derive(Debug)]
 pub struct StorageImage {
+    /// The store the image is in.
     pub location: StoreLocation,
+    /// The image's record from `images.json`.
     pub record: ImageRecord,
     /// Layers from the base up.
     pub layers: Vec<LayerRecord>,

@@ -35,7 +35,9 @@ pub const MAX_AUTH_FILE_SIZE: u64 = 1 << 20;
 /// A user name and password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name.
     pub username: String,
+    /// The password (or a token the registry takes as one).
     pub password: String,
 }
 

@@ -47,6 +47,7 @@ pub struct ClientOptions {
     pub tls_verify: bool,
     /// certs.d roots (see [`tls`]).
     pub cert_dirs: Vec<std::path::PathBuf>,
+    /// Where credentials come from.
     pub auth: AuthSource,
     /// Connect and per-read timeout: a registry that stalls longer is cut off.
     pub timeout: Duration,
@@ -72,7 +73,9 @@ impl Default for ClientOptions {
 /// What a request needs access to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// Reading manifests and blobs.
     Pull,
+    /// Writing manifests and blobs (and reading them).
     Push,
 }
 
@@ -586,9 +589,11 @@ impl RegistryClient {
 /// A manifest as the registry sent it, its bytes verified.
 #[derive(Clone, Debug)]
 pub struct FetchedManifest {
+    /// The manifest's digest: the one asked for, or the sha256 of the bytes for a tag.
     pub digest: BlobDigest,
     /// The `Content-Type` the registry sent.
     pub media_type: String,
+    /// The manifest's exact bytes.
     pub bytes: Vec<u8>,
 }
 

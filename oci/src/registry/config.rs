@@ -73,6 +73,7 @@ pub struct Endpoint {
     pub reference: DockerRef,
     /// Certificate checks off (and plain HTTP allowed).
     pub insecure: bool,
+    /// Whether this endpoint is a mirror (not the registry the reference names).
     pub mirror: bool,
 }
 

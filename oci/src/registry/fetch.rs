@@ -50,6 +50,7 @@ const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// What to fetch.
 #[derive(Clone, Debug)]
 pub struct FetchOptions {
+    /// The platform to pick from an index.
     pub platform: Platform,
     /// Fetch the layers too (not needed to check signatures of an image stored already).
     pub layers: bool,
@@ -98,6 +99,7 @@ pub struct Fetched {
     pub oci_reference: String,
     /// Layers downloaded, and their bytes.
     pub layers_downloaded: u64,
+    /// Blob bytes of the layers downloaded.
     pub layer_bytes_downloaded: u64,
     /// Layers that were already in the layout.
     pub layers_present: u64,

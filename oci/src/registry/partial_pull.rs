@@ -44,6 +44,7 @@ use crate::sink::ObjectSink;
 pub struct PartialPull {
     /// Manifests, config and signatures fetched; the layers downloaded whole.
     pub fetched: Fetched,
+    /// What the import into the repository did.
     pub import: ImportReport,
     /// Tables, ranges, reused and fetched files, fallbacks with why.
     pub partial: PartialReport,
@@ -52,8 +53,10 @@ pub struct PartialPull {
 /// A partial pull refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PartialPullError {
+    /// Talking to the registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Importing what was fetched failed.
     #[error(transparent)]
     Import(#[from] ImportError),
 }

@@ -35,7 +35,9 @@ pub struct DockerRef {
     pub host: String,
     /// The repository path inside the registry (`library/busybox`).
     pub repository: String,
+    /// The tag, when the reference has one.
     pub tag: Option<String>,
+    /// The manifest digest, when the reference has one.
     pub digest: Option<BlobDigest>,
 }
 

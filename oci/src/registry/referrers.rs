@@ -37,8 +37,11 @@ pub const MAX_REFERRERS: usize = 64;
 /// The manifest an artifact refers to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
+    /// The subject manifest's digest.
     pub digest: BlobDigest,
+    /// Its media type.
     pub media_type: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
