@@ -88,7 +88,7 @@ pub struct RegistryClient {
     credentials: Option<Credentials>,
     /// `Authorization` values by scope (`*` for Basic auth, valid for every scope).
     auth: Mutex<HashMap<String, String>>,
-    options: ClientOptions,
+    pub(super) options: ClientOptions,
 }
 
 /// A body for [`RegistryClient::send`].

@@ -1,13 +1,15 @@
 //! Range requests for parts of blobs: the zstd:chunked table of contents and file contents of
 //! a partial pull ([`super::partial_pull`]). A registry must answer `206` with the Content-Range
 //! asked for; a `200` (the whole blob) is refused, not taken as the range. The body is read as
-//! exactly the range's length: shorter or longer is an error while reading. These bytes are not
+//! exactly the range's length: longer is an error while reading; a body cut short (or a broken
+//! connection) is resumed from where it stopped with a new Range request, at most
+//! [`ClientOptions::retries`](super::ClientOptions) times per range. These bytes are not
 //! covered by the blob digest; the caller checks them against what the signed manifest says.
 
 use std::io::{self, Read};
 use std::ops::Range;
 
-use super::client::{blob_path, body_error, Access, Body, RegistryClient};
+use super::client::{blob_path, body_error, Access, Body, RegistryClient, BACKOFF_START};
 use super::error::RegistryError;
 use crate::digest::BlobDigest;
 
@@ -39,14 +41,34 @@ impl RegistryClient {
     }
 
     /// Bytes `start..end` of a blob as a stream (a Range request answered `206` with that
-    /// Content-Range): it yields exactly `end - start` bytes, or fails reading (too short or
-    /// too long a body is an error, not an end). Unchecked, as for [`Self::get_blob_range`].
-    pub fn open_blob_range(
+    /// Content-Range): it yields exactly `end - start` bytes, or fails reading (a body too long,
+    /// or still too short after the resumes, is an error, not an end). Unchecked, as for
+    /// [`Self::get_blob_range`].
+    pub fn open_blob_range<'a>(
+        &'a self,
+        repository: &'a str,
+        digest: &BlobDigest,
+        range: Range<u64>,
+    ) -> Result<impl Read + Send + 'a, RegistryError> {
+        let body = self.open_exact_range(repository, digest, range.clone())?;
+        Ok(Resuming {
+            client: self,
+            repository,
+            digest: *digest,
+            pos: range.start,
+            end: range.end,
+            body,
+            resumes: 0,
+        })
+    }
+
+    /// One Range request: its body, exactly the range's length or failing.
+    fn open_exact_range(
         &self,
         repository: &str,
         digest: &BlobDigest,
         range: Range<u64>,
-    ) -> Result<impl Read + Send + 'static, RegistryError> {
+    ) -> Result<ExactBody<Box<dyn Read + Send>>, RegistryError> {
         let path = blob_path(repository, digest);
         let url = self.url(&path);
         let len = range.end.saturating_sub(range.start);
@@ -84,9 +106,55 @@ impl RegistryClient {
             )));
         }
         Ok(ExactBody {
-            inner: response.into_reader().take(len + 1),
+            inner: Box::new(response.into_reader().take(len + 1)),
             left: len,
         })
+    }
+}
+
+/// A range read that resumes after a broken connection or a body cut short.
+struct Resuming<'a> {
+    client: &'a RegistryClient,
+    repository: &'a str,
+    digest: BlobDigest,
+    /// Blob offset of the next byte, and the range's end.
+    pos: u64,
+    end: u64,
+    body: ExactBody<Box<dyn Read + Send>>,
+    resumes: u32,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.body.read(buf) {
+                Ok(n) => {
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A body longer than the range (or any answer that is not the range) is not
+                // a transfer to resume: the registry is wrong.
+                Err(e) if e.kind() == io::ErrorKind::FileTooLarge => return Err(e),
+                Err(e) if self.resumes >= self.client.options.retries || self.pos >= self.end => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{e} (bytes {}..{}, after {} resumes)",
+                            self.pos, self.end, self.resumes
+                        ),
+                    ));
+                }
+                Err(_) => {
+                    std::thread::sleep(BACKOFF_START * 2u32.saturating_pow(self.resumes));
+                    self.resumes += 1;
+                    self.body = self
+                        .client
+                        .open_exact_range(self.repository, &self.digest, self.pos..self.end)
+                        .map_err(io::Error::other)?;
+                }
+            }
+        }
     }
 }
 
