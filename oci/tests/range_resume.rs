@@ -2,6 +2,9 @@
 //! `serve`): a range whose body is cut short is resumed from where it stopped and yields exactly
 //! the bytes asked for; one cut short every time is refused after the client's retries, saying
 //! so; one longer than asked for is refused at once, without a resume.
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers they share).
+#![allow(clippy::unwrap_used)]
 
 #[path = "../../tests/fixtures/registry.rs"]
 mod registry;
