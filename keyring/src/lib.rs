@@ -8,7 +8,7 @@
 //! - [`KernelKeyring`]: a dedicated Linux kernel keyring of `user` keys (verified here) and
 //!   `asymmetric` X.509 keys (verified by the kernel).
 //!
-//! - [`file`]: reading key, certificate and keyring files: type-checked before a
+//! - [`file`](mod@file): reading key, certificate and keyring files: type-checked before a
 //!   non-blocking open, read under [`MAX_TRUST_FILE_BYTES`], errors naming the file.
 //!
 //! Of the workspace this crate depends only on `cfsgate-sys`, whose `keyctl` module holds the

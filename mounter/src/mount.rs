@@ -9,7 +9,7 @@
 //! | 2 | open the image once, pin its bytes, check digest == trusted and the header | [`crate::pinned`] |
 //! | 3 | detached read-only EROFS mount of the pinned bytes (file-backed, or loop device) | [`crate::erofs`] |
 //! | 4 | userspace mode: hash every referenced object, name the files whose object is bad | [`crate::objects`] |
-//! | 5 | idmap: `MOUNT_ATTR_IDMAP` on the EROFS mount and on a clone of each object dir | [`crate::sys`] |
+//! | 5 | idmap: `MOUNT_ATTR_IDMAP` on the EROFS mount and on a clone of each object dir | [`cfsgate_sys`] |
 //! | 6 | overlay (metacopy, redirect_dir, data-only object layers, optional upper), attached with move_mount | [`crate::overlay`] |
 //!
 //! `nodev` and `nosuid` ([`MountOptions`]) are attributes of the overlay: it is the only mount

@@ -5,14 +5,14 @@
 //! | [`digest`] | `sha256:<hex>` blob digests ([`BlobDigest`]) |
 //! | [`cstorage`] | `containers-storage:` images (podman's store): records, big data, signatures, layer tars rebuilt from tar-split |
 //! | [`layout`] | references (`oci:PATH[:TAG]`, `oci:PATH@sha256:HEX`, `dir:PATH`), image directories, blob reads verified by size and digest before parsing |
-//! | [`resolve`] | index → (nested indexes, platform selection) → manifest → config → layers ([`ResolvedImage`]) |
+//! | [`resolve`](mod@resolve) | index → (nested indexes, platform selection) → manifest → config → layers ([`ResolvedImage`]) |
 //! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
 //! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
 //! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
-//! | [`import`] | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
+//! | [`import`](mod@import) | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
 //! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
-//! | [`seal`] | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
+//! | [`seal`](mod@seal) | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
 //! | [`unique_keys`] | a key repeated in a manifest, index or config is refused, naming it |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.

@@ -2,7 +2,7 @@
 //! cfsgate extensions (composefs seal, k-of-n thresholds, key validity windows, kernel
 //! keyring keys, per-scope warn mode). See `docs/policy.md` for the file format.
 //!
-//! This crate is pure: it reads the policy file (and, for [`lint`], key files to check
+//! This crate is pure: it reads the policy file (and, for [`lint`](mod@lint), key files to check
 //! they hold PEM text) and never verifies a signature. The verifier asks it:
 //!
 //! - [`Policy::requirements_for`]: which scope applies to an image ([`MatchedScope`],
@@ -15,11 +15,11 @@
 //! | [`json`] | located, duplicate-refusing JSON reader |
 //! | [`parse`] | JSON tree → [`Policy`] with upstream validation rules |
 //! | [`model`] | the policy model |
-//! | [`reference`] | docker reference normalisation |
+//! | [`reference`](mod@reference) | docker reference normalisation |
 //! | [`identity`] | `signedIdentity` matching |
 //! | [`transport`] | per-transport scope rules, [`ImageRef`] |
 //! | [`resolve`] | scope lookup |
-//! | [`lint`] | `policy check` findings |
+//! | [`lint`](mod@lint) | `policy check` findings |
 //! | [`serialize`] | policy → JSON |
 //! | [`time`] | RFC 3339 timestamps |
 //! | [`synthetic`] | generated large policies for benchmarks |

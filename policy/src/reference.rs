@@ -6,9 +6,9 @@
 //!
 //! | part | form |
 //! |---|---|
-//! | reference | name [ `:` tag ] [ `@` digest ] |
-//! | name | [ domain `/` ] path-component ( `/` path-component )*, at most 255 characters |
-//! | domain | domain-component ( `.` domain-component )* [ `:` port ], or `[ipv6]` [ `:` port ] |
+//! | reference | name \[ `:` tag \] \[ `@` digest \] |
+//! | name | \[ domain `/` \] path-component ( `/` path-component )*, at most 255 characters |
+//! | domain | domain-component ( `.` domain-component )* \[ `:` port \], or `[ipv6]` \[ `:` port \] |
 //! | domain-component | `[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]` |
 //! | path-component | `[a-z0-9]+` joined by one of `.`, `_`, `__`, `-+` |
 //! | tag | `[\w][\w.-]{0,127}` |

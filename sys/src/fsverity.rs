@@ -10,7 +10,7 @@
 //!
 //! | struct | fields (offset: type name) | size |
 //! |---|---|---|
-//! | `fsverity_enable_arg` | 0: u32 version, 4: u32 hash_algorithm, 8: u32 block_size, 12: u32 salt_size, 16: u64 salt_ptr, 24: u32 sig_size, 28: u32 reserved, 32: u64 sig_ptr, 40: u64 reserved[11] | 128 |
+//! | `fsverity_enable_arg` | 0: u32 version, 4: u32 hash_algorithm, 8: u32 block_size, 12: u32 salt_size, 16: u64 salt_ptr, 24: u32 sig_size, 28: u32 reserved, 32: u64 sig_ptr, 40: u64 reserved\[11\] | 128 |
 //! | `fsverity_digest` | 0: u16 digest_algorithm, 2: u16 digest_size (in: buffer room, out: length), 4: digest bytes | 4 + room |
 //!
 //! Enabling fails in ways callers must tell apart, so [`EnableError`] names them: the kernel or

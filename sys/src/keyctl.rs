@@ -8,8 +8,8 @@
 //!
 //! | struct                | fields (in order)                                                         |
 //! |-----------------------|---------------------------------------------------------------------------|
-//! | `keyctl_pkey_params`  | s32 key_id, u32 in_len, u32 out_len/in2_len, u32 spare[7]                 |
-//! | `keyctl_pkey_query`   | u32 supported_ops, u32 key_size, u16 max_data/sig/enc/dec_size, u32 spare[10] |
+//! | `keyctl_pkey_params`  | s32 key_id, u32 in_len, u32 out_len/in2_len, u32 spare\[7\]                 |
+//! | `keyctl_pkey_query`   | u32 supported_ops, u32 key_size, u16 max_data/sig/enc/dec_size, u32 spare\[10\] |
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;

@@ -8,7 +8,7 @@
 //!
 //! | module | kernel interface | safe? |
 //! |---|---|---|
-//! | [`file`] | `statx`/`openat`/`fstat`: open a named file type-checked before any blocking open, read it under a named size limit | safe code |
+//! | [`file`](mod@file) | `statx`/`openat`/`fstat`: open a named file type-checked before any blocking open, read it under a named size limit | safe code |
 //! | [`fsverity`] | `FS_IOC_ENABLE_VERITY`, `FS_IOC_MEASURE_VERITY` with typed errors (not supported, already enabled, opened for write) | `unsafe` ioctls |
 //! | [`mount`] | `mount_setattr(MOUNT_ATTR_IDMAP)`; the 64-bit unique mount id (`statx` `STATX_MNT_ID_UNIQUE`) | `unsafe` syscall |
 //! | [`loopdev`] | `LOOP_CTL_GET_FREE`, `LOOP_CONFIGURE` | `unsafe` ioctls |

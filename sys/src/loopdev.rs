@@ -8,8 +8,8 @@
 //!
 //! | struct | fields (offset: type name) | size |
 //! |---|---|---|
-//! | `loop_config` | 0: u32 fd, 4: u32 block_size, 8: loop_info64 (232 bytes), 240: u64 reserved[8] | 304 |
-//! | `loop_info64` | 0: u64 device, 8: u64 inode, 16: u64 rdevice, 24: u64 offset, 32: u64 sizelimit, 40: u32 number, 44: u32 encrypt_type, 48: u32 encrypt_key_size, 52: u32 flags, 56: u8 file_name[64], 120: u8 crypt_name[64], 184: u8 encrypt_key[32], 216: u64 init[2] | 232 |
+//! | `loop_config` | 0: u32 fd, 4: u32 block_size, 8: loop_info64 (232 bytes), 240: u64 reserved\[8\] | 304 |
+//! | `loop_info64` | 0: u64 device, 8: u64 inode, 16: u64 rdevice, 24: u64 offset, 32: u64 sizelimit, 40: u32 number, 44: u32 encrypt_type, 48: u32 encrypt_key_size, 52: u32 flags, 56: u8 file_name\[64\], 120: u8 crypt_name\[64\], 184: u8 encrypt_key\[32\], 216: u64 init\[2\] | 232 |
 #![allow(unsafe_code)]
 
 use std::io;

@@ -19,7 +19,7 @@
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
 //! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
-//! | [`evaluate`] | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
+//! | [`evaluate`](mod@evaluate) | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
 pub mod audit;

@@ -234,7 +234,7 @@ fn descriptor_digest_size(
     Ok((BlobDigest::parse(digest)?, size))
 }
 
-/// What [`sign_oci_image`] added.
+/// What [`sign_oci_image`](crate::sign::sign_oci_image) added.
 #[derive(Debug, Clone)]
 pub struct SignedLayer {
     /// The signature tag written.

@@ -2,7 +2,7 @@
 //! `composefs-info dump` prints it.
 //!
 //! One inode (or hard link) per line, fields separated by single spaces, each escaped as
-//! [`escape`] describes; the line ends with `\n`:
+//! `escape` describes; the line ends with `\n`:
 //!
 //! | # | field | form | meaning |
 //! |---|---|---|---|

@@ -1,4 +1,4 @@
-//! The composefs EROFS image: on-disk layout ([`format`]), the writer ([`writer`], byte-identical
+//! The composefs EROFS image: on-disk layout ([`format`](mod@format)), the writer ([`writer`], byte-identical
 //! to upstream mkcomposefs) and the hardened reader ([`reader`]).
 
 pub mod error;

@@ -4,10 +4,10 @@
 //!
 //! 1. [`rewrite`](super::rewrite): the composefs rewrites (overlay xattrs, whiteouts, the root's
 //!    `00`..`ff` whiteouts) on a copy of the tree, and the format version.
-//! 2. [`Layout::compute`]: breadth-first inode order, shared xattrs, each inode's form (compact or
+//! 2. `Layout::compute`: breadth-first inode order, shared xattrs, each inode's form (compact or
 //!    extended), xattr body, inline tail and data blocks, padding, nids and block addresses.
 //!    Nothing is written; every offset is known before the first byte is.
-//! 3. [`Layout::emit`]: header, superblock, inodes (+ xattrs + tails), shared xattrs, data blocks.
+//! 3. `Layout::emit`: header, superblock, inodes (+ xattrs + tails), shared xattrs, data blocks.
 //!
 //! Placement rules (all from mkcomposefs, see `composefs-format.md`):
 //!

@@ -5,7 +5,7 @@
 //! kernel is built with `CONFIG_FS_VERITY`). The repository's file system type comes from
 //! `fstatfs`.
 //!
-//! In [`VerityMode::Kernel`] the store itself seals every object and image ([`seal`]) before its
+//! In [`VerityMode::Kernel`] the store itself seals every object and image (`seal`) before its
 //! name appears: `FS_IOC_ENABLE_VERITY` through `cfsgate-sys`, then `FS_IOC_MEASURE_VERITY` must
 //! report the very digest the file is stored under. There is no way to store into such a
 //! repository without fs-verity: a failure to seal is an error and the file never gets its name.

@@ -3,7 +3,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`reference`] | `containers-storage:[[DRIVER@]GRAPHROOT[+RUNROOT]]NAME[:TAG\|@DIGEST]` |
+//! | [`reference`](mod@reference) | `containers-storage:[[DRIVER@]GRAPHROOT[+RUNROOT]]NAME[:TAG\|@DIGEST]` |
 //! | [`conf`] | storage.conf(5): driver, graph root, run root |
 //! | [`store`] | `images.json`, `layers.json`, big data (manifests, config, signatures), locks |
 //! | [`containers`] | the container a runtime spec's root belongs to, and its image, from the engine's records |

@@ -2,7 +2,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`reference`] | `docker://[HOST[:PORT]/]NAME[:TAG][@DIGEST]` ([`DockerRef`]) |
+//! | [`reference`](mod@reference) | `docker://[HOST[:PORT]/]NAME[:TAG][@DIGEST]` ([`DockerRef`]) |
 //! | [`auth`] | credentials: `--creds`, `--authfile`, containers-auth.json(5)'s lookup order |
 //! | [`config`] | registries.conf(5): prefix rewrites, mirrors, insecure and blocked registries |
 //! | [`tls`] | rustls configurations: system CAs + certs.d, or `--tls-verify=false` |

@@ -4,7 +4,7 @@
 //! breadth-first from the root, and undoes the composefs rewrites the writer applied, so that
 //! `dump -> write_image -> read_image -> dump` is the identity. The image is treated as hostile:
 //! every malformed structure is an error (never a panic, hang or deep recursion), and all work
-//! and memory stay proportional to the image size (see [`Budget`]).
+//! and memory stay proportional to the image size (see `Budget`).
 //!
 //! | module | what it reads |
 //! |---|---|
