@@ -6,9 +6,6 @@
 //!   TestPRMRemapIdentityRemapReferencePrefix;
 //! - `signature/policy_eval_test.go`: TestPolicyContextRequirementsForImageRef;
 //! - `docker/policyconfiguration/naming_test.go`: TestDockerReferenceNamespaces.
-// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
-// inside #[test] functions, not in the helpers they share).
-#![allow(clippy::unwrap_used)]
 
 use cfsgate_policy::transport::docker_namespaces;
 use cfsgate_policy::*;

@@ -9,9 +9,6 @@
 //! | `sealed-policy.json` | docker `""`: sigstoreSigned over the 5 keys, threshold 3, + composefs sealed |
 //! | `big-policy.json` | `synthetic_policy_json(1000 scopes, 50 keys)` |
 //! | `dir-img/` | a `dir:` image signed by keys 2 and 3 of the 50, satisfying scope `registry.example/team-502/app` |
-// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
-// inside #[test] functions, not in the helpers they share).
-#![allow(clippy::unwrap_used)]
 
 mod common;
 

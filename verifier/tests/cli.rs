@@ -1,8 +1,5 @@
 //! The `cfsgate verify`/`sign` command module (`src/cmd/verify.rs`), compiled here against
 //! this crate so it is tested before the binary wires it.
-// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
-// inside #[test] functions, not in the helpers they share).
-#![allow(clippy::unwrap_used)]
 
 mod common;
 

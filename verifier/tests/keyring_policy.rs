@@ -1,8 +1,5 @@
 //! Kernel keyring key source: a policy trusting `{"keyring": NAME}` accepts a signature by an
 //! Ed25519 `user` key added with cfsgate-keyring, and rejects once the key is removed.
-// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
-// inside #[test] functions, not in the helpers they share).
-#![allow(clippy::unwrap_used)]
 
 mod common;
 
