@@ -20,6 +20,8 @@ mod downgrade;
 mod duplicates;
 #[path = "adversarial/exhaustion.rs"]
 mod exhaustion;
+#[path = "adversarial/failed_import.rs"]
+mod failed_import;
 #[path = "adversarial/hook_attacks.rs"]
 mod hook_attacks;
 #[path = "adversarial/ocibuild.rs"]

@@ -19,9 +19,13 @@
 //! stores nothing new. gc does not look into `oci/`: metadata of an image gc removed stays
 //! until the next import of that image rewrites it (it is small and harmless).
 //!
-//! Failure leaves nothing half imported: objects of a failed build are either still temporary
-//! (removed when the batch is dropped) or complete but unreferenced (gc's to collect, fsck
-//! accepts them); the image, the metadata and the ref are written only after every object is.
+//! Failure leaves nothing half imported: objects of a failed build (a layer whose diff_id or
+//! tar is wrong, a seal that does not match) are either still temporary (removed with the
+//! abandoned batch) or already durable (a size-triggered flush); those are removed at once,
+//! with their content index entries, unless a stored image references them
+//! ([`Repository::remove_unreferenced`], under the exclusive lock once this import's shared
+//! locks are released). The image, the metadata and the ref are written only after every
+//! object is.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -270,21 +274,33 @@ pub(crate) fn import_built(
     let signatures = read_signatures(image)?;
     let seal = read_seal(image)?;
     // Held across objects, image, metadata and ref: gc waits until the image is named.
-    let _lock = repo.lock(LockKind::Shared)?;
+    let lock = repo.lock(LockKind::Shared)?;
     let sink = RepoSink::new(repo)?;
-    let mut built = build(&sink)?;
-    let mut convention = Convention::Mkcomposefs;
-    if seal.is_some() {
-        // Before committing: a mismatch leaves only temporary files, which the dropped batch
-        // removes (or objects a size-triggered flush already made durable, unreferenced).
-        let matched = check_seal_built(image, &built)?;
-        convention = matched.convention;
-        // A seal made under another convention names that convention's image: store it.
-        if let Some(bytes) = matched.image {
-            built.image = bytes;
-            built.digest = matched.digest;
+    // Before committing: a failure leaves temporary files, which the abandoned batch removes,
+    // and objects a size-triggered flush made durable, which are removed unless used.
+    let checked = build(&sink).and_then(|mut built| {
+        let mut convention = Convention::Mkcomposefs;
+        if seal.is_some() {
+            let matched = check_seal_built(image, &built)?;
+            convention = matched.convention;
+            // A seal made under another convention names that convention's image: store it.
+            if let Some(bytes) = matched.image {
+                built.image = bytes;
+                built.digest = matched.digest;
+            }
         }
-    }
+        Ok((built, convention))
+    });
+    let (built, convention) = match checked {
+        Ok(done) => done,
+        Err(e) => {
+            let written = sink.batch.abandon();
+            drop(lock);
+            // Best effort: what cannot be removed now stays for gc, as before.
+            let _ = repo.remove_unreferenced(&written);
+            return Err(e);
+        }
+    };
     let stats = sink.commit()?;
     let new_image = !repo.has_image(&built.digest);
     let stored = repo.write_image(&built.image)?;

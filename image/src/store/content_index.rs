@@ -113,6 +113,20 @@ impl Repository {
         fsutil::rename_into(&tmp, &dest)
     }
 
+    /// Remove the entry for `content` if it names `object` (best effort: an entry is a hint),
+    /// and its `xx/` directory when that is left empty.
+    pub(crate) fn remove_content_entry(&self, content: &ContentSha256, object: &Sha256Digest) {
+        if self.content_hint(content) != Some(*object) {
+            return;
+        }
+        let path = self.content_entry_path(content);
+        if fs::remove_file(&path).is_ok() {
+            if let Some(dir) = path.parent() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+
     /// The object holding content of this sha256 and `size`, checked: the index names it, it
     /// is a regular file of that size, and hashing it again gives both this sha256 and the
     /// object's own name. `None` when any of that fails (the caller downloads the content).

@@ -6,6 +6,10 @@
 //! writers (with the exclusive lock held, no live writer owns any). gc refuses to run, deleting
 //! nothing, if a ref is unreadable or a reachable image cannot be read: it could not know what
 //! that image needs.
+//!
+//! [`Repository::remove_unreferenced`] is the same judgement for a few candidates: the objects
+//! a failed import made durable (an [`super::ObjectBatch::abandon`]ed batch) go at once, under
+//! the exclusive lock, unless a stored image (any, named or not) references them.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::fsverity::Sha256Digest;
 
+use super::content_index::ContentSha256;
 use super::fsutil;
 use super::images::{read_image_tree, referenced_objects, MAX_IMAGE_LEN};
 use super::objects::scan_objects;
@@ -36,7 +41,63 @@ pub struct GcReport {
     pub images_kept: u64,
 }
 
+/// What [`Repository::remove_unreferenced`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovedReport {
+    /// Candidate objects removed (no stored image referenced them).
+    pub objects_removed: u64,
+    /// Their bytes (file sizes).
+    pub bytes_freed: u64,
+    /// Candidates kept because a stored image references them (or they were gone already).
+    pub objects_kept: u64,
+}
+
 impl Repository {
+    /// Remove the candidate objects (with their content index entries, when those still name
+    /// them) that no stored image references. Takes the exclusive lock, so the caller must hold
+    /// no lock of this repository: once it is held no writer is between writing an object and
+    /// referencing it, so an object another import deduplicated against is referenced by that
+    /// import's image by then and stays. Refuses (removing nothing) when an image is unreadable.
+    pub fn remove_unreferenced(
+        &self,
+        candidates: &[(Sha256Digest, ContentSha256)],
+    ) -> Result<RemovedReport, StoreError> {
+        let mut report = RemovedReport::default();
+        if candidates.is_empty() {
+            return Ok(report);
+        }
+        let _lock = self.lock(LockKind::Exclusive)?;
+        let mut live: BTreeSet<Sha256Digest> = BTreeSet::new();
+        for (digest, path) in self.scan_images()? {
+            let what = format!("image {digest}");
+            let refused = |e: StoreError| {
+                StoreError::GcRefused(format!("{what} is unreadable ({e}): removing nothing"))
+            };
+            let bytes =
+                fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image").map_err(refused)?;
+            let tree = read_image_tree(&bytes, &what).map_err(refused)?;
+            live.extend(referenced_objects(&tree, &what).map_err(refused)?);
+        }
+        for (digest, content) in candidates {
+            let path = self.object_path(digest);
+            let size = match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() && !live.contains(digest) => meta.len(),
+                _ => {
+                    report.objects_kept += 1;
+                    continue;
+                }
+            };
+            fs::remove_file(&path).map_err(StoreError::io("remove", &path))?;
+            if let Some(dir) = path.parent() {
+                let _ = fs::remove_dir(dir); // only when empty; writers recreate it
+            }
+            report.objects_removed += 1;
+            report.bytes_freed += size;
+            self.remove_content_entry(content, digest);
+        }
+        Ok(report)
+    }
+
     /// Remove unreachable images and objects; with `dry_run`, only count them.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         let _lock = self.lock(LockKind::Exclusive)?;

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 pub use content_index::ContentSha256;
 pub use error::StoreError;
 pub use fsck::FsckReport;
-pub use gc::GcReport;
+pub use gc::{GcReport, RemovedReport};
 pub use images::ImageInfo;
 pub use import::ImportReport;
 pub use lock::{LockKind, RepoLock};

@@ -66,6 +66,7 @@ impl Repository {
             _lock: self.lock(LockKind::Shared)?,
             pending: Mutex::new(Pending::default()),
             stats: Mutex::new(BatchStats::default()),
+            written: Mutex::new(Vec::new()),
         })
     }
 }
@@ -87,6 +88,9 @@ pub struct ObjectBatch<'r> {
     _lock: RepoLock,
     pending: Mutex<Pending>,
     stats: Mutex<BatchStats>,
+    /// Every object this batch renamed into the store, with its content index entry: what
+    /// [`ObjectBatch::abandon`] hands back for [`Repository::remove_unreferenced`].
+    written: Mutex<Vec<(Sha256Digest, ContentSha256)>>,
 }
 
 impl ObjectBatch<'_> {
@@ -220,6 +224,18 @@ impl ObjectBatch<'_> {
         Ok(())
     }
 
+    /// Give up the batch: its temporary files are removed (as on drop), its shared lock
+    /// released, and the objects it already made durable (a size-triggered flush) are
+    /// returned, with their content index entries, for [`Repository::remove_unreferenced`].
+    pub fn abandon(self) -> Vec<(Sha256Digest, ContentSha256)> {
+        std::mem::take(
+            &mut *self
+                .written
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     /// Make everything added durable and visible.
     pub fn commit(self) -> Result<BatchStats, StoreError> {
         let pending = std::mem::take(&mut *self.lock_pending());
@@ -240,6 +256,15 @@ impl ObjectBatch<'_> {
             }
         }
         let written = result?;
+        self.written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(
+                pending
+                    .index
+                    .iter()
+                    .map(|(content, digest)| (*digest, *content)),
+            );
         // After the renames: an entry never names an object that is not there yet.
         for (content, digest) in &pending.index {
             self.repo.index_content(content, digest)?;
