@@ -161,6 +161,58 @@ fn bundles_are_pushed_as_referrers_and_read_back_through_the_tag_schema_and_the_
         verify_manifest_bundle(&read[0].blob, &other.0 .0, std::slice::from_ref(&signer)).is_err()
     );
 
+    // cfsgate verify reads the bundle back the same way; it counts only where the policy opts
+    // in (a bundle names no docker reference), and only for a trusted key.
+    let verify = |key: &str, opt_in: bool| {
+        let mut requirement = serde_json::json!({
+            "type": "sigstoreSigned",
+            "keyPath": base.join(key),
+            "signedIdentity": {"type": "matchRepository"},
+        });
+        if opt_in {
+            requirement["cfsgate"] = serde_json::json!({"bundleIdentity": "digest-only"});
+        }
+        let policy = serde_json::json!({"default": [{"type": "reject"}],
+            "transports": {"docker": {identity.clone(): [requirement]}}});
+        let path = base.join("policy.json");
+        std::fs::write(&path, policy.to_string()).unwrap();
+        let out = cfsgate(
+            &[
+                "verify",
+                "--tls-verify=false",
+                "--policy",
+                path.to_str().unwrap(),
+                "--json",
+                &image,
+            ],
+            None,
+        );
+        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), decision["explanation"].to_string())
+    };
+    let (code, explanation) = verify("signer.pub", false);
+    assert_eq!(
+        code,
+        Some(1),
+        "a bundle counted without the opt-in: {explanation}"
+    );
+    assert!(
+        explanation.contains("signedIdentity cannot be checked"),
+        "{explanation}"
+    );
+    let (code, explanation) = verify("signer.pub", true);
+    assert_eq!(code, Some(0), "{explanation}");
+    assert!(
+        explanation.contains("sigstore bundle 1: accepted"),
+        "{explanation}"
+    );
+    let (code, explanation) = verify("stranger.pub", true);
+    assert_eq!(code, Some(1), "{explanation}");
+    assert!(
+        explanation.contains("sigstore bundle 1: rejected"),
+        "{explanation}"
+    );
+
     // A second signer: the tag's index keeps the first and gains the second.
     sign(&base.join("stranger.key"), &identity, &image);
     let read = fetch_referrers(

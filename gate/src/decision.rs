@@ -74,6 +74,7 @@ pub fn evaluate_image(
         policy,
         repo: Some(repo),
         now: Timestamp::now().0,
+        bundles: &[],
     })
     .map_err(|e| reason_of(&e))?;
     let required_verity = match decision.required_verity.as_deref() {

@@ -457,6 +457,10 @@ pub struct SigstoreExtension {
     pub threshold_explicit: bool,
     /// Whether `keys` listed any key (they are in [`TrustRoot::PublicKeys`]).
     pub has_keys: bool,
+    /// `bundleIdentity: "digest-only"`: a sigstore bundle (which claims no docker reference)
+    /// counts when it signs the manifest digest; the scope is the identity check. Without it
+    /// bundles never count (docs/policy.md).
+    pub bundle_digest_only: bool,
 }
 
 /// Which fs-verity enforcement the mount must use.

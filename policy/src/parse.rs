@@ -871,7 +871,11 @@ fn small_integer(node: &Node, field: &str, max: u32) -> Result<u32> {
     }
 }
 
-/// The `cfsgate` object of a `sigstoreSigned` requirement: `threshold` and `keys`.
+/// The one value of `cfsgate.bundleIdentity`.
+pub const BUNDLE_DIGEST_ONLY: &str = "digest-only";
+
+/// The `cfsgate` object of a `sigstoreSigned` requirement: `threshold`, `keys` and
+/// `bundleIdentity`.
 fn sigstore_extension(
     location: Location,
     node: &Node,
@@ -879,7 +883,23 @@ fn sigstore_extension(
     let mut fields = Fields::new(node, "sigstoreSigned.cfsgate")?;
     let threshold = fields.take("threshold");
     let keys_node = fields.take("keys");
+    let bundle_identity = fields.take("bundleIdentity");
     fields.finish()?;
+    let bundle_digest_only = match bundle_identity {
+        None => false,
+        Some((_, node)) => match string(&node, "cfsgate.bundleIdentity")? {
+            BUNDLE_DIGEST_ONLY => true,
+            _ => {
+                return Err(err(
+                    node.location,
+                    PolicyErrorKind::InvalidValue {
+                        field: "cfsgate.bundleIdentity".into(),
+                        reason: format!("only {BUNDLE_DIGEST_ONLY:?} is defined"),
+                    },
+                ))
+            }
+        },
+    };
     let (threshold_value, threshold_location) = match threshold {
         Some((l, n)) => (small_integer(&n, "threshold", MAX_THRESHOLD)?, Some(l)),
         None => (1, None),
@@ -907,6 +927,7 @@ fn sigstore_extension(
             threshold_location,
             threshold_explicit: threshold_location.is_some(),
             has_keys: !keys.is_empty(),
+            bundle_digest_only,
         },
         keys,
     ))

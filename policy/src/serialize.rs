@@ -283,6 +283,9 @@ fn requirement_fields(fields: &mut Vec<(String, String)>, requirement: &Requirem
                 if ext.threshold_explicit {
                     parts.push(format!("\"threshold\": {}", ext.threshold));
                 }
+                if ext.bundle_digest_only {
+                    parts.push("\"bundleIdentity\": \"digest-only\"".to_string());
+                }
                 if !extension_keys.is_empty() {
                     let mut keys = String::from("[");
                     for (i, key) in extension_keys.iter().enumerate() {

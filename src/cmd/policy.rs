@@ -64,6 +64,7 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
                 policy: &policy,
                 repo,
                 now: unix_now(),
+                bundles: &[],
             })?;
             if *json {
                 // verifier/tests/cli.rs compiles this file alone: no `super::`.

@@ -200,6 +200,9 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
         args.reference
             .get_or_insert_with(|| docker.docker_reference());
     }
+    if let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) {
+        args.bundles = super::sign::fetch_bundles(&cmd.registry, docker, &fetched.top_digest)?;
+    }
     args.image = staged.reference.clone();
     super::verify::run_verify(&args)
 }

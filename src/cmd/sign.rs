@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use cfsgate_keyring::{Passphrase, PrivateKey};
-use cfsgate_oci::registry::referrers::{push_referrer, Subject};
+use cfsgate_oci::registry::referrers::{fetch_referrers, push_referrer, Subject};
 use cfsgate_oci::registry::DockerRef;
+use cfsgate_verifier::bundle::MAX_BUNDLE_BYTES;
 use cfsgate_verifier::bundle_sign::{
     sign_manifest_bundle, BUNDLE_V03_MEDIA_TYPE, COSIGN_SIGN_PREDICATE,
 };
@@ -71,6 +72,27 @@ pub fn run_sign(cmd: SignCmd) -> Result<()> {
         fetched.top_digest.hex()
     );
     Ok(())
+}
+
+/// The sigstore bundles referring to `digest` (referrers API, else the `sha256-<hex>` tag) in
+/// the registry `docker` names, for `verify` (judged there, under the policy).
+pub fn fetch_bundles(
+    registry: &RegistryArgs,
+    docker: &DockerRef,
+    digest: &cfsgate_oci::BlobDigest,
+) -> Result<Vec<Vec<u8>>> {
+    // The registry's own location (never a mirror: a mirror is only a source of bytes).
+    let endpoint = registry.registries_conf()?.push_endpoint(docker)?;
+    let client = registry.connect(&endpoint)?;
+    let found = fetch_referrers(
+        &client,
+        &endpoint.reference.repository,
+        digest,
+        BUNDLE_V03_MEDIA_TYPE,
+        MAX_BUNDLE_BYTES,
+    )
+    .with_context(|| format!("fetching the sigstore bundles of {docker}"))?;
+    Ok(found.into_iter().map(|r| r.blob).collect())
 }
 
 /// Largest manifest signed (an image index of many platforms included).

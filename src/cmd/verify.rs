@@ -82,6 +82,9 @@ pub struct VerifyArgs {
     /// (`images/<digest>`); otherwise the image is rebuilt from the layers to check the seal.
     #[arg(skip)]
     pub repo: Option<PathBuf>,
+    /// Sigstore bundles of a `docker://` image (its referrers), fetched before evaluating.
+    #[arg(skip)]
+    pub bundles: Vec<Vec<u8>>,
     /// Print the decision as JSON.
     #[arg(long)]
     pub json: bool,
@@ -185,6 +188,7 @@ pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
         policy: &policy,
         repo: args.repo.as_deref(),
         now: unix_now(),
+        bundles: &args.bundles,
     })?;
     if args.json {
         println!("{}", decision_json(VERIFY_SCHEMA, &decision)?);

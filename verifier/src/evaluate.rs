@@ -50,6 +50,9 @@ pub struct EvaluationRequest<'a> {
     pub repo: Option<&'a Path>,
     /// The current time, unix seconds (validity windows).
     pub now: i64,
+    /// Sigstore bundles found for the image (the referrers of a registry image): they count
+    /// for a `sigstoreSigned` requirement only with `cfsgate.bundleIdentity: "digest-only"`.
+    pub bundles: &'a [Vec<u8>],
 }
 
 /// The outcome of an evaluation.
@@ -491,6 +494,7 @@ impl Evaluation<'_, '_> {
                 }
             }
         }
+        self.bundles(requirement, &keys, rekor_keys.is_some(), &mut signers)?;
         for signer in &signers {
             if !self.signers.contains(signer) {
                 self.signers.push(*signer);
@@ -508,6 +512,57 @@ impl Evaluation<'_, '_> {
             )));
         }
         Ok(Err(why_unsigned(&judgements, signers.len(), threshold)))
+    }
+
+    /// The image's sigstore bundles under `requirement`: fail closed unless it opts in with
+    /// `cfsgate.bundleIdentity: "digest-only"` (a bundle claims no docker reference); with
+    /// Rekor keys required, a bundle (verified by key only) never counts.
+    fn bundles(
+        &mut self,
+        requirement: &SigstoreSigned,
+        keys: &[LoadedKey],
+        rekor_required: bool,
+        signers: &mut Vec<KeyId>,
+    ) -> Result<(), EvalError> {
+        if self.req.bundles.is_empty() {
+            return Ok(());
+        }
+        let manifest = self.image()?.manifest_digest;
+        let opted_in = requirement
+            .extension
+            .as_ref()
+            .is_some_and(|e| e.bundle_digest_only);
+        let now = Timestamp(self.req.now);
+        let usable: Vec<PublicKey> = keys
+            .iter()
+            .filter(|k| k.window.contains(now))
+            .filter_map(|k| match &k.handle {
+                KeyHandle::Public(key) => Some(key.clone()),
+                KeyHandle::Kernel { .. } => None,
+            })
+            .collect();
+        for (i, bytes) in self.req.bundles.iter().enumerate() {
+            let line = if !opted_in {
+                "sigstore bundle names no docker reference: signedIdentity cannot be checked (not counted; cfsgate.bundleIdentity \"digest-only\" opts in)".to_string()
+            } else if rekor_required {
+                "not counted: Rekor keys are required and a bundle is verified by key only".into()
+            } else {
+                match crate::bundle_sign::verify_manifest_bundle(bytes, &manifest.0, &usable) {
+                    Ok(verified) => {
+                        if !signers.contains(&verified.signer) {
+                            signers.push(verified.signer);
+                        }
+                        format!(
+                            "accepted: signed by key {} over the manifest digest (bundleIdentity digest-only)",
+                            verified.signer.short()
+                        )
+                    }
+                    Err(e) => format!("rejected: {e}"),
+                }
+            };
+            self.line(format!("  sigstore bundle {}: {line}", i + 1));
+        }
+        Ok(())
     }
 
     fn composefs(&mut self, requirement: &ComposefsRequirement) -> RequirementResult {

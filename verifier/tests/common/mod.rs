@@ -104,6 +104,7 @@ pub fn evaluate(
         policy,
         repo,
         now: cfsgate_verifier::evaluate::unix_now(),
+        bundles: &[],
     })
 }
 
