@@ -54,6 +54,9 @@ fn umount(path: &Path) {
     let _ = Command::new("umount").arg(path).status();
 }
 
+/// Private mounts overlayfs clones from its layers (one upper, one lower) before its own.
+const OVERLAY_LAYER_CLONES: usize = 2;
+
 /// Mount an unverified overlay at `root` that gets mountinfo id `id` and device `dev` again,
 /// the way an attacker recycles them: both are handed out lowest-free, so first every free
 /// anonymous device below `dev` is taken (a tmpfs superblock kept alive by its fs context,
@@ -97,6 +100,12 @@ fn recycle_mount_identity(fx: &Fixture, root: &Path, id: u64, dev: &str, attempt
         }
         holders.push(holder);
     }
+    // overlayfs takes a private clone of each layer (upper, lower: two mounts) before its own
+    // mount gets an id, and all take the lowest free ids: free two holders below `id` for the
+    // clones, so that the overlay itself gets `id`. (Without this the overlay got `id + 2`.)
+    for holder in holders.split_off(holders.len().saturating_sub(OVERLAY_LAYER_CLONES)) {
+        umount(&holder);
+    }
     run(Command::new("mount")
         .args(["-t", "overlay", "overlay", "-o"])
         .arg(format!(
@@ -118,13 +127,13 @@ fn recycle_mount_identity(fx: &Fixture, root: &Path, id: u64, dev: &str, attempt
 /// Item 1: unmount an admitted root, recycle its mountinfo id and device number for an
 /// unverified overlay at the same path: createRuntime must still see that it is another mount.
 ///
-/// Mount ids and anonymous device numbers are global to the kernel. After a full suite run
-/// the recycling step misses the wanted id by two, even run alone
-/// (`cargo test --release --test adversarial -- --ignored`), so the test is ignored until the
-/// recycling is made deterministic. The unique id is read by cfsgate-sys (unit-tested there)
-/// and compared by every createRuntime of the hook, runc and crun tests.
+/// Mount ids and anonymous device numbers are global to the kernel and handed out lowest
+/// free; the recycling step fills the holes below them and leaves room for overlayfs's two
+/// layer clones (it missed the id by exactly those two before), retrying when another process
+/// took an id in between. The attack reaches the admitted mount's (mountinfo id, device) for
+/// real (asserted), so a gate that compared those, as before #14, would admit this root: the
+/// refusal can only come from the 64-bit unique mount id, which is never reused.
 #[test]
-#[ignore = "recycling the mount id is not yet deterministic on a busy kernel"]
 fn a_recycled_mount_id_and_device_do_not_pass_for_the_admitted_root() {
     if !require_root() {
         return;
