@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use fixture::*;
 
 fn precreate(fx: &Fixture, config: &[u8]) -> std::process::Output {
-    let mut args = vec!["hook".to_string(), "precreate".to_string()];
+    let mut args = vec![
+        "hook".to_string(),
+        "precreate".to_string(),
+        "--annotations".to_string(),
+    ];
     args.extend(fx.gate_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cfsgate(&args, Some(config))
@@ -180,9 +184,9 @@ fn precreate_refuses_bad_images_with_the_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("names no image"));
     // An unreadable policy denies.
-    let mut args: Vec<String> = vec!["hook".into(), "precreate".into()];
+    let mut args: Vec<String> = vec!["hook".into(), "precreate".into(), "--annotations".into()];
     args.extend(fx.gate_args());
-    args[3] = fx.path().join("missing-policy.json").display().to_string();
+    args[4] = fx.path().join("missing-policy.json").display().to_string();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = cfsgate(
         &argv,
@@ -466,7 +470,7 @@ fn precreate_under_parent(
         .arg(format!("\"$@\" {redirect}; exit $?"))
         .arg("sh")
         .arg(BIN)
-        .args(["hook", "precreate"])
+        .args(["hook", "precreate", "--annotations"])
         .args(fx.gate_args())
         .args(extra)
         .stdin(std::process::Stdio::piped())
@@ -590,10 +594,10 @@ fn precreate_with(
     audit_log: &Path,
     extra: &[&str],
 ) -> std::process::Output {
-    let mut args: Vec<String> = vec!["hook".into(), "precreate".into()];
+    let mut args: Vec<String> = vec!["hook".into(), "precreate".into(), "--annotations".into()];
     args.extend(fx.gate_args());
-    assert_eq!(args[6], "--audit-log");
-    args[7] = audit_log.display().to_string();
+    assert_eq!(args[7], "--audit-log");
+    args[8] = audit_log.display().to_string();
     args.extend(extra.iter().map(|s| s.to_string()));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     cfsgate(&argv, Some(config))

@@ -1,6 +1,8 @@
-//! podman with the cfsgate precreate hook (installed by scripts/runtime-setup; hooks from
-//! `cfsgate install-hooks` passed with `--hooks-dir`): a signed, sealed image runs on the
-//! composefs mount; unsigned, wrongly signed, unsealed and tampered images do not start.
+//! podman with the cfsgate precreate hook in the opt-in annotation mode (`cfsgate install-hooks
+//! --annotations`; hooks passed with `--hooks-dir`): the image `io.cfsgate.image` names must be
+//! the container's own (the one podman's records say it starts); a signed, sealed image runs on
+//! the composefs mount; unsigned, wrongly signed, unsealed and tampered images do not start.
+//! (The default, annotation-free mode is tested in tests/podman_gate.rs.)
 //!
 //! podman (4.3) runs precreate hooks with their stderr connected to /dev/null, so its own error
 //! names only the hook and `exit status 1`; cfsgate then writes its one-line reason to podman's
@@ -16,36 +18,25 @@ use std::process::{Command, Output, Stdio};
 
 use fixture::*;
 
-/// A podman-storage image to start from: its own root says "placeholder", so a container that
-/// prints anything else runs on the root cfsgate mounted.
-fn load_placeholder(fx: &Fixture) -> String {
-    let rootfs = fx.rootfs("placeholder", "placeholder");
-    let layout = fx.path().join("oci-placeholder");
-    let tagged = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &tagged]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &tagged])
-        .arg(&rootfs)
-        .arg("/"));
-    let name = "localhost/cfsgate-placeholder:latest".to_string();
+/// `image` (a `dir:` image) put into podman's storage as `localhost/cfsgate-NAME:latest`: the
+/// annotation mode refuses an annotated image that is not the container's own.
+fn load(image: &str, name: &str) -> String {
+    let name = format!("localhost/cfsgate-{name}:latest");
     run(Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("oci:{tagged}"))
+        .args(["copy", "-q", image])
         .arg(format!("containers-storage:{name}")));
     name
 }
 
-/// `podman run` of `image` with the hooks in `hooks`; podman's stdout and stderr are pipes.
-fn podman_run(fx: &Fixture, hooks: &Path, placeholder: &str, image: &str) -> Output {
-    podman_command(fx, hooks, placeholder, image)
+/// `podman run` of `stored` annotated with `image` in the hooks `hooks`; podman's stdout and
+/// stderr are pipes.
+fn podman_run(fx: &Fixture, hooks: &Path, stored: &str, image: &str) -> Output {
+    podman_command(fx, hooks, stored, image)
         .output()
         .expect("podman installed (scripts/runtime-setup)")
 }
 
-fn podman_command(fx: &Fixture, hooks: &Path, placeholder: &str, image: &str) -> Command {
+fn podman_command(fx: &Fixture, hooks: &Path, stored: &str, image: &str) -> Command {
     let mut command = Command::new("podman");
     command
         // crun (Debian 12) refuses a hybrid cgroup v1/v2 hierarchy such as this CI's; runc runs.
@@ -54,7 +45,7 @@ fn podman_command(fx: &Fixture, hooks: &Path, placeholder: &str, image: &str) ->
         .args(["run", "--rm", "--pull=never", "--network=none"])
         .arg(format!("--annotation=io.cfsgate.image={image}"))
         .arg("--annotation=io.cfsgate.reference=registry.example/app:latest")
-        .arg(placeholder)
+        .arg(stored)
         .args([
             "/bin/sh",
             "-c",
@@ -69,6 +60,7 @@ fn install_hooks(fx: &Fixture, dir: &str, extra: &[&str]) -> PathBuf {
     let hooks = fx.path().join(dir);
     let mut args = vec![
         "install-hooks".to_string(),
+        "--annotations".into(),
         "--dir".into(),
         hooks.display().to_string(),
         "--audit-log".into(),
@@ -149,14 +141,13 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
     }
     let fx = Fixture::new();
     let hooks = install_hooks(&fx, "hooks.d", &[]);
-    let placeholder = load_placeholder(&fx);
 
     let good = fx.image(
         "pm-good",
         &fx.rootfs("pm-good", "signed and sealed"),
         Variant::Good,
     );
-    let out = podman_run(&fx, &hooks, &placeholder, &good);
+    let out = podman_run(&fx, &hooks, &load(&good, "pm-good"), &good);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -191,7 +182,8 @@ fn podman_runs_only_signed_sealed_images_on_the_composefs_root() {
             &fx.rootfs(&format!("pm-bad{i}"), "bad"),
             variant,
         );
-        let out = podman_run(&fx, &hooks, &placeholder, &image);
+        let stored = load(&image, &format!("pm-bad{i}"));
+        let out = podman_run(&fx, &hooks, &stored, &image);
         assert_not_started(&out, &format!("{variant:?}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -224,11 +216,11 @@ fn podman_stderr_to_a_file_keeps_cfsgates_reason_and_podmans_error() {
     }
     let fx = Fixture::new();
     let hooks = install_hooks(&fx, "hooks.d", &[]);
-    let placeholder = load_placeholder(&fx);
     let image = fx.image("pm-file", &fx.rootfs("pm-file", "bad"), Variant::Unsigned);
+    let stored = load(&image, "pm-file");
     let err_path = fx.path().join("podman.err");
     let err_file = std::fs::File::create(&err_path).unwrap();
-    let out = podman_command(&fx, &hooks, &placeholder, &image)
+    let out = podman_command(&fx, &hooks, &stored, &image)
         .stdout(Stdio::piped())
         .stderr(Stdio::from(err_file))
         .output()
@@ -252,9 +244,8 @@ fn podman_no_engine_stderr_keeps_the_refusal_without_the_line() {
     }
     let fx = Fixture::new();
     let hooks = install_hooks(&fx, "hooks-quiet.d", &["--no-engine-stderr"]);
-    let placeholder = load_placeholder(&fx);
     let image = fx.image("pm-quiet", &fx.rootfs("pm-quiet", "bad"), Variant::WrongKey);
-    let out = podman_run(&fx, &hooks, &placeholder, &image);
+    let out = podman_run(&fx, &hooks, &load(&image, "pm-quiet"), &image);
     assert_not_started(&out, "wrongly signed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     // podman's own lines name the hook's argv (`cfsgate hook precreate …`), never a reason.
@@ -273,7 +264,8 @@ fn podman_shows_a_hostile_image_name_escaped() {
     }
     let fx = Fixture::new();
     let hooks = install_hooks(&fx, "hooks.d", &[]);
-    let placeholder = load_placeholder(&fx);
+    let own = fx.image("pm-own", &fx.rootfs("pm-own", "own"), Variant::Good);
+    let placeholder = load(&own, "pm-own");
     let hostile = format!(
         "dir:{}/missing\u{1b}]0;owned\u{7}\u{1b}[2J",
         fx.path().display()

@@ -97,8 +97,9 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
                 Some(digest) => ensure_stored(&req, &decision, &digest)
                     .and_then(|()| mount_container(&req, &decision, &digest))
                     .map_err(|e| reason_of(&e)),
+                // Only in warn mode: an enforced admission always names its root.
                 None => Err(
-                    "admitted, but the image carries no composefs seal: there is no verified root to mount"
+                    "admitted, but there is no verified composefs image to mount (the image's root could not be built or its seal does not match)"
                         .into(),
                 ),
             };

@@ -75,6 +75,7 @@ pub fn evaluate_image(
         repo: Some(repo),
         now: Timestamp::now().0,
         bundles: &[],
+        store_root: true,
     })
     .map_err(|e| reason_of(&e))?;
     let required_verity = match decision.required_verity.as_deref() {

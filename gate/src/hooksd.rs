@@ -1,6 +1,8 @@
 //! hooks.d files (containers/common `pkg/hooks`, schema 1.0.0) that make podman and CRI-O run
 //! cfsgate: precreate (judge and mount), createRuntime (check the root) and poststop (clean
-//! up), each gated on the `io.cfsgate.image` annotation or run for every container.
+//! up). By default every container (`when: always`): precreate judges the image the engine's
+//! records say the container starts. The opt-in annotation mode runs them for containers with
+//! an `io.cfsgate.image` annotation only and passes `--annotations` to precreate.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,9 @@ use serde::Serialize;
 use crate::annotations::IMAGE_ANNOTATION;
 use crate::error::{GateError, Result};
 use crate::fsutil;
+
+/// precreate's flag of the annotation mode.
+pub const ANNOTATIONS_FLAG: &str = "--annotations";
 
 /// The hooks.d schema version.
 pub const HOOKS_SCHEMA_VERSION: &str = "1.0.0";
@@ -53,9 +58,9 @@ pub enum When {
 }
 
 impl When {
-    /// Every container when `always`, else those with a non-empty `io.cfsgate.image`.
-    pub fn new(always: bool) -> When {
-        if always {
+    /// Those with a non-empty `io.cfsgate.image` when `annotations`, else every container.
+    pub fn new(annotations: bool) -> When {
+        if !annotations {
             When::Always { always: true }
         } else {
             let key = format!("^{}$", IMAGE_ANNOTATION.replace('.', "\\."));
@@ -71,8 +76,9 @@ impl When {
 pub struct HooksSetup<'a> {
     /// The cfsgate binary the hooks run.
     pub binary: &'a Path,
-    /// Gate every container.
-    pub always: bool,
+    /// The opt-in annotation mode: only containers annotated with `io.cfsgate.image`, judged
+    /// by that annotation (precreate gets `--annotations`).
+    pub annotations: bool,
     /// Arguments of every stage (`--audit-log F --run-dir D`).
     pub common: &'a [String],
     /// Extra arguments of `hook precreate` (policy, repository, …).
@@ -92,13 +98,17 @@ pub fn hooks_files(setup: &HooksSetup<'_>) -> Vec<(&'static str, HooksFile)> {
                 .chain(extra.iter().cloned())
                 .collect(),
         },
-        when: When::new(setup.always),
+        when: When::new(setup.annotations),
         stages: vec![stage],
     };
+    let mut precreate_extra = setup.precreate_extra.to_vec();
+    if setup.annotations && !precreate_extra.iter().any(|a| a == ANNOTATIONS_FLAG) {
+        precreate_extra.push(ANNOTATIONS_FLAG.to_string());
+    }
     vec![
         (
             "cfsgate-precreate.json",
-            file("precreate", "precreate", setup.precreate_extra),
+            file("precreate", "precreate", &precreate_extra),
         ),
         (
             "cfsgate-create-runtime.json",
@@ -133,7 +143,7 @@ mod tests {
         let extra = vec!["--policy".to_string(), "/p.json".to_string()];
         let setup = HooksSetup {
             binary: Path::new("/usr/bin/cfsgate"),
-            always: false,
+            annotations: true,
             common: &common,
             precreate_extra: &extra,
         };
@@ -145,7 +155,8 @@ mod tests {
             serde_json::json!({
                 "version": "1.0.0",
                 "hook": {"path": "/usr/bin/cfsgate", "args": [
-                    "cfsgate", "hook", "precreate", "--run-dir", "/run/x", "--policy", "/p.json"]},
+                    "cfsgate", "hook", "precreate", "--run-dir", "/run/x", "--policy", "/p.json",
+                    "--annotations"]},
                 "when": {"annotations": {"^io\\.cfsgate\\.image$": ".+"}},
                 "stages": ["precreate"]
             })
@@ -154,11 +165,13 @@ mod tests {
         assert_eq!(post["hook"]["args"][2], "poststop");
         assert_eq!(post["stages"][0], "poststop");
         let always = HooksSetup {
-            always: true,
+            annotations: false,
             ..setup
         };
         let v = serde_json::to_value(&hooks_files(&always)[1].1).unwrap();
         assert_eq!(v["when"], serde_json::json!({"always": true}));
         assert_eq!(v["stages"][0], "createRuntime");
+        let pre = serde_json::to_value(&hooks_files(&always)[0].1).unwrap();
+        assert!(!pre["hook"]["args"].to_string().contains("--annotations"));
     }
 }

@@ -8,7 +8,8 @@
 //! | [`decision`] | the one call into the verifier's policy evaluation |
 //! | [`record`] | the typed, versioned admission record (`admission.json`) |
 //! | [`spec`] | what the runtime passes: runtime config, container state, bundle config |
-//! | [`annotations`] | the annotation mode's image lookup and the per-container key |
+//! | [`engine`] | which container and image the engine starts, from its own records |
+//! | [`annotations`] | the opt-in annotation mode's image lookup and the per-container key |
 //! | [`mountinfo`] | `/proc/self/mountinfo`: which mount is on a path |
 //! | [`procstat`] | `/proc/PID/stat`: a process's start time |
 //! | [`gc`] | finding, cleaning up and collecting admissions |
@@ -19,9 +20,9 @@
 //!
 //! Per container, under the run dir (`<run-dir>/<key>/`): `rootfs/` (the composefs overlay
 //! mount), `upper/`, `work/` (the writable layer) and `admission.json`. The key is the
-//! annotation `io.cfsgate.container-id` when set, else a fresh unique name (the precreate stage
-//! is not told the runtime's container id); createRuntime finds the admission through the
-//! bundle's `root.path`.
+//! engine's container ID (from its records); in the annotation mode without such records, the
+//! annotation `io.cfsgate.container-id` when set, else a fresh unique name; createRuntime finds
+//! the admission through the bundle's `root.path`.
 //!
 //! Fail closed: an unreadable config or policy, an image that cannot be read, a missing key, a
 //! mount that fails, an audit record that cannot be written, or a decision slower than the
@@ -36,6 +37,7 @@ pub mod admit;
 pub mod annotations;
 pub mod bundle;
 pub mod decision;
+pub mod engine;
 pub mod engine_stderr;
 pub mod ensure;
 pub mod error;
@@ -75,6 +77,10 @@ pub struct GateConfig {
     /// Verity mode when the policy does not require one (`None`: kernel when the store supports
     /// fs-verity, else userspace).
     pub verity: Option<VerityMode>,
-    /// Deny when the decision (evaluation and mount) takes longer than this.
+    /// Deny when the decision (evaluation, building the composefs image, mount) takes longer
+    /// than this.
     pub timeout_secs: u64,
+    /// precreate's opt-in annotation mode: judge the image `io.cfsgate.image` names (which
+    /// must be the container's own when the engine's records are found), not the engine's.
+    pub annotations: bool,
 }

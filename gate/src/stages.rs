@@ -2,7 +2,7 @@
 //!
 //! | stage | stdin | does |
 //! |---|---|---|
-//! | [`precreate`] | the proposed runtime config | judge the image, mount it, return the config with `root.path` on the mount |
+//! | [`precreate`] | the proposed runtime config | find the image the engine starts ([`crate::engine`]), judge it, mount it, return the config with `root.path` on the mount |
 //! | [`create_runtime`] | the container state `{id, pid, bundle, …}` | refuse unless the bundle's root is the admitted composefs mount; one audit record either way |
 //! | [`poststop`] | the container state | unmount and remove what precreate made, for the owner only; one audit record either way |
 //!
@@ -22,8 +22,8 @@ use cfsgate_policy::Timestamp;
 use cfsgate_verifier::audit::{append_record, AuditEntry};
 
 use crate::admit::{admit, AdmissionRequest, Admitted};
-use crate::annotations::{container_key, image_from_annotations};
 use crate::decision::ENFORCE;
+use crate::engine::started_image;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::{
     cleanup_container, cleanup_entry, find_admission, recorded_cleanup, UNSTARTED_GRACE_SECS,
@@ -55,16 +55,23 @@ pub fn precreate(
 ) -> Result<Precreated> {
     let mut runtime =
         parse_runtime_config(input, "runtime config on stdin").map_err(GateError::into_denial)?;
-    let (image, reference) =
-        image_from_annotations(&runtime.annotations).map_err(GateError::into_denial)?;
-    *image_seen = Some(image.clone());
-    let key = container_key(&runtime.annotations).map_err(GateError::into_denial)?;
+    let started = match started_image(&runtime, config.annotations) {
+        Ok(started) => started,
+        Err(refusal) => {
+            image_seen.clone_from(&refusal.image);
+            return Err(refusal.record(config));
+        }
+    };
+    *image_seen = Some(match (&started.container, &started.reference) {
+        (Some(_), Some(name)) => name.clone(),
+        _ => started.image.clone(),
+    });
     let admitted = admit(AdmissionRequest {
         config,
         stage: "precreate",
-        key,
-        image,
-        reference,
+        key: started.key,
+        image: started.image,
+        reference: started.reference,
         rootfs: None,
     })?;
     if let Err(e) = runtime.set_root(&admitted.rootfs) {

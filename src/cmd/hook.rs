@@ -53,6 +53,7 @@ impl GateArgs {
             run_dir: self.run_dir.clone(),
             verity: self.verity,
             timeout_secs: self.timeout,
+            annotations: false,
         }
     }
 }
@@ -82,6 +83,11 @@ pub struct PrecreateArgs {
     /// precreate hooks give them /dev/null; see docs/hooks.md).
     #[arg(long)]
     pub no_engine_stderr: bool,
+    /// Opt-in annotation mode: judge the image the annotation io.cfsgate.image names (as
+    /// io.cfsgate.reference), which must be the container's own when podman's records are
+    /// found; without it the image is the one podman's records say the container starts.
+    #[arg(long)]
+    pub annotations: bool,
 }
 
 /// Options of the stages that check or clean up.
@@ -120,9 +126,13 @@ pub struct InstallHooksArgs {
     /// hooks.d directory to write into.
     #[arg(long, default_value = DEFAULT_HOOKS_DIR)]
     pub dir: PathBuf,
-    /// Gate every container, not only those annotated with io.cfsgate.image.
-    #[arg(long)]
+    /// Gate every container (the default; kept for older scripts).
+    #[arg(long, conflicts_with = "annotations")]
     pub always: bool,
+    /// Opt-in annotation mode: only containers annotated with io.cfsgate.image, judged by
+    /// that annotation (precreate gets --annotations).
+    #[arg(long)]
+    pub annotations: bool,
     /// The audit log every hook appends to.
     #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
     pub audit_log: PathBuf,
@@ -163,7 +173,13 @@ fn run_precreate(args: &PrecreateArgs) -> Result<()> {
     let mut image = None;
     let result = read_stdin("runtime config on stdin")
         .map_err(GateError::into_denial)
-        .and_then(|input| stages::precreate(&args.gate.config(), &input, &mut image));
+        .and_then(|input| {
+            let config = GateConfig {
+                annotations: args.annotations,
+                ..args.gate.config()
+            };
+            stages::precreate(&config, &input, &mut image)
+        });
     let precreated = match result {
         Ok(p) => p,
         Err(e) => {
@@ -238,7 +254,7 @@ pub fn run_install_hooks(args: InstallHooksArgs) -> Result<()> {
     ];
     let setup = HooksSetup {
         binary: &binary,
-        always: args.always,
+        annotations: args.annotations,
         common: &common,
         precreate_extra: &args.args,
     };

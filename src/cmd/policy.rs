@@ -65,6 +65,7 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
                 repo,
                 now: unix_now(),
                 bundles: &[],
+                store_root: false,
             })?;
             if *json {
                 // verifier/tests/cli.rs compiles this file alone: no `super::`.

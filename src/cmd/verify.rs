@@ -189,6 +189,7 @@ pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
         repo: args.repo.as_deref(),
         now: unix_now(),
         bundles: &args.bundles,
+        store_root: false,
     })?;
     if args.json {
         println!("{}", decision_json(VERIFY_SCHEMA, &decision)?);

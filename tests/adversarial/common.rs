@@ -125,9 +125,13 @@ pub fn sealed_image(fx: &Fixture, name: &str, marker: &str, key: &Path, identity
 
 /// `cfsgate hook precreate` with the fixture's gate arguments, `policy` and `extra` options.
 pub fn precreate(fx: &Fixture, policy: &Path, extra: &[&str], config: &[u8]) -> Output {
-    let mut args = vec!["hook".to_string(), "precreate".to_string()];
+    let mut args = vec![
+        "hook".to_string(),
+        "precreate".to_string(),
+        "--annotations".to_string(),
+    ];
     args.extend(fx.gate_args());
-    args[3] = policy.display().to_string();
+    args[4] = policy.display().to_string();
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cfsgate(&args, Some(config))

@@ -475,7 +475,11 @@ fn a_relative_dir_image_annotation_is_refused() {
             .to_str()
             .unwrap()
     );
-    let mut args = vec!["hook".to_string(), "precreate".to_string()];
+    let mut args = vec![
+        "hook".to_string(),
+        "precreate".to_string(),
+        "--annotations".to_string(),
+    ];
     args.extend(fx.gate_args());
     let precreate_in_fixture = |image: &str| {
         let mut child = Command::new(BIN)

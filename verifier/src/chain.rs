@@ -19,12 +19,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::fsverity::digest_bytes;
-use cfsgate_image::store::Repository;
 use cfsgate_image::Sha256Digest;
 use cfsgate_keyring::kernel::Serial;
 use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
-use cfsgate_oci::{BlobDigest, OciError, ResolvedImage};
+use cfsgate_oci::{BlobDigest, OciError};
 use cfsgate_policy::{Timestamp, ValidityWindow};
 use serde::Serialize;
 
@@ -556,6 +554,8 @@ pub enum SealSource {
     Stored,
     /// Rebuilt from the layers: the seal names their image under this convention.
     Rebuilt(cfsgate_oci::Convention),
+    /// Built from the layers (under this convention) and stored in the repository.
+    Built(cfsgate_oci::Convention),
 }
 
 /// A verified seal: the trusted composefs digest.
@@ -567,6 +567,8 @@ pub struct SealOk {
     pub config_digest: Sha256Digest,
     /// How the seal was checked.
     pub source: SealSource,
+    /// The digest is the config's seal label (else: the image built from unsealed layers).
+    pub sealed: bool,
 }
 
 /// Why links 5–7 failed; each its own reason.
@@ -611,6 +613,9 @@ pub enum SealFailure {
     /// rebuilt.
     #[error("a layer does not match the image (cannot rebuild the composefs image): {0}")]
     LayerInvalid(String),
+    /// The composefs image could not be built from the verified layers and stored (the gate).
+    #[error("the composefs image cannot be built and stored: {0}")]
+    Build(String),
     /// The composefs image rebuilt from the layers is not the sealed one under any known seal
     /// convention.
     #[error("the seal says {sealed}, but the composefs image built from the layers is {actual} (and no other seal convention gives {sealed})")]
@@ -623,65 +628,14 @@ pub enum SealFailure {
 }
 
 /// Links 5–7: the seal of `image`, checked against the stored composefs image in `repo`
-/// (when given and present) or the image rebuilt from the layers.
+/// (when given and present) or the image rebuilt from the layers; no label is a failure.
 pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, SealFailure> {
-    let resolved = cfsgate_oci::resolve(&image.oci_reference).map_err(|e| match e {
-        OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
-            SealFailure::ConfigMismatch(e.to_string())
-        }
-        other => SealFailure::ConfigUnreadable(other.to_string()),
-    })?;
-    if resolved.manifest_digest.0 != image.manifest_digest {
-        return Err(SealFailure::ManifestChanged {
-            expected: image.manifest_digest,
-            actual: resolved.manifest_digest.0,
-        });
-    }
-    let sealed = read_seal_label(&resolved)?;
-    let config_digest = resolved.config_digest.0;
-    // A repository that does not exist yet holds no image: rebuild (the gate then stores it).
-    if let Some(repo) = repo.filter(|r| r.exists()) {
-        let repository =
-            Repository::open(repo).map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
-        if repository.has_image(&sealed) {
-            let bytes = repository
-                .read_image(&sealed)
-                .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
-            let actual = digest_bytes(&bytes);
-            if actual != sealed {
-                return Err(SealFailure::StoredImageAltered { sealed, actual });
-            }
-            return Ok(SealOk {
-                composefs_digest: sealed,
-                config_digest,
-                source: SealSource::Stored,
-            });
-        }
-    }
-    let built =
-        cfsgate_oci::build_image(&resolved, &cfsgate_oci::NullSink, &cfsgate_oci::NoProgress)
-            .map_err(|e| SealFailure::LayerInvalid(e.to_string()))?;
-    match cfsgate_oci::check_seal_built(&resolved, &built) {
-        Ok(matched) => Ok(SealOk {
-            composefs_digest: sealed,
-            config_digest,
-            source: SealSource::Rebuilt(matched.convention),
-        }),
-        Err(cfsgate_oci::SealError::Mismatch { computed, .. }) => Err(SealFailure::Mismatch {
-            sealed,
-            actual: computed,
-        }),
-        Err(e) => Err(SealFailure::BadLabel(e.to_string())),
-    }
-}
-
-/// The seal label of a resolved image (the oci crate's reader).
-fn read_seal_label(resolved: &ResolvedImage) -> Result<Sha256Digest, SealFailure> {
-    match cfsgate_oci::seal::read_seal(resolved) {
-        Ok(Some(digest)) => Ok(digest),
-        Ok(None) => Err(SealFailure::Unsealed),
-        Err(e) => Err(SealFailure::BadLabel(e.to_string())),
-    }
+    let request = crate::root::RootRequest {
+        repo,
+        store: false,
+        require_seal: true,
+    };
+    crate::root::image_root(image, request)?.ok_or(SealFailure::Unsealed)
 }
 
 /// The config digest of an image, when its config can be read (for reports).

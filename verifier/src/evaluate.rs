@@ -10,7 +10,12 @@
 //! | `signedBy`, `signedBaseLayer`, `sigstoreSigned` with `fulcio`/`pki` | never: "not supported" |
 //! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it |
 //! | `sigstoreSigned` with `rekorPublicKey*` | as above, and a signature counts only when its Rekor bundle verifies offline with one of the Rekor keys (any one) and logs that signature, key and payload ([`crate::rekor`]); the SET's `integratedTime` is then the time validity windows are judged at (without Rekor keys: `now`) |
-//! | `composefs` | with `sealed`: [`crate::chain::check_seal`] passes, giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
+//! | `composefs` | with `sealed`: the image's seal checks ([`crate::root`]), giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
+//!
+//! Whatever the requirements: an image whose own manifest carries `io.cfsgate.*` annotations is
+//! rejected, even in warn mode; an admitted image's seal, when present, must match (else it is
+//! rejected); with [`EvaluationRequest::store_root`] the composefs image of an admitted image is
+//! built from its verified layers when it is not in the repository ([`crate::root`]).
 //!
 //! Mode: in `enforce` a failing requirement rejects; in `warn` the image is admitted with
 //! `would_reject = true` and the reasons recorded. An `Err` means the request could not be
@@ -29,11 +34,12 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::chain::{
-    check_seal, config_digest_of, describe_window, judge, kernel_key_id, load_image,
-    parse_image_name, ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey,
+    config_digest_of, describe_window, judge, kernel_key_id, load_image, parse_image_name,
+    ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey, SealSource,
     SignatureJudgement,
 };
 use crate::rekor::RekorKey;
+use crate::root::{image_root, RootRequest};
 use crate::verify::{IdentityRequirement, SignatureOutcome};
 
 /// What to evaluate.
@@ -53,6 +59,9 @@ pub struct EvaluationRequest<'a> {
     /// Sigstore bundles found for the image (the referrers of a registry image): they count
     /// for a `sigstoreSigned` requirement only with `cfsgate.bundleIdentity: "digest-only"`.
     pub bundles: &'a [Vec<u8>],
+    /// Build the composefs image of an admitted image into `repo` when it is not there (the
+    /// runtime gate): an admitted decision then names the image to mount ([`crate::root`]).
+    pub store_root: bool,
 }
 
 /// The outcome of an evaluation.
@@ -223,8 +232,43 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
             }
         }
     }
-    let would_reject = !reasons.is_empty();
-    let admitted = !would_reject || mode == Mode::Warn;
+    // The gate reads every image it may start (even under insecureAcceptAnything): its
+    // manifest is checked below and its root built from it.
+    if req.store_root {
+        ev.image()?;
+    }
+    let hostile = ev.image.as_ref().map_or_else(Vec::new, |image| {
+        crate::root::cfsgate_annotations(&image.manifest_bytes)
+    });
+    if !hostile.is_empty() {
+        let reason = format!(
+            "the image's own manifest carries the annotation(s) {}: an image may not name what the gate judges (podman 4.3 copies them into the runtime spec); refused in every mode",
+            hostile.join(", ")
+        );
+        ev.line(format!("manifest annotations: {reason}"));
+        reasons.push(reason);
+    }
+    let mut would_reject = !reasons.is_empty();
+    let mut admitted = hostile.is_empty() && (!would_reject || mode == Mode::Warn);
+    // A seal, when present, must match, whatever the requirements; the gate needs the root.
+    if admitted && ev.composefs_digest.is_none() && ev.image.is_some() {
+        ev.line("composefs root:".into());
+        match ev.root(false)? {
+            Ok(summary) => {
+                ev.line(format!("  → {summary}"));
+                if ev.composefs_digest.is_some() {
+                    requirements.push(format!("composefs root: {summary}"));
+                }
+            }
+            Err(reason) => {
+                ev.line(format!("  → failed: {reason}"));
+                requirements.push(format!("composefs root: failed ({reason})"));
+                reasons.push(format!("composefs root: {reason}"));
+                would_reject = true;
+                admitted = mode == Mode::Warn;
+            }
+        }
+    }
     ev.line(match (admitted, would_reject) {
         (true, false) => "decision: admitted (every requirement passed)".to_string(),
         (true, true) => "decision: admitted in warn mode; enforce mode would reject".to_string(),
@@ -576,27 +620,46 @@ impl Evaluation<'_, '_> {
         if !requirement.sealed {
             return Ok(Ok("no seal required".into()));
         }
-        let repo = self.req.repo;
+        self.root(true)
+    }
+
+    /// The composefs root ([`crate::root::image_root`]): sets the digests when there is one.
+    fn root(&mut self, require_seal: bool) -> RequirementResult {
+        let request = RootRequest {
+            repo: self.req.repo,
+            store: self.req.store_root,
+            require_seal,
+        };
         let image = self.image()?;
-        match check_seal(image, repo) {
-            Ok(seal) => {
-                self.config_digest = Some(seal.config_digest);
-                self.composefs_digest = Some(seal.composefs_digest);
+        match image_root(image, request) {
+            Ok(Some(root)) => {
+                self.config_digest = Some(root.config_digest);
+                self.composefs_digest = Some(root.composefs_digest);
                 self.line(format!(
                     "  config sha256:{} matches the manifest",
-                    seal.config_digest
+                    root.config_digest
                 ));
-                Ok(Ok(format!(
-                    "sealed; composefs image {} ({})",
-                    seal.composefs_digest,
-                    match seal.source {
-                        crate::chain::SealSource::Stored =>
-                            "stored image hashes to the seal".into(),
-                        crate::chain::SealSource::Rebuilt(convention) =>
-                            format!("rebuilt from the layers, {convention} convention"),
+                let how = match root.source {
+                    SealSource::Stored => "stored image hashes to the seal".to_string(),
+                    SealSource::Rebuilt(convention) => {
+                        format!("rebuilt from the layers, {convention} convention")
                     }
-                )))
+                    SealSource::Built(convention) => {
+                        format!(
+                            "built from the verified layers and stored, {convention} convention"
+                        )
+                    }
+                };
+                Ok(Ok(if root.sealed {
+                    format!("sealed; composefs image {} ({how})", root.composefs_digest)
+                } else {
+                    format!(
+                        "not sealed; composefs image {} ({how}: the signed manifest names every layer)",
+                        root.composefs_digest
+                    )
+                }))
             }
+            Ok(None) => Ok(Ok("no seal to check".into())),
             Err(failure) => Ok(Err(failure.to_string())),
         }
     }

@@ -19,6 +19,7 @@
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
 //! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
+//! | [`root`] | the composefs root of an image: the seal checked when present, else the image built from the verified layers (stored for the gate) |
 //! | [`evaluate`](mod@evaluate) | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
@@ -35,6 +36,7 @@ pub mod explain;
 pub mod ocisig;
 pub mod payload;
 pub mod rekor;
+pub mod root;
 pub mod sign;
 pub mod sigstore;
 pub mod verify;

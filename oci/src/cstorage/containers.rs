@@ -8,7 +8,7 @@
 //!
 //! | file (below the graph root) | what is taken from it |
 //! |---|---|
-//! | `DRIVER-containers/containers.lock` | a shared lock, held while the records are read |
+//! | `DRIVER-containers/containers.lock`, `DRIVER-layers/layers.lock`, `DRIVER-images/images.lock` | a shared lock on each, held while its records are read (one at a time: never waiting for one while holding another) |
 //! | `DRIVER-containers/containers.json`, `volatile-containers.json` | `id`, `names`, `image`, `layer`, `metadata` (`image-name`, `name`) |
 //! | `DRIVER-layers/layers.json`, `volatile-layers.json` | the container layer's `parent`: the image's top layer |
 //!
@@ -119,23 +119,27 @@ pub fn find_container(
     let containers_dir = format!("{driver}-containers");
     let layers_dir = format!("{driver}-layers");
     let images_dir = format!("{driver}-images");
-    let _locks = [
-        lock_shared(&root_fd, gr, &format!("{containers_dir}/containers.lock"))?,
-        lock_shared(&root_fd, gr, &format!("{layers_dir}/layers.lock"))?,
-        lock_shared(&root_fd, gr, &format!("{images_dir}/images.lock"))?,
-    ];
-    let mut containers: Vec<ContainerRecord> = read_records(
-        &root_fd,
-        gr,
-        &format!("{containers_dir}/containers.json"),
-        true,
-    )?;
-    containers.extend(read_records::<ContainerRecord>(
-        &root_fd,
-        gr,
-        &format!("{containers_dir}/volatile-containers.json"),
-        true,
-    )?);
+    // One shared lock at a time, each released before the next is taken: a containers/storage
+    // writer may hold layers.lock while it waits for containers.lock (a container is created on
+    // a new layer), so holding containers.lock while waiting for layers.lock deadlocked against
+    // parallel `podman run`s (until the 30 s lock wait refused). The cross-checks below refuse
+    // records that changed in between.
+    let containers = {
+        let _lock = lock_shared(&root_fd, gr, &format!("{containers_dir}/containers.lock"))?;
+        let mut containers: Vec<ContainerRecord> = read_records(
+            &root_fd,
+            gr,
+            &format!("{containers_dir}/containers.json"),
+            true,
+        )?;
+        containers.extend(read_records::<ContainerRecord>(
+            &root_fd,
+            gr,
+            &format!("{containers_dir}/volatile-containers.json"),
+            true,
+        )?);
+        containers
+    };
     let found: Vec<&ContainerRecord> = containers.iter().filter(|c| c.layer == layer).collect();
     let record = match found.as_slice() {
         [one] => *one,
@@ -172,16 +176,22 @@ pub fn find_container(
             ),
         ));
     }
-    let mut layers: Vec<LayerRecord> =
-        read_records(&root_fd, gr, &format!("{layers_dir}/layers.json"), false)?;
-    layers.extend(read_records::<LayerRecord>(
-        &root_fd,
-        gr,
-        &format!("{layers_dir}/volatile-layers.json"),
-        true,
-    )?);
-    let images: Vec<ImageRecord> =
-        read_records(&root_fd, gr, &format!("{images_dir}/images.json"), false)?;
+    let layers = {
+        let _lock = lock_shared(&root_fd, gr, &format!("{layers_dir}/layers.lock"))?;
+        let mut layers: Vec<LayerRecord> =
+            read_records(&root_fd, gr, &format!("{layers_dir}/layers.json"), false)?;
+        layers.extend(read_records::<LayerRecord>(
+            &root_fd,
+            gr,
+            &format!("{layers_dir}/volatile-layers.json"),
+            true,
+        )?);
+        layers
+    };
+    let images: Vec<ImageRecord> = {
+        let _lock = lock_shared(&root_fd, gr, &format!("{images_dir}/images.lock"))?;
+        read_records(&root_fd, gr, &format!("{images_dir}/images.json"), false)?
+    };
     let image = images
         .iter()
         .find(|i| i.id == record.image)

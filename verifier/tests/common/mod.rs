@@ -105,6 +105,7 @@ pub fn evaluate(
         repo,
         now: cfsgate_verifier::evaluate::unix_now(),
         bundles: &[],
+        store_root: false,
     })
 }
 
