@@ -62,8 +62,9 @@ pub fn precreate(
             return Err(refusal.record(config));
         }
     };
-    *image_seen = Some(match (&started.container, &started.reference) {
-        (Some(_), Some(name)) => name.clone(),
+    // The engine's image by the name it was started as; an annotated image as annotated.
+    *image_seen = Some(match (config.annotations, &started.reference) {
+        (false, Some(name)) => name.clone(),
         _ => started.image.clone(),
     });
     let admitted = admit(AdmissionRequest {

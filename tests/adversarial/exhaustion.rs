@@ -737,11 +737,15 @@ fn key_files_that_are_dev_zero_a_fifo_or_huge() {
         REJECTED,
         "key.fifo: is a FIFO",
     );
+    // With the repository: the fixture's seal is the stored image's digest (a seal, when
+    // present, must match).
     let m = measured(
         "control: verify --key with the real key",
         Duration::from_secs(30),
         &[
             "verify",
+            "--repo",
+            fx.repo.to_str().unwrap(),
             "--key",
             good.to_str().unwrap(),
             "--reference",

@@ -356,3 +356,75 @@ fn a_signed_image_sealed_by_the_composefs_rs_convention_is_admitted() {
         "{d:#?}"
     );
 }
+
+/// A plain containers-policy.json (no `composefs` requirement): a seal, when present, must
+/// match (rejected otherwise, the signature notwithstanding); an unsealed signed image is
+/// admitted, and with `store_root` (the gate) runs on the image built from its layers.
+#[test]
+fn plain_policy_checks_a_present_seal_and_builds_the_unsealed_root() {
+    if skip() {
+        return;
+    }
+    let (layout, seal) = Layout::new();
+    let (key, key_pub) = layout.key("k", KeyType::Ed25519);
+    let plain = docker_default_policy(
+        layout.work.path(),
+        &format!(
+            r#"[{{"type": "sigstoreSigned", "keyPath": {key_pub}, "signedIdentity": {{"type": "matchRepository"}}}}]"#
+        ),
+    );
+    // Sealed and signed: the seal is checked although the policy does not ask for it.
+    sign_oci_image(&layout.image("sealed"), &key, NAME).unwrap();
+    let d = layout.evaluate("sealed", &plain, None);
+    assert!(d.admitted, "{d:#?}");
+    assert_eq!(d.composefs_digest, Some(seal.image_digest));
+    // A seal naming another digest: rejected, though signed.
+    let wrong = format!("containers.composefs.fsverity=sha256:{}", "0".repeat(64));
+    let status = Command::new("umoci")
+        .args(["config", "--image"])
+        .arg(format!("{}:test", layout.path.display()))
+        .args(["--tag", "wrong"])
+        .args(["--config.label", &wrong])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    sign_oci_image(&layout.image("wrong"), &key, NAME).unwrap();
+    let d = layout.evaluate("wrong", &plain, None);
+    rejected_because(&d, "composefs root: the seal says");
+    assert_eq!(d.composefs_digest, None);
+    // Unsealed and signed: admitted; `cfsgate verify` builds nothing.
+    sign_oci_image(&layout.image("test"), &key, NAME).unwrap();
+    let d = layout.evaluate("test", &plain, None);
+    assert!(d.admitted, "{d:#?}");
+    assert_eq!(d.composefs_digest, None);
+    // The gate's evaluation builds the root from the signed layers and stores it.
+    let repo = layout.work.path().join("gate-repo");
+    let gate = |tag: &str| {
+        cfsgate_verifier::evaluate(&cfsgate_verifier::EvaluationRequest {
+            image: &layout.image(tag),
+            reference: Some(NAME),
+            policy: &plain,
+            repo: Some(&repo),
+            now: cfsgate_verifier::evaluate::unix_now(),
+            store_root: true,
+        })
+        .expect("evaluates")
+    };
+    let d = gate("test");
+    assert!(d.admitted, "{d:#?}");
+    let built =
+        cfsgate_oci::seal::compute_id(&cfsgate_oci::resolve(&layout.image("test")).unwrap())
+            .unwrap();
+    assert_eq!(d.composefs_digest, Some(built));
+    let store = cfsgate_image::store::Repository::open(&repo).unwrap();
+    assert!(store.has_image(&built));
+    assert!(
+        d.requirements
+            .iter()
+            .any(|r| r.contains("not sealed; composefs image")),
+        "{d:#?}"
+    );
+    // The wrongly sealed image is refused by the gate too, and nothing is stored for it.
+    let d = gate("wrong");
+    rejected_because(&d, "the seal says");
+}
