@@ -515,7 +515,11 @@ fn bundle_and_hooks_use_the_global_repo_and_build_images_never_imported() {
 
     // The precreate hook: `--repo` after the subcommand, into another empty repository.
     let repo = fx.path().join("hook-repo");
-    let mut args = vec!["hook".to_string(), "precreate".into()];
+    let mut args = vec![
+        "hook".to_string(),
+        "precreate".into(),
+        "--annotations".into(),
+    ];
     args.extend(gate_args_without_repo(&fx));
     args.extend(["--repo".into(), repo.display().to_string()]);
     let config = fixture::runtime_config(&image, "registry.example/app:latest", &[]);
