@@ -91,7 +91,11 @@ fn every_json_document_names_its_schema_and_says_what_happened() {
     let empty = list();
     assert_eq!(empty["schema"], "cfsgate.mounts.list/v1");
     assert_eq!(empty["mounts"], serde_json::json!([]));
-    let mut args = vec!["hook".to_string(), "precreate".into()];
+    let mut args = vec![
+        "hook".to_string(),
+        "precreate".into(),
+        "--annotations".into(),
+    ];
     args.extend(fx.gate_args());
     let config = json_of(&strs(&args), Some(&runtime_config(&image, reference, &[])));
     let root = std::path::PathBuf::from(config["root"]["path"].as_str().unwrap());
