@@ -89,9 +89,16 @@ pub fn image_root(
         let (digest, convention) = build_into(req.repo, &resolved)?;
         return ok(digest, SealSource::Built(convention), false);
     };
-    if let Some(repo) = req.repo.filter(|r| r.exists()) {
+    // The gate creates the repository if needed (parallel first starts race to create it: a
+    // directory without its meta.json yet is one being created); a reader opens what exists.
+    let repository = match req.repo {
+        Some(repo) if req.store => Some(Repository::create_or_open(repo)),
+        Some(repo) if repo.exists() => Some(Repository::open(repo)),
+        _ => None,
+    };
+    if let Some(repository) = repository {
         let repository =
-            Repository::open(repo).map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+            repository.map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
         if repository.has_image(&sealed) {
             let bytes = repository
                 .read_image(&sealed)
