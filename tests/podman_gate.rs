@@ -546,8 +546,13 @@ fn podman_twenty_mixed_containers_in_parallel() {
             (kind, child)
         })
         .collect();
-    for (kind, child) in children {
-        let out = child.wait_with_output().unwrap();
+    // Every container is waited for before any verdict is asserted: a test that stopped at the
+    // first wrong verdict would remove its run dir under containers still running.
+    let outputs: Vec<(usize, Output)> = children
+        .into_iter()
+        .map(|(kind, child)| (kind, child.wait_with_output().unwrap()))
+        .collect();
+    for (kind, out) in outputs {
         let name = format!("registry.example/{}", kinds[kind].0);
         if kinds[kind].4 {
             assert_ran_on_composefs(&out, &format!("kind{kind}"), &name);
