@@ -644,3 +644,42 @@ pub fn config_digest_of(image: &LoadedImage) -> Option<Sha256Digest> {
         .ok()
         .map(|r| r.config_digest.0)
 }
+
+/// The one reason a sigstoreSigned requirement failed, most informative first.
+pub(crate) fn why_unsigned(
+    judgements: &[SignatureJudgement],
+    distinct: usize,
+    threshold: usize,
+) -> String {
+    let outcomes = || judgements.iter().map(|j| &j.outcome);
+    if distinct > 0 {
+        return format!(
+            "only {distinct} distinct trusted key(s) signed, {threshold} required (a key counts once however many signatures it made)"
+        );
+    }
+    if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
+        return "unsigned: no sigstore signature".into();
+    }
+    if let Some(o) = outcomes().find(|o| {
+        matches!(
+            o,
+            SignatureOutcome::OutsideValidity { .. } | SignatureOutcome::RekorRejected { .. }
+        )
+    }) {
+        return crate::evaluate::describe_outcome(o);
+    }
+    if let Some(o) = outcomes().find(|o| {
+        matches!(
+            o,
+            SignatureOutcome::DigestMismatch { .. }
+                | SignatureOutcome::IdentityMismatch { .. }
+                | SignatureOutcome::BadPayload { .. }
+        )
+    }) {
+        return format!(
+            "signed by a trusted key, but no such signature matches this image and identity ({})",
+            crate::evaluate::describe_outcome(o)
+        );
+    }
+    "signed, but not by any trusted key".into()
+}

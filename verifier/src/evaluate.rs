@@ -12,10 +12,8 @@
 //! | `sigstoreSigned` with `rekorPublicKey*` | as above, and a signature counts only when its Rekor bundle verifies offline with one of the Rekor keys (any one) and logs that signature, key and payload ([`crate::rekor`]); the SET's `integratedTime` is then the time validity windows are judged at (without Rekor keys: `now`) |
 //! | `composefs` | with `sealed`: the image's seal checks ([`crate::root`]), giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
 //!
-//! Whatever the requirements: an image whose own manifest carries `io.cfsgate.*` annotations is
-//! rejected, even in warn mode; an admitted image's seal, when present, must match (else it is
-//! rejected); with [`EvaluationRequest::store_root`] the composefs image of an admitted image is
-//! built from its verified layers when it is not in the repository ([`crate::root`]).
+//! Whatever the requirements ([`crate::root`]): `io.cfsgate.*` manifest annotations reject,
+//! even in warn mode; an admitted image's seal, when present, must match.
 //!
 //! Mode: in `enforce` a failing requirement rejects; in `warn` the image is admitted with
 //! `would_reject = true` and the reasons recorded. An `Err` means the request could not be
@@ -33,13 +31,14 @@ use cfsgate_policy::{
 use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
+use crate::chain::why_unsigned;
 use crate::chain::{
     config_digest_of, describe_window, judge, kernel_key_id, load_image, parse_image_name,
-    ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey, SealSource,
+    ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey,
     SignatureJudgement,
 };
 use crate::rekor::RekorKey;
-use crate::root::{image_root, RootRequest};
+use crate::root::{hostile_reason, root_outcome, RootRequest};
 use crate::verify::{IdentityRequirement, SignatureOutcome};
 
 /// What to evaluate.
@@ -237,19 +236,16 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
     if req.store_root {
         ev.image()?;
     }
-    let hostile = ev.image.as_ref().map_or_else(Vec::new, |image| {
-        crate::root::cfsgate_annotations(&image.manifest_bytes)
-    });
-    if !hostile.is_empty() {
-        let reason = format!(
-            "the image's own manifest carries the annotation(s) {}: an image may not name what the gate judges (podman 4.3 copies them into the runtime spec); refused in every mode",
-            hostile.join(", ")
-        );
+    let hostile = ev
+        .image
+        .as_ref()
+        .and_then(|i| hostile_reason(&i.manifest_bytes));
+    if let Some(reason) = &hostile {
         ev.line(format!("manifest annotations: {reason}"));
-        reasons.push(reason);
+        reasons.push(reason.clone());
     }
     let mut would_reject = !reasons.is_empty();
-    let mut admitted = hostile.is_empty() && (!would_reject || mode == Mode::Warn);
+    let mut admitted = hostile.is_none() && (!would_reject || mode == Mode::Warn);
     // A seal, when present, must match, whatever the requirements; the gate needs the root.
     if admitted && ev.composefs_digest.is_none() && ev.image.is_some() {
         ev.line("composefs root:".into());
@@ -630,38 +626,17 @@ impl Evaluation<'_, '_> {
             store: self.req.store_root,
             require_seal,
         };
-        let image = self.image()?;
-        match image_root(image, request) {
-            Ok(Some(root)) => {
-                self.config_digest = Some(root.config_digest);
-                self.composefs_digest = Some(root.composefs_digest);
-                self.line(format!(
-                    "  config sha256:{} matches the manifest",
-                    root.config_digest
-                ));
-                let how = match root.source {
-                    SealSource::Stored => "stored image hashes to the seal".to_string(),
-                    SealSource::Rebuilt(convention) => {
-                        format!("rebuilt from the layers, {convention} convention")
-                    }
-                    SealSource::Built(convention) => {
-                        format!(
-                            "built from the verified layers and stored, {convention} convention"
-                        )
-                    }
-                };
-                Ok(Ok(if root.sealed {
-                    format!("sealed; composefs image {} ({how})", root.composefs_digest)
-                } else {
-                    format!(
-                        "not sealed; composefs image {} ({how}: the signed manifest names every layer)",
-                        root.composefs_digest
-                    )
-                }))
-            }
-            Ok(None) => Ok(Ok("no seal to check".into())),
-            Err(failure) => Ok(Err(failure.to_string())),
+        let (outcome, root) = root_outcome(self.image()?, request);
+        if let Some(root) = root {
+            self.config_digest = Some(root.config_digest);
+            self.composefs_digest = Some(root.composefs_digest);
+            let line = format!(
+                "  config sha256:{} matches the manifest",
+                root.config_digest
+            );
+            self.line(line);
         }
+        Ok(outcome)
     }
 }
 
@@ -671,41 +646,6 @@ fn window_note(key: &LoadedKey) -> String {
     } else {
         format!(", valid {}", describe_window(&key.window))
     }
-}
-
-/// The one reason a sigstoreSigned requirement failed, most informative first.
-fn why_unsigned(judgements: &[SignatureJudgement], distinct: usize, threshold: usize) -> String {
-    let outcomes = || judgements.iter().map(|j| &j.outcome);
-    if distinct > 0 {
-        return format!(
-            "only {distinct} distinct trusted key(s) signed, {threshold} required (a key counts once however many signatures it made)"
-        );
-    }
-    if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
-        return "unsigned: no sigstore signature".into();
-    }
-    if let Some(o) = outcomes().find(|o| {
-        matches!(
-            o,
-            SignatureOutcome::OutsideValidity { .. } | SignatureOutcome::RekorRejected { .. }
-        )
-    }) {
-        return describe_outcome(o);
-    }
-    if let Some(o) = outcomes().find(|o| {
-        matches!(
-            o,
-            SignatureOutcome::DigestMismatch { .. }
-                | SignatureOutcome::IdentityMismatch { .. }
-                | SignatureOutcome::BadPayload { .. }
-        )
-    }) {
-        return format!(
-            "signed by a trusted key, but no such signature matches this image and identity ({})",
-            describe_outcome(o)
-        );
-    }
-    "signed, but not by any trusted key".into()
 }
 
 /// One signature's outcome in words.

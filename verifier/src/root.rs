@@ -158,6 +158,50 @@ fn build_into(
     }
 }
 
+/// [`image_root`] as a requirement's result: `Ok(summary)` or `Err(reason)`, and the root.
+pub fn root_outcome(
+    image: &LoadedImage,
+    req: RootRequest<'_>,
+) -> (Result<String, String>, Option<SealOk>) {
+    match image_root(image, req) {
+        Ok(Some(root)) => (Ok(describe_root(&root)), Some(root)),
+        Ok(None) => (Ok("no seal to check".into()), None),
+        Err(failure) => (Err(failure.to_string()), None),
+    }
+}
+
+/// The composefs root in words (for the decision's requirements and explanation).
+pub fn describe_root(root: &SealOk) -> String {
+    let how = match root.source {
+        SealSource::Stored => "stored image hashes to the seal".to_string(),
+        SealSource::Rebuilt(convention) => {
+            format!("rebuilt from the layers, {convention} convention")
+        }
+        SealSource::Built(convention) => {
+            format!("built from the verified layers and stored, {convention} convention")
+        }
+    };
+    if root.sealed {
+        format!("sealed; composefs image {} ({how})", root.composefs_digest)
+    } else {
+        format!(
+            "not sealed; composefs image {} ({how}: the signed manifest names every layer)",
+            root.composefs_digest
+        )
+    }
+}
+
+/// Why an image whose manifest carries `io.cfsgate.*` annotations is refused, if it does.
+pub fn hostile_reason(manifest: &[u8]) -> Option<String> {
+    let found = cfsgate_annotations(manifest);
+    (!found.is_empty()).then(|| {
+        format!(
+            "the image's own manifest carries the annotation(s) {}: an image may not name what the gate judges (podman 4.3 copies them into the runtime spec); refused in every mode",
+            found.join(", ")
+        )
+    })
+}
+
 /// The `io.cfsgate.*` annotation keys of a manifest (top level, and of each entry of an index);
 /// empty when there are none or the bytes are no JSON object (other links judge those).
 pub fn cfsgate_annotations(manifest: &[u8]) -> Vec<String> {
