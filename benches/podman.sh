@@ -79,10 +79,14 @@ gate=(--policy "$work/policy.json" --audit-log "$work/audit.jsonl" --run-dir "$g
 echo "== 1. precreate, image already in the repository, $RUNS runs"
 "$CFSGATE" --repo "$work/repo" import "containers-storage:[overlay@$graph+$run]registry.example/app:small" >/dev/null 2>&1
 cid=$("${pm[@]}" create --network=none registry.example/app:small /bin/true)
-merged=$("${pm[@]}" inspect --format '{{.GraphDriver.Data.MergedDir}}' "$cid")
+upper=$("${pm[@]}" inspect --format '{{.GraphDriver.Data.UpperDir}}' "$cid")
+merged=${upper%/diff}/merged
 printf '{"ociVersion":"1.0.2","process":{"args":["/bin/true"],"cwd":"/"},"root":{"path":"%s"},"hostname":"%s","linux":{"cgroupsPath":"/libpod_parent/libpod-%s"}}' \
   "$merged" "${cid:0:12}" "$cid" > "$work/spec.json"
 reset="umount $gate_run/$cid/rootfs 2>/dev/null; rm -rf $gate_run/$cid"
+# Once by hand first: a refusal shows its reason.
+"$CFSGATE" hook precreate --no-engine-stderr "${gate[@]}" --repo "$work/repo" < "$work/spec.json" > /dev/null
+sh -c "$reset"
 hyperfine --runs "$RUNS" --warmup 5 --prepare "sh -c '$reset'" \
   --export-json "$work/precreate.json" \
   "$CFSGATE hook precreate ${gate[*]} --repo $work/repo < $work/spec.json > /dev/null" >/dev/null
