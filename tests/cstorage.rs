@@ -19,6 +19,12 @@ struct Store {
     run: PathBuf,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        fixture::release_graph_root(&self.graph);
+    }
+}
+
 impl Store {
     fn new(fx: &Fixture, driver: &'static str) -> Store {
         Store {

@@ -40,6 +40,12 @@ struct Podman {
     hooks: PathBuf,
 }
 
+impl Drop for Podman {
+    fn drop(&mut self) {
+        fixture::release_graph_root(&self.graph);
+    }
+}
+
 impl Podman {
     fn new(fx: &Fixture, driver: &'static str, hooks: PathBuf) -> Podman {
         let p = Podman {
