@@ -54,32 +54,7 @@ impl Store {
 
     /// The directory of the layer whose `/etc/motd` says `marker`.
     fn layer_files(&self, marker: &str) -> PathBuf {
-        let layers: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                self.graph
-                    .join(format!("{}-layers/layers.json", self.driver)),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let dirs: Vec<PathBuf> = layers
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                let id = l["id"].as_str().unwrap();
-                match self.driver {
-                    "overlay" => self.graph.join("overlay").join(id).join("diff"),
-                    _ => self.graph.join("vfs/dir").join(id),
-                }
-            })
-            .filter(|d| {
-                std::fs::read_to_string(d.join("etc/motd")).ok().as_deref()
-                    == Some(&format!("{marker}\n"))
-            })
-            .collect();
-        assert_eq!(dirs.len(), 1, "one layer says {marker:?}: {dirs:?}");
-        dirs[0].clone()
+        fixture::layer_files(&self.graph, self.driver, marker)
     }
 }
 

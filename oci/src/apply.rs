@@ -32,9 +32,8 @@
 //! - mtimes are whole seconds (sub-second PAX mtimes are truncated, as composefs-rs does) unless
 //!   [`BuildOptions::keep_subsecond_mtime`] is set.
 //! - The root directory takes mode, owner, mtime and xattrs from `/usr` when `/usr` is a
-//!   directory (composefs-rs `copy_root_metadata_from_usr`). Without `/usr`, the last root entry
-//!   (`./`) of the layers is used, else `0755 root:root` at mtime 0 (composefs-rs refuses such
-//!   images).
+//!   directory (composefs-rs `copy_root_metadata_from_usr`). Without `/usr`, the layers' last
+//!   root entry (`./`) is used, else `0755 root:root` at mtime 0 (composefs-rs refuses those).
 //! - Deliberate difference: a missing parent directory is created (mode 0755, root:root,
 //!   mtime 0, as docker does) where composefs-rs refuses the layer.
 //! - Regular-file nlink = the number of names the inode has in the merged tree; the first name

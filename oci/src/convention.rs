@@ -9,7 +9,8 @@
 //! The composefs-rs OCI transform (`FileSystem::transform_for_oci` with its default
 //! `XattrFiltering::AllowlistOnly`, documented in composefs-rs `doc/oci.md`), applied to the
 //! merged tree, in this order:
-//! 1. the root directory takes `/usr`'s mode, owner, group, mtime and xattrs (layer tars rarely
+//! 1. the root directory takes `/usr`'s mode, owner, group, mtime and xattrs (the merged tree
+//!    already does, see `apply.rs`; repeated here so the transform stands alone; layer tars rarely
 //!    carry a root entry and runtimes ignore it; composefs-rs refuses an image without a `/usr`
 //!    directory, and so does this convention);
 //! 2. `/run`, when present, is emptied and takes `/usr`'s mtime (it is a tmpfs at run time);
