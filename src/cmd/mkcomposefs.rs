@@ -161,6 +161,9 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     };
 
     let image = write_image(&tree, &write_opts).context("writing the composefs image")?;
+    // The process ends after this command: freeing a tree of 100k inodes one allocation at a
+    // time would cost ~30 ms of a 3 s build for nothing.
+    std::mem::forget(tree);
     match output {
         Output::None => {}
         Output::Stdout => {
