@@ -50,6 +50,7 @@ use cfsgate_image::tree::{
 use crate::digest::BlobHasher;
 use crate::error::OciError;
 use crate::layout::{ImageSource, VerifyingReader};
+use crate::readahead::{self, Counted};
 use crate::resolve::{Compression, Layer, ResolvedImage};
 use crate::sink::ObjectSink;
 use crate::tarstream::{EntryKind, TarEntry, TarError, TarStream};
@@ -174,7 +175,7 @@ impl TreeBuilder {
         };
         let mut decoder = Decoder::new(reader, compression)
             .map_err(|e| layer_err(format!("starting decompression: {e}")))?;
-        let mut counted = Counted {
+        let counted = Counted {
             inner: &mut decoder,
             hasher: BlobHasher::default(),
             left: self.uncompressed_left,
@@ -182,8 +183,11 @@ impl TreeBuilder {
         };
         let mut staged = self.tree.clone();
         let mut root_entry = self.root_entry.clone();
-        let result = {
-            let mut stream = TarStream::new(&mut counted, self.opts.limits.max_layer_entries);
+        // Decompression (and the diff_id) on a second thread, the tar and its files on this one.
+        let (counted, result) = std::thread::scope(|scope| {
+            let (feed, mut pipe) = readahead::pipe();
+            let producer = scope.spawn(move || readahead::produce(counted, feed));
+            let mut stream = TarStream::new(&mut pipe, self.opts.limits.max_layer_entries);
             let mut applier = Applier {
                 tree: &mut staged,
                 sink,
@@ -191,9 +195,13 @@ impl TreeBuilder {
                 root_entry: &mut root_entry,
                 opts: &self.opts,
             };
-            apply_entries(&mut stream, &mut applier)
-                .and_then(|()| stream.drain().map_err(TarError::Io))
-        };
+            let result = apply_entries(&mut stream, &mut applier)
+                .and_then(|()| stream.drain().map_err(TarError::Io));
+            drop(pipe);
+            (producer.join(), result)
+        });
+        let mut counted =
+            counted.map_err(|_| layer_err("the decompression thread panicked".into()))?;
         if counted.exceeded {
             return Err(OciError::Limit {
                 reason: format!(
@@ -342,27 +350,6 @@ fn default_dir_stat() -> Stat {
         rdev: 0,
         mtime_sec: 0,
         mtime_nsec: 0,
-    }
-}
-
-/// Counts (and caps) the uncompressed bytes and computes the diff_id.
-struct Counted<'a> {
-    inner: &'a mut Decoder,
-    hasher: BlobHasher,
-    left: u64,
-    exceeded: bool,
-}
-
-impl Read for Counted<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
-            self.exceeded = true;
-            return Err(io::Error::other("uncompressed size limit exceeded"));
-        }
-        self.left -= n as u64;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`resolve`](mod@resolve) | index → (nested indexes, platform selection) → manifest → config → layers ([`ResolvedImage`]) |
 //! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
 //! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
+//! | `readahead` (private) | a layer's decompression and diff_id on a second thread, ahead of the tar reader |
 //! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
 //! | [`import`](mod@import) | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
@@ -41,6 +42,7 @@ pub mod digest;
 pub mod error;
 pub mod import;
 pub mod layout;
+mod readahead;
 pub mod registry;
 pub mod resolve;
 pub mod seal;
