@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use cmd::lazy::Lazy;
+
 mod cmd;
 
 /// composefs images gated by signature policy: build, store, mount by trusted digest.
@@ -23,35 +25,35 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build a composefs image from a directory or a dump file (drop-in for mkcomposefs).
-    Mkcomposefs(cmd::mkcomposefs::MkcomposefsArgs),
+    Mkcomposefs(Lazy<cmd::mkcomposefs::MkcomposefsArgs>),
     #[command(flatten)]
     Store(cmd::store::StoreCmd),
     /// Import an OCI image (oci:PATH[:TAG], oci:PATH@sha256:…, dir:PATH, docker://…) into the repository.
-    Import(cmd::oci::ImportArgs),
+    Import(Lazy<cmd::oci::ImportArgs>),
     /// Pull an image from a registry (docker://HOST/NAME[:TAG|@DIGEST]) into the repository.
-    Pull(cmd::registry::PullArgs),
+    Pull(Lazy<cmd::registry::PullArgs>),
     /// Print the composefs digest of an OCI image without writing anything.
-    ComputeId(cmd::oci::ComputeIdArgs),
+    ComputeId(Lazy<cmd::oci::ComputeIdArgs>),
     /// Seal an OCI image: add its composefs digest to the config, as a new manifest and tag.
-    Seal(cmd::oci::SealArgs),
+    Seal(Lazy<cmd::oci::SealArgs>),
     /// Inspect composefs images (like composefs-info).
     #[command(subcommand)]
     Info(cmd::info::InfoCmd),
     /// Mount an image by its trusted digest (or a ref naming one).
-    Mount(cmd::mount::MountArgs),
+    Mount(Lazy<cmd::mount::MountArgs>),
     /// Unmount what `cfsgate mount` mounted, cleaning up everything it made.
-    Umount(cmd::mount::UmountArgs),
+    Umount(Lazy<cmd::mount::UmountArgs>),
     /// mount.composefs-compatible helper: `mount -t composefs IMAGE DIR -o ...`.
-    MountHelper(cmd::mount::MountHelperArgs),
+    MountHelper(Lazy<cmd::mount::MountHelperArgs>),
     /// Signing keys: generate a key pair, print a key's id.
     #[command(subcommand)]
     Key(cmd::key::KeyCmd),
     /// Trusted keys in the Linux kernel keyring.
     Keyring(cmd::key::KeyringArgs),
     /// Verify an image's cosign signatures against trusted keys (exit 0 only when accepted).
-    Verify(cmd::registry::VerifyCmd),
+    Verify(Lazy<cmd::registry::VerifyCmd>),
     /// Sign an image: a cosign simple-signing signature stored where the tools look.
-    Sign(cmd::sign::SignCmd),
+    Sign(Lazy<cmd::sign::SignCmd>),
     /// Trust policies: check (lint) a policy file, explain a verdict step by step.
     Policy(cmd::policy::PolicyArgs),
     /// OCI runtime hooks: admit (and mount) or refuse a container before it starts.
@@ -61,13 +63,13 @@ enum Command {
     #[command(subcommand)]
     Mounts(cmd::hook::MountsCmd),
     /// Install the podman/CRI-O hooks.d files that run cfsgate.
-    InstallHooks(cmd::hook::InstallHooksArgs),
+    InstallHooks(Lazy<cmd::hook::InstallHooksArgs>),
     /// Verify, mount and write an OCI bundle (config.json with cfsgate's hooks) for runc/crun.
-    Bundle(cmd::bundle::BundleArgs),
+    Bundle(Lazy<cmd::bundle::BundleArgs>),
     /// The tamper-evident audit log: verify its chain, show and summarise decisions.
     Audit(cmd::audit::AuditArgs),
     /// What this node can do and what is set up for the gate, with a remedy for each failure.
-    Doctor(cmd::doctor::DoctorArgs),
+    Doctor(Lazy<cmd::doctor::DoctorArgs>),
     /// Print a shell completion script (e.g. `cfsgate completions bash > /etc/bash_completion.d/cfsgate`).
     Completions {
         /// The shell.
@@ -137,24 +139,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Mkcomposefs(args) => cmd::mkcomposefs::run(args),
+        Command::Mkcomposefs(Lazy(args)) => cmd::mkcomposefs::run(args),
         Command::Info(c) => cmd::info::run(c),
-        Command::Import(args) => cmd::oci::run_import(&repo_path(cli.repo), args),
-        Command::Pull(args) => cmd::registry::run_pull(&repo_path(cli.repo), args),
-        Command::ComputeId(args) => cmd::oci::run_compute_id(args),
-        Command::Seal(args) => cmd::oci::run_seal(args),
+        Command::Import(Lazy(args)) => cmd::oci::run_import(&repo_path(cli.repo), args),
+        Command::Pull(Lazy(args)) => cmd::registry::run_pull(&repo_path(cli.repo), args),
+        Command::ComputeId(Lazy(args)) => cmd::oci::run_compute_id(args),
+        Command::Seal(Lazy(args)) => cmd::oci::run_seal(args),
         Command::Store(c) => cmd::store::run(&repo_path(cli.repo), c),
-        Command::Mount(mut args) => {
+        Command::Mount(Lazy(mut args)) => {
             if let Some(repo) = cli.repo {
                 args.repo = repo;
             }
             cmd::mount::run_mount(args)
         }
-        Command::Umount(args) => cmd::mount::run_umount(args),
-        Command::MountHelper(args) => cmd::mount::run_mount_helper(args),
+        Command::Umount(Lazy(args)) => cmd::mount::run_umount(args),
+        Command::MountHelper(Lazy(args)) => cmd::mount::run_mount_helper(args),
         Command::Key(c) => cmd::key::run_key(c),
         Command::Keyring(args) => cmd::key::run_keyring(args),
-        Command::Verify(mut args) => {
+        Command::Verify(Lazy(mut args)) => {
             args.verify.repo = cli.repo;
             if cmd::registry::run_verify(args)? {
                 Ok(())
@@ -162,7 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(Rejected.into())
             }
         }
-        Command::Sign(args) => cmd::sign::run_sign(args),
+        Command::Sign(Lazy(args)) => cmd::sign::run_sign(args),
         Command::Hook(mut c) => {
             if let cmd::hook::HookCmd::Precreate(args) = &mut c {
                 args.gate.repo = repo_path(cli.repo);
@@ -170,7 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::hook::run_hook(c)
         }
         Command::Mounts(c) => cmd::hook::run_mounts(c),
-        Command::InstallHooks(mut args) => {
+        Command::InstallHooks(Lazy(mut args)) => {
             // The hooks use the repository this command was given.
             if let Some(repo) = cli.repo {
                 let repo = std::path::absolute(&repo)?;
@@ -179,12 +181,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cmd::hook::run_install_hooks(args)
         }
-        Command::Bundle(mut args) => {
+        Command::Bundle(Lazy(mut args)) => {
             args.gate.repo = repo_path(cli.repo);
             cmd::bundle::run_bundle(args)
         }
         Command::Audit(args) => cmd::audit::run(args),
-        Command::Doctor(args) => {
+        Command::Doctor(Lazy(args)) => {
             if cmd::doctor::run(&repo_path(cli.repo), &args)? {
                 Ok(())
             } else {

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod hook;
 pub mod info;
 pub mod key;
+pub mod lazy;
 pub mod manuals;
 pub mod mkcomposefs;
 pub mod mount;

@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 #[derive(Subcommand, Debug)]
 pub enum StoreCmd {
     /// Store a directory (or a dump file with --basedir) as objects and an image; print the image digest.
-    Create(CreateArgs),
+    Create(super::lazy::Lazy<CreateArgs>),
     /// Recompute every object and image digest, check references and refs; non-zero exit on any problem.
     Fsck {
         /// Print the report as JSON.
@@ -77,7 +77,7 @@ pub const IMAGES_SCHEMA: &str = "cfsgate.images/v1";
 /// Run one store command on the repository at `repo`.
 pub fn run(repo: &Path, cmd: StoreCmd) -> Result<()> {
     match cmd {
-        StoreCmd::Create(args) => create(repo, args),
+        StoreCmd::Create(super::lazy::Lazy(args)) => create(repo, args),
         StoreCmd::Fsck { json, repair } => fsck(&open(repo)?, json, repair),
         StoreCmd::Gc { dry_run } => gc(&open(repo)?, dry_run),
         StoreCmd::Images { json } => list_images(&open(repo)?, json),
