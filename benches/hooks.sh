@@ -5,15 +5,19 @@
 # Each precreate run gets a fresh container (the previous mount is removed in --prepare).
 # Results: benches/HOOKS-RESULTS.md. Needs root, umoci, skopeo, hyperfine, busybox-static.
 #
-#   benches/hooks.sh [RUNS]      # CFSGATE=path/to/cfsgate to choose the binary
+#   benches/hooks.sh [RUNS]      # CFSGATE=path/to/cfsgate to choose the binary (default: build)
+# TMPDIR chooses where the repository, audit log and run dir live (their fsyncs are part of the
+# hooks' time: ext4 on a virtio disk by default, /dev/shm to leave the disk out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CFSGATE=${CFSGATE:-$PWD/target/release/cfsgate}
 RUNS=${1:-200}
-[ -x "$CFSGATE" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if [ -z "${CFSGATE:-}" ]; then
+  cargo build --release --bin cfsgate >&2
+  CFSGATE=$PWD/target/release/cfsgate
+fi
 [ "$(id -u)" -eq 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/cfsgate-hookbench.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cfsgate-hookbench.XXXXXX")
 run=$work/run
 cleanup() {
   for m in $(grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r); do umount "$m" 2>/dev/null || true; done
@@ -63,14 +67,36 @@ printf '{"ociVersion":"1.0.2","id":"bench","pid":%d,"bundle":"%s"}' $$ "$work/bu
 hyperfine --runs "$RUNS" --warmup 5 --export-json "$work/create-runtime.json" \
   "$CFSGATE hook create-runtime --audit-log $work/audit.jsonl --run-dir $run < $work/state.json"
 
-echo "== summary (ms)"
-for f in precreate-none precreate-userspace create-runtime; do
-  python3 - "$work/$f.json" "$f" <<'PY'
+# Yardsticks in the same minute, through the same shell as the hooks (hyperfine subtracts its
+# spawn time): starting this binary (`--version`) and starting any dynamically linked program
+# (`/bin/true`: the dynamic loader and libc's start-up, which on a VM include ~100 CPUID
+# instructions that each exit to the hypervisor).
+echo "== yardsticks"
+hyperfine --runs "$RUNS" --warmup 5 --export-json "$work/version.json" "$CFSGATE --version > /dev/null"
+hyperfine --runs "$RUNS" --warmup 5 --export-json "$work/true.json" "/bin/true"
+
+echo "== summary"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs; work dir $(stat -f -c %T "$work")"
+python3 - "$work" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]["times"]
-r.sort()
-p = lambda q: r[min(len(r) - 1, int(q * len(r)))] * 1000
-print(f"{sys.argv[2]:22} median {p(0.5):6.2f}  p99 {p(0.99):6.2f}  min {r[0]*1000:6.2f}  n={len(r)}")
+work = sys.argv[1]
+def times(name):
+    r = json.load(open(f"{work}/{name}.json"))["results"][0]
+    t = sorted(x * 1000 for x in r["times"])
+    p = lambda q: t[min(len(t) - 1, int(q * len(t)))]
+    return p(0.5), p(0.99), t[0], (r["user"] + r["system"]) * 1000, len(t)
+version = times("version")[0]
+print("| command | median ms | p99 ms | min ms | CPU ms | median / `--version` | p99 target | met |")
+print("|---|---|---|---|---|---|---|---|")
+rows = [("precreate-none", "`hook precreate --verity none`", 15.0),
+        ("precreate-userspace", "`hook precreate --verity userspace`", None),
+        ("create-runtime", "`hook create-runtime`", 5.0),
+        ("version", "yardstick: `cfsgate --version`", None),
+        ("true", "yardstick: `/bin/true`", None)]
+for name, label, target in rows:
+    med, p99, low, cpu, n = times(name)
+    met = "—" if target is None else ("yes" if p99 < target else "no")
+    goal = "—" if target is None else f"< {target:g}"
+    print(f"| {label} | {med:.2f} | {p99:.2f} | {low:.2f} | {cpu:.2f} | {med / version:.2f} | {goal} | {met} |")
 PY
-done
 "$CFSGATE" audit verify --audit-log "$work/audit.jsonl"

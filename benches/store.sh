@@ -10,7 +10,8 @@
 # names one), WORK (default /var/tmp/cfsgate-store-bench), CFSGATE (default
 # target/release/cfsgate, built here). Page cache is warm (the copy was just read or written):
 # the numbers are CPU- and fs-bound, not disk-bound.
-# Output: a markdown table on stdout (paste it into benches/STORE-RESULTS.md).
+# Output: markdown tables on stdout (paste them into benches/STORE-RESULTS.md): every step, then
+# the imports' ratios to their yardsticks (cp -a + sync; the no-store `mkcomposefs` build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +35,7 @@ if [ -z "${SRC:-}" ]; then
 fi
 REPO=$WORK/repo
 rm -rf "$REPO"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 FILES=$(find "$SRC" -xdev | wc -l)
 SRC_BYTES=$(du -sb --apparent-size "$SRC" | cut -f1)
@@ -55,6 +57,8 @@ timed() {
 # Baseline: a plain copy of the same tree, made durable (what an import must at least do).
 timed cp-baseline bash -c 'cp -a "$1" "$2" && sync' _ "$SRC" "$WORK/cp-baseline"
 timed rm-baseline rm -rf "$WORK/cp-baseline" # what deleting that many files costs (compare gc-all)
+# The no-store build of the same tree (what a full store's import is compared with).
+timed nostore-build "$CFSGATE" mkcomposefs "$SRC" "$WORK/nostore.cfs"
 timed import-empty "$CFSGATE" --repo "$REPO" create "$SRC" --ref usr
 DIGEST=$(cat "$WORK/import-empty.out")
 OBJECTS=$(find "$REPO/objects" -type f | wc -l)
@@ -77,8 +81,20 @@ echo "| step | wall s | peak RSS MiB | MB/s of source |"
 echo "|---|---:|---:|---:|"
 while read -r name secs kib; do
     rate=$(awk -v b="$SRC_BYTES" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", b / s / 1e6; else print "-" }')
-    case $name in import-*|fsck|cp-baseline) ;; *) rate="-" ;; esac
+    case $name in import-*|fsck|cp-baseline|nostore-build) ;; *) rate="-" ;; esac
     echo "| $name | $secs | $(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }') | $rate |"
 done < "$WORK/times"
 echo
 echo "gc-all output: $(cat "$WORK/gc-all.out")"
+echo
+# Ratios to the yardsticks of this run (#20: an empty store at least 1.5x faster than cp -a +
+# sync, i.e. ratio <= 0.67; a full store at most 1.2x the no-store build).
+secs() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/times"; }
+echo "| import | wall s | yardstick | yardstick s | ratio | target | met |"
+echo "|---|---:|---|---:|---:|---|---|"
+awk -v a="$(secs import-empty)" -v b="$(secs cp-baseline)" 'BEGIN { r = a / b;
+    printf "| into an empty store | %s | cp -a + sync | %s | %.2f | <= 0.67 | %s |\n", a, b, r, (r <= 0.667 ? "yes" : "no") }'
+awk -v a="$(secs import-full)" -v b="$(secs nostore-build)" 'BEGIN { r = a / b;
+    printf "| into the full store | %s | mkcomposefs, no store | %s | %.2f | <= 1.2 | %s |\n", a, b, r, (r <= 1.2 ? "yes" : "no") }'
+echo
+echo "load average: $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after; $(nproc) CPUs"
