@@ -322,7 +322,7 @@ fn doctor_says_whether_the_gate_can_run_and_what_to_do() {
         sink.append(&cfsgate_verifier::audit::AuditEntry {
             stage: "precreate".into(),
             image: format!("dir:/i{i}"),
-            mode: "enforce".into(),
+            mode: cfsgate_policy::Mode::Enforce,
             ..Default::default()
         })
         .unwrap();

@@ -34,7 +34,7 @@ fn entry(seq: usize) -> AuditEntry {
         container_id: Some(format!("ctr-{}{seq}", "0".repeat(12 - 2 * digits))),
         image: "oci:/srv/images/app:1".into(),
         admitted: !seq.is_multiple_of(3),
-        mode: "enforce".into(),
+        mode: cfsgate_policy::Mode::Enforce,
         // "deny" is one byte shorter than "admit".
         reasons: vec![if !seq.is_multiple_of(3) {
             "signed by a trusted key"

@@ -128,10 +128,10 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
         requirements: decision.requirements.clone(),
         signers: decision.signers.clone(),
         admitted: decision.admitted && mounted.is_ok(),
-        mode: decision.mode.clone(),
+        mode: decision.mode,
         would_reject: decision.would_reject,
         reasons: decision.reasons.clone(),
-        verity: verity.map(|v| v.to_string()),
+        verity,
     };
     if let Err(e) = &mounted {
         if decision.admitted {

@@ -7,21 +7,19 @@ use std::path::Path;
 
 use cfsgate_image::Sha256Digest;
 use cfsgate_mounter::VerityMode;
-use cfsgate_policy::Timestamp;
+use cfsgate_policy::{Mode, Timestamp};
 
 use crate::error::reason_of;
 use crate::GateConfig;
-
-/// The mode of a decision made without a policy (an error, a timeout): enforced.
-pub const ENFORCE: &str = "enforce";
 
 /// What the policy said about one image, with everything the audit record needs.
 #[derive(Debug, Clone, Default)]
 pub struct GateDecision {
     /// May the container start.
     pub admitted: bool,
-    /// `enforce` or `warn` (the matched scope's mode).
-    pub mode: String,
+    /// The matched scope's mode; [`Mode::Enforce`] for a decision made without a policy (an
+    /// error, a timeout).
+    pub mode: Mode,
     /// Some requirement failed (in warn mode the image is admitted anyway).
     pub would_reject: bool,
     /// Which scope applied, in words.
@@ -45,7 +43,7 @@ impl GateDecision {
     pub fn denied(reason: String) -> Self {
         GateDecision {
             admitted: false,
-            mode: ENFORCE.into(),
+            mode: Mode::Enforce,
             reasons: vec![reason],
             ..GateDecision::default()
         }
@@ -78,13 +76,6 @@ pub fn evaluate_image(
         store_root: true,
     })
     .map_err(|e| reason_of(&e))?;
-    let required_verity = match decision.required_verity.as_deref() {
-        None => None,
-        Some(mode) => Some(
-            mode.parse::<VerityMode>()
-                .map_err(|e| format!("the policy requires verity {mode:?}: {e}"))?,
-        ),
-    };
     let reasons = if decision.reasons.is_empty() {
         vec!["every requirement is satisfied".to_string()]
     } else {
@@ -92,13 +83,13 @@ pub fn evaluate_image(
     };
     Ok(GateDecision {
         admitted: decision.admitted,
-        mode: decision.mode.to_string(),
+        mode: decision.mode,
         would_reject: decision.would_reject,
         scope: Some(decision.scope.clone()),
         requirements: decision.requirements.clone(),
         manifest_digest: decision.manifest_digest,
         composefs_digest: decision.composefs_digest,
-        required_verity,
+        required_verity: decision.required_verity,
         signers: decision.signers.iter().map(|k| k.to_string()).collect(),
         reasons,
     })

@@ -26,11 +26,10 @@ use cfsgate_oci::cstorage::{Driver, StorageConf, StoreLocation};
 use cfsgate_policy::DockerReference;
 use serde_json::Value;
 
-use cfsgate_policy::Timestamp;
+use cfsgate_policy::{Mode, Timestamp};
 use cfsgate_verifier::audit::{append_record, AuditEntry};
 
 use crate::annotations::{container_key, image_from_annotations};
-use crate::decision::ENFORCE;
 use crate::error::{reason_of, GateError, Result};
 use crate::spec::RuntimeConfig;
 use crate::GateConfig;
@@ -85,7 +84,7 @@ impl Refusal {
             time: Some(Timestamp::now()),
             stage: "precreate".into(),
             image: self.image.unwrap_or_default(),
-            mode: ENFORCE.into(),
+            mode: Mode::Enforce,
             reasons: vec![reason.clone()],
             ..AuditEntry::default()
         };

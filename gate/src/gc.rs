@@ -14,10 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_policy::Timestamp;
+use cfsgate_policy::{Mode, Timestamp};
 use cfsgate_verifier::audit::{append_record, AuditEntry};
 
-use crate::decision::ENFORCE;
 use crate::error::{GateError, Result};
 use crate::mountinfo::mount_identity;
 use crate::procstat::process_start;
@@ -133,8 +132,8 @@ pub fn cleanup_entry(
         reference: record.and_then(|r| r.reference.clone()),
         manifest_digest: record.and_then(|r| r.manifest_digest),
         composefs_digest: record.map(|r| r.composefs_digest),
-        mode: ENFORCE.into(),
-        verity: record.map(|r| r.verity.to_string()),
+        mode: Mode::Enforce,
+        verity: record.map(|r| r.verity),
         ..AuditEntry::default()
     }
 }

@@ -18,11 +18,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_policy::Timestamp;
+use cfsgate_policy::{Mode, Timestamp};
 use cfsgate_verifier::audit::{append_record, AuditEntry};
 
 use crate::admit::{admit, AdmissionRequest, Admitted};
-use crate::decision::ENFORCE;
 use crate::engine::started_image;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::{
@@ -93,7 +92,7 @@ pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<
         time: Some(Timestamp::now()),
         stage: "createRuntime".into(),
         container_id: state.id.clone(),
-        mode: ENFORCE.into(),
+        mode: Mode::Enforce,
         ..AuditEntry::default()
     };
     let verdict = check_bundle(run_dir, &state, &mut entry);
@@ -119,7 +118,7 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
     entry.reference = record.reference.clone();
     entry.composefs_digest = Some(record.composefs_digest);
     entry.manifest_digest = record.manifest_digest;
-    entry.verity = Some(record.verity.to_string());
+    entry.verity = Some(record.verity);
     let digest = record.composefs_digest;
     let not_admitted = |e: GateError| {
         GateError::Invalid(format!(

@@ -94,3 +94,23 @@ fn a_kernel_verity_repository_never_stores_an_object_or_image_without_fs_verity(
     // Nothing half-written is left behind either.
     assert_eq!(names_in(&repo.path().join("tmp")), Vec::<String>::new());
 }
+
+/// The workspace's one `VerityMode` also names the mount option `none`. A `meta.json` edited to
+/// `"verity":"none"` (to get a repository where nothing is ever sealed or checked) must not open.
+#[test]
+fn a_repository_whose_meta_says_verity_none_is_refused() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let root = dir.path().join("repo");
+    Repository::create_or_open(&root).expect("create");
+    fs::write(
+        root.join("meta.json"),
+        br#"{"version":1,"algorithm":"sha256","verity":"none"}"#,
+    )
+    .expect("meta.json");
+    let err = Repository::open(&root)
+        .err()
+        .expect("opened a verity-none repository");
+    assert!(matches!(err, StoreError::BadMeta { .. }), "{err}");
+    assert!(err.to_string().contains("verity \"none\""), "{err}");
+    assert!(Repository::create_or_open(&root).is_err());
+}

@@ -1,4 +1,5 @@
-//! Verity modes and fs-verity support probing.
+//! Verity modes and fs-verity support probing. [`VerityMode`] is the workspace's one definition
+//! (`cfsgate_sys::verity`), re-exported here.
 //!
 //! | mode | who checks object contents | when |
 //! |---|---|---|
@@ -10,15 +11,14 @@
 //! `Kernel` where the kernel cannot enforce it is an error, and there is no default on such
 //! kernels (the caller must say `Userspace` or `None`).
 
-use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::str::FromStr;
 
 use rustix::fs::{Mode, OFlags};
 
 use cfsgate_image::Sha256Digest;
+pub use cfsgate_sys::verity::{ParseVerityModeError, VerityMode};
 
 /// Enable fs-verity on a file opened read-only with no writer anywhere (see
 /// [`cfsgate_sys::fsverity::enable`] for the typed failures; here "already enabled" becomes
@@ -31,44 +31,6 @@ pub fn enable_verity(fd: impl AsFd) -> io::Result<()> {
 /// fs-verity (or the kernel or file system cannot have it).
 pub fn measure_verity(fd: impl AsFd) -> io::Result<Option<Sha256Digest>> {
     Ok(cfsgate_sys::fsverity::measure_sha256(fd)?.map(Sha256Digest))
-}
-
-/// How object contents are checked against the digests recorded in the image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum VerityMode {
-    /// The kernel enforces fs-verity on every object (overlay `verity=require`).
-    Kernel,
-    /// Every referenced object's digest is computed in userspace before mounting.
-    Userspace,
-    /// No object check (the image digest is still checked).
-    None,
-}
-
-impl fmt::Display for VerityMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            VerityMode::Kernel => "kernel",
-            VerityMode::Userspace => "userspace",
-            VerityMode::None => "none",
-        })
-    }
-}
-
-/// A verity mode name that is not `kernel`, `userspace` or `none`.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown verity mode {0:?} (expected kernel, userspace or none)")]
-pub struct ParseVerityModeError(pub String);
-
-impl FromStr for VerityMode {
-    type Err = ParseVerityModeError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "kernel" => Ok(VerityMode::Kernel),
-            "userspace" => Ok(VerityMode::Userspace),
-            "none" => Ok(VerityMode::None),
-            other => Err(ParseVerityModeError(other.chars().take(64).collect())),
-        }
-    }
 }
 
 /// Whether fs-verity can be enabled on files in a directory.

@@ -108,6 +108,12 @@ impl Mode {
     }
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What kind of scope key a [`Scope`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeKind {
@@ -463,24 +469,10 @@ pub struct SigstoreExtension {
     pub bundle_digest_only: bool,
 }
 
-/// Which fs-verity enforcement the mount must use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerityMode {
-    /// The kernel checks every read (`verity=require`); needs fs-verity on the store.
-    Kernel,
-    /// cfsgate checks every object's digest in userspace before mounting.
-    Userspace,
-}
-
-impl VerityMode {
-    /// The name used in policies and decisions (`"kernel"`, `"userspace"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerityMode::Kernel => "kernel",
-            VerityMode::Userspace => "userspace",
-        }
-    }
-}
+/// Which fs-verity enforcement the mount must use: the workspace's one definition
+/// (`cfsgate_sys::verity`); a policy names only `kernel` or `userspace` (the parser refuses
+/// `none`).
+pub use cfsgate_sys::verity::VerityMode;
 
 /// cfsgate extension requirement `{"type": "composefs", ...}`.
 #[derive(Debug, Clone, PartialEq)]

@@ -70,7 +70,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use cfsgate_image::Sha256Digest;
-use cfsgate_policy::Timestamp;
+use cfsgate_policy::{Mode, Timestamp, VerityMode};
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -124,10 +124,10 @@ pub struct AuditEntry {
     pub requirements: Vec<String>,
     pub signers: Vec<String>,
     pub admitted: bool,
-    pub mode: String,
+    pub mode: Mode,
     pub would_reject: bool,
     pub reasons: Vec<String>,
-    pub verity: Option<String>,
+    pub verity: Option<VerityMode>,
 }
 
 /// One stored line (see the module table for each field).
@@ -528,10 +528,10 @@ fn new_record(entry: &AuditEntry, last: Option<AuditRecord>) -> AuditRecord {
         } else {
             AuditVerdict::Deny
         },
-        mode: entry.mode.clone(),
+        mode: entry.mode.as_str().to_string(),
         would_reject: entry.would_reject,
         reasons: entry.reasons.clone(),
-        verity: entry.verity.clone(),
+        verity: entry.verity.map(|v| v.as_str().to_string()),
         prev: last.map_or_else(|| GENESIS_HASH.to_string(), |r| r.hash),
         mac: None,
         hash: String::new(),

@@ -68,8 +68,9 @@ pub struct EvaluationRequest<'a> {
 pub struct Decision {
     /// May the image run.
     pub admitted: bool,
-    /// `enforce` or `warn` (the matched scope's mode).
-    pub mode: &'static str,
+    /// The matched scope's mode (`"enforce"` or `"warn"` in JSON).
+    #[serde(serialize_with = "mode_name")]
+    pub mode: Mode,
     /// Some requirement failed (in warn mode the image is admitted anyway).
     pub would_reject: bool,
     /// The transport whose scopes applied (`docker` with `--reference`).
@@ -87,8 +88,8 @@ pub struct Decision {
     /// The trusted composefs image digest (fs-verity, hex), when the seal was verified.
     #[serde(serialize_with = "opt_hex")]
     pub composefs_digest: Option<Sha256Digest>,
-    /// `kernel` or `userspace` when a `composefs` requirement demands it.
-    pub required_verity: Option<String>,
+    /// The verity mode a `composefs` requirement demands (`"kernel"` or `"userspace"` in JSON).
+    pub required_verity: Option<VerityMode>,
     /// Distinct keys whose signatures passed.
     pub signers: Vec<KeyId>,
     /// The verified Rekor SETs of the signatures that counted (requirements with
@@ -99,6 +100,10 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Every step: the lookup, each requirement, each signature, each key.
     pub explanation: Vec<String>,
+}
+
+fn mode_name<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode.as_str())
 }
 
 fn opt_sha256<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
@@ -276,7 +281,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
     }
     Ok(Decision {
         admitted,
-        mode: mode.as_str(),
+        mode,
         would_reject,
         transport: matched.image_transport.clone(),
         scope: matched.describe(),
@@ -284,7 +289,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         manifest_digest,
         config_digest: ev.config_digest,
         composefs_digest: ev.composefs_digest,
-        required_verity: ev.required_verity.map(|v| v.as_str().to_string()),
+        required_verity: ev.required_verity,
         signers: ev.signers,
         rekor: ev.rekor,
         reasons,

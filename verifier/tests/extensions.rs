@@ -8,6 +8,7 @@
 mod common;
 
 use cfsgate_keyring::KeyType;
+use cfsgate_policy::Mode;
 use cfsgate_verifier::sign_dir_image;
 use common::{docker_default_policy, evaluate, key_pair, write_policy};
 
@@ -145,7 +146,7 @@ fn warn_mode_admits_and_records() {
     let d = evaluate(&s.image_arg(), Some(NAME), &policy, None).unwrap();
     assert!(d.admitted, "{d:#?}");
     assert!(d.would_reject);
-    assert_eq!(d.mode, "warn");
+    assert_eq!(d.mode, Mode::Warn);
     assert!(d.reasons[0].contains("not by any trusted key"), "{d:#?}");
     let text = cfsgate_verifier::explain::verdict_line(&d);
     assert!(
@@ -154,7 +155,7 @@ fn warn_mode_admits_and_records() {
     );
     // The same image under the enforcing default is rejected.
     let d = evaluate(&s.image_arg(), Some("other.example/app"), &policy, None).unwrap();
-    assert!(!d.admitted && d.mode == "enforce", "{d:#?}");
+    assert!(!d.admitted && d.mode == Mode::Enforce, "{d:#?}");
 }
 
 #[test]

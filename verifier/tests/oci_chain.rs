@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use cfsgate_keyring::{KeyType, PrivateKey};
+use cfsgate_policy::VerityMode;
 use cfsgate_verifier::ocisig::{read_oci_signatures, signature_tag};
 use cfsgate_verifier::{sign_oci_image, Decision};
 use common::{docker_default_policy, evaluate, key_pair};
@@ -148,7 +149,7 @@ fn sign_verify_round_trip_rebuilt_and_stored() {
     assert_eq!(d.composefs_digest, Some(seal.image_digest));
     assert_eq!(d.config_digest, Some(seal.config_digest.0));
     assert_eq!(d.manifest_digest, Some(seal.manifest_digest.0));
-    assert_eq!(d.required_verity.as_deref(), Some("kernel"));
+    assert_eq!(d.required_verity, Some(VerityMode::Kernel));
     assert_eq!(d.signers, vec![alice.public_key().key_id()]);
     assert!(
         d.explanation

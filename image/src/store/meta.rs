@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `version` | [`FORMAT_VERSION`] (1); any other value is refused |
 //! | `algorithm` | `"sha256"`: the fs-verity hash naming objects and images |
-//! | `verity` | `"kernel"` if the file system enforces fs-verity on objects and images, `"userspace"` if digests are only checked by cfsgate |
+//! | `verity` | `"kernel"` if the file system enforces fs-verity on objects and images, `"userspace"` if digests are only checked by cfsgate (`"none"`, a mount option, is refused) |
 
 use std::fs;
 use std::io::Write;
@@ -81,6 +81,13 @@ pub(crate) fn read(root: &Path) -> Result<RepoMeta, StoreError> {
         return Err(StoreError::BadMeta {
             path,
             reason: format!("algorithm {:?} (only {ALGORITHM:?})", meta.algorithm),
+        });
+    }
+    // The one VerityMode also names the mount option `none`; a repository is never that.
+    if meta.verity == VerityMode::None {
+        return Err(StoreError::BadMeta {
+            path,
+            reason: "verity \"none\" (a repository's verity is \"kernel\" or \"userspace\")".into(),
         });
     }
     Ok(meta)

@@ -14,34 +14,10 @@ use std::fs::File;
 use std::path::Path;
 
 use cfsgate_sys::fsverity::EnableError;
-
-use serde::{Deserialize, Serialize};
+pub use cfsgate_sys::verity::VerityMode;
 
 use super::StoreError;
 use crate::fsverity::Sha256Digest;
-
-/// How digests of objects and images are enforced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerityMode {
-    /// The kernel enforces fs-verity on every read of objects and images.
-    Kernel,
-    /// The file system cannot: cfsgate checks digests in userspace (at import, fsck, mount).
-    Userspace,
-}
-
-impl VerityMode {
-    /// A sentence for users saying what this mode means.
-    pub fn describe(self) -> &'static str {
-        match self {
-            VerityMode::Kernel => "kernel fs-verity: the kernel checks every read of objects and images",
-            VerityMode::Userspace => {
-                "userspace verification: this file system or kernel has no fs-verity, so digests are \
-                 checked by cfsgate (on import and fsck), not on every read"
-            }
-        }
-    }
-}
 
 /// Turn fs-verity on for the complete file `path` (no writer may have it open) and check that the
 /// kernel now enforces `expected` for it. "Already enabled" is fine (an object may be

@@ -9,7 +9,7 @@ fn entry(i: u32) -> AuditEntry {
         container_id: Some(format!("c{i}")),
         image: format!("dir:/images/{i}"),
         admitted: i.is_multiple_of(2),
-        mode: "enforce".into(),
+        mode: Mode::Enforce,
         reasons: vec![format!("reason {i}")],
         ..AuditEntry::default()
     }
