@@ -30,5 +30,7 @@ mod ocibuild;
 mod races;
 #[path = "adversarial/replay.rs"]
 mod replay;
+#[path = "adversarial/special_files.rs"]
+mod special_files;
 #[path = "adversarial/substitution.rs"]
 mod substitution;
