@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_mounter::VerityMode;
 use cfsgate_policy::{Mode, Timestamp};
 
@@ -27,7 +27,7 @@ pub struct GateDecision {
     /// Each requirement and its result, in words.
     pub requirements: Vec<String>,
     /// The image's manifest digest (sha256).
-    pub manifest_digest: Option<Sha256Digest>,
+    pub manifest_digest: Option<ContentSha256>,
     /// The trusted composefs image digest (fs-verity), when the seal was verified.
     pub composefs_digest: Option<Sha256Digest>,
     /// The verity mode a `composefs` requirement demands.

@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use cfsgate_image::store::Repository;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_oci::import::{import_image, read_import_record, NoProgress};
 use cfsgate_oci::{resolve, BlobDigest};
 
@@ -50,7 +50,7 @@ pub struct EnsuredImage {
 pub fn ensure_image(
     repo: &Path,
     image: &str,
-    manifest: &Sha256Digest,
+    manifest: &ContentSha256,
     expected: Option<&Sha256Digest>,
 ) -> Result<EnsuredImage> {
     let deny = |what: &str, e: &(dyn std::error::Error + 'static)| {
@@ -79,7 +79,7 @@ pub fn ensure_image(
     let resolved = resolve(image).map_err(|e| deny("cannot read the image to build", &e))?;
     if resolved.manifest_digest != BlobDigest(*manifest) {
         return Err(GateError::Denied(format!(
-            "{image}: the manifest is now {}, not the verified sha256:{manifest}: the image \
+            "{image}: the manifest is now {}, not the verified {manifest}: the image \
              changed after it was verified; nothing built",
             resolved.manifest_digest
         )));
@@ -103,7 +103,7 @@ pub fn ensure_image(
 
 /// The image an earlier import of `manifest` recorded, if any (an unreadable record is as if
 /// there were none: the image is built again).
-fn recorded_image(store: &Repository, manifest: &Sha256Digest) -> Option<Sha256Digest> {
+fn recorded_image(store: &Repository, manifest: &ContentSha256) -> Option<Sha256Digest> {
     let record = read_import_record(store, &BlobDigest(*manifest)).ok()??;
     Sha256Digest::from_hex(record.get("image")?.as_str()?).ok()
 }

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_mounter::VerityMode;
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,8 @@ pub struct AdmissionRecord {
     /// The docker reference it was judged as.
     pub reference: Option<String>,
     /// The manifest's digest.
-    #[serde(with = "digest_text::optional")]
-    pub manifest_digest: Option<Sha256Digest>,
+    #[serde(with = "content_text")]
+    pub manifest_digest: Option<ContentSha256>,
     /// The fs-verity digest of the mounted composefs image.
     #[serde(with = "digest_text")]
     pub composefs_digest: Sha256Digest,
@@ -125,25 +125,28 @@ mod digest_text {
             .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not sha256:<hex>")))?;
         Sha256Digest::from_hex(hex).map_err(serde::de::Error::custom)
     }
+}
 
-    pub mod optional {
-        use cfsgate_image::Sha256Digest;
-        use serde::{Deserialize, Deserializer, Serializer};
+/// `sha256:<hex>` text of an optional plain (content) sha256, or `null`.
+mod content_text {
+    use cfsgate_image::ContentSha256;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-        pub fn serialize<S: Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => super::serialize(d, s),
-                None => s.serialize_none(),
-            }
+    pub fn serialize<S: Serializer>(d: &Option<ContentSha256>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&d.to_string()),
+            None => s.serialize_none(),
         }
+    }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Sha256Digest>, D::Error> {
-            #[derive(Deserialize)]
-            struct Wrapped(#[serde(with = "super")] Sha256Digest);
-            Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
-        }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContentSha256>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        text.strip_prefix("sha256:")
+            .and_then(ContentSha256::from_hex)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not sha256:<hex>")))
     }
 }
 
@@ -174,7 +177,7 @@ mod tests {
             container_id: None,
             image: "dir:/img".into(),
             reference: Some("registry.example/app:1".into()),
-            manifest_digest: Some(Sha256Digest::from_hex(&"ab".repeat(32)).unwrap()),
+            manifest_digest: Some(ContentSha256::from_hex(&"ab".repeat(32)).unwrap()),
             composefs_digest: Sha256Digest::from_hex(&"cd".repeat(32)).unwrap(),
             verity: VerityMode::Userspace,
             rootfs: "/run/cfsgate/containers/k1/rootfs".into(),

@@ -1,4 +1,7 @@
-//! Blob digests: the `sha256:<hex>` names of OCI content.
+//! Blob digests: the `sha256:<hex>` names of OCI content (manifests, configs, layers).
+//!
+//! A [`BlobDigest`] holds a plain sha256 ([`ContentSha256`]), a type distinct from the fs-verity
+//! digest that names composefs images and store objects ([`cfsgate_image::Sha256Digest`]).
 //!
 //! OCI allows other algorithms in principle; cfsgate accepts only `sha256` with exactly 64
 //! lowercase hex digits (the canonical form every registry and tool writes), so that a digest
@@ -7,19 +10,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::ContentSha256;
 use sha2::Digest as _;
 
 use crate::error::OciError;
 
 /// The sha256 digest of a blob's exact bytes, written `sha256:<hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlobDigest(pub Sha256Digest);
+pub struct BlobDigest(pub ContentSha256);
 
 impl BlobDigest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        BlobDigest(Sha256Digest(sha2::Sha256::digest(bytes).into()))
+        BlobDigest(ContentSha256::of(bytes))
     }
 
     /// Lowercase hex without the algorithm prefix (the blob's file name).
@@ -40,9 +43,7 @@ impl BlobDigest {
         {
             return Err(bad());
         }
-        Sha256Digest::from_hex(hex)
-            .map(BlobDigest)
-            .map_err(|_| bad())
+        ContentSha256::from_hex(hex).map(BlobDigest).ok_or_else(bad)
     }
 }
 
@@ -80,7 +81,7 @@ impl BlobHasher {
 
     pub(crate) fn finish(self) -> (BlobDigest, u64) {
         (
-            BlobDigest(Sha256Digest(self.hasher.finalize().into())),
+            BlobDigest(ContentSha256(self.hasher.finalize().into())),
             self.len,
         )
     }

@@ -651,7 +651,7 @@ fn update_index(layout: &Path, tag: &str, descriptor: Value) -> Result<(), SealE
 mod sha2_reader {
     use std::io;
 
-    use cfsgate_image::Sha256Digest;
+    use cfsgate_image::ContentSha256;
     use sha2::Digest as _;
 
     use crate::digest::BlobDigest;
@@ -671,7 +671,7 @@ mod sha2_reader {
 
     impl Hasher {
         pub(super) fn finish(self) -> BlobDigest {
-            BlobDigest(Sha256Digest(self.0.finalize().into()))
+            BlobDigest(ContentSha256(self.0.finalize().into()))
         }
     }
 

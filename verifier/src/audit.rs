@@ -69,7 +69,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_policy::{Mode, Timestamp, VerityMode};
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ pub struct AuditEntry {
     pub container_id: Option<String>,
     pub image: String,
     pub reference: Option<String>,
-    pub manifest_digest: Option<Sha256Digest>,
+    pub manifest_digest: Option<ContentSha256>,
     pub composefs_digest: Option<Sha256Digest>,
     pub scope: Option<String>,
     pub requirements: Vec<String>,
@@ -518,7 +518,7 @@ fn new_record(entry: &AuditEntry, last: Option<AuditRecord>) -> AuditRecord {
         container_id: entry.container_id.clone(),
         image: entry.image.clone(),
         reference: entry.reference.clone(),
-        manifest_digest: digest_text(&entry.manifest_digest),
+        manifest_digest: entry.manifest_digest.map(|d| d.to_string()),
         composefs_digest: digest_text(&entry.composefs_digest),
         scope: entry.scope.clone(),
         requirements: entry.requirements.clone(),

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_keyring::kernel::Serial;
 use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
 use cfsgate_oci::{BlobDigest, OciError};
@@ -110,7 +110,7 @@ pub struct LoadedImage {
     /// The manifest exactly as stored: its sha256 is what signatures vouch for.
     pub manifest_bytes: Vec<u8>,
     /// sha256 of `manifest_bytes`.
-    pub manifest_digest: Sha256Digest,
+    pub manifest_digest: ContentSha256,
     /// Every signature found for the manifest, in storage order.
     pub signatures: Vec<FoundSignature>,
 }
@@ -214,7 +214,10 @@ pub(crate) fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
 /// The manifest an OCI layout reference names, read without its config: a config that
 /// does not match is a chain failure judged later, not an unreadable image. A layout whose
 /// only non-signature entry is taken when no tag is given (cosign `.sig` tags are skipped).
-fn read_layout_manifest(layout: &Path, reference: &str) -> Result<(Vec<u8>, Sha256Digest), String> {
+fn read_layout_manifest(
+    layout: &Path,
+    reference: &str,
+) -> Result<(Vec<u8>, ContentSha256), String> {
     let parsed = cfsgate_oci::ImageRef::parse(reference).map_err(|e| e.to_string())?;
     if parsed.selector == cfsgate_oci::Selector::Default {
         let index = std::fs::read(layout.join("index.json"))
@@ -261,7 +264,7 @@ fn is_signature_entry(entry: &serde_json::Value) -> bool {
 fn read_selected_blob(
     layout: &Path,
     selector: &cfsgate_oci::Selector,
-) -> Result<(Vec<u8>, Sha256Digest), String> {
+) -> Result<(Vec<u8>, ContentSha256), String> {
     let index = std::fs::read(layout.join("index.json")).map_err(|e| e.to_string())?;
     let index: serde_json::Value = serde_json::from_slice(&index).map_err(|e| e.to_string())?;
     let entries = index
@@ -394,7 +397,7 @@ pub struct JudgeContext<'a> {
 /// Judges one signature against the trusted keys (see the module table).
 pub fn judge(
     found: &FoundSignature,
-    manifest_digest: &Sha256Digest,
+    manifest_digest: &ContentSha256,
     keys: &[LoadedKey],
     identity: &IdentityRequirement,
     context: JudgeContext,
@@ -439,7 +442,7 @@ fn check_rekor(
 
 fn judge_links(
     found: &FoundSignature,
-    manifest_digest: &Sha256Digest,
+    manifest_digest: &ContentSha256,
     keys: &[LoadedKey],
     identity: &IdentityRequirement,
     context: JudgeContext,
@@ -564,7 +567,7 @@ pub struct SealOk {
     /// The fs-verity digest of the composefs image, from the seal label, checked.
     pub composefs_digest: Sha256Digest,
     /// sha256 of the image config that carries the seal label.
-    pub config_digest: Sha256Digest,
+    pub config_digest: ContentSha256,
     /// How the seal was checked.
     pub source: SealSource,
     /// The digest is the config's seal label (else: the image built from unsealed layers).
@@ -581,14 +584,12 @@ pub enum SealFailure {
     #[error("the image config cannot be read: {0}")]
     ConfigUnreadable(String),
     /// The manifest read for the seal check is not the one the signatures were checked on.
-    #[error(
-        "the image was re-read with another manifest (sha256:{actual}, expected sha256:{expected})"
-    )]
+    #[error("the image was re-read with another manifest ({actual}, expected {expected})")]
     ManifestChanged {
         /// The digest the signatures were checked on.
-        expected: Sha256Digest,
+        expected: ContentSha256,
         /// The digest re-read.
-        actual: Sha256Digest,
+        actual: ContentSha256,
     },
     /// The config has no `containers.composefs.fsverity` label.
     #[error("the image is not sealed: config has no containers.composefs.fsverity label")]
@@ -639,7 +640,7 @@ pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, Se
 }
 
 /// The config digest of an image, when its config can be read (for reports).
-pub fn config_digest_of(image: &LoadedImage) -> Option<Sha256Digest> {
+pub fn config_digest_of(image: &LoadedImage) -> Option<ContentSha256> {
     cfsgate_oci::resolve(&image.oci_reference)
         .ok()
         .map(|r| r.config_digest.0)

@@ -8,7 +8,6 @@
 //! `registry.example/app:1` (its `docker` scopes, signatures claiming that identity), unless
 //! `--reference` names another. An image named only by its ID needs `--reference`.
 
-use cfsgate_image::Sha256Digest;
 use cfsgate_oci::cstorage::{ImageSpec, StorageRef};
 use cfsgate_oci::Platform;
 use cfsgate_policy::{DockerReference, ImageRef};
@@ -40,7 +39,7 @@ pub fn load_storage_image(image: &str) -> Result<LoadedImage, ImageError> {
         transport: ImageTransport::ContainersStorage,
         path: storage.location.graph_root.clone(),
         oci_reference: storage.canonical.to_string(),
-        manifest_digest: Sha256Digest(resolved.manifest_digest.0 .0),
+        manifest_digest: resolved.manifest_digest.0,
         manifest_bytes: resolved.manifest_bytes,
         signatures,
     })

@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_keyring::{KernelKeyType, KernelKeyring, KeyId, PublicKey};
 use cfsgate_policy::ReferenceDigest;
 use cfsgate_policy::{
@@ -81,10 +81,10 @@ pub struct Decision {
     pub requirements: Vec<String>,
     /// sha256 of the image manifest, when it could be read.
     #[serde(serialize_with = "opt_sha256")]
-    pub manifest_digest: Option<Sha256Digest>,
+    pub manifest_digest: Option<ContentSha256>,
     /// sha256 of the image config, when the seal check got that far.
     #[serde(serialize_with = "opt_sha256")]
-    pub config_digest: Option<Sha256Digest>,
+    pub config_digest: Option<ContentSha256>,
     /// The trusted composefs image digest (fs-verity, hex), when the seal was verified.
     #[serde(serialize_with = "opt_hex")]
     pub composefs_digest: Option<Sha256Digest>,
@@ -106,9 +106,9 @@ fn mode_name<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(mode.as_str())
 }
 
-fn opt_sha256<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+fn opt_sha256<S: serde::Serializer>(d: &Option<ContentSha256>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.serialize_str(&format!("sha256:{d}")),
+        Some(d) => s.serialize_str(&d.to_string()),
         None => s.serialize_none(),
     }
 }
@@ -343,7 +343,7 @@ struct Evaluation<'r, 'a> {
     signers: Vec<KeyId>,
     rekor: Vec<crate::rekor::RekorEntry>,
     composefs_digest: Option<Sha256Digest>,
-    config_digest: Option<Sha256Digest>,
+    config_digest: Option<ContentSha256>,
     required_verity: Option<VerityMode>,
 }
 
@@ -359,7 +359,7 @@ impl Evaluation<'_, '_> {
         if self.image.is_none() {
             let image = load_image(self.req.image)?;
             self.explanation.push(format!(
-                "  manifest sha256:{} ({} signature(s) found)",
+                "  manifest {} ({} signature(s) found)",
                 image.manifest_digest,
                 image.signatures.len()
             ));
@@ -635,10 +635,7 @@ impl Evaluation<'_, '_> {
         if let Some(root) = root {
             self.config_digest = Some(root.config_digest);
             self.composefs_digest = Some(root.composefs_digest);
-            let line = format!(
-                "  config sha256:{} matches the manifest",
-                root.config_digest
-            );
+            let line = format!("  config {} matches the manifest", root.config_digest);
             self.line(line);
         }
         Ok(outcome)

@@ -45,10 +45,10 @@ pub fn render_verdict(decision: &Decision) -> String {
         decision.scope, decision.mode
     ));
     if let Some(d) = &decision.manifest_digest {
-        out.push_str(&format!("  manifest: sha256:{d}\n"));
+        out.push_str(&format!("  manifest: {d}\n"));
     }
     if let Some(d) = &decision.config_digest {
-        out.push_str(&format!("  config: sha256:{d}\n"));
+        out.push_str(&format!("  config: {d}\n"));
     }
     if let Some(d) = &decision.composefs_digest {
         out.push_str(&format!("  composefs image: {d}\n"));

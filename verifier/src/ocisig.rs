@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::ContentSha256;
 use cfsgate_keyring::PrivateKey;
 use cfsgate_oci::{BlobDigest, ImageSource, SourceKind};
 use serde_json::{json, Map, Value};
@@ -69,8 +69,8 @@ pub enum OciSigError {
 }
 
 /// The tag under which cosign stores the signatures of the manifest with this digest.
-pub fn signature_tag(manifest_digest: &Sha256Digest) -> String {
-    format!("sha256-{manifest_digest}.sig")
+pub fn signature_tag(manifest_digest: &ContentSha256) -> String {
+    format!("sha256-{}.sig", manifest_digest.to_hex())
 }
 
 /// One signature layer: where it is and what it holds (a layer whose annotation is
@@ -87,7 +87,7 @@ pub struct OciSignature {
 /// none when the layout has no signature tag for it.
 pub fn read_oci_signatures(
     layout: &Path,
-    manifest_digest: &Sha256Digest,
+    manifest_digest: &ContentSha256,
 ) -> Result<Vec<OciSignature>, OciSigError> {
     let source = ImageSource::open(SourceKind::OciLayout, layout)?;
     let tag = signature_tag(manifest_digest);
@@ -240,7 +240,7 @@ pub struct SignedLayer {
     /// The signature tag written.
     pub tag: String,
     /// Digest of the new signature manifest.
-    pub manifest_digest: Sha256Digest,
+    pub manifest_digest: ContentSha256,
     /// Layers it now has (this signature is the last).
     pub layers: usize,
     /// The simple-signing payload written as the new layer.
@@ -253,7 +253,7 @@ pub struct SignedLayer {
 /// manifest of `signed_manifest` in the layout at `layout`, creating it if needed.
 pub fn append_oci_signature(
     layout: &Path,
-    signed_manifest: &Sha256Digest,
+    signed_manifest: &ContentSha256,
     payload: Vec<u8>,
     key: &PrivateKey,
 ) -> Result<SignedLayer, OciSigError> {
@@ -300,7 +300,7 @@ pub fn append_oci_signature(
     layers.push(json!({
         "mediaType": SIMPLE_SIGNING_MIME_TYPE,
         "size": payload.len(),
-        "digest": format!("sha256:{payload_digest}"),
+        "digest": payload_digest.to_string(),
         "annotations": annotations,
     }));
     // cosign's signature config: an empty image whose diff_ids are the layer digests.
@@ -319,7 +319,7 @@ pub fn append_oci_signature(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST_MEDIA_TYPE,
         "config": {"mediaType": OCI_CONFIG_MEDIA_TYPE, "size": config.len(),
-                   "digest": format!("sha256:{config_digest}")},
+                   "digest": config_digest.to_string()},
         "layers": layers,
     }))
     .unwrap_or_default();
@@ -335,7 +335,7 @@ pub fn append_oci_signature(
     entries.push(json!({
         "mediaType": OCI_MANIFEST_MEDIA_TYPE,
         "size": manifest.len(),
-        "digest": format!("sha256:{manifest_digest}"),
+        "digest": manifest_digest.to_string(),
         "annotations": {REF_NAME_ANNOTATION: tag},
     }));
     let index_bytes = serde_json::to_vec(&index).unwrap_or_default();
@@ -351,9 +351,9 @@ pub fn append_oci_signature(
 }
 
 /// Writes `bytes` as `blobs/sha256/<hex>` unless present; returns the digest.
-fn write_blob(layout: &Path, bytes: &[u8]) -> Result<Sha256Digest, OciSigError> {
+fn write_blob(layout: &Path, bytes: &[u8]) -> Result<ContentSha256, OciSigError> {
     let digest = sha256_of(bytes);
-    let relpath = format!("blobs/sha256/{digest}");
+    let relpath = format!("blobs/sha256/{}", digest.to_hex());
     if !layout.join(&relpath).is_file() {
         write_atomically(layout, &relpath, bytes)?;
     }

@@ -12,7 +12,7 @@
 //! `untrustedSigstorePayload`). Parse a payload only after its signature verified: these
 //! bytes come from whoever wrote the signature file.
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::ContentSha256;
 use serde::{Deserialize, Serialize};
 
 /// `critical.type` of a cosign image signature.
@@ -77,7 +77,7 @@ struct ImageJson {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimpleSigningPayload {
     /// `critical.image.docker-manifest-digest`: sha256 of the manifest's exact bytes.
-    pub manifest_digest: Sha256Digest,
+    pub manifest_digest: ContentSha256,
     /// `critical.identity.docker-reference`, as written (matched by policy rules).
     pub docker_reference: String,
     /// `optional.creator`, if any.
@@ -89,17 +89,17 @@ pub struct SimpleSigningPayload {
 }
 
 /// `sha256:<hex>` → digest, accepting lowercase hex only (as go-digest).
-pub fn parse_sha256_digest(text: &str) -> Option<Sha256Digest> {
+pub fn parse_sha256_digest(text: &str) -> Option<ContentSha256> {
     let hex = text.strip_prefix("sha256:")?;
     if hex.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    Sha256Digest::from_hex(hex).ok()
+    ContentSha256::from_hex(hex)
 }
 
 impl SimpleSigningPayload {
     /// A new payload for signing, with cfsgate as creator.
-    pub fn new(manifest_digest: Sha256Digest, docker_reference: &str, timestamp: i64) -> Self {
+    pub fn new(manifest_digest: ContentSha256, docker_reference: &str, timestamp: i64) -> Self {
         let mut optional = serde_json::Map::new();
         optional.insert("creator".into(), CFSGATE_CREATOR.into());
         optional.insert("timestamp".into(), timestamp.into());
@@ -143,7 +143,7 @@ impl SimpleSigningPayload {
                     docker_reference: self.docker_reference.clone(),
                 },
                 image: ImageJson {
-                    docker_manifest_digest: format!("sha256:{}", self.manifest_digest),
+                    docker_manifest_digest: self.manifest_digest.to_string(),
                 },
                 kind: COSIGN_SIGNATURE_TYPE.to_string(),
             },

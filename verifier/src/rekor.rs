@@ -39,7 +39,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::{ContentSha256, Sha256Digest};
 use cfsgate_keyring::{KeyId, PublicKey};
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use serde::{Deserialize, Serialize};
@@ -133,12 +133,12 @@ pub enum RekorError {
     #[error("the Rekor entry's payload hash {0:?} is not 64 hex digits")]
     HashMalformed(String),
     /// The entry logs another payload hash than this payload's.
-    #[error("the Rekor entry logs payload sha256:{logged}, but this payload is sha256:{actual}")]
+    #[error("the Rekor entry logs payload {logged}, but this payload is {actual}")]
     PayloadHashMismatch {
         /// The hash the entry logs.
-        logged: Sha256Digest,
+        logged: ContentSha256,
         /// The payload's sha256.
-        actual: Sha256Digest,
+        actual: ContentSha256,
     },
 }
 
@@ -473,8 +473,9 @@ fn check_body(body_base64: &str, artifact: &SignedArtifact) -> Result<(), RekorE
             spec.data.hash.algorithm,
         ));
     }
-    let logged = Sha256Digest::from_hex(&spec.data.hash.value)
-        .map_err(|_| RekorError::HashMalformed(spec.data.hash.value.chars().take(100).collect()))?;
+    let logged = ContentSha256::from_hex(&spec.data.hash.value).ok_or_else(|| {
+        RekorError::HashMalformed(spec.data.hash.value.chars().take(100).collect())
+    })?;
     let actual = sha256_of(artifact.payload);
     if logged != actual {
         return Err(RekorError::PayloadHashMismatch { logged, actual });

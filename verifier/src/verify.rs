@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::ContentSha256;
 use cfsgate_keyring::{KeyId, PublicKey};
 use cfsgate_policy::{DockerReference, SignedIdentity};
 use serde::Serialize;
@@ -215,8 +215,8 @@ impl Verdict {
 }
 
 /// sha256 of exact bytes, as a typed digest.
-pub fn sha256_of(bytes: &[u8]) -> Sha256Digest {
-    Sha256Digest(Sha256::digest(bytes).into())
+pub fn sha256_of(bytes: &[u8]) -> ContentSha256 {
+    ContentSha256(Sha256::digest(bytes).into())
 }
 
 /// Verifies the `dir:` image at `dir`.
@@ -266,7 +266,7 @@ pub fn verify_dir_image(dir: &Path, keys: &[PublicKey], identity: &IdentityRequi
     summarise(signatures, manifest_digest)
 }
 
-fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) -> Verdict {
+fn summarise(signatures: Vec<SignatureReport>, manifest_digest: ContentSha256) -> Verdict {
     let mut signers = Vec::new();
     let mut identities = Vec::new();
     for report in &signatures {
@@ -283,7 +283,7 @@ fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) ->
         return Verdict::Accepted {
             signers,
             identities,
-            manifest_digest: format!("sha256:{manifest_digest}"),
+            manifest_digest: manifest_digest.to_string(),
             signatures,
         };
     }
@@ -311,7 +311,7 @@ fn summarise(signatures: Vec<SignatureReport>, manifest_digest: Sha256Digest) ->
 pub fn judge_signature(
     bytes: &[u8],
     source_name: &str,
-    manifest_digest: &Sha256Digest,
+    manifest_digest: &ContentSha256,
     keys: &[PublicKey],
     identity: &IdentityRequirement,
 ) -> SignatureOutcome {
@@ -344,7 +344,7 @@ pub fn judge_signature(
 pub(crate) fn judge_vouched_payload(
     key_id: KeyId,
     payload: &[u8],
-    manifest_digest: &Sha256Digest,
+    manifest_digest: &ContentSha256,
     identity: &IdentityRequirement,
 ) -> SignatureOutcome {
     let payload = match SimpleSigningPayload::parse(payload) {
@@ -359,8 +359,8 @@ pub(crate) fn judge_vouched_payload(
     if payload.manifest_digest != *manifest_digest {
         return SignatureOutcome::DigestMismatch {
             key_id,
-            signed: format!("sha256:{}", payload.manifest_digest),
-            actual: format!("sha256:{manifest_digest}"),
+            signed: payload.manifest_digest.to_string(),
+            actual: manifest_digest.to_string(),
         };
     }
     if !identity.accepts(&payload.docker_reference) {

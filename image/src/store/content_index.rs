@@ -36,50 +36,19 @@ pub const CONTENT_INDEX_DIR: &str = "sha256";
 /// Longest symlink target an entry may have: 64 hex digits (a longer one is not ours).
 const MAX_ENTRY_TARGET_LEN: usize = 64;
 
-/// The plain sha256 of a file's content (what a zstd:chunked table of contents records).
-/// Distinct from [`Sha256Digest`], which in the store always means an fs-verity digest.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ContentSha256(pub [u8; 32]);
+/// The plain sha256 of a file's content (what a zstd:chunked table of contents records); the
+/// crate's one plain-sha256 type, distinct from the fs-verity [`Sha256Digest`].
+pub use crate::sha256::ContentSha256;
 
-impl ContentSha256 {
-    /// The sha256 of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        ContentSha256(sha2::Sha256::digest(bytes).into())
-    }
-
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parse exactly 64 hex digits.
-    pub fn from_hex(text: &str) -> Option<Self> {
-        let mut out = [0u8; 32];
-        (text.len() == 64 && hex::decode_to_slice(text, &mut out).is_ok())
-            .then_some(ContentSha256(out))
-    }
-
-    fn index_path(&self) -> String {
-        let hex = self.to_hex();
-        format!("{}/{}", &hex[..2], &hex[2..])
-    }
-}
-
-impl std::fmt::Display for ContentSha256 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", self.to_hex())
-    }
-}
-
-impl std::fmt::Debug for ContentSha256 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ContentSha256({})", self.to_hex())
-    }
+/// An entry's path below [`CONTENT_INDEX_DIR`]: `xx/` + the remaining hex digits.
+fn index_path(sha256: &ContentSha256) -> String {
+    let hex = sha256.to_hex();
+    format!("{}/{}", &hex[..2], &hex[2..])
 }
 
 impl Repository {
     fn content_entry_path(&self, content: &ContentSha256) -> PathBuf {
-        self.dir(CONTENT_INDEX_DIR).join(content.index_path())
+        self.dir(CONTENT_INDEX_DIR).join(index_path(content))
     }
 
     /// What the index says holds `content`, unverified (a hint: see [`Self::find_content`]).
