@@ -54,8 +54,7 @@ pub struct AdmissionRecord {
     /// The fs-verity digest of the mounted composefs image.
     #[serde(with = "digest_text")]
     pub composefs_digest: Sha256Digest,
-    /// How the mount checks objects.
-    #[serde(with = "verity_text")]
+    /// How the mount checks objects (its name: the derive of the one `VerityMode`).
     pub verity: VerityMode,
     /// The mount point.
     pub rootfs: PathBuf,
@@ -147,22 +146,6 @@ mod content_text {
             .and_then(ContentSha256::from_hex)
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not sha256:<hex>")))
-    }
-}
-
-/// A verity mode as its name.
-mod verity_text {
-    use cfsgate_mounter::VerityMode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &VerityMode, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VerityMode, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

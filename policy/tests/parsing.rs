@@ -675,3 +675,15 @@ fn shipped_examples_parse() {
     }
     assert!(count >= 3);
 }
+
+/// The workspace's one `VerityMode` also has `None` (a mount option); a policy demanding
+/// `"verity": "none"` (no check at all) is refused where it is written, as any other name.
+#[test]
+fn composefs_verity_none_is_refused() {
+    let text = "{\"default\": [{\"type\": \"composefs\",\n \"verity\": \"none\"}]}";
+    fails_at(
+        text,
+        Mark::At("\"none\""),
+        |k| matches!(k, PolicyErrorKind::InvalidValue { field, reason } if field == "verity" && reason.contains("\"none\"")),
+    );
+}
