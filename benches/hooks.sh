@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-200}
 if [ -z "${CFSGATE:-}" ]; then
   cargo build --release --bin cfsgate >&2
-  CFSGATE=$PWD/target/release/cfsgate
+  CFSGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/cfsgate
 fi
 [ "$(id -u)" -eq 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
 

@@ -23,7 +23,7 @@ RUNS=${RUNS:-3}
 cd "$(dirname "$0")/.."
 if [[ -z "${CFSGATE:-}" ]]; then
     cargo build --release --bin cfsgate >&2
-    CFSGATE=$PWD/target/release/cfsgate
+    CFSGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/cfsgate
 fi
 for tool in fsverity openssl /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "missing $tool (Debian packages fsverity, openssl, time)" >&2; exit 1; }

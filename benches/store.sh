@@ -19,7 +19,7 @@ WORK=${WORK:-/var/tmp/cfsgate-store-bench}
 mkdir -p "$WORK"
 if [ -z "${CFSGATE:-}" ]; then
     (cd "$ROOT" && cargo build --quiet --release --bin cfsgate)
-    CFSGATE="$ROOT/target/release/cfsgate"
+    CFSGATE="${CARGO_TARGET_DIR:-$ROOT/target}/release/cfsgate"
 fi
 if [ -z "${SRC:-}" ]; then
     if [ -n "${FROMDIR_COPY:-}" ] && [ -d "$FROMDIR_COPY" ]; then

@@ -12,7 +12,7 @@ B=$(mktemp -d)
 trap 'rm -rf "$B"' EXIT
 cargo build --release -p cfsgate >/dev/null 2>&1
 BENCH_DIR="$B" cargo test --release -p cfsgate-verifier --test bench_setup -- --ignored >/dev/null 2>&1
-BIN=$PWD/target/release/cfsgate
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/cfsgate
 
 # Both must be accepted before they are timed.
 "$BIN" verify "oci:$B/layout:sealed" --policy "$B/sealed-policy.json" \

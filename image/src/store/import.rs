@@ -3,8 +3,12 @@
 //! concurrent gc cannot remove an object between its write and the image that references it.
 //!
 //! Each external file's content is hashed, and copied into the store only if its object is
-//! absent (files in parallel): a file up to [`SINGLE_READ_MAX`] is read once into memory; a
-//! larger one is hashed, then copied while hashed again, and the copy must match. A dump file's
+//! absent (files in parallel). A directory's files are hashed by the walk itself (all cores,
+//! overlapped with it), so a present object costs no second read; an absent one is read again:
+//! up to [`SINGLE_READ_MAX`] once into memory, hashed, checked against the walk's digest and
+//! written; larger, copied while hashed again, and the copy must match. A dump's files: up to
+//! [`SINGLE_READ_MAX`] read once into memory; larger, hashed, then copied while hashed again,
+//! and the copy must match. A dump file's
 //! DIGEST is a claim: the backing file is always hashed and must match it, so a dump naming the
 //! wrong backing file, or a source that changes during import (size or digest), is an error,
 //! not a wrong image.
@@ -50,6 +54,9 @@ struct Job {
     source: PathBuf,
     /// The digest the source declared, if any.
     expected: Option<Sha256Digest>,
+    /// `expected` was computed by this import's own walk of the source (not a dump's claim):
+    /// a present object is then taken without reading the file again.
+    walked: bool,
     /// The size the tree records (checked when there is no digest to check).
     size: u64,
 }
@@ -64,9 +71,14 @@ impl Repository {
         if let Some(name) = ref_name {
             super::refs::validate_ref_name(name)?;
         }
-        // The walk does not hash: each file is hashed here, and copied only if its object is
-        // absent, so re-importing a tree writes nothing (see `copy_job`).
-        let opts = BuildOptions::default();
+        // The walk hashes every file (all cores, overlapped with the walk itself); a file is
+        // read again only when its object is absent, and copied then (hashed again while being
+        // copied: a file that changed since the walk is an error), so re-importing a tree
+        // costs what building its image does (see `copy_job`).
+        let opts = BuildOptions {
+            compute_digests: true,
+            ..BuildOptions::default()
+        };
         let tree =
             crate::fromdir::build_from_dir(root, &opts).map_err(|e| StoreError::BadSource {
                 path: root.to_path_buf(),
@@ -83,6 +95,7 @@ impl Repository {
                         source: root
                             .join(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(&path))),
                         expected: *digest,
+                        walked: true,
                         size: *size,
                     })
                 }
@@ -122,6 +135,7 @@ impl Repository {
                     inode,
                     source: backing_source(basedir, backing)?,
                     expected: *digest,
+                    walked: false,
                     size: *size,
                 });
             }
@@ -161,7 +175,12 @@ impl Repository {
 }
 
 fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreError> {
-    if let Some(expected) = &job.expected {
+    if let (true, Some(walked)) = (job.walked, &job.expected) {
+        if batch.contains(walked) {
+            return Ok(*walked);
+        }
+    }
+    if let (false, Some(expected)) = (job.walked, &job.expected) {
         // A declared digest is only a claim: checked even when the object is present. The
         // digest covers the size too.
         return batch
@@ -188,20 +207,38 @@ fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreErr
             return Err(changed(data.len() as u64));
         }
         let digest = fsverity::digest_bytes(&data);
+        check_walked(job, &digest)?;
         if !batch.contains(&digest) {
             batch.add_hashed_bytes(digest, &data)?;
         }
         return Ok(digest);
+    }
+    if let (true, Some(walked)) = (job.walked, &job.expected) {
+        // Large and absent: copied (and hashed again while copied, which must match).
+        batch.add_file_verified(path, walked)?;
+        return Ok(*walked);
     }
     // Large: hash first (nothing written if present), then copy, which must hash the same.
     let (digest, size) = copy_hashing(&mut file, &mut std::io::sink(), path, path)?;
     if size != job.size {
         return Err(changed(size));
     }
+    check_walked(job, &digest)?;
     if !batch.contains(&digest) {
         batch.add_file_verified(path, &digest)?;
     }
     Ok(digest)
+}
+
+/// The content read now must be what the walk hashed (and the tree's image will name).
+fn check_walked(job: &Job, digest: &Sha256Digest) -> Result<(), StoreError> {
+    match (job.walked, &job.expected) {
+        (true, Some(walked)) if walked != digest => Err(StoreError::BadSource {
+            path: job.source.clone(),
+            reason: "content changed during import (its digest differs from the walk's)".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `basedir/backing`, refusing a backing path that could leave `basedir`.
