@@ -175,19 +175,19 @@ impl TreeBuilder {
         };
         let mut decoder = Decoder::new(reader, compression)
             .map_err(|e| layer_err(format!("starting decompression: {e}")))?;
-        let counted = Counted {
-            inner: &mut decoder,
-            hasher: BlobHasher::default(),
-            left: self.uncompressed_left,
-            exceeded: false,
-        };
         let mut staged = self.tree.clone();
         let mut root_entry = self.root_entry.clone();
-        // Decompression (and the diff_id) on a second thread, the tar and its files on this one.
-        let (counted, result) = std::thread::scope(|scope| {
+        // Decompression on a second thread; the diff_id, the tar and its files on this one.
+        let (decompressed, (hasher, left, exceeded), result) = std::thread::scope(|scope| {
             let (feed, mut pipe) = readahead::pipe();
-            let producer = scope.spawn(move || readahead::produce(counted, feed));
-            let mut stream = TarStream::new(&mut pipe, self.opts.limits.max_layer_entries);
+            let producer = scope.spawn(|| readahead::produce(&mut decoder, feed));
+            let mut counted = Counted {
+                inner: &mut pipe,
+                hasher: BlobHasher::default(),
+                left: self.uncompressed_left,
+                exceeded: false,
+            };
+            let mut stream = TarStream::new(&mut counted, self.opts.limits.max_layer_entries);
             let mut applier = Applier {
                 tree: &mut staged,
                 sink,
@@ -197,12 +197,14 @@ impl TreeBuilder {
             };
             let result = apply_entries(&mut stream, &mut applier)
                 .and_then(|()| stream.drain().map_err(TarError::Io));
+            let (hasher, left, exceeded) = (counted.hasher, counted.left, counted.exceeded);
             drop(pipe);
-            (producer.join(), result)
+            (producer.join().is_ok(), (hasher, left, exceeded), result)
         });
-        let mut counted =
-            counted.map_err(|_| layer_err("the decompression thread panicked".into()))?;
-        if counted.exceeded {
+        if !decompressed {
+            return Err(layer_err("the decompression thread panicked".into()));
+        }
+        if exceeded {
             return Err(OciError::Limit {
                 reason: format!(
                     "layer {index} ({}) decompresses past the limit of {} uncompressed bytes for the image",
@@ -224,8 +226,7 @@ impl TreeBuilder {
                 })
             }
         }
-        let left = counted.left;
-        let (diff_id, _) = std::mem::take(&mut counted.hasher).finish();
+        let (diff_id, _) = hasher.finish();
         decoder.into_inner().finish()?;
         if diff_id != layer.diff_id {
             return Err(OciError::DiffIdMismatch {

@@ -1,15 +1,16 @@
 //! A layer's decompression on a thread of its own, ahead of the tar reader that hashes its files.
 //!
-//! Applying a layer is two kinds of work on one byte stream: decompressing it (gzip or zstd,
-//! plus the diff_id's SHA-256 of the result and the uncompressed-size limit) and reading the tar
-//! whose files are hashed (fs-verity) and stored. One thread doing both leaves the other core
-//! idle; here the first half runs on its own scoped thread and hands the second half filled
-//! buffers through a bounded channel, so the two overlap.
+//! Applying a layer is two kinds of work on one byte stream: decompressing it (gzip or zstd)
+//! and reading the tar whose files are hashed (fs-verity) and stored, plus the diff_id's
+//! SHA-256 of the whole tar and the uncompressed-size limit. One thread doing all of it leaves
+//! the other core idle; here decompression runs on its own scoped thread and hands the rest
+//! filled buffers through a bounded channel, so the two overlap (the diff_id is on the reading
+//! side, which balances the two on 2 cores: inflating ≈ hashing twice).
 //!
 //! | side | owns | does |
 //! |---|---|---|
-//! | producer ([`produce`]) | the decompressing reader ([`Counted`]: size cap, diff_id) | fills [`CHUNK`]-byte buffers, sends them, ends with the reader handed back |
-//! | consumer ([`Pipe`]) | the receiving end | `Read` over the buffers in order; returns each empty buffer for reuse |
+//! | producer ([`produce`]) | the decompressing reader | fills [`CHUNK`]-byte buffers, sends them, ends with the reader handed back |
+//! | consumer ([`Pipe`]) | the receiving end | `Read` over the buffers in order (wrapped in [`Counted`]: size cap, diff_id); returns each empty buffer for reuse |
 //!
 //! Memory is bounded: at most [`DEPTH`] full buffers wait in the channel, plus one being filled
 //! and one being read. An error of the producer's reader reaches the consumer as the same
@@ -28,10 +29,10 @@ pub(crate) const CHUNK: usize = 1 << 20;
 /// Full buffers that may wait for the consumer (memory bound: `(DEPTH + 2) * CHUNK`).
 pub(crate) const DEPTH: usize = 4;
 
-/// The producer's reader: the decompressor, with the uncompressed bytes counted (and capped)
-/// and hashed for the diff_id.
+/// The consumer's reader: the decompressed bytes counted (and capped) and hashed for the
+/// diff_id as the tar reader takes them.
 pub(crate) struct Counted<'a, R> {
-    /// The decompressing reader.
+    /// The decompressed stream.
     pub(crate) inner: &'a mut R,
     /// SHA-256 of everything read: the layer's diff_id at the end.
     pub(crate) hasher: BlobHasher,
@@ -56,16 +57,18 @@ impl<R: Read> Read for Counted<'_, R> {
 
 /// The consumer's end: reads the producer's bytes in order.
 pub(crate) struct Pipe {
-    full: Receiver<io::Result<Vec<u8>>>,
+    full: Receiver<io::Result<(Vec<u8>, usize)>>,
     empty: SyncSender<Vec<u8>>,
     current: Vec<u8>,
+    /// Bytes of `current` that hold data.
+    len: usize,
     pos: usize,
     ended: bool,
 }
 
 /// The producer's end, given to [`produce`].
 pub(crate) struct Feed {
-    full: SyncSender<io::Result<Vec<u8>>>,
+    full: SyncSender<io::Result<(Vec<u8>, usize)>>,
     empty: Receiver<Vec<u8>>,
 }
 
@@ -83,6 +86,7 @@ pub(crate) fn pipe() -> (Feed, Pipe) {
             full: full_rx,
             empty: empty_tx,
             current: Vec::new(),
+            len: 0,
             pos: 0,
             ended: false,
         },
@@ -93,10 +97,10 @@ pub(crate) fn pipe() -> (Feed, Pipe) {
 /// pipe; hand `source` back for its final checks.
 pub(crate) fn produce<R: Read>(mut source: R, feed: Feed) -> R {
     loop {
-        let mut buf = feed
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        // Buffers keep their length (CHUNK): only the first `filled` bytes are meaningful, so a
+        // reused one is not zeroed again.
+        let mut buf = feed.empty.try_recv().unwrap_or_default();
+        // A new buffer (or the consumer's empty initial one) is made full-sized once.
         buf.resize(CHUNK, 0);
         let mut filled = 0;
         let mut failed = None;
@@ -111,9 +115,8 @@ pub(crate) fn produce<R: Read>(mut source: R, feed: Feed) -> R {
                 }
             }
         }
-        buf.truncate(filled);
         let at_end = filled < CHUNK;
-        if filled > 0 && feed.full.send(Ok(buf)).is_err() {
+        if filled > 0 && feed.full.send(Ok((buf, filled))).is_err() {
             return source;
         }
         if let Some(e) = failed {
@@ -128,13 +131,14 @@ pub(crate) fn produce<R: Read>(mut source: R, feed: Feed) -> R {
 
 impl Read for Pipe {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
+        while self.pos == self.len {
             if self.ended || out.is_empty() {
                 return Ok(0);
             }
             match self.full.recv() {
-                Ok(Ok(next)) => {
+                Ok(Ok((next, len))) => {
                     let used = std::mem::replace(&mut self.current, next);
+                    self.len = len;
                     // A full return channel only means the producer has buffers enough.
                     let _ = self.empty.try_send(used);
                     self.pos = 0;
@@ -150,7 +154,7 @@ impl Read for Pipe {
                 }
             }
         }
-        let n = out.len().min(self.current.len() - self.pos);
+        let n = out.len().min(self.len - self.pos);
         out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)

@@ -33,11 +33,31 @@ fn hash_stream(
     content: &mut dyn Read,
     mut write: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<(Sha256Digest, u64)> {
+    STREAM_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(STREAM_CHUNK, 0);
+            hash_stream_with(content, &mut write, &mut buf)
+        }
+        // Only if `content` itself hashes a stream on this thread: a buffer of its own.
+        Err(_) => hash_stream_with(content, &mut write, &mut vec![0; STREAM_CHUNK]),
+    })
+}
+
+thread_local! {
+    /// The read buffer of [`hash_stream`], one per thread and kept: a fresh 256 KiB buffer per
+    /// file is an mmap, 64 page faults and an munmap for every file of a layer (most are small).
+    static STREAM_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn hash_stream_with(
+    content: &mut dyn Read,
+    write: &mut impl FnMut(&[u8]) -> io::Result<()>,
+    buf: &mut [u8],
+) -> io::Result<(Sha256Digest, u64)> {
     let mut hasher = FsVerityHasher::<Sha256>::new();
-    let mut buf = vec![0u8; STREAM_CHUNK];
     let mut total = 0u64;
     loop {
-        let n = match content.read(&mut buf) {
+        let n = match content.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -328,11 +328,33 @@ pub(crate) fn copy_hashing(
     source: &Path,
     dest: &Path,
 ) -> Result<(Sha256Digest, u64), StoreError> {
+    COPY_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(COPY_BUFFER_LEN, 0);
+            copy_hashing_with(reader, out, source, dest, &mut buf)
+        }
+        // Only if a reader itself copies on this thread: a buffer of its own.
+        Err(_) => copy_hashing_with(reader, out, source, dest, &mut vec![0; COPY_BUFFER_LEN]),
+    })
+}
+
+thread_local! {
+    /// The copy buffer of [`copy_hashing`], one per thread and kept: a fresh 256 KiB buffer per
+    /// object is an mmap, 64 page faults and an munmap for every file (most are small).
+    static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn copy_hashing_with(
+    reader: &mut impl Read,
+    out: &mut impl Write,
+    source: &Path,
+    dest: &Path,
+    buf: &mut [u8],
+) -> Result<(Sha256Digest, u64), StoreError> {
     let mut hasher = FsVerityHasher::<Sha256>::new();
-    let mut buf = vec![0u8; COPY_BUFFER_LEN];
     let mut size = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
