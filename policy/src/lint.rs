@@ -8,13 +8,13 @@
 //! | the global `default` accepts anything (`insecureAcceptAnything` only) | warning |
 //! | a transport default `""` that accepts anything | info |
 //! | a key file (or `keyData`) that does not exist, is not a regular file (a FIFO, `/dev/zero`: never opened blocking, never read without bound), holds no PEM public key, holds a key cfsgate cannot use, or holds several PEM blocks | error |
-//! | a CA file (`fulcio`, `pki`) that does not exist or holds no PEM certificate | error |
+//! | a CA file or inline CA data (`fulcio`, `pki`) that does not exist, holds no PEM certificate, or holds none that parses (roots: at least one must, as containers/image's `AppendCertsFromPEM` needs; `pki` intermediates: every block must be a certificate) | error |
 //! | `threshold` larger than the number of distinct keys (the same key listed twice — a copy, DER and PEM, a compressed point — counts once, as in evaluation) | error |
 //! | the same key listed twice with the same window (and the threshold still reachable) | warning |
 //! | a validity window with `notBefore` after `notAfter` | error |
 //! | a key listed both in a standard field and in `cfsgate.keys` (its window is bypassed) | warning |
 //! | the same key trusted under several scopes | info |
-//! | requirements cfsgate will always reject (`signedBy`, `signedBaseLayer`, fulcio, pki) | warning |
+//! | requirements cfsgate will always reject (`signedBy`, `signedBaseLayer`) | warning |
 //!
 //! Key files are looked up under `root` (`/` for the running system), so a policy for an
 //! image or chroot can be checked from outside it.
@@ -285,12 +285,23 @@ pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
                             }
                         }
                     }
+                    let mut cert_source =
+                        |source: &CertSource, kind: PemKind, what: &str| match source {
+                            CertSource::Path(file) => {
+                                files.push((file.path.clone(), file.location, kind))
+                            }
+                            CertSource::Data(data) => {
+                                if let Err(reason) = check_certificates(data, kind) {
+                                    push(Severity::Error, location, format!("{what}: {reason}"));
+                                }
+                            }
+                        };
                     match &s.trust_root {
-                        TrustRoot::Fulcio(f) => cert_file(&mut files, &f.ca),
+                        TrustRoot::Fulcio(f) => cert_source(&f.ca, PemKind::Certificate, "caData"),
                         TrustRoot::Pki(p) => {
-                            cert_file(&mut files, &p.ca_roots);
+                            cert_source(&p.ca_roots, PemKind::Certificate, "caRootsData");
                             if let Some(i) = &p.ca_intermediates {
-                                cert_file(&mut files, i);
+                                cert_source(i, PemKind::Intermediates, "caIntermediatesData");
                             }
                         }
                         TrustRoot::PublicKeys { .. } => {}
@@ -338,12 +349,6 @@ fn describe(material: &KeyMaterial) -> String {
             KeyringSelector::Description(d) => format!("key {d:?} of keyring {keyring:?}"),
             KeyringSelector::Serial(s) => format!("key {s} of keyring {keyring:?}"),
         },
-    }
-}
-
-fn cert_file(files: &mut Vec<(PathBuf, Location, PemKind)>, source: &CertSource) {
-    if let CertSource::Path(file) = source {
-        files.push((file.path.clone(), file.location, PemKind::Certificate));
     }
 }
 
@@ -404,7 +409,10 @@ fn unreachable_docker_scope(scope: &str) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PemKind {
     PublicKey,
+    /// CA roots (`caPath`, `caRootsPath`): at least one certificate must parse.
     Certificate,
+    /// `caIntermediatesPath`: every PEM block must be a certificate that parses.
+    Intermediates,
 }
 
 /// What makes two key entries the same key: the key's id when it parses, else the entry.
@@ -454,10 +462,51 @@ fn check_public_key(bytes: &[u8]) -> Result<(), String> {
 
 fn check_file(root: &Path, path: &Path, kind: PemKind) -> Result<(), String> {
     let bytes = read_under_root(root, path)?;
-    check_pem(&bytes, kind)?;
     if kind == PemKind::PublicKey {
+        check_pem(&bytes, kind)?;
         // The key must also be one cfsgate can use (and the only key in the file).
         check_public_key(&bytes)?;
+        return Ok(());
+    }
+    check_certificates(&bytes, kind)
+}
+
+/// CA certificates as the verifier reads them: roots like Go's `AppendCertsFromPEM` (blocks
+/// other than parseable certificates skipped, at least one needed), intermediates strictly.
+fn check_certificates(bytes: &[u8], kind: PemKind) -> Result<(), String> {
+    check_pem(bytes, PemKind::Certificate)?;
+    // check_pem has made sure it is UTF-8.
+    let text = String::from_utf8_lossy(bytes);
+    let mut parsed = 0usize;
+    let mut rest: &str = &text;
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let after = &rest[begin + 11..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = &after[..label_end];
+        let end_marker = format!("-----END {label}-----");
+        let Some(end) = after.find(&end_marker) else {
+            break;
+        };
+        let block = &rest[begin..begin + 11 + end + end_marker.len()];
+        rest = &after[end + end_marker.len()..];
+        let cert = (label == "CERTIFICATE")
+            .then(|| cfsgate_keyring::x509::Certificate::parse(block.as_bytes(), "CA"))
+            .and_then(Result::ok);
+        match (cert, kind) {
+            (Some(_), _) => parsed += 1,
+            (None, PemKind::Intermediates) => {
+                return Err(format!(
+                    "PEM block {} ({label:?}) is not an X.509 certificate; containers/image refuses the whole intermediates file",
+                    parsed + 1
+                ))
+            }
+            (None, _) => {}
+        }
+    }
+    if parsed == 0 {
+        return Err("holds no X.509 certificate that parses: no signature can be verified with it (containers/image: \"error loading CA certificates\")".into());
     }
     Ok(())
 }
@@ -486,7 +535,7 @@ fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), String> {
             .collect();
         let label_ok = match kind {
             PemKind::PublicKey => label.ends_with("PUBLIC KEY"),
-            PemKind::Certificate => label == "CERTIFICATE",
+            PemKind::Certificate | PemKind::Intermediates => label == "CERTIFICATE",
         };
         if label_ok {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -501,7 +550,7 @@ fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), String> {
     }
     let wanted = match kind {
         PemKind::PublicKey => "PUBLIC KEY",
-        PemKind::Certificate => "CERTIFICATE",
+        PemKind::Certificate | PemKind::Intermediates => "CERTIFICATE",
     };
     if found_any {
         Err(format!("contains PEM, but no {wanted} block"))

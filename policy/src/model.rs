@@ -187,13 +187,6 @@ impl Requirement {
             Requirement::SignedBaseLayer { .. } => {
                 Some("signedBaseLayer is not implemented (by containers/image either)")
             }
-            Requirement::SigstoreSigned(s) => match &s.trust_root {
-                TrustRoot::Fulcio(_) => {
-                    Some("sigstoreSigned with fulcio is not supported by cfsgate")
-                }
-                TrustRoot::Pki(_) => Some("sigstoreSigned with pki is not supported by cfsgate"),
-                TrustRoot::PublicKeys { .. } => None,
-            },
             _ => None,
         }
     }
@@ -366,10 +359,10 @@ pub enum TrustRoot {
         /// `cfsgate.keys`, each with its validity window.
         extension: Vec<TrustedKey>,
     },
-    /// `fulcio` (keyless): parsed, not supported by cfsgate. Boxed, like `Pki`, so that
-    /// the common public-key requirement stays small (every scope holds one).
+    /// `fulcio` (keyless): certificates issued by these CAs, logged in Rekor. Boxed, like
+    /// `Pki`, so that the common public-key requirement stays small (every scope holds one).
     Fulcio(Box<Fulcio>),
-    /// `pki` (X.509 CA): parsed, not supported by cfsgate.
+    /// `pki` (X.509 CA): certificates chaining to these roots.
     Pki(Box<Pki>),
 }
 

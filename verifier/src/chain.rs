@@ -664,7 +664,9 @@ pub(crate) fn why_unsigned(
     if let Some(o) = outcomes().find(|o| {
         matches!(
             o,
-            SignatureOutcome::OutsideValidity { .. } | SignatureOutcome::RekorRejected { .. }
+            SignatureOutcome::OutsideValidity { .. }
+                | SignatureOutcome::RekorRejected { .. }
+                | SignatureOutcome::CertificateRejected { .. }
         )
     }) {
         return crate::evaluate::describe_outcome(o);

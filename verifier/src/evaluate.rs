@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `insecureAcceptAnything` | always (the image is not even read) |
 //! | `reject` | never |
-//! | `signedBy`, `signedBaseLayer`, `sigstoreSigned` with `fulcio`/`pki` | never: "not supported" |
+//! | `signedBy`, `signedBaseLayer` | never: "not supported" |
+//! | `sigstoreSigned` with `fulcio`/`pki` | a signature's certificate passes [`crate::keyless`] (for `fulcio` with a Rekor SET), then payload, digest and identity as below |
 //! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it |
 //! | `sigstoreSigned` with `rekorPublicKey*` | as above, and a signature counts only when its Rekor bundle verifies offline with one of the Rekor keys (any one) and logs that signature, key and payload ([`crate::rekor`]); the SET's `integratedTime` is then the time validity windows are judged at (without Rekor keys: `now`) |
 //! | `composefs` | with `sealed`: the image's seal checks ([`crate::root`]), giving the trusted composefs digest; `verity` is reported as [`Decision::required_verity`] |
@@ -433,6 +434,12 @@ impl Evaluation<'_, '_> {
             "  signedIdentity {}, threshold {threshold} distinct key(s)",
             requirement.signed_identity.type_name()
         ));
+        let keyless = match crate::keyless::KeylessRoot::load(&requirement.trust_root) {
+            Ok(keyless) => keyless,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        self.explanation
+            .extend(keyless.iter().map(|r| format!("  {}", r.describe())));
         let mut keys = Vec::new();
         let mut unusable = Vec::new();
         for trusted in requirement.trusted_keys(location) {
@@ -457,7 +464,7 @@ impl Evaluation<'_, '_> {
                 }
             }
         }
-        if keys.is_empty() {
+        if keys.is_empty() && keyless.is_none() {
             return Ok(Err(format!(
                 "no trusted key could be loaded ({})",
                 unusable.join("; ")
@@ -508,7 +515,10 @@ impl Evaluation<'_, '_> {
         let judgements: Vec<SignatureJudgement> = image
             .signatures
             .iter()
-            .map(|found| judge(found, &image.manifest_digest, &keys, &identity, context))
+            .map(|found| match &keyless {
+                Some(root) => root.judge(found, &image.manifest_digest, &identity, context),
+                None => judge(found, &image.manifest_digest, &keys, &identity, context),
+            })
             .collect();
         let mut signers: Vec<KeyId> = Vec::new();
         for judgement in &judgements {
@@ -682,6 +692,9 @@ pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
             key_id.short(),
             Timestamp(*at)
         ),
+        SignatureOutcome::CertificateRejected { reason } => {
+            format!("certificate not accepted: {reason}")
+        }
         SignatureOutcome::RekorRejected { key_id, reason } => format!(
             "key {} signed, but the signature's Rekor SET is not accepted: {reason}",
             key_id.short()

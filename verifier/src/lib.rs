@@ -18,6 +18,8 @@
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
 //! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
+//! | [`cert`] | X.509 certificates: parsing, SAN / Fulcio fields, chain verification as Go's `crypto/x509` (Fulcio, PKI) |
+//! | [`keyless`] | `sigstoreSigned` with `fulcio` or `pki`: the signature's certificate chained, its subject matched, its key verifying |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
 //! | [`root`] | the composefs root of an image: the seal checked when present, else the image built from the verified layers (stored for the gate) |
 //! | [`evaluate`](mod@evaluate) | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
@@ -27,12 +29,14 @@ pub mod audit;
 pub mod bundle;
 pub mod bundle_sign;
 pub mod bundle_verify;
+pub mod cert;
 pub mod chain;
 pub mod cstorage;
 pub mod dir;
 pub mod doctor;
 pub mod evaluate;
 pub mod explain;
+pub mod keyless;
 pub mod ocisig;
 pub mod payload;
 pub mod rekor;

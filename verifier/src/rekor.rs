@@ -26,7 +26,7 @@
 //! | `kind` | `hashedrekord` |
 //! | `apiVersion` | `0.0.1` |
 //! | `spec.signature.content` | base64 of the cosign signature bytes |
-//! | `spec.signature.publicKey.content` | base64 of a PEM public key: the key that verified the signature (compared as SPKI) |
+//! | `spec.signature.publicKey.content` | base64 of a PEM public key: the key that verified the signature (compared as SPKI); for a keyless (Fulcio) signature, the PEM certificate of the signature's certificate annotation (compared as containers/image does: the DER of the one PEM block each holds, nothing after it) |
 //! | `spec.data.hash.algorithm` | `sha256` |
 //! | `spec.data.hash.value` | hex sha256 of the exact payload bytes |
 //!
@@ -126,6 +126,12 @@ pub enum RekorError {
         /// The key that verified the signature.
         signer: KeyId,
     },
+    /// The signature's certificate annotation is not one PEM block.
+    #[error("the signature's certificate cannot be matched against the Rekor entry: {0}")]
+    CertificateMalformed(String),
+    /// The entry logs another certificate (or a key) than the signature's certificate.
+    #[error("the Rekor entry logs another certificate than the signature's")]
+    CertificateMismatch,
     /// The entry's payload hash algorithm is not sha256 (given).
     #[error("the Rekor entry hashes the payload with {0:?}, only sha256 is supported")]
     UnsupportedHashAlgorithm(String),
@@ -398,12 +404,56 @@ struct HashedRekordPublicKey {
     content: String,
 }
 
+/// What the entry's `publicKey` must be.
+#[derive(Clone, Copy)]
+enum LoggedSigner<'a> {
+    /// The key (by SPKI id) that verified the signature.
+    Key(KeyId),
+    /// The signature's certificate annotation (PEM text, exactly one block).
+    Certificate(&'a [u8]),
+}
+
 /// Verifies the bundle JSON `bundle` against the trusted Rekor `keys` (any one may have
 /// signed it) and the signature it must log; see the module docs for the order of checks.
 pub fn verify_bundle(
     bundle: &[u8],
     keys: &[RekorKey],
     artifact: &SignedArtifact,
+) -> Result<RekorEntry, RekorError> {
+    verify_logged(
+        bundle,
+        keys,
+        artifact.payload,
+        artifact.signature,
+        LoggedSigner::Key(artifact.signer),
+    )
+}
+
+/// As [`verify_bundle`] for a keyless signature: the entry must log `certificate_pem` (the
+/// signature's certificate annotation) rather than a key. Nothing about the certificate is
+/// trusted here: the caller verifies it at the returned entry's time.
+pub fn verify_bundle_for_certificate(
+    bundle: &[u8],
+    keys: &[RekorKey],
+    payload: &[u8],
+    signature: &[u8],
+    certificate_pem: &[u8],
+) -> Result<RekorEntry, RekorError> {
+    verify_logged(
+        bundle,
+        keys,
+        payload,
+        signature,
+        LoggedSigner::Certificate(certificate_pem),
+    )
+}
+
+fn verify_logged(
+    bundle: &[u8],
+    keys: &[RekorKey],
+    payload: &[u8],
+    signature: &[u8],
+    signer: LoggedSigner,
 ) -> Result<RekorEntry, RekorError> {
     let bundle = parse_bundle(bundle)?;
     let log_id = bundle.payload.log_id()?;
@@ -426,7 +476,7 @@ pub fn verify_bundle(
             rekor_key: rekor_key.id,
         });
     }
-    check_body(&bundle.payload.body, artifact)?;
+    check_body(&bundle.payload.body, payload, signature, signer)?;
     Ok(RekorEntry {
         // At most 2^53 (checked when parsing), so it fits.
         integrated_time: i64::try_from(bundle.payload.integrated_time).unwrap_or(i64::MAX),
@@ -437,7 +487,12 @@ pub fn verify_bundle(
 }
 
 /// The logged entry must be a `hashedrekord` of exactly this signature, key and payload.
-fn check_body(body_base64: &str, artifact: &SignedArtifact) -> Result<(), RekorError> {
+fn check_body(
+    body_base64: &str,
+    payload: &[u8],
+    signature: &[u8],
+    signer: LoggedSigner,
+) -> Result<(), RekorError> {
     let body = BASE64
         .decode(body_base64)
         .map_err(|e| RekorError::BodyNotBase64(e.to_string()))?;
@@ -456,16 +511,29 @@ fn check_body(body_base64: &str, artifact: &SignedArtifact) -> Result<(), RekorE
     let logged_signature = BASE64.decode(&spec.signature.content).map_err(|e| {
         RekorError::BodyMalformed(format!("spec.signature.content is not base64: {e}"))
     })?;
-    if logged_signature != artifact.signature {
+    if logged_signature != signature {
         return Err(RekorError::SignatureMismatch);
     }
 
-    let logged_key = logged_public_key(&spec.signature.public_key.content)?;
-    if logged_key != artifact.signer {
-        return Err(RekorError::PublicKeyMismatch {
-            logged: logged_key,
-            signer: artifact.signer,
-        });
+    match signer {
+        LoggedSigner::Key(signer) => {
+            let logged = logged_public_key(&spec.signature.public_key.content)?;
+            if logged != signer {
+                return Err(RekorError::PublicKeyMismatch { logged, signer });
+            }
+        }
+        LoggedSigner::Certificate(pem) => {
+            let logged = BASE64
+                .decode(&spec.signature.public_key.content)
+                .map_err(|e| RekorError::PublicKeyMalformed(format!("not base64: {e}")))?;
+            let logged = crate::cert::single_pem_block(&logged)
+                .map_err(|e| RekorError::PublicKeyMalformed(e.to_string()))?;
+            let ours = crate::cert::single_pem_block(pem)
+                .map_err(|e| RekorError::CertificateMalformed(e.to_string()))?;
+            if logged != ours {
+                return Err(RekorError::CertificateMismatch);
+            }
+        }
     }
 
     if spec.data.hash.algorithm != HASH_ALGORITHM_SHA256 {
@@ -476,7 +544,7 @@ fn check_body(body_base64: &str, artifact: &SignedArtifact) -> Result<(), RekorE
     let logged = ContentSha256::from_hex(&spec.data.hash.value).ok_or_else(|| {
         RekorError::HashMalformed(spec.data.hash.value.chars().take(100).collect())
     })?;
-    let actual = sha256_of(artifact.payload);
+    let actual = sha256_of(payload);
     if logged != actual {
         return Err(RekorError::PayloadHashMismatch { logged, actual });
     }

@@ -31,9 +31,10 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Annotation holding a Rekor bundle (JSON), checked by [`crate::rekor`] when the policy
 /// names Rekor keys.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-/// Annotation holding a Fulcio certificate (PEM), not checked by this slice.
+/// Annotation holding the signing certificate (PEM) of a keyless or PKI signature, checked
+/// by [`crate::keyless`] under `fulcio` / `pki` requirements.
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
-/// Annotation holding the certificate chain (PEM), not checked by this slice.
+/// Annotation holding the certificate chain (PEM): intermediates, then the root.
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 
 /// Why bytes are not a well-formed sigstore signature.
@@ -126,6 +127,13 @@ pub struct SigstoreSignature {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `text` without CR and LF: Go's base64 decoder (what containers/image decodes the payload
+/// and the signature annotation with) ignores them, and cosign wraps RSA signatures at 76
+/// columns (the PKI fixture's signature is so wrapped).
+fn without_line_breaks(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect()
+}
+
 /// Whether `bytes` start with the sigstore prefix (the file is meant to be one).
 pub fn is_sigstore(bytes: &[u8]) -> bool {
     bytes.starts_with(SIGSTORE_PREFIX)
@@ -158,7 +166,7 @@ impl SigstoreSignature {
                 reason: e.to_string(),
             })?;
         let payload = BASE64
-            .decode(&wrapper.payload)
+            .decode(without_line_breaks(&wrapper.payload))
             .map_err(|e| SigstoreParseError::Base64 {
                 source_name: source_name.to_string(),
                 field: "payload",
@@ -171,7 +179,7 @@ impl SigstoreSignature {
                 source_name: source_name.to_string(),
             })?;
         let signature = BASE64
-            .decode(signature_b64)
+            .decode(without_line_breaks(signature_b64))
             .map_err(|e| SigstoreParseError::Base64 {
                 source_name: source_name.to_string(),
                 field: SIGNATURE_ANNOTATION,

@@ -107,6 +107,13 @@ pub enum SignatureOutcome {
         /// Why the Rekor bundle does not vouch for it.
         reason: String,
     },
+    /// Under a `fulcio` or `pki` requirement: the signature's certificate is not accepted
+    /// (missing, not chaining to the CAs, another subject or issuer, its Rekor SET refused,
+    /// or its key does not verify the signature); see [`crate::keyless`].
+    CertificateRejected {
+        /// Why.
+        reason: String,
+    },
     /// Verified by a trusted key, but made (at unix time `at`: the Rekor SET's time when
     /// one was verified, else the current time) outside that key's validity window.
     OutsideValidity {
