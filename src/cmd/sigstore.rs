@@ -4,20 +4,24 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `sigstore verify-bundle --bundle FILE --key KEY.pub [--trusted-root FILE] FILE_OR_sha256:HEX` | verifies a key-signed bundle ([`cfsgate_verifier::bundle_verify`]): exit 0 when it verifies |
-//! | `sigstore verify-bundle --bundle FILE --certificate-identity ID --certificate-oidc-issuer URL …` | keyless (Fulcio) bundles: refused for now (exit 1, says so) |
+//! | `sigstore verify-bundle --bundle FILE --key KEY.pub [--trusted-root FILE] FILE_OR_sha256:HEX` | verifies a key-signed bundle: exit 0 when it verifies |
+//! | `sigstore verify-bundle --bundle FILE --certificate-identity ID --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_sha256:HEX` | verifies a keyless (Fulcio certificate) bundle for that identity and issuer, exactly |
 //!
-//! The transparency logs come from `--trusted-root` (sigstore's `trusted_root.json`), by default
-//! `/etc/cfsgate/sigstore/trusted_root.json`. Everything is judged offline; `now` only bounds
-//! the SET's time from above.
+//! Both run [`cfsgate_verifier::bundle_keyless::verify_bundle`] against `--trusted-root`
+//! (sigstore's `trusted_root.json`: logs, CT logs, CAs, timestamp authorities), by default
+//! `/etc/cfsgate/sigstore/trusted_root.json`. Everything is judged offline at the signing time
+//! the bundle proves (SET, RFC 3161 timestamp); `now` only bounds the SET's time from above.
+//! A refusal exits 1 and says which check failed.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use cfsgate_keyring::{read_trust_file, PublicKey, MAX_TRUST_FILE_BYTES};
 use cfsgate_verifier::bundle::{parse_bundle, MAX_BUNDLE_BYTES};
-use cfsgate_verifier::bundle_verify::{verify_bundle_with_key, Artifact, TrustedRoot};
+use cfsgate_verifier::bundle_keyless::{verify_bundle as verify, Expected};
+use cfsgate_verifier::bundle_verify::Artifact;
 use cfsgate_verifier::evaluate::unix_now;
+use cfsgate_verifier::trusted_root::TrustedRoot;
 
 /// Where the trusted root is read from without `--trusted-root`.
 pub const DEFAULT_TRUSTED_ROOT: &str = "/etc/cfsgate/sigstore/trusted_root.json";
@@ -72,10 +76,16 @@ fn verify_bundle(args: &VerifyBundleArgs) -> Result<()> {
     )?;
     let bundle =
         parse_bundle(&bundle_bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
-    let Some(key_path) = &args.key else {
-        bail!("keyless (certificate) bundle verification is not supported yet: refused");
+    let key = args.key.as_deref().map(PublicKey::from_file).transpose()?;
+    let expected = match (
+        &key,
+        &args.certificate_identity,
+        &args.certificate_oidc_issuer,
+    ) {
+        (Some(key), _, _) => Expected::Key(key),
+        (None, Some(identity), Some(issuer)) => Expected::Identity { identity, issuer },
+        _ => bail!("give --key, or --certificate-identity and --certificate-oidc-issuer"),
     };
-    let key = PublicKey::from_file(key_path)?;
     let root_path = args
         .trusted_root
         .clone()
@@ -100,17 +110,19 @@ fn verify_bundle(args: &VerifyBundleArgs) -> Result<()> {
             Artifact::Bytes(&bytes)
         }
     };
-    let verified = verify_bundle_with_key(&bundle, artifact, &key, &root.logs, unix_now())
-        .with_context(|| format!("bundle {}", args.bundle.display()))?;
+    let verified = verify(&bundle, artifact, expected, &root, unix_now())
+        .with_context(|| format!("bundle {}: refused", args.bundle.display()))?;
+    let times: Vec<String> = verified
+        .times
+        .iter()
+        .map(|t| format!("{} by {}", cfsgate_policy::Timestamp(t.time), t.source))
+        .collect();
     println!(
-        "verified: bundle {} signed by key {}, log entries {:?}{}",
+        "verified: bundle {} signed by {}, log entries {:?}, signed at {}",
         args.bundle.display(),
-        verified.signer.short(),
+        verified.signer,
         verified.log_indexes,
-        verified
-            .integrated_time
-            .map(|t| format!(", integrated at {}", cfsgate_policy::Timestamp(t)))
-            .unwrap_or_default()
+        times.join(", ")
     );
     Ok(())
 }

@@ -11,11 +11,12 @@
 //! | `verificationMaterial.x509CertificateChain.certificates[].rawBytes` | v0.1/v0.2: the signing certificate first (DER) |
 //! | `verificationMaterial.certificate.rawBytes` | v0.3: the signing certificate (DER) |
 //! | `verificationMaterial.tlogEntries[]` | transparency log entries ([`TlogEntry`]) |
+//! | `verificationMaterial.timestampVerificationData.rfc3161Timestamps[].signedTimestamp` | RFC 3161 timestamp responses (checked by [`crate::tsa`]) |
 //! | `messageSignature.messageDigest` / `.signature` | a signature over the artifact (its digest given for reference) |
 //! | `dsseEnvelope.payload` / `.payloadType` / `.signatures[].sig` | a DSSE envelope; the signature covers PAE(payloadType, payload) |
 //!
 //! A tlog entry: `logIndex`, `logId.keyId` (sha256 of the log key's SPKI), `kindVersion`
-//! (`hashedrekord`/`dsse` `0.0.1`), `integratedTime`, `inclusionPromise.signedEntryTimestamp`
+//! (`hashedrekord`/`dsse`/`intoto`, `0.0.1`/`0.0.2`), `integratedTime`, `inclusionPromise.signedEntryTimestamp`
 //! (the SET), `inclusionProof` (`logIndex`, `rootHash`, `treeSize`, `hashes[]`,
 //! `checkpoint.envelope`), `canonicalizedBody` (the logged entry, base64 of its JSON).
 //! Bundles of version 0.1 must carry a SET; later versions an inclusion proof.
@@ -29,6 +30,8 @@ use serde::Deserialize;
 pub const MAX_BUNDLE_BYTES: u64 = 1024 * 1024;
 /// Most tlog entries read from one bundle (clients write one).
 pub const MAX_TLOG_ENTRIES: usize = 16;
+/// Most RFC 3161 timestamps read from one bundle (sigstore-go's and sigstore-python's limit).
+pub const MAX_TIMESTAMPS: usize = 32;
 /// Most hashes in an inclusion proof: a tree of 2^64 leaves needs 64.
 pub const MAX_PROOF_HASHES: usize = 64;
 
@@ -206,6 +209,9 @@ pub struct Bundle {
     pub content: BundleContent,
     /// `verificationMaterial.tlogEntries`, in bundle order.
     pub tlog_entries: Vec<TlogEntry>,
+    /// `verificationMaterial.timestampVerificationData.rfc3161Timestamps[].signedTimestamp`:
+    /// RFC 3161 timestamp responses (DER), in bundle order.
+    pub timestamps: Vec<Vec<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +231,20 @@ struct MaterialJson {
     x509_certificate_chain: Option<ChainJson>,
     #[serde(default)]
     tlog_entries: Vec<TlogJson>,
+    timestamp_verification_data: Option<TimestampDataJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimestampDataJson {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<SignedTimestampJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTimestampJson {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -433,11 +453,32 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleParseError> {
             });
         }
     }
+    let stamps = material
+        .timestamp_verification_data
+        .map(|t| t.rfc3161_timestamps)
+        .unwrap_or_default();
+    if stamps.len() > MAX_TIMESTAMPS {
+        return Err(field(
+            "timestampVerificationData.rfc3161Timestamps",
+            format!("more than {MAX_TIMESTAMPS} timestamps"),
+        ));
+    }
+    let timestamps = stamps
+        .iter()
+        .map(|t| base64("rfc3161Timestamps.signedTimestamp", &t.signed_timestamp))
+        .collect::<Result<Vec<_>, _>>()?;
+    if (1..timestamps.len()).any(|i| timestamps[..i].contains(&timestamps[i])) {
+        return Err(field(
+            "timestampVerificationData.rfc3161Timestamps",
+            "the same timestamp twice",
+        ));
+    }
     Ok(Bundle {
         version,
         signer,
         content,
         tlog_entries,
+        timestamps,
     })
 }
 

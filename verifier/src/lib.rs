@@ -17,6 +17,14 @@
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
+//! | [`bundle_keyless`] | offline verification of any bundle (keyless Fulcio certificate or key) against a whole `trusted_root.json`: chain, SCT, identity, timestamps |
+//! | [`bundle_tlog`] | a bundle's tlog entries: logged bodies (Rekor v1 and v2 kinds), SET, inclusion proof |
+//! | [`checkpoint`] | transparency log checkpoints (signed notes, cosignatures) |
+//! | [`trusted_root`] | sigstore's `trusted_root.json`: tlogs, ctlogs, CAs, TSAs and their validity windows |
+//! | [`tsa`] | RFC 3161 timestamps (CMS SignedData of a TSTInfo) checked against trusted TSAs |
+//! | [`sct`] | signed certificate timestamps embedded in Fulcio certificates |
+//! | [`sigalg`] | signature algorithms named apart from the key (CMS, X.509, SCT), sigstore's prehashed ECDSA |
+//! | [`asn1`] | a minimal strict DER reader for CMS and TSTInfo |
 //! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
 //! | [`cert`] | X.509 certificates: parsing, SAN / Fulcio fields, chain verification as Go's `crypto/x509` (Fulcio, PKI) |
 //! | [`keyless`] | `sigstoreSigned` with `fulcio` or `pki`: the signature's certificate chained, its subject matched, its key verifying |
@@ -25,12 +33,17 @@
 //! | [`evaluate`](mod@evaluate) | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
+pub mod asn1;
 pub mod audit;
 pub mod bundle;
+pub mod bundle_cert;
+pub mod bundle_keyless;
 pub mod bundle_sign;
+pub mod bundle_tlog;
 pub mod bundle_verify;
 pub mod cert;
 pub mod chain;
+pub mod checkpoint;
 pub mod cstorage;
 pub mod dir;
 pub mod doctor;
@@ -41,8 +54,12 @@ pub mod ocisig;
 pub mod payload;
 pub mod rekor;
 pub mod root;
+pub mod sct;
+pub mod sigalg;
 pub mod sign;
 pub mod sigstore;
+pub mod trusted_root;
+pub mod tsa;
 pub mod verify;
 
 pub use chain::{check_seal, judge, load_image, LoadedImage, LoadedKey, SealFailure, SealOk};

@@ -152,7 +152,7 @@ fn each_tampered_part_is_refused_saying_which() {
         *checkpoint = Value::String(text);
     });
     assert!(
-        matches!(&e, Err(BundleError::CheckpointInvalid { reason, .. }) if reason.contains("no signature by the log key")),
+        matches!(&e, Err(BundleError::CheckpointInvalid { reason, .. }) if reason.contains("does not verify with the log key")),
         "{e:?}"
     );
     // The logged body of another signature: the SET no longer covers it.
