@@ -15,6 +15,7 @@ Sources (read in place, never copied into the repository):
 | key_pem      | containers-image keys and certificates; openssl-made keys (PEM and DER, SPKI and PKCS#1) |
 | policy_parse | containers-image policy.json, examples/policy/*.json, policies in policy/tests |
 | hook_json    | `runc spec` config.json, state JSON, examples/hooks.d |
+| registry_json | challenges (Bearer, Basic), token answers, a manifest, an index, referrers indexes, made here, each behind its selector byte |
 
 Usage: seed.py REPO_ROOT CONFORMANCE_DIR CFSGATE_BINARY_OR_EMPTY
 """
@@ -333,6 +334,38 @@ def seed_hook(corpus, repo):
             put(corpus, "hook_json", f.read())
 
 
+def seed_registry(corpus):
+    """registry_json: the first byte picks the parser (0 challenge, 1 token, 2 manifest, 3
+    referrers index), as fuzz/fuzz_targets/registry_json.rs reads it."""
+    d = "sha256:" + "ab" * 32
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": d, "size": 2},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": d, "size": 10}]}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": manifest["mediaType"], "digest": d, "size": 100,
+                            "platform": {"os": "linux", "architecture": a}}
+                           for a in ("amd64", "arm64")]}
+    referrers = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": [{"mediaType": manifest["mediaType"], "digest": d, "size": 400,
+                                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]}
+    seeds = [
+        (0, b'Bearer realm="https://auth.example/token",service="registry.example",'
+            b'scope="repository:a/b:pull"'),
+        (0, b'Basic realm="cfsgate-test"'),
+        (0, b"Bearer realm=https://auth.example/token, service=reg"),
+        (1, b'{"token":"abc","expires_in":300}'),
+        (1, b'{"access_token":"xyz"}'),
+        (2, json.dumps(manifest).encode()),
+        (2, json.dumps(index).encode()),
+        (3, json.dumps(referrers).encode()),
+        (3, b'{"manifests":[]}'),
+    ]
+    for selector, data in seeds:
+        put(corpus, "registry_json", bytes([selector]) + data)
+
+
 def main():
     repo, conf, cfsgate = sys.argv[1], sys.argv[2], sys.argv[3]
     corpus = os.path.join(repo, "fuzz", "corpus")
@@ -343,6 +376,7 @@ def main():
     seed_keys(corpus)
     seed_policies(corpus, repo)
     seed_hook(corpus, repo)
+    seed_registry(corpus)
     for t in sorted(os.listdir(corpus)):
         print("%-14s %d seeds" % (t, len(os.listdir(os.path.join(corpus, t)))))
 

@@ -300,3 +300,146 @@ fn bundles_are_pushed_as_referrers_and_read_back_through_the_tag_schema_and_the_
     assert_eq!(read[0].manifest, first);
     verify_manifest_bundle(&read[0].blob, &digest.0 .0, &[signer]).unwrap();
 }
+
+/// An OCI layout at `layout` with an image index tagged `multi` over two images (linux/amd64
+/// and linux/arm64, each made by umoci, whose `/etc/motd` names its platform); the index's
+/// digest.
+fn multi_arch_layout(base: &Path, layout: &Path) -> BlobDigest {
+    run(Command::new("umoci").args(["init", "--layout"]).arg(layout));
+    let mut descriptors = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let root = base.join(format!("rootfs-{arch}"));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/motd"), format!("{arch}\n")).unwrap();
+        let tagged = format!("{}:{arch}", layout.display());
+        run(Command::new("umoci").args(["new", "--image", &tagged]));
+        run(Command::new("umoci")
+            .args(["insert", "--image", &tagged])
+            .arg(&root)
+            .arg("/"));
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == arch)
+            .unwrap()
+            .clone();
+        descriptors.push(serde_json::json!({
+            "mediaType": MANIFEST, "digest": entry["digest"], "size": entry["size"],
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+    }
+    let top = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": descriptors});
+    let bytes = serde_json::to_vec(&top).unwrap();
+    let digest = BlobDigest::of(&bytes);
+    std::fs::write(layout.join("blobs/sha256").join(digest.hex()), &bytes).unwrap();
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": INDEX, "digest": digest.to_string(), "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
+/// A bundle made by `cfsgate sign --format bundle` for a multi-arch tag names the index (what
+/// cosign signs for a tag that resolves to one), is listed under the index's referrers tag,
+/// and verifies for the platform's manifest the index names; a bundle over the platform's
+/// manifest itself (cosign --recursive) is found and counted too.
+#[test]
+fn a_bundle_over_a_multi_arch_index_verifies_for_the_platform_manifest() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path();
+    let registry = Registry::start(&base.join("registry"), RegistryConfig::default());
+    let host = registry.host();
+    let layout = base.join("layout");
+    let top = multi_arch_layout(base, &layout);
+    let image = format!("docker://{host}/cfsgate/multi:v1");
+    skopeo_push(
+        &format!("oci:{}:multi", layout.display()),
+        &image,
+        &["--all"],
+    );
+    for name in ["signer", "stranger"] {
+        run(Command::new(BIN)
+            .args(["key", "generate", "--type", "p256", "--output"])
+            .arg(base.join(name)));
+    }
+    let identity = format!("{host}/cfsgate/multi");
+    let out = sign(&base.join("signer.key"), &identity, &image);
+    assert!(
+        out.contains(&format!("@{top}")),
+        "the bundle names the index: {out}"
+    );
+    assert!(
+        out.contains(&format!("listed in the {} tag", fallback_tag(&top))),
+        "{out}"
+    );
+
+    let verify = |key: &str| {
+        let requirement = serde_json::json!({
+            "type": "sigstoreSigned",
+            "keyPath": base.join(key),
+            "signedIdentity": {"type": "matchRepository"},
+            "cfsgate": {"bundleIdentity": "digest-only"},
+        });
+        let policy = serde_json::json!({"default": [{"type": "reject"}],
+            "transports": {"docker": {identity.clone(): [requirement]}}});
+        let path = base.join("policy.json");
+        std::fs::write(&path, policy.to_string()).unwrap();
+        let out = cfsgate(
+            &[
+                "verify",
+                "--tls-verify=false",
+                "--policy",
+                path.to_str().unwrap(),
+                "--json",
+                &image,
+            ],
+            None,
+        );
+        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), decision)
+    };
+    let (code, decision) = verify("signer.pub");
+    let explanation = decision["explanation"].to_string();
+    assert_eq!(code, Some(0), "{explanation}");
+    assert!(
+        explanation.contains(&format!(
+            "sigstore bundle 1: accepted: signed by key {} over the index {top}, which names the manifest",
+            &public_key(&base.join("signer.pub")).key_id().short()
+        )),
+        "{explanation}"
+    );
+    // What was judged is this node's platform manifest, not the index.
+    let platform = decision["manifest_digest"].as_str().unwrap().to_string();
+    assert_ne!(platform, top.to_string());
+    let (code, decision) = verify("stranger.pub");
+    assert_eq!(code, Some(1), "{}", decision["explanation"]);
+    assert!(decision["explanation"]
+        .to_string()
+        .contains("sigstore bundle 1: rejected"));
+
+    // A bundle over the platform's manifest (as cosign sign --recursive adds) is fetched from
+    // that manifest's referrers and counted as well: the stranger's key now admits.
+    let by_digest = format!("docker://{host}/cfsgate/multi@{platform}");
+    let out = sign(&base.join("stranger.key"), &identity, &by_digest);
+    assert!(out.contains(&format!("@{platform}")), "{out}");
+    let (code, decision) = verify("stranger.pub");
+    let explanation = decision["explanation"].to_string();
+    assert_eq!(code, Some(0), "{explanation}");
+    assert!(
+        explanation.contains("over the manifest digest"),
+        "{explanation}"
+    );
+}

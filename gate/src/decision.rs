@@ -56,15 +56,34 @@ pub fn decide(config: &GateConfig, image: &str, reference: Option<&str>) -> Gate
         Ok(p) => p,
         Err(e) => return GateDecision::denied(format!("policy unusable: {e}")),
     };
-    evaluate_image(&policy, image, reference, &config.repo).unwrap_or_else(GateDecision::denied)
+    let built_key = config.run_dir.join(cfsgate_verifier::built::KEY_FILE_NAME);
+    let found = crate::sigbundles::image_bundles(config, image, reference);
+    let mut decision = evaluate_image(
+        &policy,
+        image,
+        reference,
+        &config.repo,
+        &built_key,
+        &found.bundles,
+    )
+    .unwrap_or_else(GateDecision::denied);
+    if !decision.admitted {
+        decision.reasons.extend(found.problems);
+    }
+    decision
 }
 
-/// The one call into the policy evaluation; `Err` is the reason of a denial.
+/// The one call into the policy evaluation; `Err` is the reason of a denial. `built_key`: the
+/// gate's key file for its records of images built from unsealed images (in the run dir, on
+/// tmpfs: `cfsgate_verifier::built`); `bundles`: the image's sigstore bundles
+/// ([`crate::sigbundles`]).
 pub fn evaluate_image(
     policy: &cfsgate_policy::Policy,
     image: &str,
     reference: Option<&str>,
     repo: &Path,
+    built_key: &Path,
+    bundles: &[Vec<u8>],
 ) -> Result<GateDecision, String> {
     let decision = cfsgate_verifier::evaluate(&cfsgate_verifier::EvaluationRequest {
         image,
@@ -72,8 +91,9 @@ pub fn evaluate_image(
         policy,
         repo: Some(repo),
         now: Timestamp::now().0,
-        bundles: &[],
+        bundles,
         store_root: true,
+        built_key: Some(built_key),
     })
     .map_err(|e| reason_of(&e))?;
     let reasons = if decision.reasons.is_empty() {

@@ -26,7 +26,8 @@ use crate::record::{AdmissionRecord, ADMISSION_FILE};
 /// `mounts gc` after this long (the runtime failed between the two stages).
 pub const UNSTARTED_GRACE_SECS: u64 = 600;
 
-/// Every state directory under the run dir (none when it does not exist).
+/// Every state directory under the run dir (none when it does not exist). Names starting with
+/// `.` are the gate's own files (the built-image record key), never a container's.
 pub fn state_dirs(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(run_dir) {
         Ok(e) => e,
@@ -35,11 +36,11 @@ pub fn state_dirs(run_dir: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut dirs = Vec::new();
     for entry in entries {
-        dirs.push(
-            entry
-                .map_err(|e| GateError::io("reading", run_dir, e))?
-                .path(),
-        );
+        let entry = entry.map_err(|e| GateError::io("reading", run_dir, e))?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        dirs.push(entry.path());
     }
     dirs.sort();
     Ok(dirs)

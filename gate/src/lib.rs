@@ -17,6 +17,10 @@
 //! | [`bundle`] | `cfsgate bundle`: a runc/crun bundle on a verified root |
 //! | [`engine_stderr`] | a precreate refusal shown on the engine's stderr |
 //! | [`ensure`] | the composefs image of a verified image in the store, built when missing |
+//! | [`sigbundles`] | the image's sigstore bundles: kept in the repository, fetched from its registry (opt-in) |
+//!
+//! The run dir also holds `.built-images.key`, the key of the records of composefs images built
+//! from unsealed images (`cfsgate_verifier::built`); names starting with `.` are no container's.
 //!
 //! Per container, under the run dir (`<run-dir>/<key>/`): `rootfs/` (the composefs overlay
 //! mount), `upper/`, `work/` (the writable layer) and `admission.json`. The key is the
@@ -47,6 +51,7 @@ pub mod hooksd;
 pub mod mountinfo;
 pub mod procstat;
 pub mod record;
+pub mod sigbundles;
 pub mod spec;
 pub mod stages;
 
@@ -83,4 +88,9 @@ pub struct GateConfig {
     /// precreate's opt-in annotation mode: judge the image `io.cfsgate.image` names (which
     /// must be the container's own when the engine's records are found), not the engine's.
     pub annotations: bool,
+    /// Fetch the image's sigstore bundles from the registry it was pulled from (and keep
+    /// them) before judging it ([`sigbundles`]); kept bundles are judged either way.
+    pub fetch_bundles: bool,
+    /// registries.conf for that fetch (`None`: the default lookup).
+    pub registries_conf: Option<PathBuf>,
 }

@@ -41,6 +41,13 @@ pub struct GateArgs {
     /// Deny when the decision (evaluation and mount) takes longer than this many seconds.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Fetch the image's sigstore bundles from the registry its name points at (referrers API,
+    /// else the sha256-<hex> tag) and keep them in the repository; kept ones count either way.
+    #[arg(long)]
+    pub fetch_bundles: bool,
+    /// registries.conf for --fetch-bundles [default: the usual lookup].
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
 }
 
 impl GateArgs {
@@ -54,6 +61,8 @@ impl GateArgs {
             verity: self.verity,
             timeout_secs: self.timeout,
             annotations: false,
+            fetch_bundles: self.fetch_bundles,
+            registries_conf: self.registries_conf.clone(),
         }
     }
 }

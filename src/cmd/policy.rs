@@ -66,6 +66,7 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
                 now: unix_now(),
                 bundles: &[],
                 store_root: false,
+                built_key: None,
             })?;
             if *json {
                 // verifier/tests/cli.rs compiles this file alone: no `super::`.

@@ -201,7 +201,8 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
             .get_or_insert_with(|| docker.docker_reference());
     }
     if let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) {
-        args.bundles = super::sign::fetch_bundles(&cmd.registry, docker, &fetched.top_digest)?;
+        let digests = [fetched.top_digest, fetched.manifest_digest];
+        args.bundles = super::sign::fetch_bundles(&cmd.registry, docker, &digests)?;
     }
     args.image = staged.reference.clone();
     super::verify::run_verify(&args)

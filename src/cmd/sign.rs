@@ -5,7 +5,8 @@
 //! digest, no transparency log), pushed as an OCI 1.1 referrer of that manifest through the
 //! registry's referrers API or, when it has none, the `sha256-<hex>` referrers tag
 //! (`cfsgate_oci::registry::referrers`). Prints the artifact manifest's digest and how it was
-//! indexed.
+//! indexed. A tag naming an image index gets a bundle over the index's digest, as `cosign sign`
+//! does (docs/registry.md, "Multi-arch images").
 
 use std::collections::BTreeMap;
 
@@ -74,25 +75,33 @@ pub fn run_sign(cmd: SignCmd) -> Result<()> {
     Ok(())
 }
 
-/// The sigstore bundles referring to `digest` (referrers API, else the `sha256-<hex>` tag) in
-/// the registry `docker` names, for `verify` (judged there, under the policy).
+/// The sigstore bundles referring to any of `digests` (the digest the reference names and, for
+/// an index, the platform's manifest; referrers API, else the `sha256-<hex>` tag) in the
+/// registry `docker` names, for `verify` (judged there, under the policy).
 pub fn fetch_bundles(
     registry: &RegistryArgs,
     docker: &DockerRef,
-    digest: &cfsgate_oci::BlobDigest,
+    digests: &[cfsgate_oci::BlobDigest],
 ) -> Result<Vec<Vec<u8>>> {
     // The registry's own location (never a mirror: a mirror is only a source of bytes).
     let endpoint = registry.registries_conf()?.push_endpoint(docker)?;
     let client = registry.connect(&endpoint)?;
-    let found = fetch_referrers(
-        &client,
-        &endpoint.reference.repository,
-        digest,
-        BUNDLE_V03_MEDIA_TYPE,
-        MAX_BUNDLE_BYTES,
-    )
-    .with_context(|| format!("fetching the sigstore bundles of {docker}"))?;
-    Ok(found.into_iter().map(|r| r.blob).collect())
+    let mut bundles = Vec::new();
+    for (n, digest) in digests.iter().enumerate() {
+        if digests[..n].contains(digest) {
+            continue;
+        }
+        let found = fetch_referrers(
+            &client,
+            &endpoint.reference.repository,
+            digest,
+            BUNDLE_V03_MEDIA_TYPE,
+            MAX_BUNDLE_BYTES,
+        )
+        .with_context(|| format!("fetching the sigstore bundles of {docker}@{digest}"))?;
+        bundles.extend(found.into_iter().map(|r| r.blob));
+    }
+    Ok(bundles)
 }
 
 /// Largest manifest signed (an image index of many platforms included).

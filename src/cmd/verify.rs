@@ -190,6 +190,7 @@ pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
         now: unix_now(),
         bundles: &args.bundles,
         store_root: false,
+        built_key: None,
     })?;
     if args.json {
         println!("{}", decision_json(VERIFY_SCHEMA, &decision)?);

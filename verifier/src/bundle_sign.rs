@@ -101,6 +101,27 @@ pub fn verify_manifest_bundle(
     Err(first.map_or(ManifestBundleError::NoKey, ManifestBundleError::Verify))
 }
 
+/// [`verify_manifest_bundle`] over the first of `subjects` (a sha256 and what it is, in words)
+/// the bundle verifies for: the verified bundle and that subject's words. All failing: the
+/// first subject's error. A multi-arch image's bundle names the index (what cosign signs for a
+/// tag that resolves to one), which names the platform's manifest by digest.
+pub fn verify_bundle_over<'a>(
+    bytes: &[u8],
+    subjects: &'a [([u8; 32], String)],
+    keys: &[PublicKey],
+) -> Result<(VerifiedBundle, &'a str), ManifestBundleError> {
+    let mut first = None;
+    for (digest, what) in subjects {
+        match verify_manifest_bundle(bytes, digest, keys) {
+            Ok(verified) => return Ok((verified, what)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or(ManifestBundleError::NoKey))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,6 +113,11 @@ pub struct LoadedImage {
     pub manifest_digest: ContentSha256,
     /// Every signature found for the manifest, in storage order.
     pub signatures: Vec<FoundSignature>,
+    /// The image indexes that name this manifest by digest, each verified against its own
+    /// digest: those the reference was resolved through (outermost first), or for
+    /// containers-storage the manifest lists podman kept with the image. A signature over one
+    /// of them vouches for the manifest, as cosign's over the digest a multi-arch tag names.
+    pub indexes: Vec<ContentSha256>,
 }
 
 /// Splits `dir:PATH` / `oci:PATH[:TAG|@sha256:HEX]` into transport, path and selector suffix.
@@ -172,11 +177,12 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 path,
                 oci_reference,
                 signatures,
+                indexes: Vec::new(),
             })
         }
         ImageTransport::ContainersStorage => crate::cstorage::load_storage_image(image),
         ImageTransport::Oci => {
-            let (manifest_bytes, manifest_digest) =
+            let (manifest_bytes, manifest_digest, indexes) =
                 read_layout_manifest(&path, &oci_reference).map_err(unreadable)?;
             let signatures = read_oci_signatures(&path, &manifest_digest)
                 .map_err(|e| unreadable(e.to_string()))?
@@ -196,6 +202,7 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 manifest_bytes,
                 manifest_digest,
                 signatures,
+                indexes,
             })
         }
     }
@@ -214,10 +221,11 @@ pub(crate) fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
 /// The manifest an OCI layout reference names, read without its config: a config that
 /// does not match is a chain failure judged later, not an unreadable image. A layout whose
 /// only non-signature entry is taken when no tag is given (cosign `.sig` tags are skipped).
+/// Also the indexes it was resolved through (none when only the manifest blob could be read).
 fn read_layout_manifest(
     layout: &Path,
     reference: &str,
-) -> Result<(Vec<u8>, ContentSha256), String> {
+) -> Result<(Vec<u8>, ContentSha256, Vec<ContentSha256>), String> {
     let parsed = cfsgate_oci::ImageRef::parse(reference).map_err(|e| e.to_string())?;
     if parsed.selector == cfsgate_oci::Selector::Default {
         let index = std::fs::read(layout.join("index.json"))
@@ -240,14 +248,18 @@ fn read_layout_manifest(
     // Resolution reads the manifest by digest; the config is read too, so fall back to
     // reading the selected manifest blob directly when only the config is wrong.
     match cfsgate_oci::resolve(reference) {
-        Ok(image) => Ok((image.manifest_bytes, image.manifest_digest.0)),
+        Ok(image) => Ok((
+            image.manifest_bytes,
+            image.manifest_digest.0,
+            image.index_chain.iter().map(|d| d.0).collect(),
+        )),
         Err(
             OciError::DigestMismatch { .. }
             | OciError::SizeMismatch { .. }
             | OciError::BlobMissing { .. }
             | OciError::Config { .. }
             | OciError::Json { .. },
-        ) => read_selected_blob(layout, &parsed.selector),
+        ) => read_selected_blob(layout, &parsed.selector).map(|(b, d)| (b, d, Vec::new())),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -555,6 +567,9 @@ pub fn describe_window(window: &ValidityWindow) -> String {
 pub enum SealSource {
     /// `images/<digest>` of the repository, hashed.
     Stored,
+    /// Not sealed: the image built earlier from these verified layers (under this convention),
+    /// found by the gate's keyed record ([`crate::built`]) and hashed.
+    Recorded(cfsgate_oci::Convention),
     /// Rebuilt from the layers: the seal names their image under this convention.
     Rebuilt(cfsgate_oci::Convention),
     /// Built from the layers (under this convention) and stored in the repository.
@@ -597,7 +612,8 @@ pub enum SealFailure {
     /// The seal label is not a well-formed digest.
     #[error("the seal label is malformed: {0}")]
     BadLabel(String),
-    /// The repository's stored composefs image does not hash to its name (the seal digest).
+    /// The repository's stored composefs image does not hash to its name (the seal digest, or
+    /// the digest the gate recorded when it built the image).
     #[error(
         "the stored composefs image images/{sealed} was altered: its content hashes to {actual}"
     )]
@@ -635,6 +651,7 @@ pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, Se
         repo,
         store: false,
         require_seal: true,
+        built_key: None,
     };
     crate::root::image_root(image, request)?.ok_or(SealFailure::Unsealed)
 }

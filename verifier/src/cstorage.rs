@@ -35,6 +35,10 @@ pub fn load_storage_image(image: &str) -> Result<LoadedImage, ImageError> {
             source: stored.source,
         })
         .collect();
+    let indexes = cfsgate_oci::cstorage::manifest_lists(&resolved)
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
     Ok(LoadedImage {
         transport: ImageTransport::ContainersStorage,
         path: storage.location.graph_root.clone(),
@@ -42,6 +46,7 @@ pub fn load_storage_image(image: &str) -> Result<LoadedImage, ImageError> {
         manifest_digest: resolved.manifest_digest.0,
         manifest_bytes: resolved.manifest_bytes,
         signatures,
+        indexes,
     })
 }
 

@@ -62,6 +62,9 @@ pub struct EvaluationRequest<'a> {
     /// Build the composefs image of an admitted image into `repo` when it is not there (the
     /// runtime gate): an admitted decision then names the image to mount ([`crate::root`]).
     pub store_root: bool,
+    /// With `store_root`: the key file of the gate's records of images it built from unsealed
+    /// images' verified layers ([`crate::built`]); `None`: no records, every start builds.
+    pub built_key: Option<&'a Path>,
 }
 
 /// The outcome of an evaluation.
@@ -582,7 +585,18 @@ impl Evaluation<'_, '_> {
         if self.req.bundles.is_empty() {
             return Ok(());
         }
-        let manifest = self.image()?.manifest_digest;
+        let image = self.image()?;
+        // What a bundle may name: the manifest, or an index naming it by digest (cosign signs
+        // the digest a tag resolves to: for a multi-arch tag, the index).
+        let subjects: Vec<([u8; 32], String)> =
+            std::iter::once((image.manifest_digest.0, "the manifest digest".to_string()))
+                .chain(
+                    image
+                        .indexes
+                        .iter()
+                        .map(|d| (d.0, format!("the index {d}, which names the manifest"))),
+                )
+                .collect();
         let opted_in = requirement
             .extension
             .as_ref()
@@ -602,13 +616,13 @@ impl Evaluation<'_, '_> {
             } else if rekor_required {
                 "not counted: Rekor keys are required and a bundle is verified by key only".into()
             } else {
-                match crate::bundle_sign::verify_manifest_bundle(bytes, &manifest.0, &usable) {
-                    Ok(verified) => {
+                match crate::bundle_sign::verify_bundle_over(bytes, &subjects, &usable) {
+                    Ok((verified, what)) => {
                         if !signers.contains(&verified.signer) {
                             signers.push(verified.signer);
                         }
                         format!(
-                            "accepted: signed by key {} over the manifest digest (bundleIdentity digest-only)",
+                            "accepted: signed by key {} over {what} (bundleIdentity digest-only)",
                             verified.signer.short()
                         )
                     }
@@ -639,6 +653,7 @@ impl Evaluation<'_, '_> {
         let request = RootRequest {
             repo: self.req.repo,
             store: self.req.store_root,
+            built_key: self.req.built_key,
             require_seal,
         };
         let (outcome, root) = root_outcome(self.image()?, request);

@@ -29,12 +29,14 @@
 //! | [`cert`] | X.509 certificates: parsing, SAN / Fulcio fields, chain verification as Go's `crypto/x509` (Fulcio, PKI) |
 //! | [`keyless`] | `sigstoreSigned` with `fulcio` or `pki`: the signature's certificate chained, its subject matched, its key verifying |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
+//! | [`built`] | the gate's keyed records of composefs images built from unsealed images' verified layers (found by config digest) |
 //! | [`root`] | the composefs root of an image: the seal checked when present, else the image built from the verified layers (stored for the gate) |
 //! | [`evaluate`](mod@evaluate) | a policy's decision for an image: scopes, requirements, thresholds, windows, warn mode |
 //! | [`explain`] | human renderings of a decision |
 
 pub mod asn1;
 pub mod audit;
+pub mod built;
 pub mod bundle;
 pub mod bundle_cert;
 pub mod bundle_keyless;

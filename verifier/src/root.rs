@@ -5,15 +5,16 @@
 //! |---|---|---|
 //! | seal label, `images/<seal>` in the repository | the stored image hashes (fs-verity) to the seal | the same |
 //! | seal label, not stored | built from the verified layers, checked against the seal (under each convention: cfsgate's mkcomposefs or composefs-rs's), stored | rebuilt, compared with the seal the same way |
-//! | no seal label | built from the verified layers and stored | nothing is built |
+//! | no seal label, the gate's keyed record of an earlier build ([`crate::built`]) | the recorded `images/<digest>`, hashed (fs-verity) to its name | nothing is built |
+//! | no seal label, no record | built from the verified layers, stored and recorded | nothing is built |
 //!
 //! A seal label, when present, must match: a mismatch refuses, whatever the policy's
 //! requirements. Without a label the root is the image built from the layers: the signed
 //! manifest names the config by digest and the config every layer by diff_id, and every layer
-//! is checked against it while it is applied, so the image built is what was signed. An
-//! unsealed image is rebuilt at every start (there is no signed digest to find it by in the
-//! repository; the repository's own records are not trusted for that): sealing is what makes
-//! a start cheap.
+//! is checked against it while it is applied, so the image built is what was signed. Once built,
+//! the gate records it under the verified config digest with a MAC only it can make (the
+//! repository's writers cannot forge one: [`crate::built`]), so the next start mounts the stored
+//! image; without that record (another boot, another key) it is built again.
 //!
 //! [`cfsgate_annotations`] finds `io.cfsgate.*` annotations in a manifest: an image must not
 //! name what the gate should judge (podman 4.3 copies a manifest's annotations into the
@@ -27,6 +28,7 @@ use cfsgate_image::Sha256Digest;
 use cfsgate_oci::seal::SealError;
 use cfsgate_oci::{Convention, ImportError, NoProgress, OciError, ResolvedImage};
 
+use crate::built::{BuiltImage, BuiltKey};
 use crate::chain::{LoadedImage, SealFailure, SealOk, SealSource};
 
 /// The annotation prefix reserved for what the gate is told: never accepted from an image.
@@ -42,6 +44,9 @@ pub struct RootRequest<'a> {
     pub store: bool,
     /// A `composefs` requirement with `sealed`: no label is a failure.
     pub require_seal: bool,
+    /// With `store`: the gate's key file for its records of images built from unsealed images
+    /// ([`crate::built`]); `None`: an unsealed image is built at every start.
+    pub built_key: Option<&'a Path>,
 }
 
 /// The composefs root of `image` (see the module table). `Ok(None)`: nothing was asked for and
@@ -86,7 +91,22 @@ pub fn image_root(
         if !req.store {
             return Ok(None);
         }
+        let key = req
+            .built_key
+            .and_then(|path| BuiltKey::load_or_create(path).ok());
+        if let (Some(key), Some(repo)) = (&key, req.repo) {
+            if let Some(found) = recorded_build(repo, key, &resolved)? {
+                return ok(found.digest, SealSource::Recorded(found.convention), false);
+            }
+        }
         let (digest, convention) = build_into(req.repo, &resolved)?;
+        if let (Some(key), Some(repo)) = (&key, req.repo) {
+            // Without a record the next start builds again: not a reason to refuse this one.
+            if let Ok(repository) = Repository::open(repo) {
+                let built = BuiltImage { digest, convention };
+                let _ = crate::built::record(&repository, key, &resolved, built);
+            }
+        }
         return ok(digest, SealSource::Built(convention), false);
     };
     // The gate creates the repository if needed (parallel first starts race to create it: a
@@ -132,6 +152,34 @@ pub fn image_root(
     }
 }
 
+/// The image the gate's believed record names for `resolved`'s verified layers, when it is
+/// stored; refused when the stored image no longer hashes to its name.
+fn recorded_build(
+    repo: &Path,
+    key: &BuiltKey,
+    resolved: &ResolvedImage,
+) -> Result<Option<BuiltImage>, SealFailure> {
+    let repository = Repository::create_or_open(repo)
+        .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+    let Some(found) = crate::built::find(&repository, key, resolved) else {
+        return Ok(None);
+    };
+    if !repository.has_image(&found.digest) {
+        return Ok(None);
+    }
+    let bytes = repository
+        .read_image(&found.digest)
+        .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+    let actual = digest_bytes(&bytes);
+    if actual != found.digest {
+        return Err(SealFailure::StoredImageAltered {
+            sealed: found.digest,
+            actual,
+        });
+    }
+    Ok(Some(found))
+}
+
 /// Import `resolved` (every layer checked while applied) into the repository; the digest of the
 /// composefs image now stored and the convention it was made under (a seal made by composefs-rs
 /// names that convention's image, which is what is stored). A seal label that matches no
@@ -174,6 +222,9 @@ pub fn root_outcome(
 pub fn describe_root(root: &SealOk) -> String {
     let how = match root.source {
         SealSource::Stored => "stored image hashes to the seal".to_string(),
+        SealSource::Recorded(convention) => format!(
+            "stored when first built from these verified layers, {convention} convention; the stored image hashes to it"
+        ),
         SealSource::Rebuilt(convention) => {
             format!("rebuilt from the layers, {convention} convention")
         }

@@ -408,6 +408,7 @@ fn plain_policy_checks_a_present_seal_and_builds_the_unsealed_root() {
             repo: Some(&repo),
             now: cfsgate_verifier::evaluate::unix_now(),
             store_root: true,
+            built_key: None,
             bundles: &[],
         })
         .expect("evaluates")

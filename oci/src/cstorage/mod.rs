@@ -34,7 +34,7 @@ pub use store::{big_data_file_name, StorageImage, StoredSignature};
 
 use crate::digest::BlobDigest;
 use crate::error::OciError;
-use crate::layout::{ImageSource, MAX_MANIFEST_SIZE};
+use crate::layout::{ImageSource, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE};
 use crate::resolve::{Platform, ResolvedImage};
 
 /// Whether `reference` names the containers-storage transport.
@@ -112,6 +112,39 @@ pub fn signatures(image: &ResolvedImage) -> Result<Vec<StoredSignature>, OciErro
         Some(storage) => storage.signatures(&image.manifest_digest),
         None => Ok(Vec::new()),
     }
+}
+
+/// The manifest lists (image indexes) stored with a resolved containers-storage image that
+/// name its manifest by digest: containers/image keeps the list an image was pulled through as
+/// big data `manifest-sha256:<list hex>` beside the platform's manifest. Each is read under
+/// [`MAX_INDEX_SIZE`], hashed to its key's digest and parsed; one that fails any of that, or
+/// lists no descriptor with the manifest's digest, is left out (it vouches for nothing).
+pub fn manifest_lists(image: &ResolvedImage) -> Vec<BlobDigest> {
+    let Some(storage) = image.source.storage() else {
+        return Vec::new();
+    };
+    let own = format!("manifest-{}", image.manifest_digest);
+    let wanted = image.manifest_digest.to_string();
+    storage
+        .record
+        .big_data_names
+        .iter()
+        .filter(|key| key.as_str() != own)
+        .filter_map(|key| {
+            let digest = BlobDigest::parse(key.strip_prefix("manifest-")?).ok()?;
+            let bytes = storage.read_big_data(key, MAX_INDEX_SIZE).ok()?;
+            if BlobDigest::of(&bytes) != digest {
+                return None;
+            }
+            let index: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            let lists = index
+                .get("manifests")?
+                .as_array()?
+                .iter()
+                .any(|d| d.get("digest").and_then(|x| x.as_str()) == Some(wanted.as_str()));
+            lists.then_some(digest)
+        })
+        .collect()
 }
 
 /// Rebuild layer `index`'s tar and check its sha256 against the config's diff_id.

@@ -27,6 +27,7 @@ use super::auth::{credentials_for, AuthSource, Credentials};
 use super::error::RegistryError;
 use super::reference::DockerRef;
 use super::tls;
+use super::wire::{parse_challenge, parse_token_response};
 use crate::digest::{BlobDigest, BlobHasher};
 
 /// The manifest media types a pull asks for.
@@ -283,18 +284,8 @@ impl RegistryClient {
         })?;
         let bytes = read_limited(response.into_reader(), MAX_TOKEN_RESPONSE)
             .map_err(|e| auth_err(format!("token server {realm}: {e}")))?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let token: Token = serde_json::from_slice(&bytes)
-            .map_err(|e| auth_err(format!("token server {realm}: invalid JSON: {e}")))?;
-        let token = token
-            .token
-            .or(token.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| auth_err(format!("token server {realm} sent no token")))?;
+        let token = parse_token_response(&bytes)
+            .map_err(|e| auth_err(format!("token server {realm}: {e}")))?;
         self.auth_cache()
             .insert(scope.to_string(), format!("Bearer {token}"));
         Ok(())
@@ -671,53 +662,5 @@ fn error_message(response: ureq::Response) -> String {
         status_text
     } else {
         body.chars().take(300).collect()
-    }
-}
-
-/// `Scheme k="v", k2="v2"` → (scheme, params).
-fn parse_challenge(header: &str) -> Option<(String, HashMap<String, String>)> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-    if scheme.is_empty() {
-        return None;
-    }
-    let mut params = HashMap::new();
-    let mut rest = rest.trim();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let key = key.trim().to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], &quoted[end + 1..])
-        } else {
-            after.split_once(',').map_or((after, ""), |(v, n)| (v, n))
-        };
-        params.insert(key, value.to_string());
-        rest = next.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some((scheme.to_string(), params))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_challenges() {
-        let (scheme, p) = parse_challenge(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
-        )
-        .unwrap();
-        assert_eq!(scheme, "Bearer");
-        assert_eq!(p["realm"], "https://auth.example/token");
-        assert_eq!(p["service"], "registry.example");
-        assert_eq!(p["scope"], "repository:a/b:pull");
-        let (scheme, p) = parse_challenge(r#"Basic realm="basic-realm""#).unwrap();
-        assert_eq!(
-            (scheme.as_str(), p["realm"].as_str()),
-            ("Basic", "basic-realm")
-        );
-        assert!(parse_challenge("").is_none());
     }
 }

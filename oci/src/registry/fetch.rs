@@ -108,13 +108,6 @@ pub struct Fetched {
 }
 
 #[derive(Deserialize)]
-struct Probe {
-    #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    manifests: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
 struct SigManifest {
     config: SigDescriptor,
     #[serde(default)]
@@ -523,16 +516,12 @@ fn is_index(media_type: &str) -> bool {
 
 /// The media type inside the JSON, else the one the registry sent.
 fn media_type_of(m: &FetchedManifest) -> Result<String, RegistryError> {
-    let probe: Probe = serde_json::from_slice(&m.bytes).map_err(|e| RegistryError::Protocol {
-        what: "manifest",
-        url: m.digest.to_string(),
-        reason: format!("invalid JSON: {e}"),
-    })?;
-    Ok(match probe.media_type {
-        Some(t) => t,
-        None if probe.manifests.is_some() => MEDIA_OCI_INDEX.into(),
-        None if !m.media_type.is_empty() => m.media_type.clone(),
-        None => MEDIA_OCI_MANIFEST.into(),
+    super::wire::manifest_media_type(&m.bytes, &m.media_type).map_err(|reason| {
+        RegistryError::Protocol {
+            what: "manifest",
+            url: m.digest.to_string(),
+            reason,
+        }
     })
 }
 

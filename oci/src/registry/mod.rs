@@ -9,6 +9,8 @@
 //! | [`client`] | the `/v2/` API: token and Basic auth, manifests and blobs verified on arrival, Range, retries, pushes, referrers ([`RegistryClient`]) |
 //! | [`fetch`] | an image, its config, layers and cosign signatures into a local OCI layout ([`fetch_image`]) |
 //! | [`range`] | Range requests for parts of blobs, answered `206` with exactly the bytes asked for |
+//! | [`referrers`] | OCI 1.1 referrers (sigstore bundles): pushed and listed through the API or the `sha256-<hex>` tag |
+//! | [`wire`] | the registry's and token server's answers parsed: challenges, tokens, manifest media types, referrers indexes |
 //! | [`partial_pull`] | zstd:chunked layers by their tables of contents, fetching only the files the repository lacks ([`pull_partial`]) |
 //!
 //! Typical use: `fetch_image(&RegistryClient::connect(&r, &opts)?, &r, dir, &FetchOptions::default(), &NoFetchProgress)`,
@@ -24,6 +26,7 @@ pub mod range;
 pub mod reference;
 pub mod referrers;
 pub mod tls;
+pub mod wire;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{Access, ClientOptions, FetchedManifest, RegistryClient};

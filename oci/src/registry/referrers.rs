@@ -147,16 +147,8 @@ pub fn push_referrer(
 }
 
 fn parse_index(bytes: &[u8], what: &str) -> Result<Value, RegistryError> {
-    let index: Value = serde_json::from_slice(bytes)
-        .map_err(|e| protocol("referrers index", what.into(), e.to_string()))?;
-    if !index["manifests"].is_array() {
-        return Err(protocol(
-            "referrers index",
-            what.into(),
-            "not an image index (no manifests array)".into(),
-        ));
-    }
-    Ok(index)
+    super::wire::parse_referrers_index(bytes)
+        .map_err(|reason| protocol("referrers index", what.into(), reason))
 }
 
 /// The artifacts of `artifact_type` referring to `subject` (see the module table), each with

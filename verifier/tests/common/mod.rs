@@ -106,6 +106,7 @@ pub fn evaluate(
         now: cfsgate_verifier::evaluate::unix_now(),
         bundles: &[],
         store_root: false,
+        built_key: None,
     })
 }
 
