@@ -330,7 +330,15 @@ mod tests {
     #[test]
     fn host_of_base_url() {
         let mut log = TrustedLog::from_key(
-            PublicKey::from_ed25519_raw(&[0x3b; 32], "k").unwrap(),
+            // The Ed25519 base point (0x58, then 31 times 0x66): a valid key.
+            PublicKey::from_ed25519_raw(
+                &[[0x58].as_slice(), &[0x66; 31]]
+                    .concat()
+                    .try_into()
+                    .unwrap(),
+                "k",
+            )
+            .unwrap(),
             "x".into(),
         );
         for (url, host) in [
