@@ -14,7 +14,8 @@
 //! | a validity window with `notBefore` after `notAfter` | error |
 //! | a key listed both in a standard field and in `cfsgate.keys` (its window is bypassed) | warning |
 //! | the same key trusted under several scopes | info |
-//! | requirements cfsgate will always reject (`signedBy`, `signedBaseLayer`) | warning |
+//! | a `signedBy` key file (or `keyData`) that does not exist, is not a regular file, or holds no OpenPGP key (neither an armoured `PGP PUBLIC KEY BLOCK` nor a binary key packet) | error |
+//! | requirements cfsgate will always reject (`signedBy` with a `keyType` other than `GPGKeys`, `signedBaseLayer`) | warning |
 //!
 //! Key files are looked up under `root` (`/` for the running system), so a policy for an
 //! image or chroot can be checked from outside it.
@@ -149,6 +150,19 @@ pub fn lint(policy: &Policy, root: &Path) -> Vec<LintFinding> {
             }
             let mut files: Vec<(PathBuf, Location, PemKind)> = Vec::new();
             match requirement {
+                Requirement::SignedBy(s) if s.key_type == SignedByKeyType::GpgKeys => {
+                    for (material, at) in s.keys.materials(location) {
+                        match material {
+                            KeyMaterial::File(path) => files.push((path, at, PemKind::OpenPgp)),
+                            KeyMaterial::Data(data) => {
+                                if let Err(reason) = check_openpgp(&data) {
+                                    push(Severity::Error, at, format!("keyData: {reason}"));
+                                }
+                            }
+                            KeyMaterial::Keyring { .. } => {}
+                        }
+                    }
+                }
                 Requirement::SignedBy(_) | Requirement::SignedBaseLayer { .. } => {}
                 Requirement::SigstoreSigned(s) => {
                     let keys = s.trusted_keys(location);
@@ -413,6 +427,8 @@ enum PemKind {
     Certificate,
     /// `caIntermediatesPath`: every PEM block must be a certificate that parses.
     Intermediates,
+    /// Not PEM: an OpenPGP keyring, binary or armoured (`signedBy`).
+    OpenPgp,
 }
 
 /// What makes two key entries the same key: the key's id when it parses, else the entry.
@@ -462,6 +478,9 @@ fn check_public_key(bytes: &[u8]) -> Result<(), String> {
 
 fn check_file(root: &Path, path: &Path, kind: PemKind) -> Result<(), String> {
     let bytes = read_under_root(root, path)?;
+    if kind == PemKind::OpenPgp {
+        return check_openpgp(&bytes);
+    }
     if kind == PemKind::PublicKey {
         check_pem(&bytes, kind)?;
         // The key must also be one cfsgate can use (and the only key in the file).
@@ -536,6 +555,7 @@ fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), String> {
         let label_ok = match kind {
             PemKind::PublicKey => label.ends_with("PUBLIC KEY"),
             PemKind::Certificate | PemKind::Intermediates => label == "CERTIFICATE",
+            PemKind::OpenPgp => false,
         };
         if label_ok {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -551,10 +571,37 @@ fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), String> {
     let wanted = match kind {
         PemKind::PublicKey => "PUBLIC KEY",
         PemKind::Certificate | PemKind::Intermediates => "CERTIFICATE",
+        PemKind::OpenPgp => "OpenPGP",
     };
     if found_any {
         Err(format!("contains PEM, but no {wanted} block"))
     } else {
         Err(format!("does not contain PEM {wanted} text"))
+    }
+}
+
+/// The bytes start like an OpenPGP keyring: an armoured key block, or a binary public or
+/// secret key packet (old or new packet format). Only the shape: the verifier reads the
+/// certificates themselves, and one with none trusts nothing.
+fn check_openpgp(bytes: &[u8]) -> Result<(), String> {
+    const ARMOR: [&str; 2] = [
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+    ];
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    if ARMOR.iter().any(|a| text.trim_start().starts_with(a)) {
+        return Ok(());
+    }
+    // Packet tags 6 (public key) and 5 (secret key).
+    let tag = match bytes.first() {
+        None => return Err("empty: holds no OpenPGP key (no key is trusted)".into()),
+        Some(&b) if b & 0xC0 == 0xC0 => b & 0x3F,
+        Some(&b) if b & 0x80 != 0 => (b >> 2) & 0x0F,
+        Some(_) => 0,
+    };
+    if tag == 5 || tag == 6 {
+        Ok(())
+    } else {
+        Err("holds no OpenPGP key (neither an armoured PGP PUBLIC KEY BLOCK nor a binary key packet)".into())
     }
 }

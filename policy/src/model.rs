@@ -151,8 +151,9 @@ pub enum Requirement {
     InsecureAcceptAnything,
     /// `reject`: satisfied by no image.
     Reject,
-    /// `signedBy` (GPG and X.509 simple signing). Parsed and validated; cfsgate does not
-    /// implement it, so evaluation rejects with [`Requirement::unsupported_reason`].
+    /// `signedBy` (GPG simple signing). `keyType: GPGKeys` is evaluated; the other key
+    /// types (reserved, unimplemented by containers/image too) reject with
+    /// [`Requirement::unsupported_reason`].
     SignedBy(SignedBy),
     /// `signedBaseLayer`: parsed and validated; containers/image never implemented it
     /// (it always rejects), and neither does cfsgate.
@@ -183,7 +184,18 @@ impl Requirement {
     /// message), or `None` when it can.
     pub fn unsupported_reason(&self) -> Option<&'static str> {
         match self {
-            Requirement::SignedBy(_) => Some("GPG signedBy is not supported by cfsgate"),
+            Requirement::SignedBy(s) => match s.key_type {
+                SignedByKeyType::GpgKeys => None,
+                SignedByKeyType::SignedByGpgKeys => {
+                    Some("signedBy keyType \"signedByGPGKeys\" is not implemented (by containers/image either)")
+                }
+                SignedByKeyType::X509Certificates => {
+                    Some("signedBy keyType \"X509Certificates\" is not implemented (by containers/image either)")
+                }
+                SignedByKeyType::SignedByX509Cas => {
+                    Some("signedBy keyType \"signedByX509CAs\" is not implemented (by containers/image either)")
+                }
+            },
             Requirement::SignedBaseLayer { .. } => {
                 Some("signedBaseLayer is not implemented (by containers/image either)")
             }

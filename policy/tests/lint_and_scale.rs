@@ -65,6 +65,10 @@ fn lint_reports_each_problem_at_its_location() {
             "registry.example/e": [{{"type": "sigstoreSigned", "keyPath": "{openssl}",
                 "cfsgate": {{"keys": [{{"keyPath": "{openssl}", "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2025-01-01T00:00:00Z"}}]}}}}],
             "registry.example/f": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/nonexistent/gpg"}}],
+            "registry.example/gpg-ok": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPaths": ["{gpg}", "{gpg_binary}"]}}],
+            "registry.example/gpg-pem": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{cosign}"}}],
+            "registry.example/gpg-data": [{{"type": "signedBy", "keyType": "GPGKeys", "keyData": "bm9uc2Vuc2U="}}],
+            "registry.example/x509": [{{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "{cosign}"}}],
             "registry.example/g": [{{"type": "sigstoreSigned", "keyData": "bm9uc2Vuc2U="}}],
             "registry.example/h": [{{"type": "sigstoreSigned", "cfsgate": {{"threshold": 5, "keys": [{{"keyring": "cfsgate"}}]}}}}]
         }},
@@ -74,6 +78,8 @@ fn lint_reports_each_problem_at_its_location() {
 }}"#,
         cosign = cosign.display(),
         cosign2 = cosign2.display(),
+        gpg = fixtures().join("public-key.gpg").display(),
+        gpg_binary = fixtures().join("pubring.gpg").display(),
         missing = missing.display(),
         not_pem = not_pem.display(),
         openssl = openssl_key.display(),
@@ -127,10 +133,31 @@ fn lint_reports_each_problem_at_its_location() {
         "window is never applied",
         line_of("\"notBefore\""),
     );
+    // signedBy GPGKeys: key files must exist and hold OpenPGP keys (armoured or binary).
+    one(
+        Severity::Error,
+        "/nonexistent/gpg: cannot read key file",
+        line_of("registry.example/f"),
+    );
+    one(
+        Severity::Error,
+        "cosign.pub: holds no OpenPGP key",
+        line_of("registry.example/gpg-pem"),
+    );
+    one(
+        Severity::Error,
+        "keyData: holds no OpenPGP key",
+        line_of("registry.example/gpg-data"),
+    );
+    let gpg_ok = line_of("registry.example/gpg-ok");
+    assert!(
+        findings.iter().all(|f| f.location.line != gpg_ok),
+        "{findings:#?}"
+    );
     one(
         Severity::Warning,
-        "GPG signedBy is not supported",
-        line_of("registry.example/f"),
+        "\"X509Certificates\" is not implemented",
+        line_of("registry.example/x509"),
     );
     one(
         Severity::Error,
@@ -173,7 +200,9 @@ fn lint_of_the_upstream_fixture_flags_gpg_and_missing_keys() {
     let findings = lint(&policy, Path::new("/"));
     // 11 signedBy + 2 signedBaseLayer requirements in the file (count of `"type": "signedBy"` etc.).
     let text = std::fs::read_to_string(fixtures().join("policy.json")).unwrap();
+    // signedBy with keyType GPGKeys is evaluated; the reserved key types always reject.
     let unsupported = text.matches("\"type\": \"signedBy\"").count()
+        - text.matches("\"keyType\": \"GPGKeys\"").count()
         + text.matches("\"type\": \"signedBaseLayer\"").count();
     assert_eq!(
         findings
@@ -185,6 +214,16 @@ fn lint_of_the_upstream_fixture_flags_gpg_and_missing_keys() {
     assert_eq!(
         findings_with(&findings, Severity::Error, "/keys/public-key: cannot read").len(),
         1
+    );
+    // Its GPGKeys keyrings (/keys/employee-gpg-keyring twice) are not on this machine.
+    assert_eq!(
+        findings_with(
+            &findings,
+            Severity::Error,
+            "/keys/employee-gpg-keyring: cannot read"
+        )
+        .len(),
+        2
     );
     assert_eq!(
         findings_with(&findings, Severity::Error, "keyData").len(),

@@ -100,10 +100,12 @@ fn upstream_fixture_policy_parses() {
     let hardened = docker.scope("example.com/hardened").unwrap();
     assert_eq!(hardened.requirements.len(), 3);
     assert_eq!(hardened.requirements[2].type_name(), "signedBaseLayer");
-    assert!(hardened.requirements[0]
+    // GPGKeys is evaluated; signedByGPGKeys is reserved (unimplemented upstream too).
+    assert_eq!(hardened.requirements[0].unsupported_reason(), None);
+    assert!(hardened.requirements[1]
         .unsupported_reason()
         .unwrap()
-        .contains("GPG signedBy is not supported"));
+        .contains("\"signedByGPGKeys\" is not implemented"));
     match &docker
         .scope("example.com/sigstore/key-data-example")
         .unwrap()

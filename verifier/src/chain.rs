@@ -90,8 +90,9 @@ pub struct FoundSignature {
 /// The content of a found signature.
 #[derive(Debug, Clone)]
 pub enum SignatureContent {
-    /// Not a sigstore signature (a GPG one): never counted.
-    NotSigstore,
+    /// Not a sigstore wrapper: a simple-signing (GPG) signature blob, counted only by
+    /// `signedBy` ([`crate::signedby`]).
+    SimpleSigning(Vec<u8>),
     /// Meant as a sigstore signature, but not well-formed.
     Malformed(String),
     /// A parsed sigstore (cosign) signature, to be verified.
@@ -210,7 +211,7 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
 
 pub(crate) fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
     if !sigstore::is_sigstore(bytes) {
-        return SignatureContent::NotSigstore;
+        return SignatureContent::SimpleSigning(bytes.to_vec());
     }
     match SigstoreSignature::parse(bytes, source) {
         Ok(signature) => SignatureContent::Sigstore(signature),
@@ -462,7 +463,7 @@ fn judge_links(
 ) -> SignatureOutcome {
     let attempts = &mut judgement.attempts;
     let signature = match &found.content {
-        SignatureContent::NotSigstore => return SignatureOutcome::NotSigstore,
+        SignatureContent::SimpleSigning(_) => return SignatureOutcome::NotSigstore,
         SignatureContent::Malformed(reason) => {
             return SignatureOutcome::Malformed {
                 reason: reason.clone(),

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `insecureAcceptAnything` | always (the image is not even read) |
 //! | `reject` | never |
-//! | `signedBy`, `signedBaseLayer` | never: "not supported" |
+//! | `signedBy` (`keyType: GPGKeys`) | one GPG simple-signing signature passes every check of [`crate::signedby`] (a key or subkey of the keyring valid now, strict payload, manifest digest, `signedIdentity`) |
+//! | `signedBy` with another `keyType`, `signedBaseLayer` | never: "not supported" |
 //! | `sigstoreSigned` with `fulcio`/`pki` | a signature's certificate passes [`crate::keyless`] (for `fulcio` with a Rekor SET), then payload, digest and identity as below |
 //! | `sigstoreSigned` | signatures by at least `threshold` (default 1) **distinct** trusted keys pass every link of [`crate::chain::judge`]; a key counts once however many signatures it made; a key with a validity window counts only for signatures made inside it |
 //! | `sigstoreSigned` with `rekorPublicKey*` | as above, and a signature counts only when its Rekor bundle verifies offline with one of the Rekor keys (any one) and logs that signature, key and payload ([`crate::rekor`]); the SET's `integratedTime` is then the time validity windows are judged at (without Rekor keys: `now`) |
@@ -96,6 +97,10 @@ pub struct Decision {
     pub required_verity: Option<VerityMode>,
     /// Distinct keys whose signatures passed.
     pub signers: Vec<KeyId>,
+    /// Primary fingerprints (uppercase hex) of the OpenPGP keys whose `signedBy`
+    /// signature passed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub openpgp_signers: Vec<String>,
     /// The verified Rekor SETs of the signatures that counted (requirements with
     /// `rekorPublicKey*` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -170,6 +175,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         image: None,
         explanation: Vec::new(),
         signers: Vec::new(),
+        openpgp_signers: Vec::new(),
         rekor: Vec::new(),
         composefs_digest: None,
         config_digest: None,
@@ -295,6 +301,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         composefs_digest: ev.composefs_digest,
         required_verity: ev.required_verity,
         signers: ev.signers,
+        openpgp_signers: ev.openpgp_signers,
         rekor: ev.rekor,
         reasons,
         explanation: ev.explanation,
@@ -345,6 +352,7 @@ struct Evaluation<'r, 'a> {
     image: Option<LoadedImage>,
     explanation: Vec<String>,
     signers: Vec<KeyId>,
+    openpgp_signers: Vec<String>,
     rekor: Vec<crate::rekor::RekorEntry>,
     composefs_digest: Option<Sha256Digest>,
     config_digest: Option<ContentSha256>,
@@ -416,6 +424,13 @@ impl Evaluation<'_, '_> {
             Requirement::InsecureAcceptAnything => Ok(Ok("accepts any image".into())),
             Requirement::Reject => Ok(Err("the policy rejects every image of this scope".into())),
             Requirement::SigstoreSigned(s) => self.sigstore(s, location, identity),
+            Requirement::SignedBy(s) => {
+                let now = self.req.now;
+                let r = crate::signedby::evaluate_signed_by(s, location, self.image()?, identity, now);
+                self.explanation.extend(r.lines);
+                self.openpgp_signers.extend(r.signers);
+                Ok(r.outcome)
+            }
             Requirement::Composefs(c) => self.composefs(c),
             // unsupported_reason covers the rest.
             _ => Ok(Err(format!("{} is not supported", requirement.type_name()))),

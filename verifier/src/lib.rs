@@ -13,6 +13,9 @@
 //! | [`verify`] | the checks, in fail-closed order, and the [`Verdict`] |
 //! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
 //! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
+//! | [`gpg`] | OpenPGP keyrings and the verification of one simple-signing (GPG) signature blob, as gpgme judges it |
+//! | [`atomic`] | the GPG simple-signing payload ("atomic container signature"): strict parse, manifest digest match |
+//! | [`signedby`] | the `signedBy` requirement: keys, signatures, payload, digest, identity |
 //! | [`cstorage`] | `containers-storage:` images: manifest, stored signatures, the name the policy judges |
 //! | [`chain`] | the trust chain link by link: signature, payload, manifest, config, seal, composefs image |
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
@@ -35,6 +38,7 @@
 //! | [`explain`] | human renderings of a decision |
 
 pub mod asn1;
+pub mod atomic;
 pub mod audit;
 pub mod built;
 pub mod bundle;
@@ -52,6 +56,7 @@ pub mod doctor;
 pub mod evaluate;
 pub mod explain;
 pub mod keyless;
+pub mod gpg;
 pub mod ocisig;
 pub mod payload;
 pub mod rekor;
@@ -59,6 +64,7 @@ pub mod root;
 pub mod sct;
 pub mod sigalg;
 pub mod sign;
+pub mod signedby;
 pub mod sigstore;
 pub mod trusted_root;
 pub mod tsa;
