@@ -56,14 +56,24 @@ impl GnupgHome {
     }
 
     /// `gpg --quick-gen-key` (at `faked` time when given); the primary fingerprint.
-    fn generate(&self, uid: &str, algo: &str, usage: &str, expire: &str, faked: Option<&str>) -> String {
+    fn generate(
+        &self,
+        uid: &str,
+        algo: &str,
+        usage: &str,
+        expire: &str,
+        faked: Option<&str>,
+    ) -> String {
         let mut args = vec![];
         if let Some(t) = faked {
             args.extend(["--faked-system-time", t]);
         }
         args.extend(["--quick-gen-key", uid, algo, usage, expire]);
         ok("gpg --quick-gen-key", self.gpg(&args));
-        let out = ok("gpg --list-keys", self.gpg(&["--with-colons", "--list-keys", uid]));
+        let out = ok(
+            "gpg --list-keys",
+            self.gpg(&["--with-colons", "--list-keys", uid]),
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("fpr:"))
@@ -87,7 +97,13 @@ impl GnupgHome {
     fn sign_copy(&self, layout: &Path, fingerprint: &str, out: &Path) {
         let result = Command::new("skopeo")
             .env("GNUPGHOME", self.path())
-            .args(["--insecure-policy", "copy", "--quiet", "--sign-by", fingerprint])
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--sign-by",
+                fingerprint,
+            ])
             .args(["--sign-identity", APP])
             .arg(format!("oci:{}:t", layout.display()))
             .arg(format!("dir:{}", out.display()))
@@ -101,7 +117,14 @@ impl GnupgHome {
     fn status(&self, signature: &Path) -> String {
         let out = Command::new("gpg")
             .env("GNUPGHOME", self.path())
-            .args(["--batch", "--status-fd", "1", "--output", "/dev/null", "--decrypt"])
+            .args([
+                "--batch",
+                "--status-fd",
+                "1",
+                "--output",
+                "/dev/null",
+                "--decrypt",
+            ])
             .arg(signature)
             .output()
             .unwrap();
@@ -127,7 +150,14 @@ fn layout(work: &Path) -> PathBuf {
     let umoci = |args: &[&str]| ok("umoci", Command::new("umoci").args(args).output().unwrap());
     umoci(&["init", "--layout", layout.to_str().unwrap()]);
     umoci(&["new", "--image", &image]);
-    umoci(&["insert", "--rootless", "--image", &image, file.to_str().unwrap(), "/hello"]);
+    umoci(&[
+        "insert",
+        "--rootless",
+        "--image",
+        &image,
+        file.to_str().unwrap(),
+        "/hello",
+    ]);
     layout
 }
 
@@ -157,7 +187,11 @@ fn verify(work: &Path, image: &Path, reference: &str, keys: &[&Path]) -> (bool, 
         .output()
         .unwrap();
     let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     let admitted = decision["admitted"].as_bool().unwrap();
     assert_eq!(admitted, out.status.success(), "{decision:#}");
@@ -171,7 +205,10 @@ fn reasons(decision: &serde_json::Value) -> String {
 #[test]
 fn skopeo_sign_by_signatures_are_verified_like_gpg_does() {
     if !(have("gpg") && have("skopeo") && have("umoci")) {
-        assert!(std::env::var_os("CI").is_none(), "gpg, skopeo and umoci must be installed (scripts/setup)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "gpg, skopeo and umoci must be installed (scripts/setup)"
+        );
         eprintln!("gpg, skopeo or umoci missing: skipped");
         return;
     }
@@ -180,30 +217,72 @@ fn skopeo_sign_by_signatures_are_verified_like_gpg_does() {
     let home = GnupgHome::new();
     let layout = layout(w);
 
-    let rsa = home.generate("cfsgate rsa <rsa@example.test>", "rsa3072", "sign", "0", None);
+    let rsa = home.generate(
+        "cfsgate rsa <rsa@example.test>",
+        "rsa3072",
+        "sign",
+        "0",
+        None,
+    );
     // ed25519: a certification-only primary key with a signing subkey (gpg signs with it).
-    let ed = home.generate("cfsgate ed25519 <ed@example.test>", "ed25519", "cert", "0", None);
-    ok("gpg --quick-add-key", home.gpg(&["--quick-add-key", &ed, "ed25519", "sign", "0"]));
-    let other = home.generate("cfsgate other <other@example.test>", "ed25519", "sign", "0", None);
+    let ed = home.generate(
+        "cfsgate ed25519 <ed@example.test>",
+        "ed25519",
+        "cert",
+        "0",
+        None,
+    );
+    ok(
+        "gpg --quick-add-key",
+        home.gpg(&["--quick-add-key", &ed, "ed25519", "sign", "0"]),
+    );
+    let other = home.generate(
+        "cfsgate other <other@example.test>",
+        "ed25519",
+        "sign",
+        "0",
+        None,
+    );
     // Made and used in 2020, valid for a day.
     let faked = "20200101T000000";
-    let expired = home.generate("cfsgate expired <old@example.test>", "ed25519", "sign", "1d", Some(faked));
-    let revoked = home.generate("cfsgate revoked <rev@example.test>", "ed25519", "sign", "0", None);
+    let expired = home.generate(
+        "cfsgate expired <old@example.test>",
+        "ed25519",
+        "sign",
+        "1d",
+        Some(faked),
+    );
+    let revoked = home.generate(
+        "cfsgate revoked <rev@example.test>",
+        "ed25519",
+        "sign",
+        "0",
+        None,
+    );
 
     let image = |name: &str| w.join(name);
     home.sign_copy(&layout, &rsa, &image("by-rsa"));
     home.sign_copy(&layout, &ed, &image("by-ed25519"));
     // skopeo's gpgme runs gpg, which reads gpg.conf: sign "in 2020" with the expiring key.
-    std::fs::write(home.path().join("gpg.conf"), format!("faked-system-time {faked}\n")).unwrap();
+    std::fs::write(
+        home.path().join("gpg.conf"),
+        format!("faked-system-time {faked}\n"),
+    )
+    .unwrap();
     home.sign_copy(&layout, &expired, &image("by-expired"));
     std::fs::remove_file(home.path().join("gpg.conf")).unwrap();
     home.sign_copy(&layout, &revoked, &image("by-revoked"));
     // Revoke it afterwards with the certificate gpg wrote at generation (its armour line is
     // prefixed with ':' against accidental import).
     let rev = home.path().join(format!("openpgp-revocs.d/{revoked}.rev"));
-    let text = std::fs::read_to_string(&rev).unwrap().replace(":-----BEGIN", "-----BEGIN");
+    let text = std::fs::read_to_string(&rev)
+        .unwrap()
+        .replace(":-----BEGIN", "-----BEGIN");
     std::fs::write(&rev, text).unwrap();
-    ok("gpg --import revocation", home.gpg(&["--import", rev.to_str().unwrap()]));
+    ok(
+        "gpg --import revocation",
+        home.gpg(&["--import", rev.to_str().unwrap()]),
+    );
 
     let key = |name: &str| w.join(name);
     home.export(&rsa, false, &key("rsa.gpg"));
@@ -212,7 +291,10 @@ fn skopeo_sign_by_signatures_are_verified_like_gpg_does() {
     home.export(&expired, false, &key("expired.gpg"));
     home.export(&revoked, true, &key("revoked.asc"));
     // One armoured keyring holding two keys, as `gpg --export -a A B` writes it.
-    let both = ok("gpg --export", home.gpg(&["--export", "--armor", &other, &rsa]));
+    let both = ok(
+        "gpg --export",
+        home.gpg(&["--export", "--armor", &other, &rsa]),
+    );
     std::fs::write(key("both.asc"), both.stdout).unwrap();
 
     // Accepted with the signer's key, reported by primary fingerprint.
@@ -225,29 +307,51 @@ fn skopeo_sign_by_signatures_are_verified_like_gpg_does() {
     assert!(d["explanation"].to_string().contains("GPG subkey"), "{d:#}");
     let (admitted, d) = verify(w, &image("by-rsa"), APP, &[&key("both.asc")]);
     assert!(admitted, "{d:#}");
-    let (admitted, d) = verify(w, &image("by-ed25519"), APP, &[&key("other.gpg"), &key("ed25519.asc")]);
+    let (admitted, d) = verify(
+        w,
+        &image("by-ed25519"),
+        APP,
+        &[&key("other.gpg"), &key("ed25519.asc")],
+    );
     assert!(admitted, "{d:#}");
 
     // Refused with another key.
     let (admitted, d) = verify(w, &image("by-rsa"), APP, &[&key("other.gpg")]);
-    assert!(!admitted && reasons(&d).contains("invalid GPG signature"), "{d:#}");
+    assert!(
+        !admitted && reasons(&d).contains("invalid GPG signature"),
+        "{d:#}"
+    );
     let (admitted, d) = verify(w, &image("by-ed25519"), APP, &[&key("rsa.gpg")]);
-    assert!(!admitted && reasons(&d).contains("invalid GPG signature"), "{d:#}");
+    assert!(
+        !admitted && reasons(&d).contains("invalid GPG signature"),
+        "{d:#}"
+    );
     // Refused as another identity (default matchRepoDigestOrExact: the tag must match too).
     for reference in ["registry.example/other:1", "registry.example/app:2"] {
         let (admitted, d) = verify(w, &image("by-rsa"), reference, &[&key("rsa.gpg")]);
-        assert!(!admitted && reasons(&d).contains("is not accepted"), "{reference}: {d:#}");
+        assert!(
+            !admitted && reasons(&d).contains("is not accepted"),
+            "{reference}: {d:#}"
+        );
     }
 
     // Expired and revoked keys: refused, as gpg itself refuses them.
     let (admitted, d) = verify(w, &image("by-expired"), APP, &[&key("expired.gpg")]);
     assert!(!admitted && reasons(&d).contains("GPG signature"), "{d:#}");
-    assert!(home.status(&image("by-expired").join("signature-1")).contains("EXPKEYSIG"));
+    assert!(home
+        .status(&image("by-expired").join("signature-1"))
+        .contains("EXPKEYSIG"));
     let (admitted, d) = verify(w, &image("by-revoked"), APP, &[&key("revoked.asc")]);
     assert!(!admitted && reasons(&d).contains("GPG signature"), "{d:#}");
-    assert!(home.status(&image("by-revoked").join("signature-1")).contains("REVKEYSIG"));
+    assert!(home
+        .status(&image("by-revoked").join("signature-1"))
+        .contains("REVKEYSIG"));
     // The controls: gpg accepts the others.
     for name in ["by-rsa", "by-ed25519"] {
-        assert!(home.status(&image(name).join("signature-1")).contains("GOODSIG"), "{name}");
+        assert!(
+            home.status(&image(name).join("signature-1"))
+                .contains("GOODSIG"),
+            "{name}"
+        );
     }
 }

@@ -171,7 +171,10 @@ fn valid_digest(text: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Why a manifest cannot be matched against a signed digest at all.
@@ -238,7 +241,9 @@ mod tests {
     }
 
     fn critical(kind: &str, digest: &str, reference: &str) -> String {
-        format!(r#"{{"type":"{kind}","image":{{"docker-manifest-digest":"{digest}"}},"identity":{{"docker-reference":"{reference}"}}}}"#)
+        format!(
+            r#"{{"type":"{kind}","image":{{"docker-manifest-digest":"{digest}"}},"identity":{{"docker-reference":"{reference}"}}}}"#
+        )
     }
 
     #[test]
@@ -275,9 +280,15 @@ mod tests {
             format!(r#"{{"critical":{good},"optional":{{}},"extra":1}}"#).into_bytes(),
             format!(r#"{{"critical":{good},"critical":{good},"optional":{{}}}}"#).into_bytes(),
             format!(r#"{{"critical":{good},"optional":{{}}}} x"#).into_bytes(),
-            payload(&critical("cosign container image signature", DIGEST, "x"), "{}"),
+            payload(
+                &critical("cosign container image signature", DIGEST, "x"),
+                "{}",
+            ),
             payload(&critical(ATOMIC_SIGNATURE_TYPE, "sha256:AB", "x"), "{}"),
-            payload(&critical(ATOMIC_SIGNATURE_TYPE, &DIGEST.to_uppercase(), "x"), "{}"),
+            payload(
+                &critical(ATOMIC_SIGNATURE_TYPE, &DIGEST.to_uppercase(), "x"),
+                "{}",
+            ),
             payload(&critical(ATOMIC_SIGNATURE_TYPE, "md5:00", "x"), "{}"),
             payload(
                 r#"{"type":"atomic container signature","image":{"docker-manifest-digest":"sha256:00"},"identity":{"docker-reference":"x"},"more":1}"#,
@@ -296,9 +307,13 @@ mod tests {
 
     #[test]
     fn manifest_digest_is_sha256_of_the_exact_bytes_and_signed_schema1_cannot_match() {
-        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+        let manifest =
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
         let digest = crate::verify::sha256_of(manifest);
-        assert_eq!(manifest_matches(manifest, &digest, &format!("sha256:{digest}")), Ok(true));
+        assert_eq!(
+            manifest_matches(manifest, &digest, &format!("sha256:{digest}")),
+            Ok(true)
+        );
         let sha512 = format!("sha512:{}", "0".repeat(128));
         assert_eq!(manifest_matches(manifest, &digest, &sha512), Ok(false));
         let schema1 = br#"{"schemaVersion":1,"name":"x","signatures":1}"#;
@@ -306,6 +321,9 @@ mod tests {
         assert!(manifest_matches(schema1, &digest, &format!("sha256:{digest}")).is_err());
         let unsigned = br#"{"schemaVersion":1,"name":"x"}"#;
         let digest = crate::verify::sha256_of(unsigned);
-        assert_eq!(manifest_matches(unsigned, &digest, &format!("sha256:{digest}")), Ok(true));
+        assert_eq!(
+            manifest_matches(unsigned, &digest, &format!("sha256:{digest}")),
+            Ok(true)
+        );
     }
 }

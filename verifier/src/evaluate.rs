@@ -426,7 +426,8 @@ impl Evaluation<'_, '_> {
             Requirement::SigstoreSigned(s) => self.sigstore(s, location, identity),
             Requirement::SignedBy(s) => {
                 let now = self.req.now;
-                let r = crate::signedby::evaluate_signed_by(s, location, self.image()?, identity, now);
+                let r =
+                    crate::signedby::evaluate_signed_by(s, location, self.image()?, identity, now);
                 self.explanation.extend(r.lines);
                 self.openpgp_signers.extend(r.signers);
                 Ok(r.outcome)

@@ -36,9 +36,7 @@ use std::io::Read as _;
 use std::time::{Duration, SystemTime};
 
 use openpgp::cert::prelude::*;
-use openpgp::parse::stream::{
-    MessageLayer, MessageStructure, VerificationHelper, VerifierBuilder,
-};
+use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationHelper, VerifierBuilder};
 use openpgp::parse::Parse as _;
 use openpgp::policy::StandardPolicy;
 use openpgp::types::RevocationStatus;
@@ -59,7 +57,9 @@ pub enum GpgError {
     #[error("invalid GPG signature: {0}")]
     Invalid(String),
     /// Verified, but the certificate or signing key is expired or revoked now.
-    #[error("GPG signature by key {fingerprint} (of {primary}): the key is not valid now: {reason}")]
+    #[error(
+        "GPG signature by key {fingerprint} (of {primary}): the key is not valid now: {reason}"
+    )]
     KeyNotValidNow {
         /// The signing key's fingerprint.
         fingerprint: String,
@@ -128,7 +128,10 @@ impl GpgKeyring {
 
     /// The primary key fingerprints, in keyring order (uppercase hex).
     pub fn fingerprints(&self) -> Vec<String> {
-        self.certs.iter().map(|c| c.fingerprint().to_hex()).collect()
+        self.certs
+            .iter()
+            .map(|c| c.fingerprint().to_hex())
+            .collect()
     }
 
     /// Certificates that could not be read (skipped), with the reason.
@@ -265,10 +268,7 @@ impl VerificationHelper for Helper<'_> {
         }
         // gpgme refuses a message with several signatures ("Unexpected GPG signature count").
         if signatures != 1 {
-            return Err(refused(format!(
-                "unexpected GPG signature count {signatures}"
-            ))
-            .into());
+            return Err(refused(format!("unexpected GPG signature count {signatures}")).into());
         }
         match good {
             Some(good) => {
@@ -284,4 +284,3 @@ impl VerificationHelper for Helper<'_> {
 fn refused(reason: String) -> openpgp::Error {
     openpgp::Error::InvalidOperation(reason)
 }
-

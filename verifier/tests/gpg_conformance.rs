@@ -113,8 +113,10 @@ fn accepted_with_key_path_key_paths_and_key_data() {
 
 #[test]
 fn default_signed_identity_is_match_repo_digest_or_exact() {
-    let requirement =
-        format!(r#"[{{"type": "signedBy", "keyType": "GPGKeys", {}}}]"#, key_path("public-key.gpg"));
+    let requirement = format!(
+        r#"[{{"type": "signedBy", "keyType": "GPGKeys", {}}}]"#,
+        key_path("public-key.gpg")
+    );
     accepted("dir-img-valid", LATEST, &requirement);
     rejected(
         "dir-img-valid",
@@ -138,12 +140,22 @@ fn reserved_key_types_reject() {
 #[test]
 fn unreadable_or_empty_keys_reject() {
     let missing = r#""keyPath": "/this/does/not/exist""#;
-    rejected("dir-img-valid", LATEST, &signed_by(missing, MATCH_EXACT), "/this/does/not/exist");
+    rejected(
+        "dir-img-valid",
+        LATEST,
+        &signed_by(missing, MATCH_EXACT),
+        "/this/does/not/exist",
+    );
     let one_missing = format!(
         r#""keyPaths": [{}, "/this/does/not/exist"]"#,
         fixture_key_json("public-key.gpg")
     );
-    rejected("dir-img-valid", LATEST, &signed_by(&one_missing, MATCH_EXACT), "/this/does/not/exist");
+    rejected(
+        "dir-img-valid",
+        LATEST,
+        &signed_by(&one_missing, MATCH_EXACT),
+        "/this/does/not/exist",
+    );
     rejected(
         "dir-img-valid",
         LATEST,
@@ -222,7 +234,10 @@ fn sigstore_signatures_do_not_count_for_signed_by() {
     rejected(
         "dir-img-cosign-valid",
         "192.168.64.2:5000/cosign-signed-single-sample",
-        &signed_by(&key_path("public-key.gpg"), r#"{"type": "matchRepository"}"#),
+        &signed_by(
+            &key_path("public-key.gpg"),
+            r#"{"type": "matchRepository"}"#,
+        ),
         "no signature exists",
     );
 }
@@ -250,8 +265,14 @@ fn signature_blob_rows_in_an_image() {
         }
     };
     // A valid signature of something that is not JSON.
-    reject("invalid-blob.signature", "not a valid atomic container signature");
-    reject("invalid-blob.signature-v3", "not a valid atomic container signature");
+    reject(
+        "invalid-blob.signature",
+        "not a valid atomic container signature",
+    );
+    reject(
+        "invalid-blob.signature-v3",
+        "not a valid atomic container signature",
+    );
     reject("unknown-key.signature", "invalid GPG signature");
     reject("corrupt.signature", "invalid GPG signature");
     reject("expired.signature", "invalid GPG signature");
@@ -263,9 +284,15 @@ fn signature_blob_rows_in_an_image() {
     reject("image.signature", "is not accepted");
     let dir = with_signature("image.signature");
     let repository = signed_by(&key_path("pubring.gpg"), r#"{"type": "matchRepository"}"#);
-    assert!(matches!(decide(dir.path(), LATEST, &repository), Some((true, _, _))));
+    assert!(matches!(
+        decide(dir.path(), LATEST, &repository),
+        Some((true, _, _))
+    ));
     let dir = with_signature("no-optional-fields.signature");
-    assert!(matches!(decide(dir.path(), "testing/manifest", &repository), Some((true, _, _))));
+    assert!(matches!(
+        decide(dir.path(), "testing/manifest", &repository),
+        Some((true, _, _))
+    ));
     reject("invalid-reference.signature", "is not accepted");
 }
 
@@ -284,11 +311,23 @@ fn keyrings_give_primary_fingerprints() {
         ("public-key-1.gpg", KEY),
         ("public-key-2.gpg", KEY_WITH_PASSPHRASE),
         ("public-key-with-subkey.gpg", PRIMARY_WITH_SUBKEY),
-        ("public-key-with-revoked-subkey.gpg", PRIMARY_WITH_REVOKED_SUBKEY),
+        (
+            "public-key-with-revoked-subkey.gpg",
+            PRIMARY_WITH_REVOKED_SUBKEY,
+        ),
     ] {
-        assert_eq!(keyring(&[file]).unwrap().fingerprints(), vec![fingerprint], "{file}");
+        assert_eq!(
+            keyring(&[file]).unwrap().fingerprints(),
+            vec![fingerprint],
+            "{file}"
+        );
     }
-    let four = [KEY_WITH_PASSPHRASE, KEY, PRIMARY_WITH_SUBKEY, PRIMARY_WITH_REVOKED_SUBKEY];
+    let four = [
+        KEY_WITH_PASSPHRASE,
+        KEY,
+        PRIMARY_WITH_SUBKEY,
+        PRIMARY_WITH_REVOKED_SUBKEY,
+    ];
     assert_eq!(keyring(&["pubring.gpg"]).unwrap().fingerprints(), four);
     // The binary keyring twice in one blob, and two armoured blocks in one blob.
     let pubring = std::fs::read(fixtures().join("pubring.gpg")).unwrap();
@@ -298,7 +337,9 @@ fn keyrings_give_primary_fingerprints() {
     let two = GpgKeyring::from_blobs(&[("2x".into(), [armoured.clone(), armoured].concat())]);
     assert_eq!(two.unwrap().fingerprints(), [KEY, KEY]);
     assert_eq!(
-        keyring(&["public-key-1.gpg", "public-key-2.gpg"]).unwrap().fingerprints(),
+        keyring(&["public-key-1.gpg", "public-key-2.gpg"])
+            .unwrap()
+            .fingerprints(),
         [KEY, KEY_WITH_PASSPHRASE]
     );
     for junk in [&b"This is invalid"[..], b""] {
@@ -309,15 +350,27 @@ fn keyrings_give_primary_fingerprints() {
 
 /// mechanism_test.go's verification rows with the test keyring (`pubring.gpg`):
 /// `(signature file, Some((content prefix, primary, signing key)) | None = refused)`.
-fn mechanism_rows() -> Vec<(&'static str, Option<(&'static str, &'static str, &'static str)>)> {
+fn mechanism_rows() -> Vec<(
+    &'static str,
+    Option<(&'static str, &'static str, &'static str)>,
+)> {
     let subkey = Some(("{\"critical\"", PRIMARY_WITH_SUBKEY, SUBKEY_OF_PRIMARY));
     vec![
-        ("invalid-blob.signature", Some(("This is not JSON\n", KEY, KEY))),
-        ("invalid-blob.signature-v3", Some(("This is not JSON\n", KEY, KEY))),
+        (
+            "invalid-blob.signature",
+            Some(("This is not JSON\n", KEY, KEY)),
+        ),
+        (
+            "invalid-blob.signature-v3",
+            Some(("This is not JSON\n", KEY, KEY)),
+        ),
         ("subkey.signature", subkey),
         ("subkey.signature-v3", subkey),
         ("image.signature", Some(("{\"critical\"", KEY, KEY))),
-        ("dir-img-valid/signature-1", Some(("{\"critical\"", KEY, KEY))),
+        (
+            "dir-img-valid/signature-1",
+            Some(("{\"critical\"", KEY, KEY)),
+        ),
         ("unsigned-literal.signature", None),
         ("unsigned-encrypted.signature", None),
         ("expired.signature", None),
@@ -340,7 +393,11 @@ fn mechanism_verification_rows() {
         match (ring.verify(&bytes, now), expected) {
             (Ok(v), Some((content, primary, signer))) => {
                 assert!(v.content.starts_with(content.as_bytes()), "{file}");
-                assert_eq!((v.primary.as_str(), v.signing_key.as_str()), (primary, signer), "{file}");
+                assert_eq!(
+                    (v.primary.as_str(), v.signing_key.as_str()),
+                    (primary, signer),
+                    "{file}"
+                );
             }
             (Err(_), None) => {}
             (got, want) => panic!("{file}: got {got:?}, want {want:?}"),
@@ -363,7 +420,9 @@ fn gpg_verdict(keys: &str, signature: &str) -> Option<String> {
             .output()
             .unwrap()
     };
-    assert!(gpg(&["--import", fixtures().join(keys).to_str().unwrap()]).status.success());
+    assert!(gpg(&["--import", fixtures().join(keys).to_str().unwrap()])
+        .status
+        .success());
     let out = gpg(&["--decrypt", fixtures().join(signature).to_str().unwrap()]);
     let _ = Command::new("gpgconf")
         .env("GNUPGHOME", home.path())
@@ -380,7 +439,10 @@ fn gpg_verdict(keys: &str, signature: &str) -> Option<String> {
 #[test]
 fn gpg_itself_agrees_on_every_mechanism_row() {
     if Command::new("gpg").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "gpg must be installed (scripts/setup)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "gpg must be installed (scripts/setup)"
+        );
         eprintln!("gpg not installed: skipped");
         return;
     }
