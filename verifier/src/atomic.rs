@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::ContentSha256;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -190,13 +190,13 @@ pub enum ManifestDigestError {
 /// manifest (`digest` = sha256 of its exact bytes).
 pub fn manifest_matches(
     manifest: &[u8],
-    digest: &Sha256Digest,
+    digest: &ContentSha256,
     signed: &str,
 ) -> Result<bool, ManifestDigestError> {
     if is_signed_schema1(manifest) {
         return Err(ManifestDigestError::SignedSchema1);
     }
-    Ok(signed == format!("sha256:{digest}"))
+    Ok(signed == digest.to_string())
 }
 
 /// containers/image's `GuessMIMEType` = signed schema 1: no recognised `mediaType`,
@@ -311,18 +311,18 @@ mod tests {
             br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
         let digest = crate::verify::sha256_of(manifest);
         assert_eq!(
-            manifest_matches(manifest, &digest, &format!("sha256:{digest}")),
+            manifest_matches(manifest, &digest, &digest.to_string()),
             Ok(true)
         );
         let sha512 = format!("sha512:{}", "0".repeat(128));
         assert_eq!(manifest_matches(manifest, &digest, &sha512), Ok(false));
         let schema1 = br#"{"schemaVersion":1,"name":"x","signatures":1}"#;
         let digest = crate::verify::sha256_of(schema1);
-        assert!(manifest_matches(schema1, &digest, &format!("sha256:{digest}")).is_err());
+        assert!(manifest_matches(schema1, &digest, &digest.to_string()).is_err());
         let unsigned = br#"{"schemaVersion":1,"name":"x"}"#;
         let digest = crate::verify::sha256_of(unsigned);
         assert_eq!(
-            manifest_matches(unsigned, &digest, &format!("sha256:{digest}")),
+            manifest_matches(unsigned, &digest, &digest.to_string()),
             Ok(true)
         );
     }

@@ -24,22 +24,20 @@
 use std::path::Path;
 
 use cfsgate_image::{ContentSha256, Sha256Digest};
-use cfsgate_keyring::{KernelKeyType, KernelKeyring, KeyId, PublicKey};
+use cfsgate_keyring::{KeyId, PublicKey};
 use cfsgate_policy::ReferenceDigest;
 use cfsgate_policy::{
-    ComposefsRequirement, DockerReference, ImageRef, KeyMaterial, KeyringSelector, Location, Mode,
-    Policy, Requirement, SigstoreSigned, StepRole, Timestamp, TrustedKey, VerityMode,
+    ComposefsRequirement, DockerReference, ImageRef, Location, Mode, Policy, Requirement,
+    SigstoreSigned, StepRole, Timestamp, VerityMode,
 };
 use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::chain::why_unsigned;
 use crate::chain::{
-    config_digest_of, describe_window, judge, kernel_key_id, load_image, parse_image_name,
-    ImageError, ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey,
-    SignatureJudgement,
+    config_digest_of, describe_window, judge, load_image, parse_image_name, ImageError,
+    ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey, SignatureJudgement,
 };
-use crate::rekor::RekorKey;
 use crate::root::{hostile_reason, root_outcome, RootRequest};
 use crate::verify::{IdentityRequirement, SignatureOutcome};
 
@@ -733,85 +731,7 @@ pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
     }
 }
 
-/// Loads one policy key entry (a keyring entry may give several keys).
-pub fn load_trusted_key(trusted: &TrustedKey) -> Result<Vec<LoadedKey>, String> {
-    let public = |key: PublicKey, label: String| LoadedKey {
-        id: key.key_id(),
-        label,
-        window: trusted.window,
-        handle: KeyHandle::Public(key),
-    };
-    match &trusted.material {
-        KeyMaterial::File(path) => PublicKey::from_file(path)
-            .map(|key| vec![public(key, format!("file {}", path.display()))])
-            .map_err(|e| e.to_string()),
-        KeyMaterial::Data(bytes) => PublicKey::from_bytes(bytes, "keyData")
-            .map(|key| vec![public(key, "keyData".into())])
-            .map_err(|e| e.to_string()),
-        KeyMaterial::Keyring { keyring, selector } => {
-            // `%TYPE:NAME` special names: the keyring is found by NAME.
-            let name = match keyring.strip_prefix('%') {
-                Some(rest) => rest.split_once(':').map_or(rest, |(_, name)| name),
-                None => keyring.as_str(),
-            };
-            let ring = KernelKeyring::open(name).map_err(|e| e.to_string())?;
-            let listed = ring.list().map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
-            for info in listed {
-                let selected = match selector {
-                    KeyringSelector::All => true,
-                    KeyringSelector::Description(d) => info.description == *d,
-                    KeyringSelector::Serial(s) => info.serial == *s,
-                };
-                if !selected {
-                    continue;
-                }
-                let id = match (&info.key_type, info.key_id) {
-                    (KernelKeyType::User, Some(id)) => id,
-                    (KernelKeyType::Asymmetric, _) => kernel_key_id(&ring, info.serial),
-                    _ => continue,
-                };
-                out.push(LoadedKey {
-                    id,
-                    label: format!(
-                        "keyring {name} {} key {:?} (serial {})",
-                        info.key_type, info.description, info.serial
-                    ),
-                    window: trusted.window,
-                    handle: KeyHandle::Kernel {
-                        keyring: ring.clone(),
-                        serial: info.serial,
-                    },
-                });
-            }
-            if out.is_empty() {
-                return Err(format!("keyring {name}: no usable key matches"));
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// Loads one `rekorPublicKey*` entry: an ECDSA public key from a file or inline PEM.
-pub fn load_rekor_key(material: &KeyMaterial) -> Result<RekorKey, String> {
-    let (key, label) = match material {
-        KeyMaterial::File(path) => (
-            PublicKey::from_file(path),
-            format!("file {}", path.display()),
-        ),
-        KeyMaterial::Data(bytes) => (
-            PublicKey::from_bytes(bytes, "rekorPublicKeyData"),
-            "rekorPublicKeyData".to_string(),
-        ),
-        KeyMaterial::Keyring { keyring, .. } => {
-            return Err(format!(
-                "keyring {keyring}: Rekor keys come from files or inline data only"
-            ))
-        }
-    };
-    let key = key.map_err(|e| e.to_string())?;
-    RekorKey::new(key, label).map_err(|e| e.to_string())
-}
+pub use crate::trust_keys::{load_rekor_key, load_trusted_key};
 
 /// The current time as unix seconds (for [`EvaluationRequest::now`]).
 pub fn unix_now() -> i64 {

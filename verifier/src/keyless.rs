@@ -176,7 +176,7 @@ pub fn judge_keyless(
         rekor: None,
     };
     let signature = match &found.content {
-        SignatureContent::NotSigstore => return judgement,
+        SignatureContent::SimpleSigning(_) => return judgement,
         SignatureContent::Malformed(reason) => {
             judgement.outcome = SignatureOutcome::Malformed {
                 reason: reason.clone(),

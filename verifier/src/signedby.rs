@@ -145,7 +145,7 @@ fn judge_one(
     .map_err(|e| e.to_string())?;
     if !matches {
         return Err(format!(
-            "Signature for digest {} does not match (the manifest is sha256:{})",
+            "Signature for digest {} does not match (the manifest is {})",
             payload.manifest_digest, image.manifest_digest
         ));
     }
