@@ -348,12 +348,12 @@ fn keyrings_give_primary_fingerprints() {
     }
 }
 
+/// What a mechanism row expects: `Some((content prefix, primary, signing key))`, `None` = refused.
+type MechanismExpectation = Option<(&'static str, &'static str, &'static str)>;
+
 /// mechanism_test.go's verification rows with the test keyring (`pubring.gpg`):
-/// `(signature file, Some((content prefix, primary, signing key)) | None = refused)`.
-fn mechanism_rows() -> Vec<(
-    &'static str,
-    Option<(&'static str, &'static str, &'static str)>,
-)> {
+/// `(signature file, expectation)`.
+fn mechanism_rows() -> Vec<(&'static str, MechanismExpectation)> {
     let subkey = Some(("{\"critical\"", PRIMARY_WITH_SUBKEY, SUBKEY_OF_PRIMARY));
     vec![
         (

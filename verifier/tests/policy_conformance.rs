@@ -271,7 +271,8 @@ fn fixture_policy_parses_and_applies() {
     .unwrap();
     assert!(d.admitted, "{d:#?}");
     assert_eq!(d.transport, "dir");
-    // example.com/production uses GPG signedBy: a clear "not supported" rejection.
+    // example.com/production uses GPG signedBy with a keyring at /keys/, absent here: the
+    // requirement is evaluated and rejects, naming the key file (containers/image: the same).
     let d = evaluate(
         &format!("dir:{}", dir.path().display()),
         Some("example.com/production/app:v1"),
@@ -281,7 +282,9 @@ fn fixture_policy_parses_and_applies() {
     .unwrap();
     assert!(!d.admitted);
     assert!(
-        d.reasons.iter().any(|r| r.contains("not supported")),
+        d.reasons
+            .iter()
+            .any(|r| r.contains("signedBy") && r.contains("/keys/employee-gpg-keyring")),
         "{d:#?}"
     );
 }
