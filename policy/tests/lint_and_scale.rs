@@ -162,7 +162,7 @@ fn lint_reports_each_problem_at_its_location() {
     one(
         Severity::Error,
         "keyData: does not contain PEM",
-        line_of("registry.example/g"),
+        line_of("\"registry.example/g\""),
     );
     one(
         Severity::Info,
