@@ -201,41 +201,6 @@ fn install_hooks(fx: &Fixture, policy: &Path, dir: &str, extra: &[&str]) -> Path
     hooks
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The container ran `SHOW_ROOT` on a composefs root that says `marker`.
-fn assert_ran_on_composefs(out: &Output, marker: &str, what: &str) {
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{what}: podman run failed: {stdout}\n{}",
-        text(&out.stderr)
-    );
-    let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some(marker), "{what}: not its root: {stdout}");
-    let root = lines.next().unwrap_or_default();
-    assert!(
-        root.contains(" - overlay composefs "),
-        "{what}: the root is not cfsgate's composefs overlay: {root}"
-    );
-}
-
-/// podman failed before the container's command ran, and its stderr has cfsgate's line for
-/// `name` with `reason`.
-fn assert_refused(out: &Output, name: &str, reason: &str) {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "{name} started: {stdout}{stderr}");
-    assert!(!stdout.contains(" / / "), "{name} ran: {stdout}");
-    let prefix = format!("cfsgate: denied {name}: ");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("podman does not show cfsgate's line for {name}: {stderr}"));
-    assert!(line.contains(reason), "{name}: {reason:?} not in {line}");
-}
-
 /// The last precreate audit record of the log.
 fn last_precreate(fx: &Fixture) -> serde_json::Value {
     let log = std::fs::read_to_string(&fx.audit_log).unwrap();
@@ -309,7 +274,7 @@ fn gate(driver: &'static str) {
         signed(false, "registry.example/app"),
     );
     pm.put(&plain_as_app, "registry.example/app:unsealed");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/app:unsealed"),
         "registry.example/app:unsealed",
         "not sealed",
@@ -326,7 +291,7 @@ fn gate(driver: &'static str) {
         },
     );
     pm.put(&unsigned, "registry.example/app:unsigned");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/app:unsigned"),
         "registry.example/app:unsigned",
         "unsigned",
@@ -342,14 +307,14 @@ fn gate(driver: &'static str) {
         },
     );
     pm.put(&wrong, "registry.example/app:wrong");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/app:wrong"),
         "registry.example/app:wrong",
         "not by any trusted key",
     );
     // A signed image pulled under another name is judged by that name's scope.
     pm.put(&good, "registry.example/other:1");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/other:1"),
         "registry.example/other:1",
         "rejects every image",
@@ -369,7 +334,7 @@ fn gate(driver: &'static str) {
     let fresh = image(&fx, "fresh", "fresh", signed(true, "registry.example/app"));
     pm.put(&fresh, "registry.example/app:fresh");
     std::fs::write(pm.layer_files("fresh").join("etc/motd"), b"EDIT!\n").unwrap();
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/app:fresh"),
         "registry.example/app:fresh",
         "diff_id",
@@ -391,7 +356,7 @@ fn gate(driver: &'static str) {
         },
     );
     pm.put(&evil, "registry.example/evil:1");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/evil:1"),
         "registry.example/evil:1",
         "io.cfsgate.image",
@@ -407,7 +372,7 @@ fn gate(driver: &'static str) {
         },
     );
     pm.put(&annotated, "registry.example/plain:annotated");
-    assert_refused(
+    assert_podman_refused(
         &pm.run("registry.example/plain:annotated"),
         "registry.example/plain:annotated",
         "refused in every mode",
@@ -538,7 +503,7 @@ fn podman_twenty_mixed_containers_in_parallel() {
         if kinds[kind].4 {
             assert_ran_on_composefs(&out, &format!("kind{kind}"), &name);
         } else {
-            assert_refused(&out, &name, "sigstoreSigned");
+            assert_podman_refused(&out, &name, "sigstoreSigned");
         }
     }
     assert!(

@@ -138,10 +138,6 @@ fn record_config(pm: &Podman, name: &str) -> String {
     pm.image_record(name)["id"].as_str().unwrap().to_string()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// An OCI layout image whose `/etc/motd` says `marker`, pushed to `dest` (docker://…).
 fn push_image(fx: &Fixture, name: &str, marker: &str, dest: &str) {
     let rootfs = fx.rootfs(name, marker);
@@ -231,34 +227,6 @@ fn last_precreate(fx: &Fixture) -> serde_json::Value {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|r| r["stage"] == "precreate")
         .expect("a precreate record")
-}
-
-fn assert_ran_on_composefs(out: &Output, marker: &str, what: &str) {
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{what}: podman run failed: {stdout}\n{}",
-        text(&out.stderr)
-    );
-    let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some(marker), "{what}: not its root: {stdout}");
-    let root = lines.next().unwrap_or_default();
-    assert!(
-        root.contains(" - overlay composefs "),
-        "{what}: the root is not cfsgate's composefs overlay: {root}"
-    );
-}
-
-fn assert_refused(out: &Output, name: &str, reason: &str) {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "{name} started: {stdout}{stderr}");
-    assert!(!stdout.contains(" / / "), "{name} ran: {stdout}");
-    let prefix = format!("cfsgate: denied {name}: ");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("podman does not show cfsgate's line for {name}: {stderr}"));
-    assert!(line.contains(reason), "{name}: {reason:?} not in {line}");
 }
 
 #[test]
@@ -394,16 +362,16 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
     let replacement = fx.repo.join("images").join(".altered");
     std::fs::write(&replacement, &bytes).unwrap();
     std::fs::rename(&replacement, &stored).unwrap();
-    assert_refused(&pm.run(&name("app")), &name("app"), "was altered");
+    assert_podman_refused(&pm.run(&name("app")), &name("app"), "was altered");
 
     // Unsigned: refused.
-    assert_refused(
+    assert_podman_refused(
         &pm.run(&name("unsigned")),
         &name("unsigned"),
         "unsigned: no sigstore signature",
     );
     // The trusted key's signature of another manifest: refused.
-    assert_refused(
+    assert_podman_refused(
         &pm.run(&name("other")),
         &name("other"),
         &format!("signed manifest {app}, but the manifest is {other}"),
@@ -599,7 +567,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
     );
     assert!(fx.repo.join("oci/bundles").join(multi.hex()).is_dir());
 
-    assert_refused(
+    assert_podman_refused(
         &pm.run(&name("stranger")),
         &name("stranger"),
         "sigstoreSigned",
@@ -618,7 +586,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
         "multi",
         "kept index bundle",
     );
-    assert_refused(
+    assert_podman_refused(
         &pm.run_with(&offline, &name("stranger")),
         &name("stranger"),
         "sigstoreSigned",
