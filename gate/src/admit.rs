@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_mounter::helper::{Repository, VerityRequest};
 use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
 use cfsgate_policy::Timestamp;
@@ -183,7 +183,7 @@ fn create_private_dir(dir: &std::path::Path, recursive: bool) -> std::io::Result
 fn ensure_stored(
     req: &AdmissionRequest<'_>,
     decision: &GateDecision,
-    digest: &Sha256Digest,
+    digest: &FsVeritySha256,
 ) -> Result<()> {
     let manifest = decision.manifest_digest.ok_or_else(|| {
         GateError::Denied("admitted, but the verified manifest digest is unknown".into())
@@ -194,7 +194,7 @@ fn ensure_stored(
 fn mount_container(
     req: &AdmissionRequest<'_>,
     decision: &GateDecision,
-    digest: &Sha256Digest,
+    digest: &FsVeritySha256,
 ) -> Result<(PathBuf, Option<VerityMode>)> {
     let (config, key) = (req.config, req.key.as_str());
     let state = config.run_dir.join(key);

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_mounter::VerityMode;
 use cfsgate_policy::{Mode, Timestamp};
 
@@ -29,7 +29,7 @@ pub struct GateDecision {
     /// The image's manifest digest (sha256).
     pub manifest_digest: Option<ContentSha256>,
     /// The trusted composefs image digest (fs-verity), when the seal was verified.
-    pub composefs_digest: Option<Sha256Digest>,
+    pub composefs_digest: Option<FsVeritySha256>,
     /// The verity mode a `composefs` requirement demands.
     pub required_verity: Option<VerityMode>,
     /// The keys whose signatures passed.

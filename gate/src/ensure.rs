@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use cfsgate_image::store::Repository;
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_oci::import::{import_image, read_import_record, NoProgress};
 use cfsgate_oci::{resolve, BlobDigest};
 
@@ -38,7 +38,7 @@ pub enum Provenance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnsuredImage {
     /// Its fs-verity digest: `images/<digest>` exists.
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// Found or built.
     pub provenance: Provenance,
 }
@@ -51,7 +51,7 @@ pub fn ensure_image(
     repo: &Path,
     image: &str,
     manifest: &ContentSha256,
-    expected: Option<&Sha256Digest>,
+    expected: Option<&FsVeritySha256>,
 ) -> Result<EnsuredImage> {
     let deny = |what: &str, e: &(dyn std::error::Error + 'static)| {
         GateError::Denied(format!(
@@ -103,7 +103,7 @@ pub fn ensure_image(
 
 /// The image an earlier import of `manifest` recorded, if any (an unreadable record is as if
 /// there were none: the image is built again).
-fn recorded_image(store: &Repository, manifest: &ContentSha256) -> Option<Sha256Digest> {
+fn recorded_image(store: &Repository, manifest: &ContentSha256) -> Option<FsVeritySha256> {
     let record = read_import_record(store, &BlobDigest(*manifest)).ok()??;
-    Sha256Digest::from_hex(record.get("image")?.as_str()?).ok()
+    FsVeritySha256::from_hex(record.get("image")?.as_str()?).ok()
 }

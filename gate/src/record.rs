@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_mounter::VerityMode;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ pub struct AdmissionRecord {
     pub manifest_digest: Option<ContentSha256>,
     /// The fs-verity digest of the mounted composefs image.
     #[serde(with = "digest_text")]
-    pub composefs_digest: Sha256Digest,
+    pub composefs_digest: FsVeritySha256,
     /// How the mount checks objects (its name: the derive of the one `VerityMode`).
     pub verity: VerityMode,
     /// The mount point.
@@ -110,19 +110,19 @@ impl AdmissionRecord {
 
 /// `sha256:<hex>` text of a digest.
 mod digest_text {
-    use cfsgate_image::Sha256Digest;
+    use cfsgate_image::FsVeritySha256;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &Sha256Digest, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(d: &FsVeritySha256, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("sha256:{}", d.to_hex()))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Sha256Digest, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FsVeritySha256, D::Error> {
         let text = String::deserialize(d)?;
         let hex = text
             .strip_prefix("sha256:")
             .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not sha256:<hex>")))?;
-        Sha256Digest::from_hex(hex).map_err(serde::de::Error::custom)
+        FsVeritySha256::from_hex(hex).map_err(serde::de::Error::custom)
     }
 }
 
@@ -161,7 +161,7 @@ mod tests {
             image: "dir:/img".into(),
             reference: Some("registry.example/app:1".into()),
             manifest_digest: Some(ContentSha256::from_hex(&"ab".repeat(32)).unwrap()),
-            composefs_digest: Sha256Digest::from_hex(&"cd".repeat(32)).unwrap(),
+            composefs_digest: FsVeritySha256::from_hex(&"cd".repeat(32)).unwrap(),
             verity: VerityMode::Userspace,
             rootfs: "/run/cfsgate/containers/k1/rootfs".into(),
             mount_unique_id: (1 << 31) + 9,

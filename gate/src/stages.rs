@@ -183,7 +183,7 @@ fn check_mounts_below(root: &Path, config: &BundleConfig) -> Result<()> {
 /// Bind the admission to the runtime's container id, once: under the state directory's lock,
 /// an admission already claimed by another id is refused (and the refusal is recorded by the
 /// caller); the first claim records the id and the container's pid for `mounts gc`.
-fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::Sha256Digest) -> Result<()> {
+fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::FsVeritySha256) -> Result<()> {
     let lock = std::fs::File::open(dir).map_err(|e| GateError::io("opening", dir, e))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| GateError::io("locking", dir, e.into()))?;

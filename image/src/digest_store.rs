@@ -35,7 +35,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 
-use crate::fsverity::{FsVerityHasher, Sha256, Sha256Digest};
+use crate::fsverity::{FsVerityHasher, FsVeritySha256, Sha256};
 
 /// Permission bits of an object file (readable by all, as upstream mkcomposefs makes them).
 pub const OBJECT_MODE: u32 = 0o644;
@@ -76,7 +76,7 @@ pub struct DigestStore {
     dir: OwnedFd,
     path: PathBuf,
     /// Digests staged or found present during this run, so duplicates are written once.
-    seen: Mutex<std::collections::HashSet<Sha256Digest>>,
+    seen: Mutex<std::collections::HashSet<FsVeritySha256>>,
     next_temp: AtomicU64,
 }
 
@@ -86,7 +86,7 @@ pub struct Staged<'a> {
     /// The temporary file name, while one exists.
     temp: Option<String>,
     /// The fs-verity digest of the staged content, which becomes its name in the store.
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// Length of the staged content in bytes.
     pub size: u64,
 }
@@ -142,7 +142,7 @@ impl DigestStore {
     }
 
     /// Whether the object `digest` is present.
-    pub fn contains(&self, digest: &Sha256Digest) -> bool {
+    pub fn contains(&self, digest: &FsVeritySha256) -> bool {
         rustix::fs::statat(
             &self.dir,
             digest.object_path().as_str(),
@@ -152,7 +152,7 @@ impl DigestStore {
     }
 
     /// Remember `digest` as handled in this run; false if it already was.
-    fn claim(&self, digest: Sha256Digest) -> bool {
+    fn claim(&self, digest: FsVeritySha256) -> bool {
         match self.seen.lock() {
             Ok(mut seen) => seen.insert(digest),
             // A panicked writer thread: fall back to "not seen" (the rename handles duplicates).
@@ -193,7 +193,7 @@ impl DigestStore {
         let mut staged = Staged {
             store: self,
             temp: Some(temp),
-            digest: Sha256Digest([0; 32]),
+            digest: FsVeritySha256([0; 32]),
             size: 0,
         };
         let temp_name = staged.temp.clone().unwrap_or_default();

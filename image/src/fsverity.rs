@@ -111,14 +111,14 @@ macro_rules! digest_type {
 }
 
 digest_type!(
-    Sha256Digest,
+    FsVeritySha256,
     32,
-    "A SHA-256 digest: an fs-verity digest (algorithm 1) or a plain sha256."
+    "An fs-verity file digest with SHA-256 (algorithm 1); a plain sha256 of content is `ContentSha256`."
 );
 digest_type!(
-    Sha512Digest,
+    FsVeritySha512,
     64,
-    "A SHA-512 fs-verity digest (algorithm 2)."
+    "An fs-verity file digest with SHA-512 (algorithm 2)."
 );
 
 /// A hash algorithm fs-verity supports.
@@ -141,22 +141,22 @@ pub struct Sha512;
 impl Algorithm for Sha256 {
     const ID: u8 = 1;
     type Hasher = sha2::Sha256;
-    type Digest = Sha256Digest;
-    fn wrap(bytes: &[u8]) -> Sha256Digest {
+    type Digest = FsVeritySha256;
+    fn wrap(bytes: &[u8]) -> FsVeritySha256 {
         let mut d = [0u8; 32];
         d.copy_from_slice(bytes);
-        Sha256Digest(d)
+        FsVeritySha256(d)
     }
 }
 
 impl Algorithm for Sha512 {
     const ID: u8 = 2;
     type Hasher = sha2::Sha512;
-    type Digest = Sha512Digest;
-    fn wrap(bytes: &[u8]) -> Sha512Digest {
+    type Digest = FsVeritySha512;
+    fn wrap(bytes: &[u8]) -> FsVeritySha512 {
         let mut d = [0u8; 64];
         d.copy_from_slice(bytes);
-        Sha512Digest(d)
+        FsVeritySha512(d)
     }
 }
 
@@ -319,7 +319,7 @@ impl<A: Algorithm> FsVerityHasher<A> {
 }
 
 /// The SHA-256 fs-verity digest of a byte slice.
-pub fn digest_bytes(data: &[u8]) -> Sha256Digest {
+pub fn digest_bytes(data: &[u8]) -> FsVeritySha256 {
     let mut h = FsVerityHasher::<Sha256>::new();
     h.update(data);
     h.finish()

@@ -3,7 +3,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`fsverity`] | fs-verity digests computed in userspace (SHA-256/SHA-512, 4 KiB blocks, streaming) |
-//! | [`sha256`] | [`ContentSha256`], the plain sha256 of content (manifests, configs, blobs), a type distinct from the fs-verity [`Sha256Digest`] |
+//! | [`sha256`] | [`ContentSha256`], the plain sha256 of content (manifests, configs, blobs), a type distinct from the fs-verity [`FsVeritySha256`] |
 //! | [`tree`] | the in-memory filesystem tree every other module reads or writes |
 //! | [`dump`] | the text format of composefs-dump(5): strict and lenient parser, writer |
 //! | [`erofs`] | the EROFS image: on-disk layout, writer (byte-identical to mkcomposefs), hardened reader |
@@ -21,6 +21,6 @@ pub mod sha256;
 pub mod store;
 pub mod tree;
 
-pub use fsverity::{Sha256Digest, Sha512Digest};
+pub use fsverity::{FsVeritySha256, FsVeritySha512};
 pub use sha256::ContentSha256;
 pub use tree::{Content, DirEntry, FileData, Inode, InodeId, Stat, Tree};

@@ -2,7 +2,7 @@
 //! layer blobs and as zstd:chunked tables of contents name files.
 //!
 //! It is a type of its own because the other 32-byte SHA-256 value of cfsgate,
-//! [`Sha256Digest`](crate::Sha256Digest), is an fs-verity digest (the root of a Merkle tree
+//! [`FsVeritySha256`](crate::FsVeritySha256), is an fs-verity digest (the root of a Merkle tree
 //! over the content, hashed with a descriptor): the digest that names composefs images and
 //! store objects. The two are never equal for the same bytes, and only the types keep a
 //! manifest digest from being compared with, or stored as, an image digest.

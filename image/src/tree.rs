@@ -13,7 +13,7 @@
 //! devices 0/0, and no `trusted.overlay.*` metadata is added. The EROFS writer applies those
 //! composefs rewrites on its own copy, and the reader undoes them.
 
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 
 /// File-type bits of `st_mode`.
 pub const S_IFMT: u32 = 0o170000;
@@ -101,7 +101,7 @@ pub enum FileData {
         /// The file size in bytes `stat` reports.
         size: u64,
         /// The fs-verity digest of the content, when known.
-        digest: Option<Sha256Digest>,
+        digest: Option<FsVeritySha256>,
         /// The backing path relative to an object directory (usually `xx/yyyy…`).
         backing: Option<Box<[u8]>>,
     },

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use cfsgate_image::dump::{self, DumpError, ParseMode};
 use cfsgate_image::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
-use cfsgate_image::{Content, FileData, Inode, InodeId, Sha256Digest, Stat, Tree};
+use cfsgate_image::{Content, FileData, FsVeritySha256, Inode, InodeId, Stat, Tree};
 use proptest::prelude::*;
 
 #[path = "dump/conformance.rs"]

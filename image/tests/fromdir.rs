@@ -14,7 +14,7 @@ use std::process::Command;
 
 use cfsgate_image::fromdir::{build_from_dir, BuildOptions};
 use cfsgate_image::tree::{Content, FileData, Tree, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFSOCK};
-use cfsgate_image::{InodeId, Sha256Digest};
+use cfsgate_image::{FsVeritySha256, InodeId};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -63,7 +63,7 @@ fn getfattr(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 /// The fs-verity digest the `fsverity` tool computes.
-fn fsverity_tool(path: &Path) -> Sha256Digest {
+fn fsverity_tool(path: &Path) -> FsVeritySha256 {
     let out = run(Command::new("fsverity").arg("digest").arg(path));
     let first = out.split_whitespace().next().expect("output");
     first
@@ -390,7 +390,7 @@ fn parallel_equals_single_threaded_and_digests_off_leaves_them_out() {
 }
 
 /// Every object in the store: its name is the fs-verity digest (per the tool) of its content.
-fn check_store(store: &Path) -> Vec<Sha256Digest> {
+fn check_store(store: &Path) -> Vec<FsVeritySha256> {
     let mut objects = Vec::new();
     for fanout in fs::read_dir(store).unwrap() {
         let fanout = fanout.unwrap();
@@ -399,7 +399,7 @@ fn check_store(store: &Path) -> Vec<Sha256Digest> {
         assert_eq!(name.len(), 2, "unexpected entry {name}");
         for object in fs::read_dir(fanout.path()).unwrap() {
             let object = object.unwrap();
-            let digest: Sha256Digest =
+            let digest: FsVeritySha256 =
                 format!("{name}{}", object.file_name().into_string().unwrap())
                     .parse()
                     .unwrap();
@@ -429,7 +429,7 @@ fn digest_store_holds_each_external_file_under_its_digest() {
     );
 
     // Exactly the external files > 64 bytes, deduplicated (f65 == sub/same-as-f65 == hard links).
-    let mut expected: Vec<Sha256Digest> = ["f65", "f4096", &format!("f{}", 1024 * 1024 + 3)]
+    let mut expected: Vec<FsVeritySha256> = ["f65", "f4096", &format!("f{}", 1024 * 1024 + 3)]
         .iter()
         .map(|f| fsverity_tool(&src.join(f)))
         .collect();

@@ -15,7 +15,7 @@ use cfsgate_image::tree::{
     Content, FileData, Inode, InodeId, Stat, Tree, Xattr, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
     S_IFLNK, S_IFREG,
 };
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use composefs::dumpfile::dumpfile_to_validated_filesystem;
 use composefs::erofs::format::FormatVersion;
 use composefs::erofs::writer::mkfs_erofs_versioned;
@@ -129,7 +129,7 @@ fn inode_of(leaf: &Leaf) -> Inode {
             0,
         ),
         Kind::External(s, d) => {
-            let digest = Sha256Digest(*d);
+            let digest = FsVeritySha256(*d);
             let backing = Some(digest.object_path().into_bytes().into());
             (
                 S_IFREG | perm,

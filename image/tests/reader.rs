@@ -22,7 +22,7 @@ use cfsgate_image::erofs::reader::{read_image, referenced_objects, ObjectRef, Re
 use cfsgate_image::erofs::writer::{write_image, WriteOptions};
 use cfsgate_image::fsverity::digest_bytes;
 use cfsgate_image::tree::*;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 use composefs::dumpfile::dumpfile_to_validated_filesystem;
 use composefs::erofs::format::FormatVersion;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cfsgate_image::fsverity::{digest_bytes, digest_reader, Sha256};
 use cfsgate_image::store::{LockKind, Repository, VerityMode};
 use cfsgate_image::tree::{Content, FileData, Inode, InodeId, Stat, Tree, S_IFDIR, S_IFREG};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 const CHILD_ENV: &str = "CFSGATE_STORE_CHILD";
 
@@ -54,7 +54,7 @@ fn content(id: u64) -> Vec<u8> {
 
 /// Store files `ids` as objects and a tree naming them `d<id%8>/f<id>`; returns the image
 /// digest. Holds the shared lock from the first object to the ref, as any writer must.
-fn store_files(repo: &Repository, ids: &[u64], ref_name: Option<&str>) -> Sha256Digest {
+fn store_files(repo: &Repository, ids: &[u64], ref_name: Option<&str>) -> FsVeritySha256 {
     let _lock = repo.lock(LockKind::Shared).unwrap();
     let batch = repo.object_batch().unwrap();
     let dir_stat = Stat {
@@ -615,7 +615,7 @@ fn sigkill_during_import_leaves_a_consistent_repository() {
 }
 
 /// `fsverity digest` (the independent tool) of a file.
-fn fsverity_tool_digest(path: &Path) -> Sha256Digest {
+fn fsverity_tool_digest(path: &Path) -> FsVeritySha256 {
     let out = Command::new("fsverity")
         .arg("digest")
         .arg("--compact")
@@ -635,7 +635,7 @@ fn fsverity_tool_digest(path: &Path) -> Sha256Digest {
 }
 
 /// Every external file in a stored image is backed by an object whose bytes equal `source/path`.
-fn assert_image_matches_dir(repo: &Repository, image: &Sha256Digest, source: &Path) -> usize {
+fn assert_image_matches_dir(repo: &Repository, image: &FsVeritySha256, source: &Path) -> usize {
     use std::os::unix::ffi::OsStrExt;
     let bytes = repo.read_image(image).unwrap();
     let tree = cfsgate_image::erofs::reader::read_image(&bytes)

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_mounter::erofs::mount_erofs;
 use cfsgate_mounter::objects::{open_object_dirs, verify_objects};
 use cfsgate_mounter::pinned::PinnedImage;
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: mountbench REPO_DIR DIGEST MOUNTPOINT MODE ITERATIONS".into());
     };
     let repo = PathBuf::from(repo);
-    let digest: Sha256Digest = digest.parse()?;
+    let digest: FsVeritySha256 = digest.parse()?;
     let mode: VerityMode = mode.parse()?;
     let iterations: usize = iterations.parse()?;
     let image = repo.join("images").join(digest.to_hex());

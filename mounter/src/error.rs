@@ -7,7 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 use crate::objects::ObjectProblem;
 
@@ -59,9 +59,9 @@ pub enum MountError {
         /// The image file as given.
         path: PathBuf,
         /// The digest the caller trusts.
-        expected: Sha256Digest,
+        expected: FsVeritySha256,
         /// The digest the image has.
-        actual: Sha256Digest,
+        actual: FsVeritySha256,
         /// How `actual` was obtained (`"measured by the kernel"` or computed from the sealed
         /// copy).
         how: &'static str,

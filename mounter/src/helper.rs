@@ -28,7 +28,7 @@
 use std::path::PathBuf;
 
 use cfsgate_image::store::refs::{read_ref_file, validate_ref_name};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 use crate::error::MountError;
 use crate::mount::{resolve_verity_mode, UpperLayer};
@@ -68,7 +68,7 @@ impl VerityRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelperOptions {
     /// `digest=HEX`: the trusted fs-verity digest of the image.
-    pub digest: Option<Sha256Digest>,
+    pub digest: Option<FsVeritySha256>,
     /// `basedir=DIR[:DIR…]`: object directories, in search order.
     pub basedirs: Vec<PathBuf>,
     /// `verity=`: the requested verity mode.
@@ -110,7 +110,7 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
             "digest" => {
                 let hex = need()?;
                 opts.digest =
-                    Some(Sha256Digest::from_hex(hex).map_err(|e| bad(format!("digest: {e}")))?);
+                    Some(FsVeritySha256::from_hex(hex).map_err(|e| bad(format!("digest: {e}")))?);
             }
             "basedir" => opts.basedirs.extend(
                 need()?
@@ -158,7 +158,7 @@ impl Repository {
     }
 
     /// `images/<hex>`.
-    pub fn image_path(&self, digest: &Sha256Digest) -> PathBuf {
+    pub fn image_path(&self, digest: &FsVeritySha256) -> PathBuf {
         self.root.join("images").join(digest.to_hex())
     }
 
@@ -169,11 +169,11 @@ impl Repository {
 
     /// A 64-hex digest as is, else the digest stored in `refs/<name>`, read by the store's one
     /// ref parser ([`cfsgate_image::store::refs::read_ref_file`]: `fsck` and `gc` agree).
-    pub fn resolve(&self, digest_or_ref: &str) -> Result<Sha256Digest, MountError> {
+    pub fn resolve(&self, digest_or_ref: &str) -> Result<FsVeritySha256, MountError> {
         let text = digest_or_ref
             .strip_prefix("sha256:")
             .unwrap_or(digest_or_ref);
-        if let Ok(digest) = Sha256Digest::from_hex(text) {
+        if let Ok(digest) = FsVeritySha256::from_hex(text) {
             return Ok(digest);
         }
         if validate_ref_name(digest_or_ref).is_err() {

@@ -20,7 +20,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use rustix::mount::{OpenTreeFlags, UnmountFlags};
 
 use crate::erofs::{mount_erofs, ErofsSource};
@@ -68,7 +68,7 @@ pub struct MountOptions<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountReport {
     /// The trusted fs-verity digest the image was checked against.
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// The verity mode in force for the objects.
     pub verity: VerityMode,
     /// How the image was kept from changing while mounted.
@@ -130,7 +130,7 @@ pub fn resolve_verity_mode(
 
 /// Mount the composefs image `image` on `target` if and only if its fs-verity digest is `trusted`.
 pub fn mount_image(
-    trusted: &Sha256Digest,
+    trusted: &FsVeritySha256,
     image: &Path,
     target: &Path,
     opts: &MountOptions<'_>,

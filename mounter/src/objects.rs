@@ -34,7 +34,7 @@ use cfsgate_image::erofs::format::{
     METACOPY_HEADER, XATTR_OVERLAY_METACOPY, XATTR_OVERLAY_REDIRECT,
 };
 use cfsgate_image::fsverity::{digest_reader, Sha256};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use rayon::prelude::*;
 use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
 
@@ -44,7 +44,7 @@ use crate::verity::measure_verity;
 /// Longest redirect value read (a path inside an object directory; the kernel's PATH_MAX).
 const MAX_REDIRECT_LEN: usize = 4096;
 /// Size of a metacopy xattr carrying a SHA-256 digest.
-const METACOPY_WITH_DIGEST_LEN: usize = 4 + Sha256Digest::LEN;
+const METACOPY_WITH_DIGEST_LEN: usize = 4 + FsVeritySha256::LEN;
 
 /// What was verified.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,9 +76,9 @@ pub enum ProblemKind {
     /// Present but with another fs-verity digest.
     DigestMismatch {
         /// The digest the image records.
-        expected: Sha256Digest,
+        expected: FsVeritySha256,
         /// The digest the object has.
-        actual: Sha256Digest,
+        actual: FsVeritySha256,
     },
     /// Not a regular file, unreadable, or outside the directory.
     Unreadable(String),
@@ -109,7 +109,7 @@ impl fmt::Display for ObjectProblem {
 
 /// One distinct object to check, with every file that uses it.
 struct Reference {
-    digest: Sha256Digest,
+    digest: FsVeritySha256,
     files: Vec<String>,
 }
 
@@ -253,7 +253,7 @@ fn file_reference(
             return Ok(());
         }
         METACOPY_WITH_DIGEST_LEN if metacopy[..4] == METACOPY_HEADER => {
-            Sha256Digest::from_slice(&metacopy[4..])
+            FsVeritySha256::from_slice(&metacopy[4..])
         }
         _ => None,
     };
@@ -322,7 +322,7 @@ fn read_xattr(
 /// Returns the problem, if any, and the number of bytes hashed.
 fn check_object(
     object: &str,
-    expected: &Sha256Digest,
+    expected: &FsVeritySha256,
     object_dirs: &[OwnedFd],
 ) -> (Option<ProblemKind>, u64) {
     for dir in object_dirs {
@@ -361,7 +361,7 @@ fn check_object(
 }
 
 /// The fs-verity digest of an object: from the kernel when it has verity enabled, else hashed.
-fn digest_of(fd: OwnedFd) -> io::Result<(Sha256Digest, u64)> {
+fn digest_of(fd: OwnedFd) -> io::Result<(FsVeritySha256, u64)> {
     let stat = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(io::Error::new(

@@ -30,7 +30,7 @@ use cfsgate_image::erofs::format::{
     COMPOSEFS_FLAGS_HAS_ACL, COMPOSEFS_HEADER_SIZE, COMPOSEFS_HEADER_VERSION, COMPOSEFS_MAGIC,
 };
 use cfsgate_image::fsverity::{digest_reader, Sha256};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_sys::file::{self, FileError, Follow};
 use rustix::fs::{MemfdFlags, SealFlags};
 
@@ -70,7 +70,7 @@ pub struct PinnedImage {
 
 impl PinnedImage {
     /// Open `path` once, pin its bytes, and check them against `trusted` and the header rules.
-    pub fn open(path: &Path, trusted: &Sha256Digest) -> Result<Self, MountError> {
+    pub fn open(path: &Path, trusted: &FsVeritySha256) -> Result<Self, MountError> {
         let open_err = |source: io::Error| MountError::OpenImage {
             path: path.to_owned(),
             source,

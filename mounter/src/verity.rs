@@ -17,7 +17,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 pub use cfsgate_sys::verity::{ParseVerityModeError, VerityMode};
 
 /// Enable fs-verity on a file opened read-only with no writer anywhere (see
@@ -29,8 +29,8 @@ pub fn enable_verity(fd: impl AsFd) -> io::Result<()> {
 
 /// The SHA-256 fs-verity digest the kernel enforces for `fd`, or `None` when the file has no
 /// fs-verity (or the kernel or file system cannot have it).
-pub fn measure_verity(fd: impl AsFd) -> io::Result<Option<Sha256Digest>> {
-    Ok(cfsgate_sys::fsverity::measure_sha256(fd)?.map(Sha256Digest))
+pub fn measure_verity(fd: impl AsFd) -> io::Result<Option<FsVeritySha256>> {
+    Ok(cfsgate_sys::fsverity::measure_sha256(fd)?.map(FsVeritySha256))
 }
 
 /// Whether fs-verity can be enabled on files in a directory.

@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_mounter::erofs::{mount_erofs, ErofsSource};
 use cfsgate_mounter::objects::ProblemKind;
 use cfsgate_mounter::overlay::OverlayApi;
@@ -534,7 +534,7 @@ fn a_non_composefs_file_with_the_trusted_digest_is_refused_by_its_header() {
     let mut bytes = fs::read(&fx.image).unwrap();
     bytes[0] ^= 0xff;
     fs::write(&fx.image, &bytes).unwrap();
-    let trusted: Sha256Digest = fsverity_digest(&fx.image);
+    let trusted: FsVeritySha256 = fsverity_digest(&fx.image);
     let err = mount_image(
         &trusted,
         &fx.image,

@@ -24,7 +24,7 @@
 use cfsgate_image::erofs::writer::{write_image, WriteOptions};
 use cfsgate_image::fsverity::digest_bytes;
 use cfsgate_image::tree::{Content, Tree, S_IFDIR, S_IFMT};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 use crate::apply::compact;
 use crate::error::OciError;
@@ -36,7 +36,7 @@ pub struct BuiltImage {
     /// The EROFS image bytes (default write options, byte-identical to mkcomposefs).
     pub image: Vec<u8>,
     /// The fs-verity digest of `image`: the composefs image id.
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
 }
 
 /// The one xattr composefs-rs keeps in container images (its `CONTAINER_XATTR_ALLOWLIST`).
@@ -76,7 +76,7 @@ impl Convention {
     }
 
     /// The composefs image (bytes and fs-verity digest) of `tree` under this convention.
-    pub fn image_of(self, tree: &Tree) -> Result<(Vec<u8>, Sha256Digest), OciError> {
+    pub fn image_of(self, tree: &Tree) -> Result<(Vec<u8>, FsVeritySha256), OciError> {
         let bytes = match self {
             Convention::Mkcomposefs => write(tree, self)?,
             Convention::ComposefsRs => write(&composefs_rs_transform(tree)?, self)?,

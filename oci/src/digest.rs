@@ -1,7 +1,7 @@
 //! Blob digests: the `sha256:<hex>` names of OCI content (manifests, configs, layers).
 //!
 //! A [`BlobDigest`] holds a plain sha256 ([`ContentSha256`]), a type distinct from the fs-verity
-//! digest that names composefs images and store objects ([`cfsgate_image::Sha256Digest`]).
+//! digest that names composefs images and store objects ([`cfsgate_image::FsVeritySha256`]).
 //!
 //! OCI allows other algorithms in principle; cfsgate accepts only `sha256` with exactly 64
 //! lowercase hex digits (the canonical form every registry and tool writes), so that a digest

@@ -35,7 +35,7 @@ use cfsgate_image::erofs::writer::{write_image, WriteOptions};
 use cfsgate_image::fsverity::digest_bytes;
 use cfsgate_image::store::refs::validate_ref_name;
 use cfsgate_image::store::{LockKind, ObjectBatch, Repository, StoreError};
-use cfsgate_image::{Sha256Digest, Tree};
+use cfsgate_image::{FsVeritySha256, Tree};
 
 use crate::apply::{BuildOptions, TreeBuilder};
 pub use crate::convention::BuiltImage;
@@ -123,7 +123,7 @@ impl Read for ProgressReader<'_, '_> {
 }
 
 impl ObjectSink for ProgressSink<'_> {
-    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
         let mut reader = ProgressReader {
             inner: content,
             progress: self.progress,
@@ -152,7 +152,7 @@ impl<'r> RepoSink<'r> {
 }
 
 impl ObjectSink for RepoSink<'_> {
-    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
         self.batch
             .add_reader_counted(content, Path::new("<layer content>"))
             .map_err(io::Error::other)
@@ -190,9 +190,9 @@ pub enum ImportError {
     #[error("the composefs image written is {written}, but the repository stored it as {stored}")]
     DigestChanged {
         /// The fs-verity digest of the image as written.
-        written: Sha256Digest,
+        written: FsVeritySha256,
         /// The digest the repository stored it under.
-        stored: Sha256Digest,
+        stored: FsVeritySha256,
     },
     /// The image's signatures cannot be copied into the repository.
     #[error("{path}: {reason}")]
@@ -216,7 +216,7 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> I
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportReport {
     /// The composefs image (its fs-verity digest), now under `images/`.
-    pub image_digest: Sha256Digest,
+    pub image_digest: FsVeritySha256,
     /// The manifest imported (sha256 of its exact bytes).
     pub manifest_digest: BlobDigest,
     /// Its image config.
@@ -230,7 +230,7 @@ pub struct ImportReport {
     /// Whether the composefs image itself was new.
     pub new_image: bool,
     /// The seal label the config carried (already checked against `image_digest`).
-    pub seal: Option<Sha256Digest>,
+    pub seal: Option<FsVeritySha256>,
     /// How `image_digest` was made from the layers (the seal's convention, when sealed).
     pub convention: Convention,
     /// Signature files stored with the manifest (`dir:` images).

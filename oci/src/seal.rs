@@ -24,7 +24,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use serde_json::{Map, Value};
 
 use crate::apply::{BuildOptions, TreeBuilder};
@@ -56,7 +56,7 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> S
 }
 
 /// The composefs image digest of `image` (merged layers, contents hashed, nothing written).
-pub fn compute_id(image: &ResolvedImage) -> Result<Sha256Digest, OciError> {
+pub fn compute_id(image: &ResolvedImage) -> Result<FsVeritySha256, OciError> {
     compute_id_with(image, &NoProgress)
 }
 
@@ -64,7 +64,7 @@ pub fn compute_id(image: &ResolvedImage) -> Result<Sha256Digest, OciError> {
 pub fn compute_id_with(
     image: &ResolvedImage,
     progress: &dyn Progress,
-) -> Result<Sha256Digest, OciError> {
+) -> Result<FsVeritySha256, OciError> {
     compute_id_as(image, Convention::Mkcomposefs, progress)
 }
 
@@ -73,7 +73,7 @@ pub fn compute_id_as(
     image: &ResolvedImage,
     convention: Convention,
     progress: &dyn Progress,
-) -> Result<Sha256Digest, OciError> {
+) -> Result<FsVeritySha256, OciError> {
     let built = build_image(image, &NullSink, progress)?;
     match convention {
         Convention::Mkcomposefs => Ok(built.digest),
@@ -82,7 +82,7 @@ pub fn compute_id_as(
 }
 
 /// The composefs image digest of layer `index` applied alone to an empty root.
-pub fn layer_id(image: &ResolvedImage, index: usize) -> Result<Sha256Digest, OciError> {
+pub fn layer_id(image: &ResolvedImage, index: usize) -> Result<FsVeritySha256, OciError> {
     let layer = image.layers.get(index).ok_or_else(|| OciError::Limit {
         reason: format!("no layer {index}: the image has {}", image.layers.len()),
     })?;
@@ -105,7 +105,7 @@ pub struct SealOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealReport {
     /// The composefs image digest now in the config label.
-    pub image_digest: Sha256Digest,
+    pub image_digest: FsVeritySha256,
     /// The new manifest (tagged in the destination).
     pub manifest_digest: BlobDigest,
     /// The new manifest's size in bytes.
@@ -375,7 +375,7 @@ fn object_member<'a>(
 }
 
 /// The config with the seal label set, as compact JSON.
-fn sealed_config(image: &ResolvedImage, digest: &Sha256Digest) -> Result<Vec<u8>, SealError> {
+fn sealed_config(image: &ResolvedImage, digest: &FsVeritySha256) -> Result<Vec<u8>, SealError> {
     const WHAT: &str = "image config";
     let id = image.config_digest;
     let mut config = parse_json(WHAT, id, &image.config_bytes)?;
@@ -398,7 +398,7 @@ fn sealed_manifest(
     image: &ResolvedImage,
     config_digest: BlobDigest,
     config_size: usize,
-    layer_ids: &[Sha256Digest],
+    layer_ids: &[FsVeritySha256],
     rewritten: &[(BlobDigest, u64)],
 ) -> Result<Vec<u8>, SealError> {
     const WHAT: &str = "manifest";

@@ -9,7 +9,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use serde_json::Value;
 
 use crate::convention::{BuiltImage, Convention};
@@ -30,11 +30,11 @@ pub enum SealError {
     #[error("seal check failed: the config label {LABEL_FSVERITY} says sha256:{label}, but the composefs image built from the layers is sha256:{computed}{}", composefs_rs.map(|d| format!(" (sha256:{d} under the composefs-rs convention)")).unwrap_or_default())]
     Mismatch {
         /// The digest the config label names.
-        label: Sha256Digest,
+        label: FsVeritySha256,
         /// The image under cfsgate's (mkcomposefs) convention.
-        computed: Sha256Digest,
+        computed: FsVeritySha256,
         /// The image under the composefs-rs convention, when it could be made.
-        composefs_rs: Option<Sha256Digest>,
+        composefs_rs: Option<FsVeritySha256>,
     },
     /// The config has no seal label.
     #[error("image config {config} is not sealed: it has no {LABEL_FSVERITY} label")]
@@ -92,7 +92,7 @@ pub enum SealError {
 }
 
 /// The seal label of an image's config, if it has one.
-pub fn read_seal(image: &ResolvedImage) -> Result<Option<Sha256Digest>, SealError> {
+pub fn read_seal(image: &ResolvedImage) -> Result<Option<FsVeritySha256>, SealError> {
     let config: Value = parse_json("image config", image.config_digest, &image.config_bytes)?;
     let Some(label) = config
         .get("config")
@@ -113,12 +113,12 @@ pub fn read_seal(image: &ResolvedImage) -> Result<Option<Sha256Digest>, SealErro
     if !lowercase {
         return Err(bad());
     }
-    Sha256Digest::from_hex(hex).map(Some).map_err(|_| bad())
+    FsVeritySha256::from_hex(hex).map(Some).map_err(|_| bad())
 }
 
 /// Check that a sealed image's label names `computed` (the image built or stored from its
 /// layers). An image without a label is [`SealError::NotSealed`].
-pub fn check_seal(image: &ResolvedImage, computed: Sha256Digest) -> Result<(), SealError> {
+pub fn check_seal(image: &ResolvedImage, computed: FsVeritySha256) -> Result<(), SealError> {
     match read_seal(image)? {
         None => Err(SealError::NotSealed {
             config: image.config_digest,
@@ -136,7 +136,7 @@ pub fn check_seal(image: &ResolvedImage, computed: Sha256Digest) -> Result<(), S
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealMatch {
     /// The digest the label names.
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// The convention under which the layers give that image.
     pub convention: Convention,
     /// That image's bytes, when it is not `built.image` (another convention's).

@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cfsgate_image::fsverity::{FsVerityHasher, Sha256};
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 
 /// Read buffer size for streaming content (a multiple of the 4 KiB fs-verity block).
 pub const STREAM_CHUNK: usize = 256 * 1024;
@@ -25,14 +25,14 @@ pub const STREAM_CHUNK: usize = 256 * 1024;
 /// A content-addressed store of file contents.
 pub trait ObjectSink: Sync {
     /// Store everything `content` yields; return its fs-verity digest and its length.
-    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)>;
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)>;
 }
 
 /// Hash `content` in chunks, handing each chunk to `write` as well.
 fn hash_stream(
     content: &mut dyn Read,
     mut write: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<(Sha256Digest, u64)> {
+) -> io::Result<(FsVeritySha256, u64)> {
     STREAM_BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.resize(STREAM_CHUNK, 0);
@@ -53,7 +53,7 @@ fn hash_stream_with(
     content: &mut dyn Read,
     write: &mut impl FnMut(&[u8]) -> io::Result<()>,
     buf: &mut [u8],
-) -> io::Result<(Sha256Digest, u64)> {
+) -> io::Result<(FsVeritySha256, u64)> {
     let mut hasher = FsVerityHasher::<Sha256>::new();
     let mut total = 0u64;
     loop {
@@ -75,7 +75,7 @@ fn hash_stream_with(
 pub struct NullSink;
 
 impl ObjectSink for NullSink {
-    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
         hash_stream(content, |_| Ok(()))
     }
 }
@@ -105,13 +105,13 @@ impl DirSink {
     }
 
     /// Where the object with this digest lives.
-    pub fn object_path(&self, digest: &Sha256Digest) -> PathBuf {
+    pub fn object_path(&self, digest: &FsVeritySha256) -> PathBuf {
         self.dir.join(digest.object_path())
     }
 }
 
 impl ObjectSink for DirSink {
-    fn store(&self, content: &mut dyn Read) -> io::Result<(Sha256Digest, u64)> {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-object-")
             .tempfile_in(&self.dir)?;

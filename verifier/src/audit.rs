@@ -69,7 +69,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_policy::{Mode, Timestamp, VerityMode};
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,7 @@ pub struct AuditEntry {
     pub image: String,
     pub reference: Option<String>,
     pub manifest_digest: Option<ContentSha256>,
-    pub composefs_digest: Option<Sha256Digest>,
+    pub composefs_digest: Option<FsVeritySha256>,
     pub scope: Option<String>,
     pub requirements: Vec<String>,
     pub signers: Vec<String>,
@@ -237,7 +237,7 @@ impl AuditError {
     }
 }
 
-fn digest_text(d: &Option<Sha256Digest>) -> Option<String> {
+fn digest_text(d: &Option<FsVeritySha256>) -> Option<String> {
     d.as_ref().map(|d| format!("sha256:{}", d.to_hex()))
 }
 

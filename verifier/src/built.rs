@@ -27,7 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use cfsgate_image::store::Repository;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_oci::{Convention, ResolvedImage};
 use cfsgate_sys::file::{read, Follow, SizeLimit};
 use hmac::{Hmac, Mac};
@@ -201,7 +201,7 @@ struct RecordBody<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuiltImage {
     /// Its fs-verity digest (`images/<digest>`).
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// The convention it was built under.
     pub convention: Convention,
 }
@@ -242,7 +242,7 @@ pub fn find(repo: &Repository, key: &BuiltKey, image: &ResolvedImage) -> Option<
     }
     let convention = record.convention.parse::<Convention>().ok()?;
     Some(BuiltImage {
-        digest: Sha256Digest::from_hex(&record.image).ok()?,
+        digest: FsVeritySha256::from_hex(&record.image).ok()?,
         convention,
     })
 }

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_keyring::kernel::Serial;
 use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
 use cfsgate_oci::{BlobDigest, OciError};
@@ -581,7 +581,7 @@ pub enum SealSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealOk {
     /// The fs-verity digest of the composefs image, from the seal label, checked.
-    pub composefs_digest: Sha256Digest,
+    pub composefs_digest: FsVeritySha256,
     /// sha256 of the image config that carries the seal label.
     pub config_digest: ContentSha256,
     /// How the seal was checked.
@@ -620,9 +620,9 @@ pub enum SealFailure {
     )]
     StoredImageAltered {
         /// The sealed digest, the stored image's name.
-        sealed: Sha256Digest,
+        sealed: FsVeritySha256,
         /// What the stored bytes hash to.
-        actual: Sha256Digest,
+        actual: FsVeritySha256,
     },
     /// The repository holding the sealed image cannot be read.
     #[error("the repository cannot be read: {0}")]
@@ -639,9 +639,9 @@ pub enum SealFailure {
     #[error("the seal says {sealed}, but the composefs image built from the layers is {actual} (and no other seal convention gives {sealed})")]
     Mismatch {
         /// The digest the seal label names.
-        sealed: Sha256Digest,
+        sealed: FsVeritySha256,
         /// The digest of the rebuilt image.
-        actual: Sha256Digest,
+        actual: FsVeritySha256,
     },
 }
 

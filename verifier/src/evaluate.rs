@@ -23,7 +23,7 @@
 
 use std::path::Path;
 
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_keyring::{KeyId, PublicKey};
 use cfsgate_policy::ReferenceDigest;
 use cfsgate_policy::{
@@ -90,7 +90,7 @@ pub struct Decision {
     pub config_digest: Option<ContentSha256>,
     /// The trusted composefs image digest (fs-verity, hex), when the seal was verified.
     #[serde(serialize_with = "opt_hex")]
-    pub composefs_digest: Option<Sha256Digest>,
+    pub composefs_digest: Option<FsVeritySha256>,
     /// The verity mode a `composefs` requirement demands (`"kernel"` or `"userspace"` in JSON).
     pub required_verity: Option<VerityMode>,
     /// Distinct keys whose signatures passed.
@@ -120,7 +120,7 @@ fn opt_sha256<S: serde::Serializer>(d: &Option<ContentSha256>, s: S) -> Result<S
     }
 }
 
-fn opt_hex<S: serde::Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+fn opt_hex<S: serde::Serializer>(d: &Option<FsVeritySha256>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_str(&d.to_hex()),
         None => s.serialize_none(),
@@ -352,7 +352,7 @@ struct Evaluation<'r, 'a> {
     signers: Vec<KeyId>,
     openpgp_signers: Vec<String>,
     rekor: Vec<crate::rekor::RekorEntry>,
-    composefs_digest: Option<Sha256Digest>,
+    composefs_digest: Option<FsVeritySha256>,
     config_digest: Option<ContentSha256>,
     required_verity: Option<VerityMode>,
 }

@@ -39,7 +39,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use cfsgate_image::{ContentSha256, Sha256Digest};
+use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_keyring::{KeyId, PublicKey};
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,7 @@ pub enum RekorError {
     #[error("the Rekor SET does not verify with any configured Rekor key ({})", describe_log(.log_id, *.log_is_configured))]
     SetSignatureInvalid {
         /// The log id the bundle names.
-        log_id: Sha256Digest,
+        log_id: FsVeritySha256,
         /// Whether some configured key has that log id (the SET was then altered).
         log_is_configured: bool,
     },
@@ -96,7 +96,7 @@ pub enum RekorError {
     #[error("the Rekor SET verifies with Rekor key {key}, but names log {log_id} (SET from another log)", key = .rekor_key.short())]
     LogIdMismatch {
         /// The log id the bundle names.
-        log_id: Sha256Digest,
+        log_id: FsVeritySha256,
         /// The Rekor key the SET verifies with.
         rekor_key: KeyId,
     },
@@ -148,7 +148,7 @@ pub enum RekorError {
     },
 }
 
-fn describe_log(log_id: &Sha256Digest, configured: bool) -> String {
+fn describe_log(log_id: &FsVeritySha256, configured: bool) -> String {
     if configured {
         format!(
             "it names log {log_id}, a configured key, whose signature it does not carry: the SET or its payload was altered"
@@ -242,8 +242,8 @@ impl RekorPayload {
     }
 
     /// `logID` as a digest.
-    pub fn log_id(&self) -> Result<Sha256Digest, RekorError> {
-        Sha256Digest::from_hex(&self.log_id)
+    pub fn log_id(&self) -> Result<FsVeritySha256, RekorError> {
+        FsVeritySha256::from_hex(&self.log_id)
             .map_err(|_| RekorError::LogIdMalformed(self.log_id.chars().take(100).collect()))
     }
 }
@@ -341,12 +341,12 @@ pub struct RekorEntry {
     pub log_index: u64,
     /// The log id: sha256 of the log key's SPKI.
     #[serde(serialize_with = "hex_digest")]
-    pub log_id: Sha256Digest,
+    pub log_id: FsVeritySha256,
     /// The Rekor key that signed the SET.
     pub rekor_key: KeyId,
 }
 
-fn hex_digest<S: serde::Serializer>(d: &Sha256Digest, s: S) -> Result<S::Ok, S::Error> {
+fn hex_digest<S: serde::Serializer>(d: &FsVeritySha256, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.to_hex())
 }
 

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use cfsgate_image::fsverity::digest_bytes;
 use cfsgate_image::store::Repository;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use cfsgate_oci::seal::SealError;
 use cfsgate_oci::{Convention, ImportError, NoProgress, OciError, ResolvedImage};
 
@@ -187,7 +187,7 @@ fn recorded_build(
 fn build_into(
     repo: Option<&Path>,
     resolved: &ResolvedImage,
-) -> Result<(Sha256Digest, Convention), SealFailure> {
+) -> Result<(FsVeritySha256, Convention), SealFailure> {
     let repo = repo.ok_or_else(|| {
         SealFailure::Build("no repository to store the composefs image in".into())
     })?;

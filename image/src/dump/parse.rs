@@ -14,7 +14,7 @@ use super::limits::{
     MAX_PAYLOAD_LEN, XATTR_ENTRY_CHARGE, XATTR_HEADER_CHARGE,
 };
 use super::{DumpError, ParseMode};
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 use crate::tree::{
     valid_name, Content, FileData, Inode, InodeId, Stat, Tree, Xattr, MAX_NAME_LEN,
     MAX_XATTR_KEY_LEN, MAX_XATTR_VALUE_LEN, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
@@ -577,10 +577,10 @@ fn check_payload(payload: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_digest(text: &[u8]) -> Result<Sha256Digest, String> {
+fn parse_digest(text: &[u8]) -> Result<FsVeritySha256, String> {
     std::str::from_utf8(text)
         .ok()
-        .and_then(|text| Sha256Digest::from_hex(text).ok())
+        .and_then(|text| FsVeritySha256::from_hex(text).ok())
         .ok_or_else(|| format!("malformed DIGEST {}: expected 64 hex digits", quote(text)))
 }
 

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use sha2::Digest as _;
 
-use crate::fsverity::{FsVerityHasher, Sha256, Sha256Digest};
+use crate::fsverity::{FsVerityHasher, FsVeritySha256, Sha256};
 
 use super::objects::COPY_BUFFER_LEN;
 use super::{fsutil, Repository, StoreError, TMP_DIR};
@@ -37,7 +37,7 @@ pub const CONTENT_INDEX_DIR: &str = "sha256";
 const MAX_ENTRY_TARGET_LEN: usize = 64;
 
 /// The plain sha256 of a file's content (what a zstd:chunked table of contents records); the
-/// crate's one plain-sha256 type, distinct from the fs-verity [`Sha256Digest`].
+/// crate's one plain-sha256 type, distinct from the fs-verity [`FsVeritySha256`].
 pub use crate::sha256::ContentSha256;
 
 /// An entry's path below [`CONTENT_INDEX_DIR`]: `xx/` + the remaining hex digits.
@@ -52,13 +52,13 @@ impl Repository {
     }
 
     /// What the index says holds `content`, unverified (a hint: see [`Self::find_content`]).
-    pub fn content_hint(&self, content: &ContentSha256) -> Option<Sha256Digest> {
+    pub fn content_hint(&self, content: &ContentSha256) -> Option<FsVeritySha256> {
         let target = fs::read_link(self.content_entry_path(content)).ok()?;
         let text = target.to_str()?;
         if text.len() > MAX_ENTRY_TARGET_LEN {
             return None;
         }
-        Sha256Digest::from_hex(text).ok()
+        FsVeritySha256::from_hex(text).ok()
     }
 
     /// Record that the object `object` holds content whose sha256 is `content`. An entry that
@@ -66,7 +66,7 @@ impl Repository {
     pub fn index_content(
         &self,
         content: &ContentSha256,
-        object: &Sha256Digest,
+        object: &FsVeritySha256,
     ) -> Result<(), StoreError> {
         if self.content_hint(content) == Some(*object) {
             return Ok(());
@@ -84,7 +84,7 @@ impl Repository {
 
     /// Remove the entry for `content` if it names `object` (best effort: an entry is a hint),
     /// and its `xx/` directory when that is left empty.
-    pub(crate) fn remove_content_entry(&self, content: &ContentSha256, object: &Sha256Digest) {
+    pub(crate) fn remove_content_entry(&self, content: &ContentSha256, object: &FsVeritySha256) {
         if self.content_hint(content) != Some(*object) {
             return;
         }
@@ -103,7 +103,7 @@ impl Repository {
         &self,
         content: &ContentSha256,
         size: u64,
-    ) -> Result<Option<Sha256Digest>, StoreError> {
+    ) -> Result<Option<FsVeritySha256>, StoreError> {
         let Some(object) = self.content_hint(content) else {
             return Ok(None);
         };
@@ -136,7 +136,7 @@ impl Repository {
 }
 
 /// fs-verity digest, sha256 and length of at most `limit` bytes of `file`.
-fn hash_both(file: File, limit: u64) -> io::Result<(Sha256Digest, ContentSha256, u64)> {
+fn hash_both(file: File, limit: u64) -> io::Result<(FsVeritySha256, ContentSha256, u64)> {
     let mut verity = FsVerityHasher::<Sha256>::new();
     let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; COPY_BUFFER_LEN];

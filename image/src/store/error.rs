@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 
 /// Something the repository could not do.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +57,16 @@ pub enum StoreError {
     UnknownName(String),
     /// No image with this fs-verity digest is stored.
     #[error("image {0} is not in the repository")]
-    ImageNotFound(Sha256Digest),
+    ImageNotFound(FsVeritySha256),
     /// An image refers to objects the repository does not hold.
     #[error("image references {count} objects that are not in the repository (first: {first})")]
     MissingObjects {
         /// How many distinct objects are missing.
         count: usize,
         /// The first missing object (smallest digest), for the message.
-        first: Sha256Digest,
+        first: FsVeritySha256,
         /// Every missing object's fs-verity digest.
-        missing: Vec<Sha256Digest>,
+        missing: Vec<FsVeritySha256>,
     },
     /// Bytes that should be a composefs image cannot be read as one.
     #[error("{what}: not a valid composefs image: {reason}")]
@@ -82,9 +82,9 @@ pub enum StoreError {
         /// The file whose content was hashed.
         path: PathBuf,
         /// The digest the caller or the image declared.
-        expected: Sha256Digest,
+        expected: FsVeritySha256,
         /// The digest the content has.
-        actual: Sha256Digest,
+        actual: FsVeritySha256,
     },
     /// An import source (a directory tree or dump file) cannot be imported.
     #[error("{path}: {reason}")]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::fsverity::{self, Sha256, Sha256Digest};
+use crate::fsverity::{self, FsVeritySha256, Sha256};
 
 use super::fsutil;
 use super::images::{hex_digest, read_image_tree, referenced_objects, MAX_IMAGE_LEN};
@@ -32,7 +32,7 @@ use super::{LockKind, Repository, StoreError, QUARANTINE_DIR, TMP_DIR};
 pub struct CorruptObject {
     /// The object's name: the fs-verity digest its content should have.
     #[serde(serialize_with = "hex_digest")]
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// What the content hashes to, or why it could not be read.
     pub problem: String,
 }
@@ -42,7 +42,7 @@ pub struct CorruptObject {
 pub struct CorruptImage {
     /// The image's name: the fs-verity digest its content should have.
     #[serde(serialize_with = "hex_digest")]
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// What the image hashes to, or why it could not be read or parsed.
     pub problem: String,
 }
@@ -52,10 +52,10 @@ pub struct CorruptImage {
 pub struct MissingObject {
     /// The image that references the object.
     #[serde(serialize_with = "hex_digest")]
-    pub image: Sha256Digest,
+    pub image: FsVeritySha256,
     /// The fs-verity digest of the missing or corrupt object.
     #[serde(serialize_with = "hex_digest")]
-    pub object: Sha256Digest,
+    pub object: FsVeritySha256,
 }
 
 /// A ref that is unreadable or names an image that is not stored.
@@ -132,7 +132,7 @@ impl Repository {
 
         let images = self.scan_images()?;
         report.images_checked = images.len() as u64;
-        let corrupt_names: BTreeMap<Sha256Digest, ()> = report
+        let corrupt_names: BTreeMap<FsVeritySha256, ()> = report
             .corrupt_objects
             .iter()
             .map(|c| (c.digest, ()))
@@ -179,7 +179,11 @@ impl Repository {
     }
 
     /// The objects a stored image references, or why the image is corrupt.
-    fn check_image(&self, digest: &Sha256Digest, path: &Path) -> Result<Vec<Sha256Digest>, String> {
+    fn check_image(
+        &self,
+        digest: &FsVeritySha256,
+        path: &Path,
+    ) -> Result<Vec<FsVeritySha256>, String> {
         let bytes =
             fsutil::read_limited(path, MAX_IMAGE_LEN, "read image").map_err(|e| e.to_string())?;
         let actual = fsverity::digest_bytes(&bytes);
@@ -225,7 +229,7 @@ impl Repository {
     }
 }
 
-fn check_object(digest: &Sha256Digest, path: &Path) -> Option<CorruptObject> {
+fn check_object(digest: &FsVeritySha256, path: &Path) -> Option<CorruptObject> {
     let problem = match File::open(path).and_then(fsverity::digest_reader::<Sha256>) {
         Ok(actual) if actual == *digest => return None,
         Ok(actual) => format!("content has fs-verity digest {actual}"),

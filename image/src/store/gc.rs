@@ -16,7 +16,7 @@ use std::fs;
 
 use rayon::prelude::*;
 
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 
 use super::content_index::ContentSha256;
 use super::fsutil;
@@ -60,14 +60,14 @@ impl Repository {
     /// import's image by then and stays. Refuses (removing nothing) when an image is unreadable.
     pub fn remove_unreferenced(
         &self,
-        candidates: &[(Sha256Digest, ContentSha256)],
+        candidates: &[(FsVeritySha256, ContentSha256)],
     ) -> Result<RemovedReport, StoreError> {
         let mut report = RemovedReport::default();
         if candidates.is_empty() {
             return Ok(report);
         }
         let _lock = self.lock(LockKind::Exclusive)?;
-        let mut live: BTreeSet<Sha256Digest> = BTreeSet::new();
+        let mut live: BTreeSet<FsVeritySha256> = BTreeSet::new();
         for (digest, path) in self.scan_images()? {
             let what = format!("image {digest}");
             let refused = |e: StoreError| {
@@ -116,7 +116,7 @@ impl Repository {
                 }
             }
         }
-        let mut live_objects: BTreeSet<Sha256Digest> = BTreeSet::new();
+        let mut live_objects: BTreeSet<FsVeritySha256> = BTreeSet::new();
         let mut dead = Vec::new();
         for (digest, path) in self.scan_images()? {
             if !roots.contains(&digest) {

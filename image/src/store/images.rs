@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::erofs::reader;
 use crate::erofs::writer::{self, WriteOptions};
-use crate::fsverity::{self, Sha256Digest};
+use crate::fsverity::{self, FsVeritySha256};
 use crate::tree::Tree;
 
 use super::{fsutil, verity};
@@ -29,7 +29,7 @@ pub const MAX_IMAGE_LEN: u64 = 1 << 30;
 pub struct ImageInfo {
     /// The image's fs-verity digest (its name in `images/`).
     #[serde(serialize_with = "hex_digest")]
-    pub digest: Sha256Digest,
+    pub digest: FsVeritySha256,
     /// Refs naming this image.
     pub refs: Vec<String>,
     /// Size of the image file itself.
@@ -48,7 +48,7 @@ pub fn to_json(images: &[ImageInfo]) -> String {
 }
 
 pub(crate) fn hex_digest<S: serde::Serializer>(
-    digest: &Sha256Digest,
+    digest: &FsVeritySha256,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.serialize_str(&digest.to_hex())
@@ -67,7 +67,7 @@ pub fn read_image_tree(bytes: &[u8], what: &str) -> Result<Tree, StoreError> {
 /// The objects a tree references (the reader's [`referenced_objects`](reader::referenced_objects)),
 /// as digests: in the store every backing path must be an object path `xx/rest`, agreeing with
 /// the file's digest when the image records one.
-pub fn referenced_objects(tree: &Tree, what: &str) -> Result<BTreeSet<Sha256Digest>, StoreError> {
+pub fn referenced_objects(tree: &Tree, what: &str) -> Result<BTreeSet<FsVeritySha256>, StoreError> {
     let bad = |reason: String| StoreError::BadImage {
         what: what.to_string(),
         reason,
@@ -93,31 +93,31 @@ pub fn referenced_objects(tree: &Tree, what: &str) -> Result<BTreeSet<Sha256Dige
 }
 
 /// `xx/rest` (optionally with a leading `/`) as a digest; `None` if it is not exactly that.
-pub fn parse_object_path(path: &[u8]) -> Option<Sha256Digest> {
+pub fn parse_object_path(path: &[u8]) -> Option<FsVeritySha256> {
     let path = path.strip_prefix(b"/").unwrap_or(path);
-    if path.len() != 2 * Sha256Digest::LEN + 1 || path[2] != b'/' {
+    if path.len() != 2 * FsVeritySha256::LEN + 1 || path[2] != b'/' {
         return None;
     }
     let text = std::str::from_utf8(path).ok()?;
     let hex = format!("{}{}", &text[..2], &text[3..]);
-    let digest = Sha256Digest::from_hex(&hex).ok()?;
+    let digest = FsVeritySha256::from_hex(&hex).ok()?;
     // Lowercase only: the object path of a digest is lowercase, and overlayfs looks it up as is.
     (digest.object_path() == text).then_some(digest)
 }
 
 impl Repository {
     /// Where the image with this digest lives.
-    pub fn image_path(&self, digest: &Sha256Digest) -> PathBuf {
+    pub fn image_path(&self, digest: &FsVeritySha256) -> PathBuf {
         self.dir(IMAGES_DIR).join(digest.to_hex())
     }
 
     /// Whether the image is stored.
-    pub fn has_image(&self, digest: &Sha256Digest) -> bool {
+    pub fn has_image(&self, digest: &FsVeritySha256) -> bool {
         self.image_path(digest).is_file()
     }
 
     /// The bytes of a stored image.
-    pub fn read_image(&self, digest: &Sha256Digest) -> Result<Vec<u8>, StoreError> {
+    pub fn read_image(&self, digest: &FsVeritySha256) -> Result<Vec<u8>, StoreError> {
         let path = self.image_path(digest);
         if !path.is_file() {
             return Err(StoreError::ImageNotFound(*digest));
@@ -126,13 +126,13 @@ impl Repository {
     }
 
     /// The objects an image references (in digest order).
-    pub fn image_objects(&self, image: &[u8]) -> Result<BTreeSet<Sha256Digest>, StoreError> {
+    pub fn image_objects(&self, image: &[u8]) -> Result<BTreeSet<FsVeritySha256>, StoreError> {
         let tree = read_image_tree(image, "image")?;
         referenced_objects(&tree, "image")
     }
 
     /// The objects an image references that this repository lacks: what to fetch.
-    pub fn missing_objects(&self, image: &[u8]) -> Result<Vec<Sha256Digest>, StoreError> {
+    pub fn missing_objects(&self, image: &[u8]) -> Result<Vec<FsVeritySha256>, StoreError> {
         let _lock = self.lock(LockKind::Shared)?;
         Ok(self
             .image_objects(image)?
@@ -143,7 +143,7 @@ impl Repository {
 
     /// Store an image once all its objects are present; returns its digest. Storing an image
     /// that is already present is a no-op.
-    pub fn write_image(&self, image: &[u8]) -> Result<Sha256Digest, StoreError> {
+    pub fn write_image(&self, image: &[u8]) -> Result<FsVeritySha256, StoreError> {
         if image.len() as u64 > MAX_IMAGE_LEN {
             return Err(StoreError::BadImage {
                 what: "image".into(),
@@ -176,7 +176,7 @@ impl Repository {
     fn store_image_file(
         &self,
         dest: &Path,
-        digest: &Sha256Digest,
+        digest: &FsVeritySha256,
         image: &[u8],
     ) -> Result<(), StoreError> {
         if self.meta().verity != VerityMode::Kernel {
@@ -203,7 +203,7 @@ impl Repository {
     /// Write `tree` as a composefs image (default format versions) and store it. Its external
     /// files must already be objects here: hold a shared [`Repository::lock`] from writing them
     /// until the image has a ref, or gc may remove them in between.
-    pub fn write_tree(&self, tree: &Tree) -> Result<Sha256Digest, StoreError> {
+    pub fn write_tree(&self, tree: &Tree) -> Result<FsVeritySha256, StoreError> {
         let bytes = writer::write_image(tree, &WriteOptions::default()).map_err(|e| {
             StoreError::BadImage {
                 what: "writing a tree".into(),
@@ -214,7 +214,7 @@ impl Repository {
     }
 
     /// Every stored image (digest order) whose name is a digest; other names are fsck's business.
-    pub(crate) fn scan_images(&self) -> Result<Vec<(Sha256Digest, PathBuf)>, StoreError> {
+    pub(crate) fn scan_images(&self) -> Result<Vec<(FsVeritySha256, PathBuf)>, StoreError> {
         let dir = self.dir(IMAGES_DIR);
         let mut images = Vec::new();
         for entry in fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
@@ -222,7 +222,7 @@ impl Repository {
             if let Some(digest) = entry
                 .file_name()
                 .to_str()
-                .and_then(|n| Sha256Digest::from_hex(n).ok())
+                .and_then(|n| FsVeritySha256::from_hex(n).ok())
             {
                 if entry.file_name().to_str() == Some(digest.to_hex().as_str()) {
                     images.push((digest, entry.path()));
@@ -236,12 +236,12 @@ impl Repository {
     /// All stored images with their refs, sizes and sharing.
     pub fn list_images(&self) -> Result<Vec<ImageInfo>, StoreError> {
         let _lock = self.lock(LockKind::Shared)?;
-        let mut refs_by_image: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
+        let mut refs_by_image: BTreeMap<FsVeritySha256, Vec<String>> = BTreeMap::new();
         for (name, digest) in self.list_refs()? {
             refs_by_image.entry(digest).or_default().push(name);
         }
         let mut per_image = Vec::new();
-        let mut users: BTreeMap<Sha256Digest, u32> = BTreeMap::new();
+        let mut users: BTreeMap<FsVeritySha256, u32> = BTreeMap::new();
         for (digest, path) in self.scan_images()? {
             let bytes = fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image")?;
             let objects = self.image_objects(&bytes)?;
@@ -250,7 +250,7 @@ impl Repository {
             }
             per_image.push((digest, bytes.len() as u64, objects));
         }
-        let mut sizes: BTreeMap<Sha256Digest, u64> = BTreeMap::new();
+        let mut sizes: BTreeMap<FsVeritySha256, u64> = BTreeMap::new();
         for object in users.keys() {
             let size = fs::metadata(self.object_path(object))
                 .map(|m| m.len())

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::dump::{self, ParseMode};
 use crate::fromdir::BuildOptions;
-use crate::fsverity::{self, Sha256Digest};
+use crate::fsverity::{self, FsVeritySha256};
 use crate::tree::{Content, FileData, InodeId, Tree};
 
 use super::objects::copy_hashing;
@@ -43,7 +43,7 @@ pub const SINGLE_READ_MAX: u64 = 1 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImportReport {
     /// The stored image.
-    pub image: Sha256Digest,
+    pub image: FsVeritySha256,
     /// Objects written and found already present.
     pub objects: BatchStats,
 }
@@ -53,7 +53,7 @@ struct Job {
     inode: InodeId,
     source: PathBuf,
     /// The digest the source declared, if any.
-    expected: Option<Sha256Digest>,
+    expected: Option<FsVeritySha256>,
     /// `expected` was computed by this import's own walk of the source (not a dump's claim):
     /// a present object is then taken without reading the file again.
     walked: bool,
@@ -152,7 +152,7 @@ impl Repository {
     ) -> Result<ImportReport, StoreError> {
         let _lock = self.lock(LockKind::Shared)?;
         let batch = self.object_batch()?;
-        let stored: Vec<(InodeId, Sha256Digest)> = jobs
+        let stored: Vec<(InodeId, FsVeritySha256)> = jobs
             .par_iter()
             .map(|job| copy_job(&batch, job).map(|d| (job.inode, d)))
             .collect::<Result<_, _>>()?;
@@ -174,7 +174,7 @@ impl Repository {
     }
 }
 
-fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreError> {
+fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<FsVeritySha256, StoreError> {
     if let (true, Some(walked)) = (job.walked, &job.expected) {
         if batch.contains(walked) {
             return Ok(*walked);
@@ -231,7 +231,7 @@ fn copy_job(batch: &ObjectBatch<'_>, job: &Job) -> Result<Sha256Digest, StoreErr
 }
 
 /// The content read now must be what the walk hashed (and the tree's image will name).
-fn check_walked(job: &Job, digest: &Sha256Digest) -> Result<(), StoreError> {
+fn check_walked(job: &Job, digest: &FsVeritySha256) -> Result<(), StoreError> {
     match (job.walked, &job.expected) {
         (true, Some(walked)) if walked != digest => Err(StoreError::BadSource {
             path: job.source.clone(),

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::fsverity::{FsVerityHasher, Sha256, Sha256Digest};
+use crate::fsverity::{FsVerityHasher, FsVeritySha256, Sha256};
 
 use super::content_index::{ContentSha256, Sha256Tee};
 use super::{fsutil, verity};
@@ -40,19 +40,22 @@ pub struct BatchStats {
 
 impl Repository {
     /// Where the object with this digest lives (whether or not it is present).
-    pub fn object_path(&self, digest: &Sha256Digest) -> PathBuf {
+    pub fn object_path(&self, digest: &FsVeritySha256) -> PathBuf {
         self.dir(OBJECTS_DIR).join(digest.object_path())
     }
 
     /// Whether the object is present.
-    pub fn has_object(&self, digest: &Sha256Digest) -> bool {
+    pub fn has_object(&self, digest: &FsVeritySha256) -> bool {
         self.object_path(digest).is_file()
     }
 
     /// Store one object from a reader and make it durable. Holds the shared lock only while
     /// writing: to keep the object safe from gc until an image references it, hold
     /// [`Repository::lock`] (shared) across the whole sequence, or use an [`ObjectBatch`].
-    pub fn write_object_from_reader(&self, reader: impl Read) -> Result<Sha256Digest, StoreError> {
+    pub fn write_object_from_reader(
+        &self,
+        reader: impl Read,
+    ) -> Result<FsVeritySha256, StoreError> {
         let batch = self.object_batch()?;
         let digest = batch.add_reader(reader, Path::new("<reader>"))?;
         batch.commit()?;
@@ -74,11 +77,11 @@ impl Repository {
 /// Finished temporary files awaiting the batch's sync and renames.
 #[derive(Default)]
 struct Pending {
-    files: Vec<(Sha256Digest, PathBuf)>,
-    digests: HashSet<Sha256Digest>,
+    files: Vec<(FsVeritySha256, PathBuf)>,
+    digests: HashSet<FsVeritySha256>,
     bytes: u64,
     /// Content index entries of the pending files, written once they are renamed.
-    index: Vec<(ContentSha256, Sha256Digest)>,
+    index: Vec<(ContentSha256, FsVeritySha256)>,
 }
 
 /// Many object writes made durable together. `add_*` may be called from many threads at once.
@@ -90,13 +93,17 @@ pub struct ObjectBatch<'r> {
     stats: Mutex<BatchStats>,
     /// Every object this batch renamed into the store, with its content index entry: what
     /// [`ObjectBatch::abandon`] hands back for [`Repository::remove_unreferenced`].
-    written: Mutex<Vec<(Sha256Digest, ContentSha256)>>,
+    written: Mutex<Vec<(FsVeritySha256, ContentSha256)>>,
 }
 
 impl ObjectBatch<'_> {
     /// Copy everything `reader` yields into the batch; returns its digest. `source` names the
     /// reader in errors.
-    pub fn add_reader(&self, reader: impl Read, source: &Path) -> Result<Sha256Digest, StoreError> {
+    pub fn add_reader(
+        &self,
+        reader: impl Read,
+        source: &Path,
+    ) -> Result<FsVeritySha256, StoreError> {
         self.add_reader_counted(reader, source)
             .map(|(digest, _)| digest)
     }
@@ -106,7 +113,7 @@ impl ObjectBatch<'_> {
         &self,
         mut reader: impl Read,
         source: &Path,
-    ) -> Result<(Sha256Digest, u64), StoreError> {
+    ) -> Result<(FsVeritySha256, u64), StoreError> {
         let tmp_dir = self.repo.dir(TMP_DIR);
         let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
         let mut tee = Sha256Tee::new(&mut reader);
@@ -126,7 +133,7 @@ impl ObjectBatch<'_> {
     /// Add content already in memory whose digest the caller just computed from these bytes.
     pub(crate) fn add_hashed_bytes(
         &self,
-        digest: Sha256Digest,
+        digest: FsVeritySha256,
         data: &[u8],
     ) -> Result<(), StoreError> {
         let tmp_dir = self.repo.dir(TMP_DIR);
@@ -141,7 +148,7 @@ impl ObjectBatch<'_> {
     }
 
     /// Copy a file into the batch; returns its digest.
-    pub fn add_file(&self, path: &Path) -> Result<Sha256Digest, StoreError> {
+    pub fn add_file(&self, path: &Path) -> Result<FsVeritySha256, StoreError> {
         let file = File::open(path).map_err(StoreError::io("open", path))?;
         self.add_reader(file, path)
     }
@@ -149,7 +156,7 @@ impl ObjectBatch<'_> {
     /// Whether an object with this digest is already in the store or in this batch; if so it
     /// is counted as present. For a caller that knows a source's digest (it just hashed it)
     /// and can skip copying what is there.
-    pub fn contains(&self, digest: &Sha256Digest) -> bool {
+    pub fn contains(&self, digest: &FsVeritySha256) -> bool {
         let found = self.lock_pending().digests.contains(digest) || self.repo.has_object(digest);
         if found {
             self.lock_stats().objects_present += 1;
@@ -161,7 +168,7 @@ impl ObjectBatch<'_> {
     pub fn add_file_verified(
         &self,
         path: &Path,
-        expected: &Sha256Digest,
+        expected: &FsVeritySha256,
     ) -> Result<(), StoreError> {
         if self.repo.has_object(expected) {
             // Still verify the source: a dump naming the wrong backing file is an error even if
@@ -194,7 +201,7 @@ impl ObjectBatch<'_> {
 
     fn offer(
         &self,
-        digest: Sha256Digest,
+        digest: FsVeritySha256,
         size: u64,
         tmp: PathBuf,
         content: ContentSha256,
@@ -227,7 +234,7 @@ impl ObjectBatch<'_> {
     /// Give up the batch: its temporary files are removed (as on drop), its shared lock
     /// released, and the objects it already made durable (a size-triggered flush) are
     /// returned, with their content index entries, for [`Repository::remove_unreferenced`].
-    pub fn abandon(self) -> Vec<(Sha256Digest, ContentSha256)> {
+    pub fn abandon(self) -> Vec<(FsVeritySha256, ContentSha256)> {
         std::mem::take(
             &mut *self
                 .written
@@ -279,7 +286,7 @@ impl ObjectBatch<'_> {
     fn sync_and_rename(
         &self,
         tmp_dir: &Path,
-        files: &[(Sha256Digest, PathBuf)],
+        files: &[(FsVeritySha256, PathBuf)],
     ) -> Result<(u64, u64), StoreError> {
         syncfs(tmp_dir)?;
         let mut written = (0, 0);
@@ -327,7 +334,7 @@ pub(crate) fn copy_hashing(
     out: &mut impl Write,
     source: &Path,
     dest: &Path,
-) -> Result<(Sha256Digest, u64), StoreError> {
+) -> Result<(FsVeritySha256, u64), StoreError> {
     COPY_BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.resize(COPY_BUFFER_LEN, 0);
@@ -350,7 +357,7 @@ fn copy_hashing_with(
     source: &Path,
     dest: &Path,
     buf: &mut [u8],
-) -> Result<(Sha256Digest, u64), StoreError> {
+) -> Result<(FsVeritySha256, u64), StoreError> {
     let mut hasher = FsVerityHasher::<Sha256>::new();
     let mut size = 0u64;
     loop {
@@ -375,7 +382,7 @@ fn syncfs(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// (objects as (digest, path), stray files) found under `objects/`.
-pub(crate) type ObjectScan = (Vec<(Sha256Digest, PathBuf)>, Vec<PathBuf>);
+pub(crate) type ObjectScan = (Vec<(FsVeritySha256, PathBuf)>, Vec<PathBuf>);
 
 /// Every object in the store: (digest, path). Files whose names are not digests are returned
 /// separately (fsck reports them).
@@ -396,7 +403,7 @@ pub(crate) fn scan_objects(repo: &Repository) -> Result<ObjectScan, StoreError> 
             let entry = entry.map_err(StoreError::io("list", &prefix_path))?;
             let name = entry.file_name();
             let text = format!("{prefix_name}{}", name.to_string_lossy());
-            match Sha256Digest::from_hex(&text) {
+            match FsVeritySha256::from_hex(&text) {
                 Ok(digest) if text == digest.to_hex() && prefix_name.len() == 2 => {
                     objects.push((digest, entry.path()))
                 }

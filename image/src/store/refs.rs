@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use cfsgate_sys::file::{Follow, SizeLimit};
 
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 
 use super::fsutil;
 use super::{LockKind, Repository, StoreError, REFS_DIR, TMP_DIR};
@@ -57,7 +57,7 @@ pub fn validate_ref_name(name: &str) -> Result<(), StoreError> {
 }
 
 /// What a ref file holds: an image digest, or why it cannot be read.
-pub(crate) type RefTarget = Result<Sha256Digest, StoreError>;
+pub(crate) type RefTarget = Result<FsVeritySha256, StoreError>;
 
 impl Repository {
     fn ref_path(&self, name: &str) -> Result<PathBuf, StoreError> {
@@ -66,7 +66,7 @@ impl Repository {
     }
 
     /// Point `name` at a stored image (replacing what it named before).
-    pub fn set_ref(&self, name: &str, image: &Sha256Digest) -> Result<(), StoreError> {
+    pub fn set_ref(&self, name: &str, image: &FsVeritySha256) -> Result<(), StoreError> {
         let path = self.ref_path(name)?;
         let _lock = self.lock(LockKind::Shared)?;
         if !self.has_image(image) {
@@ -106,7 +106,7 @@ impl Repository {
     }
 
     /// The image a ref names.
-    pub fn read_ref(&self, name: &str) -> Result<Option<Sha256Digest>, StoreError> {
+    pub fn read_ref(&self, name: &str) -> Result<Option<FsVeritySha256>, StoreError> {
         let path = self.ref_path(name)?;
         if !path.is_file() {
             return Ok(None);
@@ -115,7 +115,7 @@ impl Repository {
     }
 
     /// All refs, sorted by name. Fails on an unreadable ref (fsck reports those one by one).
-    pub fn list_refs(&self) -> Result<Vec<(String, Sha256Digest)>, StoreError> {
+    pub fn list_refs(&self) -> Result<Vec<(String, FsVeritySha256)>, StoreError> {
         self.scan_refs()?
             .into_iter()
             .map(|(name, target)| target.map(|d| (name, d)))
@@ -154,11 +154,11 @@ impl Repository {
     }
 
     /// A ref name, or an image digest (64 hex digits) of a stored image, as the image digest.
-    pub fn resolve(&self, name_or_digest: &str) -> Result<Sha256Digest, StoreError> {
+    pub fn resolve(&self, name_or_digest: &str) -> Result<FsVeritySha256, StoreError> {
         let text = name_or_digest
             .strip_prefix("sha256:")
             .unwrap_or(name_or_digest);
-        if let Ok(digest) = Sha256Digest::from_hex(text) {
+        if let Ok(digest) = FsVeritySha256::from_hex(text) {
             if self.has_image(&digest) {
                 return Ok(digest);
             }
@@ -180,17 +180,17 @@ fn ref_name_of(root: &Path, path: &Path) -> String {
 }
 
 /// The digest a ref file's content names (see the module doc), or why it names none.
-pub fn parse_ref_content(data: &[u8]) -> Result<Sha256Digest, String> {
+pub fn parse_ref_content(data: &[u8]) -> Result<FsVeritySha256, String> {
     let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
     let text = text.trim_end();
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
-    Sha256Digest::from_hex(hex).map_err(|e| e.to_string())
+    FsVeritySha256::from_hex(hex).map_err(|e| e.to_string())
 }
 
 /// Read the ref file `path` (ref `name`, for errors): type-checked before it is opened, read
 /// under [`MAX_REF_FILE_LEN`], parsed by [`parse_ref_content`]. The one ref reader of the
 /// store and the mounter.
-pub fn read_ref_file(path: &Path, name: &str) -> Result<Sha256Digest, StoreError> {
+pub fn read_ref_file(path: &Path, name: &str) -> Result<FsVeritySha256, StoreError> {
     let bad = |reason: String| StoreError::BadRef {
         name: name.to_string(),
         reason,

@@ -17,12 +17,12 @@ use cfsgate_sys::fsverity::EnableError;
 pub use cfsgate_sys::verity::VerityMode;
 
 use super::StoreError;
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 
 /// Turn fs-verity on for the complete file `path` (no writer may have it open) and check that the
 /// kernel now enforces `expected` for it. "Already enabled" is fine (an object may be
 /// hard-linked from elsewhere) as long as the measured digest is `expected`.
-pub(crate) fn seal(path: &Path, expected: &Sha256Digest) -> Result<(), StoreError> {
+pub(crate) fn seal(path: &Path, expected: &FsVeritySha256) -> Result<(), StoreError> {
     let fail = |reason: String| StoreError::VeritySeal {
         path: path.to_path_buf(),
         reason,
@@ -36,7 +36,7 @@ pub(crate) fn seal(path: &Path, expected: &Sha256Digest) -> Result<(), StoreErro
         Ok(Some(measured)) if measured == expected.0 => Ok(()),
         Ok(Some(measured)) => Err(fail(format!(
             "the kernel measures fs-verity digest {}, not {expected}",
-            Sha256Digest(measured)
+            FsVeritySha256(measured)
         ))),
         Ok(None) => Err(fail("fs-verity is not enabled after enabling it".into())),
         Err(e) => Err(fail(format!("measuring fs-verity: {e}"))),

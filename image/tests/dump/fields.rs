@@ -84,7 +84,7 @@ fn malformed_digest_is_refused() {
         tree.inode(tree.lookup_path(b"/f").unwrap()).content,
         Content::Regular(FileData::External {
             size: 12,
-            digest: Some(Sha256Digest::from_hex(digest).unwrap()),
+            digest: Some(FsVeritySha256::from_hex(digest).unwrap()),
             backing: Some(b"37/061e".to_vec().into()),
         })
     );

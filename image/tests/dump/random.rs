@@ -141,7 +141,7 @@ fn build_tree(
                 }
                 S_IFREG => Content::Regular(FileData::External {
                     size: spec.size,
-                    digest: spec.digest.map(Sha256Digest),
+                    digest: spec.digest.map(FsVeritySha256),
                     backing: (spec.choice % 3 != 0).then(|| spec.text.into()),
                 }),
                 S_IFLNK => Content::Symlink(spec.text.into()),

@@ -381,9 +381,9 @@ mod fuzz {
     }
 }
 
-/// Keep `Sha256Digest` in the public surface the tests rely on.
+/// Keep `FsVeritySha256` in the public surface the tests rely on.
 #[allow(dead_code)]
-fn _digest_type(d: Sha256Digest) -> Option<Sha256Digest> {
+fn _digest_type(d: FsVeritySha256) -> Option<FsVeritySha256> {
     Some(d)
 }
 

@@ -12,7 +12,7 @@ use cfsgate_image::fsverity::digest_bytes;
 use cfsgate_image::tree::{
     Content, FileData, Inode, Stat, Tree, Xattr, S_IFBLK, S_IFCHR, S_IFIFO, S_IFLNK, S_IFREG,
 };
-use cfsgate_image::{InodeId, Sha256Digest};
+use cfsgate_image::{FsVeritySha256, InodeId};
 
 /// Mount tests change global state (mount table, loop devices): one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -42,7 +42,7 @@ pub struct Fixture {
     pub image: PathBuf,
     pub objects: PathBuf,
     pub target: PathBuf,
-    pub trusted: Sha256Digest,
+    pub trusted: FsVeritySha256,
     pub big_object: PathBuf,
 }
 
@@ -155,7 +155,7 @@ pub fn build_tree(objects: &Path) -> (Tree, PathBuf) {
 }
 
 /// The fs-verity digest of a file according to the `fsverity` tool (independent of cfsgate).
-pub fn fsverity_digest(path: &Path) -> Sha256Digest {
+pub fn fsverity_digest(path: &Path) -> FsVeritySha256 {
     let out = Command::new("fsverity")
         .arg("digest")
         .arg(path)
@@ -173,7 +173,7 @@ pub fn fsverity_digest(path: &Path) -> Sha256Digest {
         .unwrap()
         .strip_prefix("sha256:")
         .unwrap();
-    Sha256Digest::from_hex(hex).unwrap()
+    FsVeritySha256::from_hex(hex).unwrap()
 }
 
 impl Fixture {

@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use cfsgate_image::store::{ContentSha256, Repository};
 use cfsgate_image::tree::FileData;
-use cfsgate_image::Sha256Digest;
+use cfsgate_image::FsVeritySha256;
 use sha2::Digest as _;
 
 use super::toc::{parse_toc, FileSpan, TocError, TocLocation, ANNOTATION_ESTARGZ_TOC};
@@ -476,7 +476,7 @@ fn fetch_contents(
     Ok(prepared)
 }
 
-fn external(size: u64, digest: Sha256Digest) -> FileData {
+fn external(size: u64, digest: FsVeritySha256) -> FileData {
     FileData::External {
         size,
         digest: Some(digest),

@@ -24,7 +24,7 @@ mod walk;
 mod xattr;
 
 use crate::erofs::format::INODE_SLOT_SIZE;
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 use crate::tree::{Content, FileData, Tree};
 
 pub use superblock::MAX_COMPOSEFS_VERSION;
@@ -279,7 +279,7 @@ pub struct ObjectRef {
     pub backing: Box<[u8]>,
     /// The fs-verity digest of the content, from the `trusted.overlay.metacopy` xattr; `None`
     /// when the image records no digest for this file.
-    pub digest: Option<Sha256Digest>,
+    pub digest: Option<FsVeritySha256>,
 }
 
 /// Every distinct (backing path, digest) of the tree's external files, sorted. External files

@@ -16,7 +16,7 @@ use super::inode::RawInode;
 use super::walk::{Slot, Walked};
 use super::{Budget, ReadError};
 use crate::erofs::format::*;
-use crate::fsverity::Sha256Digest;
+use crate::fsverity::FsVeritySha256;
 use crate::tree::*;
 
 const USER_WHITEOUT: &[u8] = b"user.overlay.whiteout";
@@ -108,8 +108,8 @@ fn regular_data(
             ))
         }
         Some([]) => None,
-        Some(v) if v.len() == 4 + Sha256Digest::LEN && v[..4] == METACOPY_HEADER => {
-            Sha256Digest::from_slice(&v[4..])
+        Some(v) if v.len() == 4 + FsVeritySha256::LEN && v[..4] == METACOPY_HEADER => {
+            FsVeritySha256::from_slice(&v[4..])
         }
         Some(v) => {
             return Err(bad_xattr(
