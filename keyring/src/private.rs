@@ -12,9 +12,10 @@
 //! [`PASSPHRASE_ENV`] or, when standard input is a terminal, from a prompt on the terminal; it is
 //! only asked for when the key actually is encrypted.
 //!
-//! Signatures made by [`PrivateKey::sign`]: Ed25519 pure; ECDSA P-256/SHA-256 and
-//! P-384/SHA-384 deterministic (RFC 6979), ASN.1 DER encoded; RSA PKCS#1 v1.5 with SHA-256.
-//! These are the schemes [`crate::PublicKey::verify`] and cosign accept.
+//! Signatures made by [`PrivateKey::sign`]: Ed25519 pure; ECDSA over SHA-256 on both curves
+//! (P-384 too: cosign and containers/image hash with SHA-256 whatever the curve), deterministic
+//! (RFC 6979), ASN.1 DER encoded; RSA PKCS#1 v1.5 with SHA-256. These are the schemes
+//! [`crate::PublicKey::verify`], cosign and containers/image accept.
 
 use std::io::IsTerminal as _;
 
@@ -234,7 +235,15 @@ impl PrivateKey {
                 signature.to_der().as_bytes().to_vec()
             }
             Self::EcdsaP384(key) => {
-                let signature: p384::ecdsa::Signature = key.sign(message);
+                use p384::ecdsa::signature::hazmat::PrehashSigner as _;
+                use sha2::Digest as _;
+                // Over SHA-256, not the curve's SHA-384 (see the module doc). A 32-byte prehash
+                // is valid for P-384 (shorter than the field), so this cannot fail.
+                let digest = Sha256::digest(message);
+                let signature: p384::ecdsa::Signature = match key.sign_prehash(&digest) {
+                    Ok(signature) => signature,
+                    Err(_) => unreachable!("a SHA-256 prehash is accepted for P-384"),
+                };
                 signature.to_der().as_bytes().to_vec()
             }
             Self::Rsa(key) => {

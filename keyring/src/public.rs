@@ -10,17 +10,22 @@
 //!
 //! RSA moduli must be 2048–4096 bits ([`RSA_MIN_BITS`], [`RSA_MAX_BITS`]).
 //!
-//! Signature schemes checked by [`PublicKey::verify`], always over the exact message bytes:
+//! Signature schemes checked by [`PublicKey::verify`], always over the exact message bytes.
+//! They are containers/image's for sigstore payloads (sigstore's `LoadVerifier(key, SHA256)`):
+//! one hash, SHA-256, whatever the curve, ECDSA signatures in ASN.1 DER only, RSA PKCS#1 v1.5
+//! only, so a signature counts here exactly when podman's own policy check would count it.
 //!
 //! | key        | scheme                                   | signature encoding               |
 //! |------------|------------------------------------------|----------------------------------|
 //! | Ed25519    | pure Ed25519 (RFC 8032), strict           | 64 bytes                         |
-//! | ECDSA P-256| ECDSA with SHA-256                        | ASN.1 DER, or fixed 64-byte r‖s  |
-//! | ECDSA P-384| ECDSA with SHA-384                        | ASN.1 DER, or fixed 96-byte r‖s  |
-//! | RSA        | PKCS#1 v1.5 SHA-256, else PSS SHA-256     | modulus-sized                    |
+//! | ECDSA P-256| ECDSA with SHA-256                        | ASN.1 DER                        |
+//! | ECDSA P-384| ECDSA with SHA-256 (as cosign signs)      | ASN.1 DER                        |
+//! | RSA        | PKCS#1 v1.5 with SHA-256                  | modulus-sized                    |
 //!
-//! PSS signatures are accepted with a salt of the digest length (cosign, Go) or the maximum
-//! length (OpenSSL's default for `rsa_pss_saltlen:max`).
+//! Refused although a looser verifier might take them: a P-384 signature over SHA-384, a
+//! fixed-size `r‖s` ECDSA signature, an RSA-PSS signature (Go's verifier refuses each).
+//! Signatures whose algorithm is named apart from the key (X.509, CMS, SCTs, sigstore bundles)
+//! are checked by the verifier's `sigalg` module instead.
 //!
 //! The [`KeyId`] of a key is the SHA-256 of its canonical DER SubjectPublicKeyInfo (the bytes
 //! `openssl pkey -pubin -outform DER` prints), so the same key has the same id whatever
@@ -102,11 +107,6 @@ pub(crate) fn key_kind(
         })
     }
 }
-
-/// Length of a fixed-size (r‖s) ECDSA P-256 signature.
-const P256_FIXED_SIG_LEN: usize = 64;
-/// Length of a fixed-size (r‖s) ECDSA P-384 signature.
-const P384_FIXED_SIG_LEN: usize = 96;
 
 /// Stable identifier of a public key: SHA-256 of its DER SubjectPublicKeyInfo.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -333,45 +333,25 @@ impl PublicKey {
                     .map_err(|_| VerifyError::BadSignature)
             }
             Self::EcdsaP256(key) => {
-                let sig = p256::ecdsa::Signature::from_der(signature)
-                    .or_else(|e| {
-                        if signature.len() == P256_FIXED_SIG_LEN {
-                            p256::ecdsa::Signature::from_slice(signature)
-                        } else {
-                            Err(e)
-                        }
-                    })
-                    .map_err(|_| {
-                        VerifyError::MalformedSignature(
-                            "not an ECDSA P-256 signature (DER or r||s)",
-                        )
-                    })?;
+                let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
+                    VerifyError::MalformedSignature("not an ASN.1 DER ECDSA P-256 signature")
+                })?;
                 verify_ecdsa_ring(
-                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    &ring::signature::ECDSA_P256_SHA256_ASN1,
                     key.to_encoded_point(false).as_bytes(),
                     message,
-                    &sig.to_bytes(),
+                    sig.to_der().as_bytes(),
                 )
             }
             Self::EcdsaP384(key) => {
-                let sig = p384::ecdsa::Signature::from_der(signature)
-                    .or_else(|e| {
-                        if signature.len() == P384_FIXED_SIG_LEN {
-                            p384::ecdsa::Signature::from_slice(signature)
-                        } else {
-                            Err(e)
-                        }
-                    })
-                    .map_err(|_| {
-                        VerifyError::MalformedSignature(
-                            "not an ECDSA P-384 signature (DER or r||s)",
-                        )
-                    })?;
+                let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| {
+                    VerifyError::MalformedSignature("not an ASN.1 DER ECDSA P-384 signature")
+                })?;
                 verify_ecdsa_ring(
-                    &ring::signature::ECDSA_P384_SHA384_FIXED,
+                    &ring::signature::ECDSA_P384_SHA256_ASN1,
                     key.to_encoded_point(false).as_bytes(),
                     message,
-                    &sig.to_bytes(),
+                    sig.to_der().as_bytes(),
                 )
             }
             Self::Rsa { key, .. } => verify_rsa(key, message, signature),
@@ -379,12 +359,11 @@ impl PublicKey {
     }
 }
 
-/// RSA: PKCS#1 v1.5 with SHA-256 first (what cosign makes), then PSS with SHA-256.
 /// The ECDSA arithmetic of [`PublicKey::verify`], by ring (assembly: ~0.1 ms a P-256
 /// signature where the p256 crate took ~1 ms, paid once per signature at every hook run and
 /// `verify`). The key and signature were parsed and range-checked by the p256/p384 crates
 /// first (`r`, `s` in 1..n, point on the curve), and handed over in their canonical encodings
-/// (uncompressed SEC1 point, fixed `r‖s`): what is accepted is unchanged, only faster to check.
+/// (uncompressed SEC1 point, DER re-encoded): what is accepted is unchanged, only faster to check.
 fn verify_ecdsa_ring(
     algorithm: &'static ring::signature::EcdsaVerificationAlgorithm,
     point: &[u8],
@@ -396,6 +375,7 @@ fn verify_ecdsa_ring(
         .map_err(|_| VerifyError::BadSignature)
 }
 
+/// RSA: PKCS#1 v1.5 with SHA-256, what cosign makes and the only scheme Go's verifier takes.
 fn verify_rsa(
     key: &rsa::RsaPublicKey,
     message: &[u8],
@@ -408,24 +388,9 @@ fn verify_rsa(
     }
     let pkcs1_sig = rsa::pkcs1v15::Signature::try_from(signature)
         .map_err(|_| VerifyError::MalformedSignature("not an RSA signature"))?;
-    let pkcs1 = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
-    if pkcs1.verify(message, &pkcs1_sig).is_ok() {
-        return Ok(());
-    }
-    let pss_sig = rsa::pss::Signature::try_from(signature)
-        .map_err(|_| VerifyError::MalformedSignature("not an RSA signature"))?;
-    let digest_len = <Sha256 as Digest>::output_size();
-    // emLen - hLen - 2, with emLen = ceil((modBits - 1) / 8).
-    let max_salt = (key.n().bits() - 1)
-        .div_ceil(8)
-        .saturating_sub(digest_len + 2);
-    for salt_len in [digest_len, max_salt] {
-        let pss = rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key.clone(), salt_len);
-        if pss.verify(message, &pss_sig).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(VerifyError::BadSignature)
+    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+        .verify(message, &pkcs1_sig)
+        .map_err(|_| VerifyError::BadSignature)
 }
 
 /// Returns the text when `bytes` look like PEM (armour line present).

@@ -159,8 +159,10 @@ fn generated_keys_are_read_by_openssl_and_verify() {
     }
 }
 
+/// RSA-PSS signatures made by openssl are refused: containers/image (sigstore's verifier for an
+/// RSA key is PKCS#1 v1.5 only) refuses them, and the gate must count what podman counts.
 #[test]
-fn rsa_pss_signatures_verify() {
+fn rsa_pss_signatures_are_refused_as_containers_image_refuses_them() {
     let dir = tempfile::tempdir().unwrap();
     let message = write_message(dir.path());
     let key = genpkey(dir.path(), "rsa2048", KEY_TYPES[3].1, Some("-sha256"));
@@ -181,11 +183,59 @@ fn rsa_pss_signatures_verify() {
             p(&message),
         ]);
         let signature = std::fs::read(&sig_file).unwrap();
-        public
-            .verify(MESSAGE, &signature)
-            .unwrap_or_else(|e| panic!("PSS salt {salt}: {e}"));
-        assert!(public.verify(MESSAGE, &flip(&signature, 100)).is_err());
+        // openssl itself accepts it: a valid PSS signature, refused only for its scheme.
+        assert!(openssl_ok(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            p(&key.public),
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            &format!("rsa_pss_saltlen:{salt}"),
+            "-signature",
+            p(&sig_file),
+            p(&message),
+        ]));
+        let err = public.verify(MESSAGE, &signature).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::BadSignature),
+            "PSS salt {salt}: {err}"
+        );
     }
+}
+
+/// A P-384 signature over SHA-384 is refused (containers/image hashes with SHA-256 on every
+/// curve), while openssl's P-384 signature over SHA-256 verifies.
+#[test]
+fn p384_signatures_count_over_sha256_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = write_message(dir.path());
+    let key = genpkey(dir.path(), "p384", KEY_TYPES[2].1, Some("-sha256"));
+    let public = PublicKey::from_file(&key.public).unwrap();
+    let over_sha256 = dir.path().join("p384-sha256.sig");
+    openssl_sign(&key, &message, &over_sha256);
+    public
+        .verify(MESSAGE, &std::fs::read(&over_sha256).unwrap())
+        .unwrap();
+    let over_sha384 = dir.path().join("p384-sha384.sig");
+    openssl(&[
+        "dgst",
+        "-sha384",
+        "-sign",
+        p(&key.private),
+        "-out",
+        p(&over_sha384),
+        p(&message),
+    ]);
+    let err = public
+        .verify(MESSAGE, &std::fs::read(&over_sha384).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, VerifyError::BadSignature), "{err}");
+    // Our own P-384 signatures are the SHA-256 kind: openssl checks them with -sha256.
+    let private = PrivateKey::from_file(&key.private, &Passphrase::Unavailable).unwrap();
+    std::fs::write(&over_sha384, private.sign(MESSAGE)).unwrap();
+    assert!(openssl_verify(&key, &key.public, &message, &over_sha384));
 }
 
 /// Converts an openssl DER ECDSA signature to fixed r||s using `openssl asn1parse` output.
@@ -211,8 +261,9 @@ fn der_to_fixed(sig_file: &std::path::Path, field_len: usize) -> Vec<u8> {
     fixed
 }
 
+/// Fixed-size r||s ECDSA signatures are refused, as containers/image refuses them.
 #[test]
-fn ecdsa_fixed_size_signatures_verify() {
+fn ecdsa_fixed_size_signatures_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let message = write_message(dir.path());
     for (index, field_len) in [(1usize, 32usize), (2, 48)] {
@@ -223,10 +274,16 @@ fn ecdsa_fixed_size_signatures_verify() {
         let fixed = der_to_fixed(&sig_file, field_len);
         assert_eq!(fixed.len(), 2 * field_len);
         let public = PublicKey::from_file(&key.public).unwrap();
+        // The same signature in DER verifies; as r||s it is refused (Go's VerifyASN1 takes DER
+        // only), naming the encoding.
         public
-            .verify(MESSAGE, &fixed)
-            .unwrap_or_else(|e| panic!("{name} r||s: {e}"));
-        assert!(public.verify(MESSAGE, &flip(&fixed, 3)).is_err());
+            .verify(MESSAGE, &std::fs::read(&sig_file).unwrap())
+            .unwrap_or_else(|e| panic!("{name} DER: {e}"));
+        let err = public.verify(MESSAGE, &fixed).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::MalformedSignature(m) if m.contains("DER")),
+            "{name} r||s: {err}"
+        );
     }
 }
 
@@ -337,7 +394,7 @@ fn cosign_public_keys_parse() {
 fn sec1_and_encrypted_private_keys_load() {
     let dir = tempfile::tempdir().unwrap();
     let message = write_message(dir.path());
-    let key = genpkey(dir.path(), "p384", KEY_TYPES[2].1, Some("-sha384"));
+    let key = genpkey(dir.path(), "p384", KEY_TYPES[2].1, Some("-sha256"));
     let sec1 = dir.path().join("sec1.pem");
     openssl(&["ec", "-in", p(&key.private), "-out", p(&sec1)]);
     assert!(std::fs::read_to_string(&sec1)

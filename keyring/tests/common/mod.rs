@@ -49,7 +49,8 @@ pub const KEY_TYPES: &[(&str, &[&str], Option<&str>)] = &[
     (
         "p384",
         &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        Some("-sha384"),
+        // cosign (and containers/image's check) hash with SHA-256 on every curve.
+        Some("-sha256"),
     ),
     (
         "rsa2048",
