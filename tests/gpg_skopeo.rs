@@ -7,139 +7,16 @@
 //! key; gpg itself (the reference) refuses those last two the same way. Needs gpg, skopeo and
 //! umoci (scripts/setup); under CI=true the test must not skip.
 
+#[path = "fixtures/gpg.rs"]
+mod gpg;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use gpg::{have, ok, GnupgHome};
 
 const CFSGATE: &str = env!("CARGO_BIN_EXE_cfsgate");
 const APP: &str = "registry.example/app:1";
-
-fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok()
-}
-
-fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A temporary GNUPGHOME; its gpg-agent (started by gpg or skopeo's gpgme) is stopped on drop.
-struct GnupgHome {
-    dir: tempfile::TempDir,
-}
-
-impl GnupgHome {
-    fn new() -> Self {
-        // /tmp keeps the agent's socket path short (sockaddr_un holds 108 bytes).
-        let dir = tempfile::Builder::new()
-            .prefix("gnupg")
-            .tempdir_in("/tmp")
-            .unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn gpg(&self, args: &[&str]) -> Output {
-        Command::new("gpg")
-            .env("GNUPGHOME", self.path())
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// `gpg --quick-gen-key` (at `faked` time when given); the primary fingerprint.
-    fn generate(
-        &self,
-        uid: &str,
-        algo: &str,
-        usage: &str,
-        expire: &str,
-        faked: Option<&str>,
-    ) -> String {
-        let mut args = vec![];
-        if let Some(t) = faked {
-            args.extend(["--faked-system-time", t]);
-        }
-        args.extend(["--quick-gen-key", uid, algo, usage, expire]);
-        ok("gpg --quick-gen-key", self.gpg(&args));
-        let out = ok(
-            "gpg --list-keys",
-            self.gpg(&["--with-colons", "--list-keys", uid]),
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .and_then(|rest| rest.split(':').find(|f| f.len() == 40))
-            .unwrap()
-            .to_string()
-    }
-
-    fn export(&self, fingerprint: &str, armor: bool, to: &Path) {
-        let mut args = vec!["--export"];
-        if armor {
-            args.push("--armor");
-        }
-        args.push(fingerprint);
-        let out = ok("gpg --export", self.gpg(&args));
-        assert!(!out.stdout.is_empty());
-        std::fs::write(to, out.stdout).unwrap();
-    }
-
-    /// `skopeo copy --sign-by FPR --sign-identity APP` of `layout` into a new `dir:` image.
-    fn sign_copy(&self, layout: &Path, fingerprint: &str, out: &Path) {
-        let result = Command::new("skopeo")
-            .env("GNUPGHOME", self.path())
-            .args([
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--sign-by",
-                fingerprint,
-            ])
-            .args(["--sign-identity", APP])
-            .arg(format!("oci:{}:t", layout.display()))
-            .arg(format!("dir:{}", out.display()))
-            .output()
-            .unwrap();
-        ok("skopeo copy --sign-by", result);
-        assert!(out.join("signature-1").is_file());
-    }
-
-    /// gpg's own verdict on a signature blob: its `[GNUPG:]` status keywords.
-    fn status(&self, signature: &Path) -> String {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", self.path())
-            .args([
-                "--batch",
-                "--status-fd",
-                "1",
-                "--output",
-                "/dev/null",
-                "--decrypt",
-            ])
-            .arg(signature)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-}
-
-impl Drop for GnupgHome {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", self.path())
-            .args(["--kill", "gpg-agent"])
-            .status();
-    }
-}
 
 /// A one-layer OCI layout made by umoci (tag `t`).
 fn layout(work: &Path) -> PathBuf {
@@ -261,17 +138,17 @@ fn skopeo_sign_by_signatures_are_verified_like_gpg_does() {
     );
 
     let image = |name: &str| w.join(name);
-    home.sign_copy(&layout, &rsa, &image("by-rsa"));
-    home.sign_copy(&layout, &ed, &image("by-ed25519"));
+    home.sign_copy(&layout, &rsa, APP, &image("by-rsa"));
+    home.sign_copy(&layout, &ed, APP, &image("by-ed25519"));
     // skopeo's gpgme runs gpg, which reads gpg.conf: sign "in 2020" with the expiring key.
     std::fs::write(
         home.path().join("gpg.conf"),
         format!("faked-system-time {faked}\n"),
     )
     .unwrap();
-    home.sign_copy(&layout, &expired, &image("by-expired"));
+    home.sign_copy(&layout, &expired, APP, &image("by-expired"));
     std::fs::remove_file(home.path().join("gpg.conf")).unwrap();
-    home.sign_copy(&layout, &revoked, &image("by-revoked"));
+    home.sign_copy(&layout, &revoked, APP, &image("by-revoked"));
     // Revoke it afterwards with the certificate gpg wrote at generation (its armour line is
     // prefixed with ':' against accidental import).
     let rev = home.path().join(format!("openpgp-revocs.d/{revoked}.rev"));

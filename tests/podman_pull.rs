@@ -26,132 +26,22 @@
 
 #[path = "fixtures/hooks.rs"]
 mod fixture;
+#[path = "fixtures/podman.rs"]
+mod podman;
 #[path = "fixtures/registry.rs"]
 mod registry;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::process::Command;
 
 use cfsgate_oci::registry::{ClientOptions, DockerRef, RegistryClient};
 use fixture::*;
+use podman::*;
 use registry::{skopeo_push, Registry, RegistryConfig};
-
-/// podman keeps host-wide state besides its graph root (locks, /run/libpod); one podman
-/// store at a time in this file.
-static PODMAN: Mutex<()> = Mutex::new(());
-
-/// The command every container runs: its marker file and its root's mount line.
-const SHOW_ROOT: &str = "cat /etc/motd; grep ' / / ' /proc/self/mountinfo";
-
-/// A private podman store (overlay) whose registries.d enables sigstore attachments.
-struct Podman {
-    graph: PathBuf,
-    run: PathBuf,
-    tmp: PathBuf,
-    home: PathBuf,
-    hooks: PathBuf,
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        fixture::release_graph_root(&self.graph);
-    }
-}
-
-impl Podman {
-    fn new(fx: &Fixture, registry_host: &str, hooks: PathBuf) -> Podman {
-        let base = fx.path();
-        let p = Podman {
-            graph: base.join("graph"),
-            run: base.join("run-storage"),
-            tmp: base.join("podman-tmp"),
-            home: base.join("home"),
-            hooks,
-        };
-        let registries_d = p.home.join(".config/containers/registries.d");
-        std::fs::create_dir_all(&registries_d).unwrap();
-        std::fs::create_dir_all(&p.tmp).unwrap();
-        std::fs::write(
-            registries_d.join("cfsgate-test.yaml"),
-            format!("docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n"),
-        )
-        .unwrap();
-        p
-    }
-
-    fn command(&self) -> Command {
-        self.command_with(&self.hooks)
-    }
-
-    fn command_with(&self, hooks: &Path) -> Command {
-        let mut command = Command::new("podman");
-        command
-            .env("HOME", &self.home)
-            .arg("--root")
-            .arg(&self.graph)
-            .arg("--runroot")
-            .arg(&self.run)
-            .arg("--tmpdir")
-            .arg(&self.tmp)
-            .args(["--storage-driver", "overlay"])
-            // crun (Debian 12) refuses this CI's hybrid cgroup hierarchy; runc runs.
-            .args(["--runtime", "runc", "--hooks-dir"])
-            .arg(hooks);
-        command
-    }
-
-    fn pull(&self, name: &str) {
-        run(self
-            .command()
-            .args(["pull", "--quiet", "--tls-verify=false", name]));
-    }
-
-    /// `podman run --rm NAME sh -c SHOW_ROOT`, no annotations, never pulling again.
-    fn run(&self, name: &str) -> Output {
-        self.run_with(&self.hooks, name)
-    }
-
-    fn run_with(&self, hooks: &Path, name: &str) -> Output {
-        self.command_with(hooks)
-            .args(["run", "--rm", "--pull=never", "--network=none"])
-            .args([name, "/bin/sh", "-c", SHOW_ROOT])
-            .output()
-            .expect("podman installed (scripts/runtime-setup)")
-    }
-
-    /// The `images.json` entry of the image named `name`.
-    fn image_record(&self, name: &str) -> serde_json::Value {
-        let images = registry::read_json(&self.graph.join("overlay-images/images.json"));
-        images
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["names"].as_array().unwrap().iter().any(|n| n == name))
-            .unwrap_or_else(|| panic!("no image named {name} in {images}"))
-            .clone()
-    }
-}
 
 /// The config digest (hex: the image ID) of the image named `name`.
 fn record_config(pm: &Podman, name: &str) -> String {
     pm.image_record(name)["id"].as_str().unwrap().to_string()
-}
-
-/// An OCI layout image whose `/etc/motd` says `marker`, pushed to `dest` (docker://…).
-fn push_image(fx: &Fixture, name: &str, marker: &str, dest: &str) {
-    let rootfs = fx.rootfs(name, marker);
-    let layout = fx.path().join(format!("oci-{name}"));
-    let tagged = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &tagged]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &tagged])
-        .arg(&rootfs)
-        .arg("/"));
-    skopeo_push(&format!("oci:{tagged}"), dest, &[]);
 }
 
 /// The digest of the manifest `image` (docker://HOST/NAME:TAG) names in the registry.
@@ -192,41 +82,6 @@ fn write_policy(fx: &Fixture, host: &str) -> PathBuf {
     let path = fx.path().join("pull-policy.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&policy).unwrap()).unwrap();
     path
-}
-
-fn install_hooks(fx: &Fixture, policy: &Path) -> PathBuf {
-    install_hooks_in(fx, policy, "hooks.d", &[])
-}
-
-/// `cfsgate install-hooks` into `<fixture>/<dir>`, precreate with `extra` arguments.
-fn install_hooks_in(fx: &Fixture, policy: &Path, dir: &str, extra: &[String]) -> PathBuf {
-    let hooks = fx.path().join(dir);
-    let mut args = vec![
-        "install-hooks".to_string(),
-        "--dir".into(),
-        hooks.display().to_string(),
-        "--audit-log".into(),
-        fx.audit_log.display().to_string(),
-        "--run-dir".into(),
-        fx.run_dir.display().to_string(),
-        format!("--arg=--policy={}", policy.display()),
-        format!("--arg=--repo={}", fx.repo.display()),
-    ];
-    args.extend(extra.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cfsgate(&args, None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    hooks
-}
-
-/// The last precreate audit record of the log.
-fn last_precreate(fx: &Fixture) -> serde_json::Value {
-    let log = std::fs::read_to_string(&fx.audit_log).unwrap();
-    log.lines()
-        .rev()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|r| r["stage"] == "precreate")
-        .expect("a precreate record")
 }
 
 #[test]
@@ -272,7 +127,11 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
     ]));
 
     let policy = write_policy(&fx, &host);
-    let pm = Podman::new(&fx, &host, install_hooks(&fx, &policy));
+    let pm = Podman::new(
+        &fx,
+        &Podman::sigstore_attachments(&host),
+        install_hooks(&fx, &policy),
+    );
     for repo in ["app", "unsigned", "other"] {
         pm.pull(&name(repo));
     }
@@ -522,7 +381,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
             format!("--arg=--registries-conf={}", registries_conf.display()),
         ],
     );
-    let pm = Podman::new(&fx, &host, fetching);
+    let pm = Podman::new(&fx, &Podman::sigstore_attachments(&host), fetching);
     for repo in ["bundled", "multi", "stranger"] {
         pm.pull(&name(repo));
     }
