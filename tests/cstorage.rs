@@ -61,16 +61,7 @@ impl Store {
 /// A `dir:` image of `rootfs`: an umoci layout, sealed by `cfsgate seal` unless `variant` is
 /// `Unsealed`, copied by skopeo, signed by `cfsgate sign` as `variant` says.
 fn image(fx: &Fixture, name: &str, rootfs: &std::path::Path, variant: Variant) -> String {
-    let layout = fx.path().join(format!("oci-{name}"));
-    let tagged = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &tagged]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &tagged])
-        .arg(rootfs)
-        .arg("/"));
+    let (layout, tagged) = fx.umoci_layout(&format!("oci-{name}"), rootfs);
     let source = if variant == Variant::Unsealed {
         format!("oci:{tagged}")
     } else {

@@ -55,32 +55,13 @@ fn podman_command(fx: &Fixture, hooks: &Path, stored: &str, image: &str) -> Comm
     command
 }
 
-/// `cfsgate install-hooks` into `<fixture>/<dir>`, precreate with `extra` arguments.
+/// `cfsgate install-hooks --annotations` into `<fixture>/<dir>`, precreate with `extra`
+/// arguments.
 fn install_hooks(fx: &Fixture, dir: &str, extra: &[&str]) -> PathBuf {
-    let hooks = fx.path().join(dir);
-    let mut args = vec![
-        "install-hooks".to_string(),
-        "--annotations".into(),
-        "--dir".into(),
-        hooks.display().to_string(),
-        "--audit-log".into(),
-        fx.audit_log.display().to_string(),
-        "--run-dir".into(),
-        fx.run_dir.display().to_string(),
-        "--arg=--policy".into(),
-        format!("--arg={}", fx.policy.display()),
-        "--arg=--repo".into(),
-        format!("--arg={}", fx.repo.display()),
-    ];
-    args.extend(extra.iter().map(|a| format!("--arg={a}")));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cfsgate(&args, None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    hooks
+    let mut options = vec!["--annotations".to_string()];
+    options.extend(extra.iter().map(|a| format!("--arg={a}")));
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    fx.install_hooks(&fx.policy, dir, &options)
 }
 
 /// The last audit record: a denial of `image` whose reasons mention `reason`.

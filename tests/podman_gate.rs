@@ -118,16 +118,7 @@ struct Spec<'a> {
 /// A `dir:` image whose `/etc/motd` says `marker`.
 fn image(fx: &Fixture, name: &str, marker: &str, spec: Spec<'_>) -> String {
     let rootfs = fx.rootfs(name, marker);
-    let layout = fx.path().join(format!("oci-{name}"));
-    let tagged = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &tagged]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &tagged])
-        .arg(&rootfs)
-        .arg("/"));
+    let (layout, tagged) = fx.umoci_layout(&format!("oci-{name}"), &rootfs);
     for (k, v) in spec.annotations {
         run(Command::new("umoci").args([
             "config",
@@ -180,27 +171,6 @@ fn write_policy(fx: &Fixture) -> PathBuf {
     path
 }
 
-/// `cfsgate install-hooks` (every container) into `<fixture>/<dir>`; `extra` precreate args.
-fn install_hooks(fx: &Fixture, policy: &Path, dir: &str, extra: &[&str]) -> PathBuf {
-    let hooks = fx.path().join(dir);
-    let mut args = vec![
-        "install-hooks".to_string(),
-        "--dir".into(),
-        hooks.display().to_string(),
-        "--audit-log".into(),
-        fx.audit_log.display().to_string(),
-        "--run-dir".into(),
-        fx.run_dir.display().to_string(),
-        format!("--arg=--policy={}", policy.display()),
-        format!("--arg=--repo={}", fx.repo.display()),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cfsgate(&args, None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    hooks
-}
-
 /// The last precreate audit record of the log.
 fn last_precreate(fx: &Fixture) -> serde_json::Value {
     let log = std::fs::read_to_string(&fx.audit_log).unwrap();
@@ -218,7 +188,7 @@ fn gate(driver: &'static str) {
     let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
     let fx = Fixture::new();
     let policy = write_policy(&fx);
-    let hooks = install_hooks(&fx, &policy, "hooks.d", &[]);
+    let hooks = fx.install_hooks(&policy, "hooks.d", &[]);
     let pm = Podman::new(&fx, driver, hooks);
     let signer = fx.signer.clone();
     let signed = |sealed, identity| Spec {
@@ -379,7 +349,7 @@ fn gate(driver: &'static str) {
     );
     // The opt-in annotation mode: the image's copied annotations name the trusted image, which
     // is not the container's own.
-    let annotation_hooks = install_hooks(&fx, &policy, "hooks-annotations.d", &["--annotations"]);
+    let annotation_hooks = fx.install_hooks(&policy, "hooks-annotations.d", &["--annotations"]);
     let out = pm.run_with(&annotation_hooks, "registry.example/evil:1", &[]);
     assert!(!out.status.success(), "evil started: {}", text(&out.stdout));
     let stderr = text(&out.stderr);
@@ -435,7 +405,7 @@ fn podman_twenty_mixed_containers_in_parallel() {
     let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
     let fx = Fixture::new();
     let policy = write_policy(&fx);
-    let hooks = install_hooks(&fx, &policy, "hooks.d", &[]);
+    let hooks = fx.install_hooks(&policy, "hooks.d", &[]);
     let pm = Podman::new(&fx, "overlay", hooks);
     let signer = fx.signer.clone();
     let stranger = fx.stranger.clone();

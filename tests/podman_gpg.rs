@@ -169,17 +169,7 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
 
     // Signed by the trusted gpg key: runs on the composefs root, judged as the name pulled.
     assert_ran_on_composefs(&pm.run(&name("app")), "gpg-signed", "gpg-signed, pulled");
-    let record = last_precreate(&fx);
-    assert_eq!(record["verdict"], "admit", "{record}");
-    assert_eq!(record["reference"], name("app"));
-    assert_eq!(record["manifest_digest"], app_digest.as_str());
-    assert!(
-        record["image"].as_str().unwrap().starts_with(&format!(
-            "containers-storage:[overlay@{}+",
-            pm.graph.display()
-        )),
-        "{record}"
-    );
+    let record = assert_admitted_from_storage(&fx, &pm, &name("app"), &app_digest);
     assert!(
         record["requirements"].to_string().contains(&trusted),
         "the admission does not name the signer's fingerprint: {record}"

@@ -160,17 +160,7 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
 
     // Signed by the trusted key: runs on the composefs root, judged as the name pulled.
     assert_ran_on_composefs(&pm.run(&name("app")), "pulled", "signed, pulled");
-    let record = last_precreate(&fx);
-    assert_eq!(record["verdict"], "admit", "{record}");
-    assert_eq!(record["reference"], name("app"));
-    assert_eq!(record["manifest_digest"], app.to_string());
-    assert!(
-        record["image"].as_str().unwrap().starts_with(&format!(
-            "containers-storage:[overlay@{}+",
-            pm.graph.display()
-        )),
-        "{record}"
-    );
+    let record = assert_admitted_from_storage(&fx, &pm, &name("app"), &app.to_string());
     let requirements = |r: &serde_json::Value| r["requirements"].to_string();
     assert!(
         requirements(&record).contains("built from the verified layers and stored"),
@@ -372,14 +362,11 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
         format!("[[registry]]\nlocation = \"{host}\"\ninsecure = true\n"),
     )
     .unwrap();
-    let fetching = install_hooks_in(
-        &fx,
+    let registries_conf_arg = format!("--arg=--registries-conf={}", registries_conf.display());
+    let fetching = fx.install_hooks(
         &policy,
         "hooks-fetch.d",
-        &[
-            "--arg=--fetch-bundles".into(),
-            format!("--arg=--registries-conf={}", registries_conf.display()),
-        ],
+        &["--arg=--fetch-bundles", &registries_conf_arg],
     );
     let pm = Podman::new(&fx, &Podman::sigstore_attachments(&host), fetching);
     for repo in ["bundled", "multi", "stranger"] {
@@ -434,7 +421,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
 
     // The registry gone, a hook that does not fetch: what was kept still admits.
     drop(registry);
-    let offline = install_hooks_in(&fx, &policy, "hooks-kept.d", &[]);
+    let offline = fx.install_hooks(&policy, "hooks-kept.d", &[]);
     assert_ran_on_composefs(
         &pm.run_with(&offline, &name("bundled")),
         "bundled",

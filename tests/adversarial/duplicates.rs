@@ -4,26 +4,16 @@
 //! fresh key (the control) passes, so the refusal is the duplicate's.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{assert_accepted, assert_refused, UNEVALUABLE};
-use crate::fixture::{cfsgate, require_root, run, Fixture};
+use crate::fixture::{cfsgate, require_root, Fixture};
 
 /// An OCI layout made by umoci (`umoci init/new/insert`) of `rootfs`, tag `latest`.
 fn umoci_layout(fx: &Fixture, name: &str, rootfs: &Path) -> PathBuf {
-    let layout = fx.path().join(format!("dup-{name}"));
-    let tagged = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &tagged]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &tagged])
-        .arg(rootfs)
-        .arg("/"));
+    let (layout, _) = fx.umoci_layout(&format!("dup-{name}"), rootfs);
     layout
 }
 
