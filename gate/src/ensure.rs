@@ -104,6 +104,7 @@ pub fn ensure_image(
 /// The image an earlier import of `manifest` recorded, if any (an unreadable record is as if
 /// there were none: the image is built again).
 fn recorded_image(store: &Repository, manifest: &ContentSha256) -> Option<FsVeritySha256> {
-    let record = read_import_record(store, &BlobDigest(*manifest)).ok()??;
-    FsVeritySha256::from_hex(record.get("image")?.as_str()?).ok()
+    read_import_record(store, &BlobDigest(*manifest))
+        .ok()?
+        .map(|record| record.image)
 }

@@ -12,7 +12,7 @@
 //! | path | content |
 //! |---|---|
 //! | `oci/blobs/sha256/<hex>` | a manifest, config or signature file, named by the sha256 of its exact bytes |
-//! | `oci/manifests/<manifest hex>.json` | `{"image":"<composefs image hex>","manifest":"sha256:…","mediaType":"…","config":"sha256:…","signatures":["sha256:…",…]}` (compact JSON, this key order) |
+//! | `oci/manifests/<manifest hex>.json` | `{"image":"<composefs image hex>","manifest":"sha256:…","mediaType":"…","config":"sha256:…","convention":"cfsgate","signatures":["sha256:…",…]}` (compact JSON, this key order; [`ImportRecord`]) |
 //!
 //! Both are written as a temporary file in `tmp/`, synced, then renamed into place; a file that
 //! is already present with the same bytes is not rewritten, so importing the same image twice
@@ -194,6 +194,14 @@ pub enum ImportError {
         /// The digest the repository stored it under.
         stored: FsVeritySha256,
     },
+    /// An import record cannot be read or is malformed.
+    #[error("import record {path}: {reason}")]
+    Record {
+        /// The record.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The image's signatures cannot be copied into the repository.
     #[error("{path}: {reason}")]
     Signature {
@@ -317,14 +325,14 @@ pub(crate) fn import_built(
     for signature in &signatures {
         signature_digests.push(put_blob(repo, signature)?);
     }
-    let record = serde_json::json!({
-        "image": built.digest.to_hex(),
-        "manifest": image.manifest_digest.to_string(),
-        "mediaType": image.manifest_media_type,
-        "config": image.config_digest.to_string(),
-        "convention": convention.name(),
-        "signatures": signature_digests.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-    });
+    let record = RawImportRecord {
+        image: built.digest.to_hex(),
+        manifest: image.manifest_digest.to_string(),
+        media_type: image.manifest_media_type.clone(),
+        config: image.config_digest.to_string(),
+        convention: convention.name().to_string(),
+        signatures: signature_digests.iter().map(|d| d.to_string()).collect(),
+    };
     let record_bytes = serde_json::to_vec(&record).map_err(|e| ImportError::Io {
         what: "encode import record for",
         path: image.source.path().to_path_buf(),
@@ -357,26 +365,84 @@ pub fn repo_blob_path(repo: &Repository, digest: &BlobDigest) -> PathBuf {
     repo.path().join(REPO_BLOBS_DIR).join(digest.hex())
 }
 
-/// The import record of a manifest (see the module docs), if that manifest was imported.
+/// The largest import record read: it names five digests, a media type and a convention (a
+/// few hundred bytes) plus one digest per signature, of which an image has a handful.
+pub const MAX_IMPORT_RECORD_SIZE: u64 = 1 << 20;
+
+/// `oci/manifests/<manifest hex>.json` as stored (see the module docs; this field order).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImportRecord {
+    image: String,
+    manifest: String,
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    config: String,
+    convention: String,
+    signatures: Vec<String>,
+}
+
+/// What an import of a manifest recorded in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    /// The composefs image built from the manifest's layers.
+    pub image: FsVeritySha256,
+    /// The manifest.
+    pub manifest: BlobDigest,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The image config.
+    pub config: BlobDigest,
+    /// The seal convention the image matched (`cfsgate`, `composefs-rs`).
+    pub convention: String,
+    /// The signatures stored with it (blobs in `oci/blobs/sha256/`).
+    pub signatures: Vec<BlobDigest>,
+}
+
+/// The import record of a manifest (see the module docs), if that manifest was imported. The
+/// file is type-checked before it is opened (a FIFO planted in the store is refused, not waited
+/// on) and read under [`MAX_IMPORT_RECORD_SIZE`]; a record of another manifest is refused.
 pub fn read_import_record(
     repo: &Repository,
     manifest: &BlobDigest,
-) -> Result<Option<serde_json::Value>, ImportError> {
+) -> Result<Option<ImportRecord>, ImportError> {
+    use cfsgate_sys::file::{read, Follow, SizeLimit};
     let path = repo
         .path()
         .join(REPO_MANIFESTS_DIR)
         .join(format!("{}.json", manifest.hex()));
-    match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ImportError::Io {
-                what: "parse import record",
-                path,
-                source: io::Error::other(e),
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("read import record", &path)(e)),
+    let bad = |reason: String| ImportError::Record {
+        path: path.clone(),
+        reason,
+    };
+    let limit = SizeLimit::new("import record", MAX_IMPORT_RECORD_SIZE);
+    let bytes = match read(&path, Follow::NoSymlinks, limit) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(bad(e.reason())),
+    };
+    let raw: RawImportRecord = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let digest =
+        |field: &str, text: &str| BlobDigest::parse(text).map_err(|e| bad(format!("{field}: {e}")));
+    let record = ImportRecord {
+        image: FsVeritySha256::from_hex(&raw.image).map_err(|e| bad(format!("image: {e}")))?,
+        manifest: digest("manifest", &raw.manifest)?,
+        media_type: raw.media_type,
+        config: digest("config", &raw.config)?,
+        convention: raw.convention,
+        signatures: raw
+            .signatures
+            .iter()
+            .map(|s| digest("signatures", s))
+            .collect::<Result<_, _>>()?,
+    };
+    if record.manifest != *manifest {
+        return Err(bad(format!(
+            "records the manifest {}, not {manifest}",
+            record.manifest
+        )));
     }
+    Ok(Some(record))
 }
 
 /// Store a metadata blob by its sha256.
@@ -390,7 +456,12 @@ fn put_blob(repo: &Repository, bytes: &[u8]) -> Result<BlobDigest, ImportError> 
 /// temporary file in `tmp/`, renamed into place, then the directory synced.
 fn put_file(repo: &Repository, relpath: &Path, bytes: &[u8]) -> Result<(), ImportError> {
     let dest = repo.path().join(relpath);
-    if let Ok(existing) = fs::read(&dest) {
+    // What is there already, if it is a regular file of at most our length (a FIFO or a device
+    // planted in its place is not opened, a huge file not read: either is simply replaced).
+    let limit = cfsgate_sys::file::SizeLimit::new("stored OCI metadata", bytes.len() as u64);
+    if let Ok(existing) =
+        cfsgate_sys::file::read(&dest, cfsgate_sys::file::Follow::NoSymlinks, limit)
+    {
         if existing == bytes {
             return Ok(());
         }

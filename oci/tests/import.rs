@@ -135,7 +135,7 @@ fn umoci_image_imports_once_and_mounts_like_umoci_unpack() {
     let record = cfsgate_oci::import::read_import_record(&repo, &first.manifest_digest)
         .unwrap()
         .unwrap();
-    assert_eq!(record["image"], first.image_digest.to_hex());
+    assert_eq!(record.image, first.image_digest);
     assert!(repo.fsck(false).unwrap().is_ok());
 
     // A second import stores nothing new.
@@ -225,6 +225,6 @@ fn failed_import_leaves_nothing_and_dir_signatures_are_kept() {
     let record = cfsgate_oci::import::read_import_record(&repo, &report.manifest_digest)
         .unwrap()
         .unwrap();
-    assert_eq!(record["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(record.signatures.len(), 2);
     assert!(repo.fsck(false).unwrap().is_ok());
 }

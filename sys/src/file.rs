@@ -21,6 +21,7 @@
 //!
 //! Every error names the path it is about.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -109,20 +110,18 @@ impl std::fmt::Display for FileKind {
     }
 }
 
-/// Why a named file could not be opened or read. Every variant carries the path.
-#[derive(Debug, thiserror::Error)]
+/// Why a named file could not be opened or read. Every variant carries the path; the message
+/// is `PATH: REASON` ([`FileError::reason`]).
+#[derive(Debug)]
 pub enum FileError {
     /// `stat` or `open` failed (missing file, permission, a directory component missing, ...).
-    #[error("{path}: {source}")]
     Open {
         /// The file.
         path: PathBuf,
         /// What the kernel said.
-        #[source]
         source: io::Error,
     },
     /// The name is not a regular file; it was not opened.
-    #[error("{path}: is {kind}, not a regular file")]
     NotRegular {
         /// The file.
         path: PathBuf,
@@ -130,13 +129,11 @@ pub enum FileError {
         kind: FileKind,
     },
     /// The name was replaced by another file between the type check and the open.
-    #[error("{path}: replaced by another file while being opened")]
     Changed {
         /// The file.
         path: PathBuf,
     },
     /// The file holds more than its limit allows; nothing of it is returned.
-    #[error("{path}: {what} larger than its limit of {limit} bytes")]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -146,16 +143,13 @@ pub enum FileError {
         limit: u64,
     },
     /// Reading failed after a successful open.
-    #[error("{path}: reading failed: {source}")]
     Read {
         /// The file.
         path: PathBuf,
         /// What the kernel said.
-        #[source]
         source: io::Error,
     },
     /// [`read_to_string`]: the content is not UTF-8.
-    #[error("{path}: not UTF-8 text (first bad byte at offset {offset})")]
     NotUtf8 {
         /// The file.
         path: PathBuf,
@@ -164,7 +158,35 @@ pub enum FileError {
     },
 }
 
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io_error().map(|e| e as _)
+    }
+}
+
 impl FileError {
+    /// What is wrong, without the path: for callers whose own error names the path apart.
+    pub fn reason(&self) -> String {
+        match self {
+            FileError::Open { source, .. } => source.to_string(),
+            FileError::NotRegular { kind, .. } => format!("is {kind}, not a regular file"),
+            FileError::Changed { .. } => "replaced by another file while being opened".into(),
+            FileError::TooLarge { what, limit, .. } => {
+                format!("{what} larger than its limit of {limit} bytes")
+            }
+            FileError::Read { source, .. } => format!("reading failed: {source}"),
+            FileError::NotUtf8 { offset, .. } => {
+                format!("not UTF-8 text (first bad byte at offset {offset})")
+            }
+        }
+    }
+
     /// The path the error is about.
     pub fn path(&self) -> &Path {
         match self {

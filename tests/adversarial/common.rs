@@ -199,8 +199,19 @@ pub struct Measured {
 /// Runs `cfsgate ARGS` under `timeout LIMIT` (so a hang fails the test instead of stalling the
 /// suite) and samples its peak RSS.
 pub fn measured(case: &str, limit: Duration, args: &[&str]) -> Measured {
+    measured_with_env(case, limit, &[], args)
+}
+
+/// [`measured`] with `env` (NAME, VALUE) set for cfsgate.
+pub fn measured_with_env(
+    case: &str,
+    limit: Duration,
+    env: &[(&str, &std::ffi::OsStr)],
+    args: &[&str],
+) -> Measured {
     let start = Instant::now();
     let mut child = Command::new("timeout")
+        .envs(env.iter().copied())
         .arg("--signal=KILL")
         .arg(limit.as_secs().to_string())
         .arg(BIN)

@@ -374,3 +374,73 @@ fn fifos_in_the_store_are_refused_not_waited_on() {
     std::fs::remove_file(&image).unwrap();
     assert_clean("fifos in the store", &fx);
 }
+
+/// Configuration files named by the environment or the command line, and metadata in the
+/// store, that are FIFOs nobody writes to: storage.conf (`CONTAINERS_STORAGE_CONF`),
+/// registries.conf (`--registries-conf`), a credentials file (`--authfile`) used to be opened
+/// before their type was checked, so the command hung until killed; an import record
+/// (`oci/manifests/<hex>.json`) in place of which a writer of the store put a FIFO hung the next
+/// import of that manifest. Each is now refused at once naming the file, or (the record)
+/// replaced.
+#[test]
+fn fifo_configuration_files_and_import_records_are_not_waited_on() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let fifo = fx.path().join("conf.fifo");
+    run(Command::new("mkfifo").arg(&fifo));
+    let fifo_text = fifo.display().to_string();
+    let limit = Duration::from_secs(30);
+    // Port 9 (discard) on loopback: nothing listens; the files are read before any connection.
+    let nowhere = "docker://127.0.0.1:9/cfsgate/app:1";
+    for (case, option) in [
+        ("registries.conf a FIFO", "--registries-conf"),
+        ("auth file a FIFO", "--authfile"),
+    ] {
+        let m = measured(case, limit, &["pull", option, &fifo_text, nowhere]);
+        assert!(!m.output.status.success(), "{case}: pulled");
+        let text = text_of(&m.output);
+        assert!(
+            text.contains(&format!("{fifo_text}: is a FIFO, not a regular file")),
+            "{case}: {text}"
+        );
+    }
+    let m = measured_with_env(
+        "storage.conf a FIFO",
+        limit,
+        &[("CONTAINERS_STORAGE_CONF", fifo.as_os_str())],
+        &["compute-id", "containers-storage:registry.example/app:1"],
+    );
+    assert!(!m.output.status.success(), "storage.conf: read an image");
+    let text = text_of(&m.output);
+    assert!(
+        text.contains(&format!("{fifo_text}: is a FIFO, not a regular file")),
+        "storage.conf: {text}"
+    );
+
+    // The import record of a manifest replaced by a FIFO: the next import neither hangs nor
+    // keeps the FIFO.
+    let image = fx.image("record", &fx.rootfs("record", "r"), Variant::Unsealed);
+    let repo = fx.repo.display().to_string();
+    let import = |case: &str| measured(case, limit, &["--repo", &repo, "import", &image]);
+    let first = import("first import");
+    assert!(first.output.status.success(), "{}", text_of(&first.output));
+    let records = fx.repo.join("oci/manifests");
+    let record = std::fs::read_dir(&records)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("an import record");
+    let kept = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    run(Command::new("mkfifo").arg(&record));
+    let again = import("import record a FIFO");
+    assert!(again.output.status.success(), "{}", text_of(&again.output));
+    assert_eq!(
+        std::fs::read(&record).unwrap(),
+        kept,
+        "the record was not rewritten"
+    );
+    assert_clean("fifo configuration files", &fx);
+}

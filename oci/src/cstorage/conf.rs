@@ -106,26 +106,14 @@ impl StorageConf {
 
     /// Read and parse one file.
     pub fn read(path: &Path) -> Result<Self, OciError> {
-        use std::io::Read;
-        let what = || format!("reading {}", path.display());
-        let file = std::fs::File::open(path).map_err(|e| OciError::io(what(), e))?;
-        if !file
-            .metadata()
-            .map_err(|e| OciError::io(what(), e))?
-            .is_file()
-        {
-            return Err(conf_error(path, "not a regular file".into()));
-        }
-        let mut text = String::new();
-        file.take(MAX_CONF_SIZE + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| OciError::io(what(), e))?;
-        if text.len() as u64 > MAX_CONF_SIZE {
-            return Err(conf_error(
-                path,
-                format!("larger than {MAX_CONF_SIZE} bytes"),
-            ));
-        }
+        // Type-checked before any blocking open (a FIFO named by CONTAINERS_STORAGE_CONF must not
+        // hang the hook), read under MAX_CONF_SIZE.
+        let text = cfsgate_sys::file::read_to_string(
+            path,
+            cfsgate_sys::file::Follow::Symlinks,
+            cfsgate_sys::file::SizeLimit::new("storage.conf", MAX_CONF_SIZE),
+        )
+        .map_err(|e| conf_error(path, e.reason()))?;
         Self::parse(&text)
             .map_err(|(line, reason)| conf_error(path, format!("line {line}: {reason}")))
     }

@@ -18,14 +18,13 @@
 //! credentials should not silently turn into an anonymous pull.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::config::read_config_file;
 use super::error::RegistryError;
 use super::reference::{DockerRef, DOCKER_HUB};
 
@@ -146,30 +145,10 @@ pub fn credentials_for(
 
 /// `None` when the file does not exist.
 fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, RegistryError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RegistryError::io("opening credentials file", path, e)),
+    let bytes = match read_config_file(path, "credentials file", MAX_AUTH_FILE_SIZE)? {
+        Some(bytes) => bytes,
+        None => return Ok(None),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| RegistryError::io("stat of credentials file", path, e))?;
-    if !meta.is_file() {
-        return Err(RegistryError::Config {
-            path: path.into(),
-            reason: "not a regular file".into(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_AUTH_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::io("reading credentials file", path, e))?;
-    if bytes.len() as u64 > MAX_AUTH_FILE_SIZE {
-        return Err(RegistryError::Config {
-            path: path.into(),
-            reason: format!("larger than {MAX_AUTH_FILE_SIZE} bytes"),
-        });
-    }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| RegistryError::Config {

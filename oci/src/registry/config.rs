@@ -22,8 +22,6 @@
 //! A mirror is only a source of bytes: the policy still sees the reference as written, and a
 //! signature must name that reference's manifest digest, so a mirror cannot substitute an image.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -281,30 +279,10 @@ fn prefix_matches(prefix: &str, name: &str, host: &str) -> bool {
 }
 
 fn read_conf(path: &Path) -> Result<Option<String>, RegistryError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RegistryError::io("opening", path, e)),
+    let bytes = match read_config_file(path, "registries.conf", MAX_CONF_SIZE)? {
+        Some(bytes) => bytes,
+        None => return Ok(None),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| RegistryError::io("stat of", path, e))?;
-    if !meta.is_file() {
-        return Err(RegistryError::Config {
-            path: path.into(),
-            reason: "not a regular file".into(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONF_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::io("reading", path, e))?;
-    if bytes.len() as u64 > MAX_CONF_SIZE {
-        return Err(RegistryError::Config {
-            path: path.into(),
-            reason: format!("larger than {MAX_CONF_SIZE} bytes"),
-        });
-    }
     String::from_utf8(bytes)
         .map(Some)
         .map_err(|_| RegistryError::Config {
@@ -318,6 +296,25 @@ fn parse(text: &str, path: &Path) -> Result<ConfFile, RegistryError> {
         path: path.into(),
         reason: format!("invalid registries.conf: {e}"),
     })
+}
+
+/// The bytes of the configuration file `path` (`what`: registries.conf, credentials file),
+/// `None` when it does not exist. Its type is checked before any blocking open (a FIFO or a
+/// device is refused, not waited on) and it is read under `limit` bytes.
+pub(crate) fn read_config_file(
+    path: &Path,
+    what: &'static str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    use cfsgate_sys::file::{read, Follow, SizeLimit};
+    match read(path, Follow::Symlinks, SizeLimit::new(what, limit)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(RegistryError::Config {
+            path: path.into(),
+            reason: e.reason(),
+        }),
+    }
 }
 
 #[cfg(test)]
