@@ -94,7 +94,7 @@ struct MountComposefs {
 }
 
 /// Where the repository lives unless `--repo` says otherwise.
-const DEFAULT_REPO: &str = "/var/lib/cfsgate";
+const DEFAULT_REPO: &str = cfsgate_image::store::DEFAULT_REPO_PATH;
 
 fn repo_path(repo: Option<PathBuf>) -> PathBuf {
     repo.unwrap_or_else(|| DEFAULT_REPO.into())

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cfsgate_image::store::RepoPaths;
 use cfsgate_image::FsVeritySha256;
-use cfsgate_mounter::helper::{Repository, VerityRequest};
+use cfsgate_mounter::helper::VerityRequest;
 use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
 use cfsgate_policy::Timestamp;
 use cfsgate_verifier::audit::{append_record, AuditEntry};
@@ -217,7 +218,7 @@ fn mount_container(
         for dir in [&rootfs, &upper.upperdir, &upper.workdir] {
             std::fs::create_dir_all(dir).map_err(|e| GateError::io("creating", dir, e))?;
         }
-        let repo = Repository::new(&config.repo);
+        let repo = RepoPaths::new(&config.repo);
         let object_dirs = vec![repo.objects_dir()];
         let verity = match decision.required_verity.or(config.verity) {
             Some(mode) => mode,

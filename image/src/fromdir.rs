@@ -44,13 +44,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
-use crate::digest_store::{DigestStore, Staged, StoreError};
 use crate::fsverity::{FsVerityHasher, Sha256};
+use crate::store::{ObjectDir, PendingObjects, StoreError};
 use crate::tree::{
     Content, FileData, Inode, InodeId, Stat, Tree, TreeError, Xattr, S_IFBLK, S_IFCHR, S_IFDIR,
     S_IFLNK, S_IFMT, S_IFREG,
@@ -192,11 +191,11 @@ thread_local! {
 struct Scan<'a> {
     root: &'a Path,
     opts: &'a BuildOptions,
-    store: Option<&'a DigestStore>,
+    store: Option<&'a ObjectDir>,
     /// Read external files (for digests or the store).
     read_external: bool,
-    /// Objects staged in the store, committed after the scan.
-    staged: Mutex<Vec<Staged<'a>>>,
+    /// Objects staged in the store (one per digest), committed after the scan.
+    staged: Option<PendingObjects<'a>>,
     /// Cleared once `O_NOATIME` was refused (not the file's owner): not tried again.
     noatime: AtomicBool,
     /// Entries scanned so far, to size the tree's inode arena once.
@@ -588,11 +587,15 @@ impl<'a> Scan<'a> {
             });
             match self.store {
                 Some(store) => {
-                    let name = at.under(self.root).to_string_lossy().into_owned();
-                    let staged = store.stage(std::fs::File::from(fd), &name, &mut scratch.buf)?;
+                    let name = at.under(self.root);
+                    let staged = store.stage_with_buffer(
+                        std::fs::File::from(fd),
+                        &name,
+                        &mut scratch.buf,
+                    )?;
                     let result = (staged.digest, staged.size);
-                    if let Ok(mut list) = self.staged.lock() {
-                        list.push(staged);
+                    if let Some(pending) = &self.staged {
+                        pending.offer(staged, ());
                     }
                     Ok::<_, FromDirError>(result)
                 }
@@ -714,14 +717,14 @@ pub fn build_from_dir(root: &Path, opts: &BuildOptions) -> Result<Tree, FromDirE
     let store = opts
         .digest_store
         .as_deref()
-        .map(DigestStore::open)
+        .map(ObjectDir::create)
         .transpose()?;
     let scan = Scan {
         root,
         opts,
         store: store.as_ref(),
         read_external: opts.compute_digests || store.is_some(),
-        staged: Mutex::new(Vec::new()),
+        staged: store.as_ref().map(PendingObjects::new),
         noatime: AtomicBool::new(true),
         entries: AtomicUsize::new(0),
     };
@@ -731,14 +734,8 @@ pub fn build_from_dir(root: &Path, opts: &BuildOptions) -> Result<Tree, FromDirE
         .map_err(|e| FromDirError::Threads(e.to_string()))?;
     let (root_inode, children) =
         pool.install(|| scan.scan_dir(root_fd, &root_st, &RelPath::ROOT))?;
-    let staged = std::mem::take(
-        &mut *scan
-            .staged
-            .lock()
-            .map_err(|_| FromDirError::Threads("a hashing thread panicked".into()))?,
-    );
-    if let Some(store) = &store {
-        store.commit(staged)?;
+    if let Some(pending) = &scan.staged {
+        pending.commit()?;
     }
 
     let mut tree = Tree::new(Stat::default());

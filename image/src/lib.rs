@@ -7,12 +7,11 @@
 //! | [`tree`] | the in-memory filesystem tree every other module reads or writes |
 //! | [`dump`] | the text format of composefs-dump(5): strict and lenient parser, writer |
 //! | [`erofs`] | the EROFS image: on-disk layout, writer (byte-identical to mkcomposefs), hardened reader |
-//! | [`digest_store`] | the object directory `mkcomposefs --digest-store` fills: staged copies, one syncfs, atomic renames |
-//! | [`fromdir`] | building a tree from a directory on disk, hashing files in parallel |
+//! | [`fromdir`] | building a tree from a directory on disk, hashing files in parallel (objects into a [`store::ObjectDir`] with `--digest-store`) |
+//! | [`store`] | the object store: [`store::ObjectDir`] (the one object-writing API: staged copies, one syncfs, atomic renames), the repository, gc and fsck |
 //!
 //! Nothing here mounts or trusts anything: this crate turns trees into bytes and bytes into trees.
 
-pub mod digest_store;
 pub mod dump;
 pub mod erofs;
 pub mod fromdir;

@@ -1,4 +1,4 @@
-//! Front-end helpers for the command line: `mount.composefs` options and the repository layout.
+//! Front-end helpers for the command line: `mount.composefs` options.
 //!
 //! `mount.composefs`-compatible options (`mount -t composefs IMAGE DIR -o …` runs
 //! `/sbin/mount.composefs IMAGE DIR -o …`):
@@ -17,17 +17,11 @@
 //!
 //! Any other option is refused by name rather than ignored.
 //!
-//! Repository layout (`--repo DIR`):
-//!
-//! | path | content |
-//! |---|---|
-//! | `images/<64 hex>` | composefs image whose fs-verity digest is the name |
-//! | `objects/xx/<62 hex>` | object store (the one object directory) |
-//! | `refs/<name>` | text: the image digest (64 hex, optionally `sha256:`-prefixed), one line, read by the store's one ref parser |
+//! The repository layout (`--repo DIR`: `images/`, `objects/`, `refs/`) is the store's
+//! [`cfsgate_image::store::RepoPaths`], which also resolves a ref name to an image digest.
 
 use std::path::PathBuf;
 
-use cfsgate_image::store::refs::{read_ref_file, validate_ref_name};
 use cfsgate_image::FsVeritySha256;
 
 use crate::error::MountError;
@@ -144,50 +138,6 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
     Ok(opts)
 }
 
-/// A repository directory with the layout above.
-#[derive(Clone, Debug)]
-pub struct Repository {
-    /// The repository's top directory.
-    pub root: PathBuf,
-}
-
-impl Repository {
-    /// The repository at `root` (nothing is opened or checked yet).
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Repository { root: root.into() }
-    }
-
-    /// `images/<hex>`.
-    pub fn image_path(&self, digest: &FsVeritySha256) -> PathBuf {
-        self.root.join("images").join(digest.to_hex())
-    }
-
-    /// `objects/`.
-    pub fn objects_dir(&self) -> PathBuf {
-        self.root.join("objects")
-    }
-
-    /// A 64-hex digest as is, else the digest stored in `refs/<name>`, read by the store's one
-    /// ref parser ([`cfsgate_image::store::refs::read_ref_file`]: `fsck` and `gc` agree).
-    pub fn resolve(&self, digest_or_ref: &str) -> Result<FsVeritySha256, MountError> {
-        let text = digest_or_ref
-            .strip_prefix("sha256:")
-            .unwrap_or(digest_or_ref);
-        if let Ok(digest) = FsVeritySha256::from_hex(text) {
-            return Ok(digest);
-        }
-        if validate_ref_name(digest_or_ref).is_err() {
-            return Err(MountError::Options(format!(
-                "{digest_or_ref:?} is neither a digest nor a ref name"
-            )));
-        }
-        let path = self.root.join("refs").join(digest_or_ref);
-        read_ref_file(&path, digest_or_ref).map_err(|e| {
-            MountError::Options(format!("ref {digest_or_ref} ({}): {e}", path.display()))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,22 +189,5 @@ mod tests {
         ] {
             assert!(parse_helper_options(bad).is_err(), "{bad} accepted");
         }
-    }
-
-    #[test]
-    fn resolves_refs_in_a_repository() {
-        let dir = tempfile::tempdir().unwrap();
-        let hex = "37061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92";
-        std::fs::create_dir_all(dir.path().join("refs/app")).unwrap();
-        std::fs::write(dir.path().join("refs/app/v1"), format!("sha256:{hex}\n")).unwrap();
-        let repo = Repository::new(dir.path());
-        assert_eq!(repo.resolve("app/v1").unwrap().to_hex(), hex);
-        assert_eq!(repo.resolve(hex).unwrap().to_hex(), hex);
-        assert!(repo.resolve("../etc/passwd").is_err());
-        assert!(repo.resolve("missing").is_err());
-        assert_eq!(
-            repo.image_path(&repo.resolve(hex).unwrap()),
-            dir.path().join("images").join(hex)
-        );
     }
 }

@@ -13,7 +13,8 @@
 //! | `trusted.overlay.redirect` = `/xx/yyyy…` | the object's path inside each object directory |
 //!
 //! Like overlayfs, the object is looked up in the object directories in order, the first that
-//! has the path wins; lookups never leave the directory (`RESOLVE_BENEATH`, no symlinks).
+//! has the path wins; lookups are the store's ([`ObjectDir::open_beneath`]): they never leave
+//! the directory (`RESOLVE_BENEATH`, no symlinks) and return only regular files.
 //! Objects are hashed in parallel (rayon), each once however many files share it; an object with
 //! fs-verity enabled is measured by the kernel instead of hashed.
 //!
@@ -34,9 +35,10 @@ use cfsgate_image::erofs::format::{
     METACOPY_HEADER, XATTR_OVERLAY_METACOPY, XATTR_OVERLAY_REDIRECT,
 };
 use cfsgate_image::fsverity::{digest_reader, Sha256};
+use cfsgate_image::store::{ObjectDir, StoreError};
 use cfsgate_image::FsVeritySha256;
 use rayon::prelude::*;
-use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Dir, FileType, Mode, OFlags};
 
 use crate::error::MountError;
 use crate::verity::measure_verity;
@@ -116,7 +118,7 @@ struct Reference {
 /// Check every object the mounted image `erofs_root` references against `object_dirs`.
 pub fn verify_objects(
     erofs_root: BorrowedFd<'_>,
-    object_dirs: &[OwnedFd],
+    object_dirs: &[ObjectDir],
 ) -> Result<VerifyStats, MountError> {
     let mut references: BTreeMap<String, Reference> = BTreeMap::new();
     let mut problems = Vec::new();
@@ -323,29 +325,17 @@ fn read_xattr(
 fn check_object(
     object: &str,
     expected: &FsVeritySha256,
-    object_dirs: &[OwnedFd],
+    object_dirs: &[ObjectDir],
 ) -> (Option<ProblemKind>, u64) {
     for dir in object_dirs {
-        let opened = rustix::fs::openat2(
-            dir,
-            object,
-            // O_NONBLOCK: a FIFO in place of an object opens at once (and is then refused by
-            // the type check of `digest_of`) instead of waiting for a writer (#14 item 6).
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-        );
-        let fd = match opened {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => continue,
-            Err(e) => {
-                return (
-                    Some(ProblemKind::Unreadable(io::Error::from(e).to_string())),
-                    0,
-                )
-            }
+        // The store's type-checked lookup: beneath the directory, no symlinks, a FIFO in place
+        // of an object is refused without blocking (#14 item 6).
+        let file = match dir.open_beneath(object) {
+            Ok(Some(file)) => file,
+            Ok(None) => continue,
+            Err(e) => return (Some(ProblemKind::Unreadable(e.to_string())), 0),
         };
-        return match digest_of(fd) {
+        return match digest_of(file) {
             Ok((actual, _)) if actual != *expected => (
                 Some(ProblemKind::DigestMismatch {
                     expected: *expected,
@@ -360,34 +350,41 @@ fn check_object(
     (Some(ProblemKind::Missing), 0)
 }
 
-/// The fs-verity digest of an object: from the kernel when it has verity enabled, else hashed.
-fn digest_of(fd: OwnedFd) -> io::Result<(FsVeritySha256, u64)> {
-    let stat = rustix::fs::fstat(&fd)?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
-    }
-    if let Some(measured) = measure_verity(&fd)? {
+/// The fs-verity digest of an object (a regular file): from the kernel when it has verity
+/// enabled, else hashed.
+fn digest_of(file: File) -> io::Result<(FsVeritySha256, u64)> {
+    if let Some(measured) = measure_verity(&file)? {
         return Ok((measured, 0));
     }
-    let digest = digest_reader::<Sha256>(File::from(fd))?;
-    Ok((digest, stat.st_size as u64))
+    let mut counted = Counted { file, bytes: 0 };
+    let digest = digest_reader::<Sha256>(&mut counted)?;
+    Ok((digest, counted.bytes))
+}
+
+/// A reader counting the bytes it yields (no extra `fstat` per object for the statistics).
+struct Counted {
+    file: File,
+    bytes: u64,
+}
+
+impl io::Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 /// Open each object directory once (the fds are then both verified through and mounted).
-pub fn open_object_dirs(dirs: &[PathBuf]) -> Result<Vec<OwnedFd>, MountError> {
+pub fn open_object_dirs(dirs: &[PathBuf]) -> Result<Vec<ObjectDir>, MountError> {
     dirs.iter()
         .map(|path| {
-            rustix::fs::open(
-                path,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| MountError::ObjectDir {
+            ObjectDir::open(path).map_err(|e| MountError::ObjectDir {
                 path: path.clone(),
-                source: e.into(),
+                source: match e {
+                    StoreError::Io { source, .. } => source,
+                    other => io::Error::other(other.to_string()),
+                },
             })
         })
         .collect()

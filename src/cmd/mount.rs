@@ -26,12 +26,13 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cfsgate_mounter::helper::{parse_helper_options, Repository};
+use cfsgate_image::store::{RepoPaths, DEFAULT_REPO_PATH};
+use cfsgate_mounter::helper::parse_helper_options;
 use cfsgate_mounter::objects::VerifyStats;
 use cfsgate_mounter::{mount_image, unmount, MountOptions, MountReport, UpperLayer, VerityMode};
 
 /// The repository used when `--repo` is not given.
-pub const DEFAULT_REPO: &str = "/var/lib/cfsgate";
+pub const DEFAULT_REPO: &str = DEFAULT_REPO_PATH;
 
 /// `cfsgate mount`.
 #[derive(Debug, clap::Args)]
@@ -114,7 +115,7 @@ pub fn is_mount_helper_name(argv0: &str) -> bool {
 
 /// Run `cfsgate mount`.
 pub fn run_mount(args: MountArgs) -> Result<()> {
-    let repo = Repository::new(&args.repo);
+    let repo = RepoPaths::new(&args.repo);
     let digest = repo.resolve(&args.image)?;
     let mut object_dirs = vec![repo.objects_dir()];
     object_dirs.extend(args.basedir.iter().cloned());

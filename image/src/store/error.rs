@@ -103,6 +103,14 @@ pub enum StoreError {
         /// What the kernel said.
         reason: String,
     },
+    /// Something other than a regular file is where an object should be; it was not read.
+    #[error("{path}: is {kind}, not an object (a regular file)")]
+    NotAnObject {
+        /// The object path.
+        path: PathBuf,
+        /// What is there (`"a FIFO"`, `"a symbolic link"`, ...).
+        kind: &'static str,
+    },
     /// gc stopped before removing anything because it cannot tell what is reachable (an unreadable
     /// ref or reachable image); the text says which and how to fix it.
     #[error("gc refused: {0}")]

@@ -14,7 +14,7 @@
 //! that referenced a quarantined object then show as having missing objects until re-imported.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -24,8 +24,7 @@ use crate::fsverity::{self, FsVeritySha256, Sha256};
 
 use super::fsutil;
 use super::images::{hex_digest, read_image_tree, referenced_objects, MAX_IMAGE_LEN};
-use super::objects::scan_objects;
-use super::{LockKind, Repository, StoreError, QUARANTINE_DIR, TMP_DIR};
+use super::{LockKind, ObjectDir, Repository, StoreError, QUARANTINE_DIR, TMP_DIR};
 
 /// An object whose content does not match its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -122,12 +121,12 @@ impl Repository {
         })?;
         let mut report = FsckReport::default();
 
-        let (objects, strays) = scan_objects(self)?;
+        let (objects, strays) = self.objects().scan()?;
         report.objects_checked = objects.len() as u64;
         report.stray_files = strays;
         report.corrupt_objects = objects
             .par_iter()
-            .filter_map(|(digest, path)| check_object(digest, path))
+            .filter_map(|(digest, _path)| check_object(self.objects(), digest))
             .collect();
 
         let images = self.scan_images()?;
@@ -229,8 +228,14 @@ impl Repository {
     }
 }
 
-fn check_object(digest: &FsVeritySha256, path: &Path) -> Option<CorruptObject> {
-    let problem = match File::open(path).and_then(fsverity::digest_reader::<Sha256>) {
+/// Hash the object `digest` (opened type-checked: a FIFO in its place is refused, not read).
+fn check_object(objects: &ObjectDir, digest: &FsVeritySha256) -> Option<CorruptObject> {
+    let hashed = match objects.open_object(digest) {
+        Ok(Some(file)) => fsverity::digest_reader::<Sha256>(file).map_err(|e| e.to_string()),
+        Ok(None) => Err("removed while checked".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let problem = match hashed {
         Ok(actual) if actual == *digest => return None,
         Ok(actual) => format!("content has fs-verity digest {actual}"),
         Err(e) => format!("unreadable: {e}"),

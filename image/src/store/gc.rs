@@ -21,7 +21,6 @@ use crate::fsverity::FsVeritySha256;
 use super::content_index::ContentSha256;
 use super::fsutil;
 use super::images::{read_image_tree, referenced_objects, MAX_IMAGE_LEN};
-use super::objects::scan_objects;
 use super::{LockKind, Repository, StoreError, TMP_DIR};
 
 /// What gc removed (or, dry run, would remove).
@@ -134,7 +133,7 @@ impl Repository {
             live_objects.extend(referenced_objects(&tree, &what).map_err(refused)?);
             report.images_kept += 1;
         }
-        let (objects, _strays) = scan_objects(self)?;
+        let (objects, _strays) = self.objects().scan()?;
         for (digest, path) in objects {
             if live_objects.contains(&digest) {
                 report.objects_kept += 1;

@@ -108,7 +108,7 @@ pub fn parse_object_path(path: &[u8]) -> Option<FsVeritySha256> {
 impl Repository {
     /// Where the image with this digest lives.
     pub fn image_path(&self, digest: &FsVeritySha256) -> PathBuf {
-        self.dir(IMAGES_DIR).join(digest.to_hex())
+        self.paths().image_path(digest)
     }
 
     /// Whether the image is stored.

@@ -1,27 +1,27 @@
-//! Objects: file contents named by their fs-verity SHA-256 digest, `objects/xx/rest`.
+//! Object batches: the repository's way of writing objects through its [`ObjectDir`].
 //!
-//! Writing (bounded memory whatever the file size): the source is copied into a new temporary
-//! file in `tmp/` through one [`COPY_BUFFER_LEN`] buffer while the fs-verity digest is computed;
-//! then, if the object is already present, the copy is dropped. An [`ObjectBatch`] keeps the
-//! finished temporary files pending and makes them durable together: one `syncfs` for all the
-//! content, the renames into `objects/`, one more `syncfs` for the new names. That costs two
-//! syncs per batch instead of two fsyncs per object. A crash before the renames leaves only
-//! temporary files (removed by gc); after, only complete objects.
+//! Writing (bounded memory whatever the file size): the source is staged into `tmp/` by
+//! [`ObjectDir::stage`] (one [`COPY_BUFFER_LEN`] buffer per thread, hashed while copied, with
+//! the plain sha256 of the content computed beside it for the content index); if the object is
+//! already present the copy is dropped. An [`ObjectBatch`] keeps the staged files pending
+//! ([`PendingObjects`]) and commits them together ([`ObjectDir::commit`]: one `syncfs`, the
+//! `RENAME_NOREPLACE` renames into `objects/`, one more `syncfs`), then writes their content
+//! index entries. That costs two syncs per batch instead of two fsyncs per object. A crash
+//! before the renames leaves only staged files (removed by gc); after, only complete objects.
 
-use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::fsverity::{FsVerityHasher, FsVeritySha256, Sha256};
+use crate::fsverity::{FsVeritySha256, Sha256};
 
 use super::content_index::{ContentSha256, Sha256Tee};
-use super::{fsutil, verity};
-use super::{LockKind, RepoLock, Repository, StoreError, VerityMode, OBJECTS_DIR, TMP_DIR};
+use super::object_dir::{Offered, PendingObjects, Staged};
+use super::{LockKind, RepoLock, Repository, StoreError};
 
-/// Copy buffer: large enough for sequential throughput, small enough to have one per thread.
-pub const COPY_BUFFER_LEN: usize = 256 * 1024;
+pub use super::object_dir::{copy_hashing, COPY_BUFFER_LEN};
+
 /// Pending objects after which a batch commits by itself, bounding `tmp/` and the pending list.
 pub const MAX_PENDING_OBJECTS: usize = 16 * 1024;
 /// Pending bytes after which a batch commits by itself, bounding dirty data awaiting one syncfs.
@@ -41,12 +41,12 @@ pub struct BatchStats {
 impl Repository {
     /// Where the object with this digest lives (whether or not it is present).
     pub fn object_path(&self, digest: &FsVeritySha256) -> PathBuf {
-        self.dir(OBJECTS_DIR).join(digest.object_path())
+        self.objects().object_path(digest)
     }
 
-    /// Whether the object is present.
+    /// Whether the object is present (a regular file under its name).
     pub fn has_object(&self, digest: &FsVeritySha256) -> bool {
-        self.object_path(digest).is_file()
+        self.objects().contains(digest)
     }
 
     /// Store one object from a reader and make it durable. Holds the shared lock only while
@@ -67,36 +67,27 @@ impl Repository {
         Ok(ObjectBatch {
             repo: self,
             _lock: self.lock(LockKind::Shared)?,
-            pending: Mutex::new(Pending::default()),
+            pending: PendingObjects::new(self.objects()),
             stats: Mutex::new(BatchStats::default()),
             written: Mutex::new(Vec::new()),
         })
     }
 }
 
-/// Finished temporary files awaiting the batch's sync and renames.
-#[derive(Default)]
-struct Pending {
-    files: Vec<(FsVeritySha256, PathBuf)>,
-    digests: HashSet<FsVeritySha256>,
-    bytes: u64,
-    /// Content index entries of the pending files, written once they are renamed.
-    index: Vec<(ContentSha256, FsVeritySha256)>,
-}
-
 /// Many object writes made durable together. `add_*` may be called from many threads at once.
-/// Dropping an uncommitted batch removes its temporary files.
+/// Dropping an uncommitted batch removes its staged files.
 pub struct ObjectBatch<'r> {
     repo: &'r Repository,
     _lock: RepoLock,
-    pending: Mutex<Pending>,
+    /// Staged files, each with its content index entry, written once it is renamed.
+    pending: PendingObjects<'r, ContentSha256>,
     stats: Mutex<BatchStats>,
     /// Every object this batch renamed into the store, with its content index entry: what
     /// [`ObjectBatch::abandon`] hands back for [`Repository::remove_unreferenced`].
     written: Mutex<Vec<(FsVeritySha256, ContentSha256)>>,
 }
 
-impl ObjectBatch<'_> {
+impl<'r> ObjectBatch<'r> {
     /// Copy everything `reader` yields into the batch; returns its digest. `source` names the
     /// reader in errors.
     pub fn add_reader(
@@ -114,19 +105,10 @@ impl ObjectBatch<'_> {
         mut reader: impl Read,
         source: &Path,
     ) -> Result<(FsVeritySha256, u64), StoreError> {
-        let tmp_dir = self.repo.dir(TMP_DIR);
-        let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
         let mut tee = Sha256Tee::new(&mut reader);
-        let copied = copy_hashing(&mut tee, &mut file, source, &tmp);
-        drop(file);
-        let (digest, size) = match copied {
-            Ok(result) => result,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        self.offer(digest, size, tmp, tee.finish())?;
+        let staged = self.repo.objects().stage(&mut tee, source)?;
+        let (digest, size) = (staged.digest, staged.size);
+        self.offer(staged, tee.finish())?;
         Ok((digest, size))
     }
 
@@ -136,15 +118,8 @@ impl ObjectBatch<'_> {
         digest: FsVeritySha256,
         data: &[u8],
     ) -> Result<(), StoreError> {
-        let tmp_dir = self.repo.dir(TMP_DIR);
-        let (mut file, tmp) = fsutil::create_temp(&tmp_dir)?;
-        let written = file.write_all(data);
-        drop(file);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(StoreError::io("write", &tmp)(e));
-        }
-        self.offer(digest, data.len() as u64, tmp, ContentSha256::of(data))
+        let staged = self.repo.objects().stage_hashed_bytes(digest, data)?;
+        self.offer(staged, ContentSha256::of(data))
     }
 
     /// Copy a file into the batch; returns its digest.
@@ -157,7 +132,7 @@ impl ObjectBatch<'_> {
     /// is counted as present. For a caller that knows a source's digest (it just hashed it)
     /// and can skip copying what is there.
     pub fn contains(&self, digest: &FsVeritySha256) -> bool {
-        let found = self.lock_pending().digests.contains(digest) || self.repo.has_object(digest);
+        let found = self.pending.contains(digest);
         if found {
             self.lock_stats().objects_present += 1;
         }
@@ -199,39 +174,27 @@ impl ObjectBatch<'_> {
         Ok(())
     }
 
-    fn offer(
-        &self,
-        digest: FsVeritySha256,
-        size: u64,
-        tmp: PathBuf,
-        content: ContentSha256,
-    ) -> Result<(), StoreError> {
-        let mut pending = self.lock_pending();
-        if pending.digests.contains(&digest) {
-            drop(pending);
-            let _ = fs::remove_file(&tmp);
-            self.lock_stats().objects_present += 1;
-            return Ok(());
+    fn offer(&self, staged: Staged<'r>, content: ContentSha256) -> Result<(), StoreError> {
+        let digest = staged.digest;
+        match self.pending.offer(staged, content) {
+            Offered::Kept { objects, bytes } => {
+                if objects >= MAX_PENDING_OBJECTS || bytes >= MAX_PENDING_BYTES {
+                    self.flush()?;
+                }
+                Ok(())
+            }
+            Offered::Pending(_) => {
+                self.lock_stats().objects_present += 1;
+                Ok(())
+            }
+            Offered::Stored(content) => {
+                self.lock_stats().objects_present += 1;
+                self.repo.index_content(&content, &digest)
+            }
         }
-        if self.repo.has_object(&digest) {
-            drop(pending);
-            let _ = fs::remove_file(&tmp);
-            self.lock_stats().objects_present += 1;
-            return self.repo.index_content(&content, &digest);
-        }
-        pending.digests.insert(digest);
-        pending.files.push((digest, tmp));
-        pending.index.push((content, digest));
-        pending.bytes += size;
-        if pending.files.len() >= MAX_PENDING_OBJECTS || pending.bytes >= MAX_PENDING_BYTES {
-            let full = std::mem::take(&mut *pending);
-            drop(pending);
-            self.flush(full)?;
-        }
-        Ok(())
     }
 
-    /// Give up the batch: its temporary files are removed (as on drop), its shared lock
+    /// Give up the batch: its staged files are removed (as on drop), its shared lock
     /// released, and the objects it already made durable (a size-triggered flush) are
     /// returned, with their content index entries, for [`Repository::remove_unreferenced`].
     pub fn abandon(self) -> Vec<(FsVeritySha256, ContentSha256)> {
@@ -245,71 +208,43 @@ impl ObjectBatch<'_> {
 
     /// Make everything added durable and visible.
     pub fn commit(self) -> Result<BatchStats, StoreError> {
-        let pending = std::mem::take(&mut *self.lock_pending());
-        self.flush(pending)?;
+        self.flush()?;
         let stats = *self.lock_stats();
         Ok(stats)
     }
 
-    fn flush(&self, pending: Pending) -> Result<(), StoreError> {
-        if pending.files.is_empty() {
+    fn flush(&self) -> Result<(), StoreError> {
+        let (staged, index): (Vec<_>, Vec<_>) = self
+            .pending
+            .take()
+            .into_iter()
+            .map(|(staged, content)| {
+                let digest = staged.digest;
+                (staged, (content, digest))
+            })
+            .unzip();
+        if staged.is_empty() {
             return Ok(());
         }
-        let tmp_dir = self.repo.dir(TMP_DIR);
-        let result = self.sync_and_rename(&tmp_dir, &pending.files);
-        if result.is_err() {
-            for (_, tmp) in &pending.files {
-                let _ = fs::remove_file(tmp);
-            }
-        }
-        let written = result?;
+        let committed = self.repo.objects().commit(staged)?;
         self.written
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .extend(
-                pending
-                    .index
+                index
                     .iter()
+                    .filter(|(_, digest)| !committed.raced.contains(digest))
                     .map(|(content, digest)| (*digest, *content)),
             );
         // After the renames: an entry never names an object that is not there yet.
-        for (content, digest) in &pending.index {
+        for (content, digest) in &index {
             self.repo.index_content(content, digest)?;
         }
         let mut stats = self.lock_stats();
-        stats.objects_written += written.0;
-        stats.bytes_written += written.1;
+        stats.objects_written += committed.added;
+        stats.bytes_written += committed.bytes_added;
+        stats.objects_present += committed.raced.len() as u64;
         Ok(())
-    }
-
-    /// Returns (objects renamed, their bytes).
-    fn sync_and_rename(
-        &self,
-        tmp_dir: &Path,
-        files: &[(FsVeritySha256, PathBuf)],
-    ) -> Result<(u64, u64), StoreError> {
-        syncfs(tmp_dir)?;
-        let mut written = (0, 0);
-        for (digest, tmp) in files {
-            if self.repo.meta().verity == VerityMode::Kernel {
-                verity::seal(tmp, digest)?;
-            }
-            let size = fs::metadata(tmp)
-                .map_err(StoreError::io("stat", tmp))?
-                .len();
-            fsutil::rename_into(tmp, &self.repo.object_path(digest))?;
-            written.0 += 1;
-            written.1 += size;
-        }
-        syncfs(tmp_dir)?;
-        Ok(written)
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        // A panic in another adder cannot leave `Pending` inconsistent (each update is one push).
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_stats(&self) -> std::sync::MutexGuard<'_, BatchStats> {
@@ -317,100 +252,4 @@ impl ObjectBatch<'_> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-impl Drop for ObjectBatch<'_> {
-    fn drop(&mut self) {
-        for (_, tmp) in std::mem::take(&mut self.lock_pending().files) {
-            let _ = fs::remove_file(tmp);
-        }
-    }
-}
-
-/// Copy `reader` to `out` (`io::sink()` to only hash), computing the fs-verity digest;
-/// returns (digest, bytes).
-pub(crate) fn copy_hashing(
-    reader: &mut impl Read,
-    out: &mut impl Write,
-    source: &Path,
-    dest: &Path,
-) -> Result<(FsVeritySha256, u64), StoreError> {
-    COPY_BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.resize(COPY_BUFFER_LEN, 0);
-            copy_hashing_with(reader, out, source, dest, &mut buf)
-        }
-        // Only if a reader itself copies on this thread: a buffer of its own.
-        Err(_) => copy_hashing_with(reader, out, source, dest, &mut vec![0; COPY_BUFFER_LEN]),
-    })
-}
-
-thread_local! {
-    /// The copy buffer of [`copy_hashing`], one per thread and kept: a fresh 256 KiB buffer per
-    /// object is an mmap, 64 page faults and an munmap for every file (most are small).
-    static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn copy_hashing_with(
-    reader: &mut impl Read,
-    out: &mut impl Write,
-    source: &Path,
-    dest: &Path,
-    buf: &mut [u8],
-) -> Result<(FsVeritySha256, u64), StoreError> {
-    let mut hasher = FsVerityHasher::<Sha256>::new();
-    let mut size = 0u64;
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StoreError::io("read", source)(e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(StoreError::io("write", dest))?;
-        size += n as u64;
-    }
-    Ok((hasher.finish(), size))
-}
-
-/// `syncfs` on the file system holding `dir`.
-fn syncfs(dir: &Path) -> Result<(), StoreError> {
-    let handle = File::open(dir).map_err(StoreError::io("open", dir))?;
-    rustix::fs::syncfs(&handle).map_err(|e| StoreError::io("syncfs", dir)(e.into()))
-}
-
-/// (objects as (digest, path), stray files) found under `objects/`.
-pub(crate) type ObjectScan = (Vec<(FsVeritySha256, PathBuf)>, Vec<PathBuf>);
-
-/// Every object in the store: (digest, path). Files whose names are not digests are returned
-/// separately (fsck reports them).
-pub(crate) fn scan_objects(repo: &Repository) -> Result<ObjectScan, StoreError> {
-    let root = repo.dir(OBJECTS_DIR);
-    let mut objects = Vec::new();
-    let mut strays = Vec::new();
-    for prefix in fs::read_dir(&root).map_err(StoreError::io("list", &root))? {
-        let prefix = prefix.map_err(StoreError::io("list", &root))?;
-        let prefix_path = prefix.path();
-        let prefix_name = prefix.file_name();
-        let prefix_name = prefix_name.to_string_lossy();
-        if !prefix_path.is_dir() {
-            strays.push(prefix_path);
-            continue;
-        }
-        for entry in fs::read_dir(&prefix_path).map_err(StoreError::io("list", &prefix_path))? {
-            let entry = entry.map_err(StoreError::io("list", &prefix_path))?;
-            let name = entry.file_name();
-            let text = format!("{prefix_name}{}", name.to_string_lossy());
-            match FsVeritySha256::from_hex(&text) {
-                Ok(digest) if text == digest.to_hex() && prefix_name.len() == 2 => {
-                    objects.push((digest, entry.path()))
-                }
-                _ => strays.push(entry.path()),
-            }
-        }
-    }
-    objects.sort();
-    Ok((objects, strays))
 }

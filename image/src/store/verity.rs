@@ -23,16 +23,25 @@ use crate::fsverity::FsVeritySha256;
 /// kernel now enforces `expected` for it. "Already enabled" is fine (an object may be
 /// hard-linked from elsewhere) as long as the measured digest is `expected`.
 pub(crate) fn seal(path: &Path, expected: &FsVeritySha256) -> Result<(), StoreError> {
+    let file = File::open(path).map_err(StoreError::io("open for fs-verity", path))?;
+    seal_file(&file, path, expected)
+}
+
+/// [`seal`] for a file opened read-only (`path` names it in errors).
+pub(crate) fn seal_file(
+    file: &File,
+    path: &Path,
+    expected: &FsVeritySha256,
+) -> Result<(), StoreError> {
     let fail = |reason: String| StoreError::VeritySeal {
         path: path.to_path_buf(),
         reason,
     };
-    let file = File::open(path).map_err(StoreError::io("open for fs-verity", path))?;
-    match cfsgate_sys::fsverity::enable(&file) {
+    match cfsgate_sys::fsverity::enable(file) {
         Ok(()) | Err(EnableError::AlreadyEnabled) => {}
         Err(e) => return Err(fail(e.to_string())),
     }
-    match cfsgate_sys::fsverity::measure_sha256(&file) {
+    match cfsgate_sys::fsverity::measure_sha256(file) {
         Ok(Some(measured)) if measured == expected.0 => Ok(()),
         Ok(Some(measured)) => Err(fail(format!(
             "the kernel measures fs-verity digest {}, not {expected}",
