@@ -11,7 +11,7 @@
 //! | [`erofs`] | the detached read-only EROFS mount (file-backed or loop device) |
 //! | [`objects`] | userspace verification of every referenced object |
 //! | [`overlay`] | the overlayfs mount on top (new mount API, mount(2) fallback) |
-//! | [`helper`] | `mount.composefs`-compatible option parsing, repository path layout |
+//! | [`helper`] | `mount.composefs`-compatible option parsing (the repository layout is `cfsgate_image::store::RepoPaths`) |
 //!
 //! The syscalls rustix lacks (mount_setattr, fs-verity and loop ioctls) are `cfsgate-sys`'s.
 
