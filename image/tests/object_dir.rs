@@ -2,6 +2,10 @@
 //! object, something other than a regular file where an object should be, a crash before the
 //! commit, lookups that must not leave the directory.
 
+// Test code: a failed unwrap is a test failure with its message (clippy.toml allows it only
+// inside #[test] functions, not in the helpers).
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
@@ -87,7 +91,10 @@ fn pending_set_keeps_one_staged_file_per_digest() {
     let again = dir.stage(&a[..], Path::new("a2")).unwrap();
     assert_eq!(pending.offer(again, 2), Offered::Pending(2));
     let other = dir.stage(&b[..], Path::new("b")).unwrap();
-    assert!(matches!(pending.offer(other, 3), Offered::Kept { objects: 2, .. }));
+    assert!(matches!(
+        pending.offer(other, 3),
+        Offered::Kept { objects: 2, .. }
+    ));
     // The duplicate's copy is gone already; the two kept ones wait for the commit.
     assert_eq!(staged_files(tmp.path()).len(), 2);
     let committed = pending.commit().unwrap();
@@ -118,7 +125,10 @@ fn crash_before_commit_leaves_only_staged_files() {
     // (not even as a stray) and a lookup does not find it.
     assert_eq!(fs::read(tmp.path().join(&leftovers[0])).unwrap(), data);
     let (objects, strays) = dir.scan().unwrap();
-    assert!(objects.is_empty() && strays.is_empty(), "{objects:?} {strays:?}");
+    assert!(
+        objects.is_empty() && strays.is_empty(),
+        "{objects:?} {strays:?}"
+    );
     assert!(dir.open_object(&digest).unwrap().is_none());
 
     // Dropping an uncommitted staged file (an error path) removes it.
@@ -155,7 +165,10 @@ fn fifo_or_symlink_in_place_of_an_object_is_refused_then_replaced() {
             }
             other => panic!("{kind} in place of an object: {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "the lookup blocked");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the lookup blocked"
+        );
     }
 
     // Writing the real objects replaces the impostors atomically.
@@ -170,7 +183,11 @@ fn fifo_or_symlink_in_place_of_an_object_is_refused_then_replaced() {
         assert!(meta.file_type().is_file() && !meta.file_type().is_fifo());
         assert_eq!(&fs::read(path).unwrap(), data);
     }
-    assert_eq!(fs::read(&outside).unwrap(), link_data, "the symlink target was written");
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        link_data,
+        "the symlink target was written"
+    );
     let mut read_back = Vec::new();
     std::io::Read::read_to_end(
         &mut dir.open_object(&fifo_digest).unwrap().unwrap(),
