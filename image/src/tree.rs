@@ -435,6 +435,32 @@ impl Tree {
         order
     }
 
+    /// The inodes in the order of [`Tree::bfs`], without their paths: the writer's walks, which
+    /// need a path only to name a file in an error (then [`Tree::path_of`] finds it). A path
+    /// per inode was an allocation and a copy of its parent's path for each of 100k files.
+    pub fn bfs_ids(&self) -> Vec<InodeId> {
+        let mut order = Vec::with_capacity(self.inodes.len());
+        order.push(InodeId::ROOT);
+        let mut next = 0;
+        while let Some(&id) = order.get(next) {
+            next += 1;
+            if let Some(entries) = self.inodes[id.index()].entries() {
+                order.extend(entries.iter().filter(|e| !e.hardlink).map(|e| e.inode));
+            }
+        }
+        order
+    }
+
+    /// The path of `id` as [`Tree::bfs`] gives it (`/` for the root); empty if the walk does
+    /// not reach it. A whole walk: for error messages, not for hot paths.
+    pub fn path_of(&self, id: InodeId) -> Vec<u8> {
+        self.bfs()
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, path)| path)
+            .unwrap_or_default()
+    }
+
     /// The same tree with inodes renumbered in breadth-first order (unreachable ones dropped).
     /// Two trees describe the same filesystem exactly when their canonical forms are equal,
     /// whatever order their producers created inodes in.

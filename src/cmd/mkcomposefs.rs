@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use cfsgate_image::dump::{self, ParseMode};
-use cfsgate_image::erofs::writer::{write_image, WriteOptions};
+use cfsgate_image::erofs::writer::{write_image_owned, WriteOptions};
 use cfsgate_image::fromdir::{build_from_dir, BuildOptions};
 use cfsgate_image::fsverity::digest_bytes;
 
@@ -160,10 +160,8 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading source directory {}", args.source.display()))?
     };
 
-    let image = write_image(&tree, &write_opts).context("writing the composefs image")?;
-    // The process ends after this command: freeing a tree of 100k inodes one allocation at a
-    // time would cost ~30 ms of a 3 s build for nothing.
-    std::mem::forget(tree);
+    // The tree is not needed after this: the writer rewrites it in place instead of a copy.
+    let image = write_image_owned(tree, &write_opts).context("writing the composefs image")?;
     match output {
         Output::None => {}
         Output::Stdout => {

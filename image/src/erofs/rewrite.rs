@@ -1,7 +1,8 @@
 //! The composefs rewrites mkcomposefs applies to a tree before writing it as EROFS.
 //!
 //! The image is the lower layer of an overlayfs mount, so the tree is rewritten into what
-//! overlayfs needs to see, on a copy (the caller's tree is untouched):
+//! overlayfs needs to see, in place on the tree the writer was given to own (the writer copies a
+//! borrowed tree first):
 //!
 //! | what | becomes |
 //! |---|---|
@@ -48,10 +49,7 @@ pub fn choose_version(tree: &Tree, min_version: u32, max_version: u32) -> Result
     let max_version = max_version.max(min_version);
     if min_version < 1
         && max_version >= 1
-        && tree
-            .bfs()
-            .iter()
-            .any(|(id, _)| is_whiteout(tree.inode(*id)))
+        && tree.bfs_ids().iter().any(|id| is_whiteout(tree.inode(*id)))
     {
         return Ok(1);
     }
@@ -77,8 +75,24 @@ fn escape_overlay_xattrs(inode: &mut Inode) {
     inode.xattrs.sort();
 }
 
-/// The rewrites of one inode that do not involve its parent.
-fn rewrite_inode(inode: &mut Inode, path: &[u8]) -> Result<(), WriteError> {
+/// Set `key` to an already built `value` (one allocation fewer than [`Inode::set_xattr`],
+/// which copies it), keeping the list sorted.
+fn set_xattr_boxed(inode: &mut Inode, key: &[u8], value: Box<[u8]>) {
+    match inode.xattrs.binary_search_by(|x| (*x.key).cmp(key)) {
+        Ok(i) => inode.xattrs[i].value = value,
+        Err(i) => inode.xattrs.insert(
+            i,
+            Xattr {
+                key: key.into(),
+                value,
+            },
+        ),
+    }
+}
+
+/// The rewrites of one inode that do not involve its parent; an error is what is reserved
+/// (the caller names the file: its path is only looked up then).
+fn rewrite_inode(inode: &mut Inode) -> Result<(), &'static str> {
     escape_overlay_xattrs(inode);
     // An empty regular file carrying both escaped whiteout markers would read back as a
     // whiteout: the image could not say which it was.
@@ -87,10 +101,7 @@ fn rewrite_inode(inode: &mut Inode, path: &[u8]) -> Result<(), WriteError> {
         && inode.xattr(WHITEOUT_ESCAPED).is_some()
         && inode.xattr(WHITEOUT_USER).is_some()
     {
-        return Err(reserved(
-            path,
-            "trusted.overlay.whiteout and user.overlay.whiteout on an empty file",
-        ));
+        return Err("trusted.overlay.whiteout and user.overlay.whiteout on an empty file");
     }
     if let Content::Regular(FileData::External {
         size,
@@ -99,17 +110,21 @@ fn rewrite_inode(inode: &mut Inode, path: &[u8]) -> Result<(), WriteError> {
     }) = &inode.content
     {
         if *size > 0 {
-            let metacopy = match digest {
-                Some(d) => [&METACOPY_HEADER[..], &d.0[..]].concat(),
-                None => Vec::new(),
+            // Built in place, at their final size: two of these per file of a 100k-file tree.
+            let metacopy: Box<[u8]> = match digest {
+                Some(d) => METACOPY_HEADER.iter().chain(&d.0).copied().collect(),
+                None => Box::default(),
             };
-            let redirect = backing
+            let redirect: Option<Box<[u8]>> = backing
                 .as_ref()
                 .filter(|b| !b.is_empty())
-                .map(|b| [b"/", &b[..]].concat());
-            inode.set_xattr(XATTR_OVERLAY_METACOPY, &metacopy);
+                .map(|b| b"/".iter().chain(b.iter()).copied().collect());
+            inode
+                .xattrs
+                .reserve_exact(1 + usize::from(redirect.is_some()));
+            set_xattr_boxed(inode, XATTR_OVERLAY_METACOPY, metacopy);
             if let Some(redirect) = redirect {
-                inode.set_xattr(XATTR_OVERLAY_REDIRECT, &redirect);
+                set_xattr_boxed(inode, XATTR_OVERLAY_REDIRECT, redirect);
             }
         }
     }
@@ -150,43 +165,47 @@ fn whiteout_markers(version: u32) -> &'static [(&'static [u8], &'static [u8])] {
     }
 }
 
-/// Apply every composefs rewrite to a copy of `tree` for format `version`.
-pub fn rewrite_tree(tree: &Tree, version: u32) -> Result<Tree, WriteError> {
-    let mut out = tree.clone();
-    rewrite_inode(&mut out.inodes[0], b"/")?;
-    for (dir, dir_path) in tree.bfs() {
-        let Some(entries) = tree.inode(dir).entries() else {
-            continue;
-        };
+/// The `k`th entry of directory `dir`: (its inode, whether it is a hard link).
+fn entry_at(tree: &Tree, dir: InodeId, k: usize) -> Option<(InodeId, bool)> {
+    let entry = tree.inode(dir).entries()?.get(k)?;
+    Some((entry.inode, entry.hardlink))
+}
+
+/// Apply every composefs rewrite to `tree` for format `version`, in place (no copy of a tree
+/// of 100k inodes; an inode is rewritten once, when the walk reaches its primary entry).
+pub fn rewrite_tree(mut tree: Tree, version: u32) -> Result<Tree, WriteError> {
+    let root = InodeId::ROOT;
+    rewrite_inode(&mut tree.inodes[0]).map_err(|what| reserved(b"/", what))?;
+    for dir in tree.bfs_ids() {
         let mut marked = false;
-        for entry in entries.iter().filter(|e| !e.hardlink) {
-            let was_whiteout = is_whiteout(tree.inode(entry.inode));
-            let mut child_path = dir_path.clone();
-            if child_path.len() > 1 {
-                child_path.push(b'/');
+        let mut k = 0;
+        while let Some((child, hardlink)) = entry_at(&tree, dir, k) {
+            k += 1;
+            if hardlink {
+                continue;
             }
-            child_path.extend_from_slice(&entry.name);
-            rewrite_inode(out.inode_mut(entry.inode), &child_path)?;
+            let was_whiteout = is_whiteout(tree.inode(child));
+            rewrite_inode(tree.inode_mut(child))
+                .map_err(|what| reserved(&tree.path_of(child), what))?;
             if was_whiteout && !marked {
                 marked = true;
-                let parent = out.inode_mut(dir);
                 for (key, value) in whiteout_markers(version) {
-                    if parent.xattr(key).is_some() {
+                    if tree.inode(dir).xattr(key).is_some() {
                         let key = String::from_utf8_lossy(key);
                         return Err(reserved(
-                            &dir_path,
+                            &tree.path_of(dir),
                             &format!("xattr {key} on a directory holding whiteouts"),
                         ));
                     }
-                    parent.set_xattr(key, value);
+                    tree.inode_mut(dir).set_xattr(key, value);
                 }
             }
         }
     }
 
-    out.inodes[0].set_xattr(XATTR_OVERLAY_OPAQUE, b"y");
-    add_root_whiteouts(&mut out)?;
-    Ok(out)
+    tree.inode_mut(root).set_xattr(XATTR_OVERLAY_OPAQUE, b"y");
+    add_root_whiteouts(&mut tree)?;
+    Ok(tree)
 }
 
 /// Add the 256 whiteouts `00`..`ff` to the root: overlayfs then never looks up a name of the

@@ -166,7 +166,7 @@ impl Repository {
                 *backing = Some(object.object_path().into_bytes().into());
             }
         }
-        let image = self.write_tree(&tree)?;
+        let image = self.write_tree_owned(tree)?;
         if let Some(name) = ref_name {
             self.set_ref(name, &image)?;
         }

@@ -283,12 +283,14 @@ pub struct ObjectRef {
 }
 
 /// Every distinct (backing path, digest) of the tree's external files, sorted. External files
-/// without a backing path (sparse placeholders) refer to no object and are not listed.
+/// without a backing path (sparse placeholders) refer to no object and are not listed. Only
+/// inodes reachable from the root count (all of a read image's; of a tree about to be written,
+/// exactly those the image will hold).
 pub fn referenced_objects(tree: &Tree) -> Vec<ObjectRef> {
     let mut out: Vec<ObjectRef> = tree
-        .inodes
-        .iter()
-        .filter_map(|inode| match &inode.content {
+        .bfs_ids()
+        .into_iter()
+        .filter_map(|id| match &tree.inode(id).content {
             Content::Regular(FileData::External {
                 digest,
                 backing: Some(backing),
