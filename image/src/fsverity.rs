@@ -44,6 +44,9 @@ pub struct ParseDigestError {
     pub text: String,
 }
 
+/// Lowercase hex digits, by value.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 macro_rules! digest_type {
     ($name:ident, $len:expr, $doc:expr) => {
         #[doc = $doc]
@@ -76,10 +79,18 @@ macro_rules! digest_type {
                 bytes.try_into().ok().map(Self)
             }
 
-            /// The object-store path of this digest: `xx/` + the remaining hex digits.
+            /// The object-store path of this digest: `xx/` + the remaining hex digits. Built
+            /// in one allocation of its final size: the walk makes one per file.
             pub fn object_path(&self) -> String {
-                let hex = self.to_hex();
-                format!("{}/{}", &hex[..2], &hex[2..])
+                let mut path = String::with_capacity(2 * $len + 1);
+                for (i, byte) in self.0.iter().enumerate() {
+                    if i == 1 {
+                        path.push('/');
+                    }
+                    path.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+                    path.push(char::from(HEX_DIGITS[usize::from(byte & 0xf)]));
+                }
+                path
             }
         }
 
@@ -131,6 +142,12 @@ pub trait Algorithm {
     type Digest: AsRef<[u8]> + Copy;
     /// Wrap hash output (exactly the digest size) as the typed digest.
     fn wrap(bytes: &[u8]) -> Self::Digest;
+    /// The hashes of two full data blocks computed together, when this algorithm has such a
+    /// path on this CPU (SHA-256 with the x86 SHA extensions: ~1.4x one block at a time);
+    /// `None`: hash them one by one.
+    fn hash_block_pair(_a: &[u8], _b: &[u8]) -> Option<[[u8; 32]; 2]> {
+        None
+    }
 }
 
 /// SHA-256 fs-verity (what composefs uses).
@@ -146,6 +163,9 @@ impl Algorithm for Sha256 {
         let mut d = [0u8; 32];
         d.copy_from_slice(bytes);
         FsVeritySha256(d)
+    }
+    fn hash_block_pair(a: &[u8], b: &[u8]) -> Option<[[u8; 32]; 2]> {
+        cfsgate_sys::sha256x2::sha256_pair(a, b)
     }
 }
 
@@ -248,8 +268,24 @@ impl<A: Algorithm> FsVerityHasher<A> {
                 self.push(0, &d);
             }
         }
-        // A full block is only hashed once more data follows or at finish, so that the last
-        // (possibly full) block is treated like any other: no special case is needed.
+        // Full blocks are independent messages: two at a time where the algorithm can.
+        while data.len() >= 2 * BLOCK_SIZE {
+            let (a, rest) = data.split_at(BLOCK_SIZE);
+            let (b, rest) = rest.split_at(BLOCK_SIZE);
+            match A::hash_block_pair(a, b) {
+                Some([da, db]) => {
+                    self.push(0, &da);
+                    self.push(0, &db);
+                }
+                None => {
+                    let da = Self::hash_block(a);
+                    self.push(0, &da);
+                    let db = Self::hash_block(b);
+                    self.push(0, &db);
+                }
+            }
+            data = rest;
+        }
         while data.len() >= BLOCK_SIZE {
             let d = Self::hash_block(&data[..BLOCK_SIZE]);
             self.push(0, &d);
@@ -344,6 +380,56 @@ pub fn digest_reader<A: Algorithm>(mut reader: impl Read) -> io::Result<A::Diges
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-block path gives what one block at a time gives (sha2), for every split of
+    /// the input across `update` calls that makes pairs, singles and a tail.
+    #[test]
+    fn block_pairs_hash_as_single_blocks() {
+        let data: Vec<u8> = (0..5 * BLOCK_SIZE as u32 + 77)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let (a, b) = (&data[..BLOCK_SIZE], &data[BLOCK_SIZE..2 * BLOCK_SIZE]);
+        if let Some([da, db]) = Sha256::hash_block_pair(a, b) {
+            assert_eq!(da[..], sha2::Sha256::digest(a)[..]);
+            assert_eq!(db[..], sha2::Sha256::digest(b)[..]);
+        }
+        // Reference: the Merkle tree by hand, one sha2 call per block.
+        let leaves: Vec<u8> = data
+            .chunks(BLOCK_SIZE)
+            .flat_map(|c| {
+                let mut block = c.to_vec();
+                block.resize(BLOCK_SIZE, 0);
+                sha2::Sha256::digest(&block).to_vec()
+            })
+            .collect();
+        let mut level = leaves.clone();
+        level.resize(BLOCK_SIZE, 0);
+        let root = sha2::Sha256::digest(&level);
+        let mut descriptor = [0u8; 256];
+        descriptor[0] = 1;
+        descriptor[1] = 1;
+        descriptor[2] = 12;
+        descriptor[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        descriptor[16..48].copy_from_slice(&root);
+        let expected = FsVeritySha256(sha2::Sha256::digest(descriptor).into());
+        for split in [0, 1, BLOCK_SIZE, BLOCK_SIZE + 5, 3 * BLOCK_SIZE] {
+            let mut h = FsVerityHasher::<Sha256>::new();
+            h.update(&data[..split]);
+            h.update(&data[split..]);
+            assert_eq!(h.finish(), expected, "split at {split}");
+        }
+        assert_eq!(digest_bytes(&data), expected);
+    }
+
+    #[test]
+    fn object_path_is_the_hex_split_after_two_digits() {
+        assert_eq!(
+            digest_bytes(b"hello world\n").object_path(),
+            "37/061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92"
+        );
+        let sha512 = FsVeritySha512([0xa5; 64]);
+        assert_eq!(sha512.object_path(), format!("a5/{}", "a5".repeat(63)));
+    }
 
     #[test]
     fn known_digests() {

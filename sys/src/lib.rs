@@ -13,6 +13,7 @@
 //! | [`mount`] | `mount_setattr(MOUNT_ATTR_IDMAP)`; the 64-bit unique mount id (`statx` `STATX_MNT_ID_UNIQUE`) | `unsafe` syscall |
 //! | [`loopdev`] | `LOOP_CTL_GET_FREE`, `LOOP_CONFIGURE` | `unsafe` ioctls |
 //! | [`keyctl`] | `add_key(2)`, `keyctl(2)` including `KEYCTL_PKEY_QUERY`/`KEYCTL_PKEY_VERIFY` | `unsafe` syscalls |
+//! | [`sha256x2`] | none: two SHA-256 messages at once with the x86 SHA extensions (fs-verity's Merkle leaves), runtime-detected | `unsafe` intrinsics (`#[target_feature]`) |
 //! | [`verity`] | none: [`verity::VerityMode`], who checks object contents (kernel, userspace, none), shared by the policy, the store and the mounter | safe code |
 //!
 //! This crate depends on no other crate of the workspace, so every crate can use it.
@@ -22,4 +23,5 @@ pub mod fsverity;
 pub mod keyctl;
 pub mod loopdev;
 pub mod mount;
+pub mod sha256x2;
 pub mod verity;
