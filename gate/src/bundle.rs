@@ -78,7 +78,7 @@ pub fn prepare_bundle(req: &BundleRequest<'_>) -> Result<Bundle> {
         what: "serialising config.json".into(),
         source,
     })?;
-    fsutil::write_atomic(&dir, "config.json", &bytes)?;
+    fsutil::write_atomic(&dir, "config.json", &bytes, fsutil::Durability::Durable)?;
     Ok(Bundle { dir, admitted })
 }
 

@@ -127,7 +127,7 @@ pub fn install_hooks(dir: &Path, setup: &HooksSetup<'_>) -> Result<Vec<PathBuf>>
             what: format!("serialising {name}"),
             source,
         })?;
-        fsutil::write_atomic(dir, name, &bytes)?;
+        fsutil::write_atomic(dir, name, &bytes, fsutil::Durability::Durable)?;
         written.push(dir.join(name));
     }
     Ok(written)

@@ -108,12 +108,25 @@ pub fn dev_text(dev: u64) -> String {
 
 /// The topmost mount on exactly `path` (no mount on the path: an error).
 pub fn mount_identity(path: &Path) -> Result<MountIdentity> {
+    mount_identity_and_table(path).map(|(identity, _)| identity)
+}
+
+/// [`mount_identity`] and the mount table it was read from, for a caller that checks more of
+/// the same table (one read of mountinfo, one snapshot for every check).
+pub fn mount_identity_and_table(path: &Path) -> Result<(MountIdentity, Vec<MountEntry>)> {
     let path = std::fs::canonicalize(path).map_err(|e| GateError::io("resolving", path, e))?;
     let table = read_mount_table()?;
-    let top = topmost(&table, &path)
+    let identity = identity_in(&table, &path)?;
+    Ok((identity, table))
+}
+
+/// The topmost mount on exactly the canonical `path` in `table`, checked against the device
+/// the path shows.
+fn identity_in(table: &[MountEntry], path: &Path) -> Result<MountIdentity> {
+    let top = topmost(table, path)
         .ok_or_else(|| GateError::Invalid(format!("nothing is mounted on {}", path.display())))?;
-    let dev = std::fs::metadata(&path)
-        .map_err(|e| GateError::io("stat", &path, e))?
+    let dev = std::fs::metadata(path)
+        .map_err(|e| GateError::io("stat", path, e))?
         .dev();
     let shown = dev_text(dev);
     if shown != top.dev {

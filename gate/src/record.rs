@@ -73,14 +73,20 @@ pub struct AdmissionRecord {
 }
 
 impl AdmissionRecord {
-    /// Write the record into the state directory `state` (atomically).
+    /// Write the record into the state directory `state` (atomically; not fsynced: it describes
+    /// a mount, and mounts do not outlive a reboot; see `fsutil::Durability::UntilReboot`).
     pub fn write(&self, state: &Path) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|source| GateError::Json {
             what: "serialising the admission record".into(),
             source,
         })?;
         bytes.push(b'\n');
-        fsutil::write_atomic(state, ADMISSION_FILE, &bytes)
+        fsutil::write_atomic(
+            state,
+            ADMISSION_FILE,
+            &bytes,
+            fsutil::Durability::UntilReboot,
+        )
     }
 
     /// Read the record of the state directory `state`.

@@ -27,7 +27,7 @@ use crate::error::{reason_of, GateError, Result};
 use crate::gc::{
     cleanup_container, cleanup_entry, find_admission, recorded_cleanup, UNSTARTED_GRACE_SECS,
 };
-use crate::mountinfo::{mount_identity, read_mount_table, unique_mount_id};
+use crate::mountinfo::{mount_identity_and_table, unique_mount_id, MountEntry};
 use crate::procstat::process_start;
 use crate::record::AdmissionRecord;
 use crate::spec::{
@@ -127,7 +127,7 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
             reason_of(&e)
         ))
     };
-    let mounted = mount_identity(&root).map_err(not_admitted)?;
+    let (mounted, table) = mount_identity_and_table(&root).map_err(not_admitted)?;
     // The unique id is never given to another mount before reboot: a root unmounted and
     // replaced, even by a mount that got the same mountinfo id and device number, differs.
     let unique = unique_mount_id(&root).map_err(not_admitted)?;
@@ -144,7 +144,7 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
             record.dev,
         )));
     }
-    check_mounts_below(&root, &bundle_config)?;
+    check_mounts_below(&root, &bundle_config, &table)?;
     claim(&dir, state, &digest)?;
     entry.reasons.push(format!(
         "root {} is the composefs mount of sha256:{digest} admitted at {}",
@@ -156,14 +156,14 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
 
 /// Refuse any mount below the root that the bundle's config does not declare: after
 /// admission, nothing may cover part of the verified tree (a tmpfs over `/bin`) unless the
-/// runtime was asked to mount it there. Read from this (the runtime's) mount namespace.
-fn check_mounts_below(root: &Path, config: &BundleConfig) -> Result<()> {
+/// runtime was asked to mount it there. `table` is this (the runtime's) mount namespace's
+/// mountinfo, the snapshot the root's identity was read from.
+fn check_mounts_below(root: &Path, config: &BundleConfig, table: &[MountEntry]) -> Result<()> {
     let declared: Vec<PathBuf> = config
         .mounts
         .iter()
         .map(|m| root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination)))
         .collect();
-    let table = read_mount_table()?;
     let foreign: Vec<String> = table
         .iter()
         .filter(|m| m.mount_point != root && m.mount_point.starts_with(root))
