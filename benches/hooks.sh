@@ -85,6 +85,9 @@ def times(name):
     t = sorted(x * 1000 for x in r["times"])
     p = lambda q: t[min(len(t) - 1, int(q * len(t)))]
     return p(0.5), p(0.99), t[0], (r["user"] + r["system"]) * 1000, len(t)
+# hyperfine subtracts its shell's spawn time, so on a loaded machine a yardstick's median can
+# come out as 0: no ratio then.
+ratio = lambda a, b: f"{a / b:.2f}" if b > 0 else "—"
 version = times("version")[0]
 true = times("true")[0]
 print("| command | median ms | p99 ms | min ms | CPU ms | median / `--version` | median / `/bin/true` | p99 target | met |")
@@ -98,6 +101,6 @@ for name, label, target in rows:
     med, p99, low, cpu, n = times(name)
     met = "—" if target is None else ("yes" if p99 < target else "no")
     goal = "—" if target is None else f"< {target:g}"
-    print(f"| {label} | {med:.2f} | {p99:.2f} | {low:.2f} | {cpu:.2f} | {med / version:.2f} | {med / true:.2f} | {goal} | {met} |")
+    print(f"| {label} | {med:.2f} | {p99:.2f} | {low:.2f} | {cpu:.2f} | {ratio(med, version)} | {ratio(med, true)} | {goal} | {met} |")
 PY
 "$CFSGATE" audit verify --audit-log "$work/audit.jsonl"
