@@ -19,9 +19,8 @@
 //! dangling or corrupt entry is the same as no entry. Entries are not synced: losing some in a
 //! crash only costs a download.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use sha2::Digest as _;
@@ -108,23 +107,12 @@ impl Repository {
             return Ok(None);
         };
         let path = self.object_path(&object);
-        // Type-check before opening: a FIFO or device planted here must not block or be read.
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() && meta.len() == size => {}
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("stat", &path)(e)),
-        }
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(
-                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
-            )
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("open", &path)(e)),
+        // The store's type-checked lookup: a FIFO or device planted here is neither blocked on
+        // nor read, a symlink not followed.
+        let file = match self.objects().open_object(&object) {
+            Ok(Some(file)) => file,
+            Ok(None) | Err(StoreError::NotAnObject { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
         let meta = file.metadata().map_err(StoreError::io("stat", &path))?;
         if !meta.file_type().is_file() || meta.len() != size {

@@ -42,7 +42,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
 
@@ -76,8 +76,9 @@ pub struct ObjectDir {
     staging_path: PathBuf,
     /// Seal objects with fs-verity before they get their names (a kernel-verity repository).
     seal: bool,
-    /// Whether the umask strips bits of [`OBJECT_MODE`], so staged files need an `fchmod`.
-    chmod_needed: bool,
+    /// Whether the umask strips bits of [`OBJECT_MODE`], so staged files need an `fchmod`
+    /// (found out on the first stage: a reader such as the mounter never asks).
+    chmod_needed: OnceLock<bool>,
 }
 
 /// A staged file waiting for [`ObjectDir::commit`]; removed if dropped uncommitted.
@@ -121,7 +122,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd, StoreError> {
     .map_err(|e| StoreError::io("open directory", path)(e.into()))
 }
 
-/// Whether the process umask removes bits of [`OBJECT_MODE`] (read once per open from
+/// Whether the process umask removes bits of [`OBJECT_MODE`] (read once per directory from
 /// `/proc/self/status`: `umask(2)` can only read it by setting it, racing other threads).
 fn umask_strips_object_mode() -> bool {
     let Ok(status) = fs::read_to_string("/proc/self/status") else {
@@ -164,7 +165,7 @@ impl ObjectDir {
             path: path.to_owned(),
             staging_path: path.to_owned(),
             seal: false,
-            chmod_needed: umask_strips_object_mode(),
+            chmod_needed: OnceLock::new(),
         })
     }
 
@@ -181,7 +182,7 @@ impl ObjectDir {
             path: path.to_owned(),
             staging_path: staging.to_owned(),
             seal: verity == VerityMode::Kernel,
-            chmod_needed: umask_strips_object_mode(),
+            chmod_needed: OnceLock::new(),
         })
     }
 
@@ -247,7 +248,7 @@ impl ObjectDir {
             .staging_path
             .join(staged.temp.as_deref().unwrap_or_default());
         (staged.digest, staged.size) = fill(&mut file, &temp_path)?;
-        if self.chmod_needed {
+        if *self.chmod_needed.get_or_init(umask_strips_object_mode) {
             rustix::fs::fchmod(&file, Mode::from_raw_mode(OBJECT_MODE))
                 .map_err(|e| StoreError::io("chmod", &temp_path)(e.into()))?;
         }
