@@ -104,7 +104,7 @@ pub enum StoreError {
         reason: String,
     },
     /// Something other than a regular file is where an object should be; it was not read.
-    #[error("{path}: is {kind}, not an object (a regular file)")]
+    #[error("{path}: is {kind}, not a regular file (an object must be one)")]
     NotAnObject {
         /// The object path.
         path: PathBuf,
