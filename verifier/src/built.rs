@@ -17,7 +17,7 @@
 //! held the key, are not believed and the image is built again (and recorded anew). A believed
 //! record names `images/<image>`, which must still hash (fs-verity) to that name; if it does
 //! not, the stored image was altered and the start is refused
-//! ([`crate::chain::SealFailure::StoredImageAltered`]), as for a sealed image.
+//! ([`crate::seal::SealFailure::StoredImageAltered`]), as for a sealed image.
 //!
 //! A record that is missing, unreadable, malformed or for other layers is as if there were
 //! none: the image is built from its verified layers, as without records.

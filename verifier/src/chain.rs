@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfsgate_image::{ContentSha256, FsVeritySha256};
+use cfsgate_image::ContentSha256;
 use cfsgate_keyring::kernel::Serial;
 use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
 use cfsgate_oci::{BlobDigest, OciError};
@@ -27,99 +27,16 @@ use cfsgate_policy::{Timestamp, ValidityWindow};
 use serde::Serialize;
 
 use crate::dir::DirImage;
+use crate::loaded::{
+    classify_wrapper, FoundSignature, ImageError, ImageTransport, LoadedImage, SignatureContent,
+};
 use crate::ocisig::{read_oci_signatures, REF_NAME_ANNOTATION};
 use crate::rekor::{verify_bundle, RekorEntry, RekorError, RekorKey, SignedArtifact};
-use crate::sigstore::{self, SigstoreSignature, BUNDLE_ANNOTATION, SIMPLE_SIGNING_MIME_TYPE};
+use crate::seal::{SealFailure, SealOk};
+use crate::sigstore::{SigstoreSignature, BUNDLE_ANNOTATION, SIMPLE_SIGNING_MIME_TYPE};
 use crate::verify::{
     judge_vouched_payload, sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome,
 };
-
-/// Where an image is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageTransport {
-    /// A skopeo `dir:` directory.
-    Dir,
-    /// An OCI image layout.
-    Oci,
-    /// An image in containers-storage (see [`crate::cstorage`]).
-    ContainersStorage,
-}
-
-impl ImageTransport {
-    /// The transport name as in image names (`"dir"`, `"oci"`, `"containers-storage"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageTransport::Dir => "dir",
-            ImageTransport::Oci => "oci",
-            ImageTransport::ContainersStorage => "containers-storage",
-        }
-    }
-}
-
-/// Why an image could not be read at all (the caller cannot evaluate it).
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// The image name cannot be parsed or resolved.
-    #[error("image name {image:?}: {reason}")]
-    BadName {
-        /// The image name as given.
-        image: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The image's manifest or signatures cannot be read.
-    #[error("image {image}: {reason}")]
-    Unreadable {
-        /// The image name as given.
-        image: String,
-        /// What could not be read, and why.
-        reason: String,
-    },
-}
-
-/// One signature as found, before any check.
-#[derive(Debug, Clone)]
-pub struct FoundSignature {
-    /// File path or `TAG layer N`, for reports.
-    pub source: String,
-    /// What the signature is, once parsed.
-    pub content: SignatureContent,
-}
-
-/// The content of a found signature.
-#[derive(Debug, Clone)]
-pub enum SignatureContent {
-    /// Not a sigstore wrapper: a simple-signing (GPG) signature blob, counted only by
-    /// `signedBy` ([`crate::signedby`]).
-    SimpleSigning(Vec<u8>),
-    /// Meant as a sigstore signature, but not well-formed.
-    Malformed(String),
-    /// A parsed sigstore (cosign) signature, to be verified.
-    Sigstore(SigstoreSignature),
-}
-
-/// An image's manifest and signatures: what links 1–4 need.
-#[derive(Debug)]
-pub struct LoadedImage {
-    /// Where the image was read from.
-    pub transport: ImageTransport,
-    /// The canonical directory.
-    pub path: PathBuf,
-    /// The reference the oci crate resolves (`dir:/abs` or `oci:/abs[:TAG|@DIGEST]`).
-    pub oci_reference: String,
-    /// The manifest exactly as stored: its sha256 is what signatures vouch for.
-    pub manifest_bytes: Vec<u8>,
-    /// sha256 of `manifest_bytes`.
-    pub manifest_digest: ContentSha256,
-    /// Every signature found for the manifest, in storage order.
-    pub signatures: Vec<FoundSignature>,
-    /// The image indexes that name this manifest by digest, each verified against its own
-    /// digest: those the reference was resolved through (outermost first), or for
-    /// containers-storage the manifest lists podman kept with the image. A signature over one
-    /// of them vouches for the manifest, as cosign's over the digest a multi-arch tag names.
-    pub indexes: Vec<ContentSha256>,
-}
 
 /// Splits `dir:PATH` / `oci:PATH[:TAG|@sha256:HEX]` into transport, path and selector suffix.
 pub fn parse_image_name(image: &str) -> Result<(ImageTransport, PathBuf, String), ImageError> {
@@ -206,16 +123,6 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 indexes,
             })
         }
-    }
-}
-
-pub(crate) fn classify_wrapper(bytes: &[u8], source: &str) -> SignatureContent {
-    if !sigstore::is_sigstore(bytes) {
-        return SignatureContent::SimpleSigning(bytes.to_vec());
-    }
-    match SigstoreSignature::parse(bytes, source) {
-        Ok(signature) => SignatureContent::Sigstore(signature),
-        Err(e) => SignatureContent::Malformed(e.to_string()),
     }
 }
 
@@ -563,88 +470,6 @@ pub fn describe_window(window: &ValidityWindow) -> String {
     )
 }
 
-/// How the composefs image matching the seal was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SealSource {
-    /// `images/<digest>` of the repository, hashed.
-    Stored,
-    /// Not sealed: the image built earlier from these verified layers (under this convention),
-    /// found by the gate's keyed record ([`crate::built`]) and hashed.
-    Recorded(cfsgate_oci::Convention),
-    /// Rebuilt from the layers: the seal names their image under this convention.
-    Rebuilt(cfsgate_oci::Convention),
-    /// Built from the layers (under this convention) and stored in the repository.
-    Built(cfsgate_oci::Convention),
-}
-
-/// A verified seal: the trusted composefs digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealOk {
-    /// The fs-verity digest of the composefs image, from the seal label, checked.
-    pub composefs_digest: FsVeritySha256,
-    /// sha256 of the image config that carries the seal label.
-    pub config_digest: ContentSha256,
-    /// How the seal was checked.
-    pub source: SealSource,
-    /// The digest is the config's seal label (else: the image built from unsealed layers).
-    pub sealed: bool,
-}
-
-/// Why links 5–7 failed; each its own reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SealFailure {
-    /// The config blob's sha256 is not the one the manifest names.
-    #[error("the config blob does not match the digest the manifest names: {0}")]
-    ConfigMismatch(String),
-    /// The image config cannot be read or parsed.
-    #[error("the image config cannot be read: {0}")]
-    ConfigUnreadable(String),
-    /// The manifest read for the seal check is not the one the signatures were checked on.
-    #[error("the image was re-read with another manifest ({actual}, expected {expected})")]
-    ManifestChanged {
-        /// The digest the signatures were checked on.
-        expected: ContentSha256,
-        /// The digest re-read.
-        actual: ContentSha256,
-    },
-    /// The config has no `containers.composefs.fsverity` label.
-    #[error("the image is not sealed: config has no containers.composefs.fsverity label")]
-    Unsealed,
-    /// The seal label is not a well-formed digest.
-    #[error("the seal label is malformed: {0}")]
-    BadLabel(String),
-    /// The repository's stored composefs image does not hash to its name (the seal digest, or
-    /// the digest the gate recorded when it built the image).
-    #[error(
-        "the stored composefs image images/{sealed} was altered: its content hashes to {actual}"
-    )]
-    StoredImageAltered {
-        /// The sealed digest, the stored image's name.
-        sealed: FsVeritySha256,
-        /// What the stored bytes hash to.
-        actual: FsVeritySha256,
-    },
-    /// The repository holding the sealed image cannot be read.
-    #[error("the repository cannot be read: {0}")]
-    RepositoryUnreadable(String),
-    /// A layer cannot be read or does not match its digest, so the composefs image cannot be
-    /// rebuilt.
-    #[error("a layer does not match the image (cannot rebuild the composefs image): {0}")]
-    LayerInvalid(String),
-    /// The composefs image could not be built from the verified layers and stored (the gate).
-    #[error("the composefs image cannot be built and stored: {0}")]
-    Build(String),
-    /// The composefs image rebuilt from the layers is not the sealed one under any known seal
-    /// convention.
-    #[error("the seal says {sealed}, but the composefs image built from the layers is {actual} (and no other seal convention gives {sealed})")]
-    Mismatch {
-        /// The digest the seal label names.
-        sealed: FsVeritySha256,
-        /// The digest of the rebuilt image.
-        actual: FsVeritySha256,
-    },
-}
-
 /// Links 5–7: the seal of `image`, checked against the stored composefs image in `repo`
 /// (when given and present) or the image rebuilt from the layers; no label is a failure.
 pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, SealFailure> {
@@ -687,7 +512,7 @@ pub(crate) fn why_unsigned(
                 | SignatureOutcome::CertificateRejected { .. }
         )
     }) {
-        return crate::evaluate::describe_outcome(o);
+        return crate::verify::describe_outcome(o);
     }
     if let Some(o) = outcomes().find(|o| {
         matches!(
@@ -699,7 +524,7 @@ pub(crate) fn why_unsigned(
     }) {
         return format!(
             "signed by a trusted key, but no such signature matches this image and identity ({})",
-            crate::evaluate::describe_outcome(o)
+            crate::verify::describe_outcome(o)
         );
     }
     "signed, but not by any trusted key".into()

@@ -12,8 +12,9 @@ use cfsgate_oci::cstorage::{ImageSpec, StorageRef};
 use cfsgate_oci::Platform;
 use cfsgate_policy::{DockerReference, ImageRef};
 
-use crate::chain::{classify_wrapper, FoundSignature, ImageError, ImageTransport, LoadedImage};
-use crate::evaluate::EvalError;
+use crate::loaded::{
+    classify_wrapper, EvalError, FoundSignature, ImageError, ImageTransport, LoadedImage,
+};
 
 /// Read the manifest and stored signatures of a `containers-storage:` image.
 pub fn load_storage_image(image: &str) -> Result<LoadedImage, ImageError> {

@@ -33,13 +33,13 @@ use cfsgate_policy::{
 use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
-use crate::chain::why_unsigned;
 use crate::chain::{
-    config_digest_of, describe_window, judge, load_image, parse_image_name, ImageError,
-    ImageTransport, JudgeContext, KeyHandle, LoadedImage, LoadedKey, SignatureJudgement,
+    config_digest_of, describe_window, judge, load_image, parse_image_name, why_unsigned,
+    JudgeContext, KeyHandle, LoadedKey, SignatureJudgement,
 };
+use crate::loaded::{EvalError, ImageError, ImageTransport, LoadedImage};
 use crate::root::{hostile_reason, root_outcome, RootRequest};
-use crate::verify::{IdentityRequirement, SignatureOutcome};
+use crate::verify::{describe_outcome, IdentityRequirement, SignatureOutcome};
 
 /// What to evaluate.
 #[derive(Debug, Clone, Copy)]
@@ -125,43 +125,6 @@ fn opt_hex<S: serde::Serializer>(d: &Option<FsVeritySha256>, s: S) -> Result<S::
         Some(d) => s.serialize_str(&d.to_hex()),
         None => s.serialize_none(),
     }
-}
-
-/// Why a request could not be evaluated.
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    /// The image cannot be read.
-    #[error(transparent)]
-    Image(#[from] ImageError),
-    /// `--reference` is not a valid docker reference.
-    #[error("--reference {reference:?}: {reason}")]
-    BadReference {
-        /// The reference as given.
-        reference: String,
-        /// Why it is invalid.
-        reason: String,
-    },
-    /// The image cannot be given an identity for scope lookup.
-    #[error("image {image}: cannot be placed in the policy: {reason}")]
-    PolicyIdentity {
-        /// The image name as given.
-        image: String,
-        /// Why.
-        reason: String,
-    },
-    /// `--reference` pins a manifest digest that is not this image's (containers/image's
-    /// docker transport refuses such a manifest before any policy runs).
-    #[error("--reference {reference:?} pins manifest {pinned}, but image {image} has manifest {actual}: refused (an image signed for another digest cannot stand in for the pinned one)")]
-    PinnedDigestMismatch {
-        /// The `--reference` as given.
-        reference: String,
-        /// The image name as given.
-        image: String,
-        /// The manifest digest the reference pins.
-        pinned: String,
-        /// The image's manifest digest.
-        actual: String,
-    },
 }
 
 /// Evaluates `req`; see the module docs.
@@ -686,48 +649,6 @@ fn window_note(key: &LoadedKey) -> String {
         String::new()
     } else {
         format!(", valid {}", describe_window(&key.window))
-    }
-}
-
-/// One signature's outcome in words.
-pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
-    match outcome {
-        SignatureOutcome::Accepted { key_id, identity } => {
-            format!("valid, key {}, identity {identity}", key_id.short())
-        }
-        SignatureOutcome::NotSigstore => "not a sigstore signature (ignored)".into(),
-        SignatureOutcome::Malformed { reason } => format!("malformed: {reason}"),
-        SignatureOutcome::NotSimpleSigning { mime_type } => {
-            format!("not a simple-signing signature (mimeType {mime_type:?})")
-        }
-        SignatureOutcome::Untrusted { .. } => "not signed by any trusted key".into(),
-        SignatureOutcome::BadPayload { key_id, reason } => {
-            format!("key {} signed an invalid payload: {reason}", key_id.short())
-        }
-        SignatureOutcome::DigestMismatch {
-            key_id,
-            signed,
-            actual,
-        } => format!(
-            "key {} signed manifest {signed}, but the manifest is {actual}",
-            key_id.short()
-        ),
-        SignatureOutcome::IdentityMismatch { key_id, claimed } => format!(
-            "key {} signed identity {claimed:?}, which signedIdentity does not accept",
-            key_id.short()
-        ),
-        SignatureOutcome::OutsideValidity { key_id, at, window } => format!(
-            "key {} signed, but time {} is outside its validity window ({window})",
-            key_id.short(),
-            Timestamp(*at)
-        ),
-        SignatureOutcome::CertificateRejected { reason } => {
-            format!("certificate not accepted: {reason}")
-        }
-        SignatureOutcome::RekorRejected { key_id, reason } => format!(
-            "key {} signed, but the signature's Rekor SET is not accepted: {reason}",
-            key_id.short()
-        ),
     }
 }
 

@@ -24,9 +24,8 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::cert::{verify_chain, Certificate};
-use crate::chain::{
-    FoundSignature, JudgeContext, KeyAttempt, SignatureContent, SignatureJudgement,
-};
+use crate::chain::{JudgeContext, KeyAttempt, SignatureJudgement};
+use crate::loaded::{FoundSignature, SignatureContent};
 use crate::rekor::{verify_bundle_for_certificate, RekorKey};
 use crate::sigstore::{
     SigstoreSignature, BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION,

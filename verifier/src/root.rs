@@ -29,7 +29,8 @@ use cfsgate_oci::seal::SealError;
 use cfsgate_oci::{Convention, ImportError, NoProgress, OciError, ResolvedImage};
 
 use crate::built::{BuiltImage, BuiltKey};
-use crate::chain::{LoadedImage, SealFailure, SealOk, SealSource};
+use crate::loaded::LoadedImage;
+use crate::seal::{SealFailure, SealOk, SealSource};
 
 /// The annotation prefix reserved for what the gate is told: never accepted from an image.
 pub const GATE_ANNOTATION_PREFIX: &str = "io.cfsgate.";

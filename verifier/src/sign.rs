@@ -36,7 +36,7 @@ pub enum SignError {
     },
     /// The image cannot be read.
     #[error(transparent)]
-    Image(#[from] crate::chain::ImageError),
+    Image(#[from] crate::loaded::ImageError),
     /// The OCI layout's signatures cannot be read or written.
     #[error(transparent)]
     Oci(#[from] crate::ocisig::OciSigError),
@@ -130,7 +130,7 @@ pub fn sign_oci_image(
         reason: e.reason,
     })?;
     let image = crate::chain::load_image(reference)?;
-    if image.transport != crate::chain::ImageTransport::Oci {
+    if image.transport != crate::loaded::ImageTransport::Oci {
         return Err(SignError::NotOci(reference.to_string()));
     }
     let payload =

@@ -22,8 +22,8 @@ use cfsgate_keyring::{read_trust_file, MAX_TRUST_FILE_BYTES};
 use cfsgate_policy::{KeyMaterial, Location, SignedBy};
 
 use crate::atomic::{manifest_matches, AtomicPayload};
-use crate::chain::{LoadedImage, SignatureContent};
 use crate::gpg::GpgKeyring;
+use crate::loaded::{LoadedImage, SignatureContent};
 use crate::verify::IdentityRequirement;
 
 /// What evaluating one `signedBy` requirement produced.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use cfsgate_image::ContentSha256;
 use cfsgate_keyring::{KeyId, PublicKey};
-use cfsgate_policy::{DockerReference, SignedIdentity};
+use cfsgate_policy::{DockerReference, SignedIdentity, Timestamp};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -398,4 +398,46 @@ fn trusted_signer(
         }
     }
     Err(failures)
+}
+
+/// One signature's outcome in words.
+pub fn describe_outcome(outcome: &SignatureOutcome) -> String {
+    match outcome {
+        SignatureOutcome::Accepted { key_id, identity } => {
+            format!("valid, key {}, identity {identity}", key_id.short())
+        }
+        SignatureOutcome::NotSigstore => "not a sigstore signature (ignored)".into(),
+        SignatureOutcome::Malformed { reason } => format!("malformed: {reason}"),
+        SignatureOutcome::NotSimpleSigning { mime_type } => {
+            format!("not a simple-signing signature (mimeType {mime_type:?})")
+        }
+        SignatureOutcome::Untrusted { .. } => "not signed by any trusted key".into(),
+        SignatureOutcome::BadPayload { key_id, reason } => {
+            format!("key {} signed an invalid payload: {reason}", key_id.short())
+        }
+        SignatureOutcome::DigestMismatch {
+            key_id,
+            signed,
+            actual,
+        } => format!(
+            "key {} signed manifest {signed}, but the manifest is {actual}",
+            key_id.short()
+        ),
+        SignatureOutcome::IdentityMismatch { key_id, claimed } => format!(
+            "key {} signed identity {claimed:?}, which signedIdentity does not accept",
+            key_id.short()
+        ),
+        SignatureOutcome::OutsideValidity { key_id, at, window } => format!(
+            "key {} signed, but time {} is outside its validity window ({window})",
+            key_id.short(),
+            Timestamp(*at)
+        ),
+        SignatureOutcome::CertificateRejected { reason } => {
+            format!("certificate not accepted: {reason}")
+        }
+        SignatureOutcome::RekorRejected { key_id, reason } => format!(
+            "key {} signed, but the signature's Rekor SET is not accepted: {reason}",
+            key_id.short()
+        ),
+    }
 }
