@@ -1,6 +1,7 @@
 //! Unit tests of appending, the chain checks and tampering detection.
 
 use super::*;
+use cfsgate_policy::Mode;
 use std::io::Write as _;
 
 fn entry(i: u32) -> AuditEntry {
