@@ -23,7 +23,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::bundle::{Bundle, BundleContent, InclusionProof, TlogEntry};
-use crate::bundle_verify::{root_from_inclusion_proof, BundleError};
+use crate::bundle_error::BundleError;
+use crate::bundle_merkle::root_from_inclusion_proof;
 use crate::checkpoint::verify_checkpoint;
 use crate::rekor::{push_canonical_string, RekorKey};
 use crate::trusted_root::TrustedLog;

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::bundle::{Bundle, BundleContent, SigningMaterial};
+pub use crate::bundle_error::BundleError;
+pub use crate::bundle_merkle::root_from_inclusion_proof;
 use crate::bundle_tlog::{check_entry, Signer};
 use crate::sigalg::verify_sigstore;
 
@@ -51,152 +53,6 @@ impl Artifact<'_> {
 }
 
 pub use crate::trusted_root::{TrustedLog, TrustedRoot};
-
-/// Why a bundle does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BundleError {
-    /// The bundle cannot be parsed.
-    #[error(transparent)]
-    Parse(#[from] crate::bundle::BundleParseError),
-    /// The trusted root file is malformed; the text says how.
-    #[error("trusted root: {0}")]
-    TrustedRoot(String),
-    /// The bundle's kind of signer is not what verification asked for (a key-signed bundle
-    /// checked for a certificate identity, or the reverse); the text says which.
-    #[error("{0}")]
-    SignerKind(String),
-    /// The bundle's certificate does not parse, chain to a trusted CA at the signing time,
-    /// or carry a valid SCT; the text says which.
-    #[error("the signing certificate: {0}")]
-    Certificate(String),
-    /// The certificate names another identity (SAN) or OIDC issuer than required.
-    #[error("the signing certificate is for {found}, not {wanted}")]
-    IdentityMismatch {
-        /// What the certificate says.
-        found: String,
-        /// What was required.
-        wanted: String,
-    },
-    /// An RFC 3161 timestamp of the bundle does not verify; the text says why.
-    #[error("timestamp {index}: {reason}")]
-    Timestamp {
-        /// Index of the timestamp in the bundle.
-        index: usize,
-        /// What fails.
-        reason: String,
-    },
-    /// No verified time (a SET's integrated time, a TSA timestamp) says when the bundle was signed.
-    #[error(
-        "no verified time of signing: neither a tlog entry with a SET nor a trusted timestamp"
-    )]
-    NoVerifiedTime,
-    /// A verified time of signing is outside the signing certificate's validity.
-    #[error("the {which} time {time} is outside the signing certificate's validity")]
-    OutsideCertificateValidity {
-        /// Which time (`integrated`, `timestamp`).
-        which: &'static str,
-        /// The time.
-        time: cfsgate_policy::Timestamp,
-    },
-    /// The bundle is certificate-signed (keyless); only key-signed bundles are verified.
-    #[error(
-        "the bundle is signed with a certificate; this verification needs a key-signed bundle"
-    )]
-    CertificateNotSupported,
-    /// The bundle's `messageDigest` differs from the artifact's sha256.
-    #[error("the bundle's messageDigest is not the artifact's sha256")]
-    MessageDigestMismatch,
-    /// The signature does not verify over the artifact with the key.
-    #[error("the signature does not verify with the key over the artifact")]
-    SignatureInvalid,
-    /// Only a digest of the artifact is known, which only ECDSA can verify (prehashed); the key's
-    /// algorithm is given.
-    #[error("an artifact given by digest can only be checked against an ECDSA signature (the key is {0})")]
-    DigestNeedsEcdsa(String),
-    /// The DSSE envelope is malformed or its signature does not verify; the text says which.
-    #[error("DSSE envelope: {0}")]
-    Dsse(String),
-    /// The in-toto statement's subjects do not include the artifact's sha256.
-    #[error("the in-toto statement names no subject with the artifact's sha256")]
-    SubjectMismatch,
-    /// The bundle has no transparency log entry, so no proof the signature was logged.
-    #[error("the bundle has no transparency log entry")]
-    NoTlogEntry,
-    /// A tlog entry comes from a log the trusted root does not list.
-    #[error("tlog entry {index}: from log {log_id}, which is not trusted")]
-    UntrustedLog {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// Its `logId`, hex.
-        log_id: String,
-    },
-    /// A tlog entry's kind or version does not fit the bundle's content.
-    #[error("tlog entry {index}: kind {kind} {version} does not match the bundle's content")]
-    WrongKind {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// The entry's kind.
-        kind: String,
-        /// The entry's kind version.
-        version: String,
-    },
-    /// The logged body describes another signature, key or artifact.
-    #[error("tlog entry {index}: the logged body does not match the bundle: {reason}")]
-    BodyMismatch {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// What differs.
-        reason: String,
-    },
-    /// The signed entry timestamp does not verify with the log's key.
-    #[error(
-        "tlog entry {index}: the signed entry timestamp (SET) does not verify with the log key"
-    )]
-    SetInvalid {
-        /// Index of the entry in the bundle.
-        index: u64,
-    },
-    /// The entry claims to be logged later than now.
-    #[error("tlog entry {index}: integrated time {time} is after now ({now})")]
-    IntegratedTimeInFuture {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// The integrated time (unix seconds).
-        time: i64,
-        /// The current time (unix seconds).
-        now: i64,
-    },
-    /// The entry was logged outside the log key's validity window.
-    #[error("tlog entry {index}: integrated time {time} is outside the log key's validity")]
-    OutsideLogValidity {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// The integrated time (unix seconds).
-        time: i64,
-    },
-    /// The inclusion proof does not lead to the stated root.
-    #[error("tlog entry {index}: the inclusion proof is invalid: {reason}")]
-    InclusionProofInvalid {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// What fails.
-        reason: String,
-    },
-    /// The checkpoint (signed tree head) is malformed, does not verify or does not match the proof.
-    #[error("tlog entry {index}: the checkpoint is invalid: {reason}")]
-    CheckpointInvalid {
-        /// Index of the entry in the bundle.
-        index: u64,
-        /// What fails.
-        reason: String,
-    },
-    /// A tlog entry has neither a SET nor an inclusion proof.
-    #[error("tlog entry {index}: neither a SET nor an inclusion proof")]
-    Unproven {
-        /// Index of the entry in the bundle.
-        index: u64,
-    },
-}
 
 /// A verified bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -377,47 +233,4 @@ pub(crate) fn check_subject(payload: &[u8], digest: &[u8; 32]) -> Result<(), Bun
     } else {
         Err(BundleError::SubjectMismatch)
     }
-}
-
-fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([1u8]);
-    hasher.update(left);
-    hasher.update(right);
-    hasher.finalize().into()
-}
-
-/// RFC 9162 §2.1.3.2: the root an inclusion proof leads to from `leaf`.
-pub fn root_from_inclusion_proof(
-    leaf_index: u64,
-    tree_size: u64,
-    leaf: [u8; 32],
-    proof: &[[u8; 32]],
-) -> Result<[u8; 32], String> {
-    if leaf_index >= tree_size {
-        return Err(format!(
-            "leaf index {leaf_index} is not below tree size {tree_size}"
-        ));
-    }
-    let (mut f_n, mut s_n, mut r) = (leaf_index, tree_size - 1, leaf);
-    for p in proof {
-        if s_n == 0 {
-            return Err("more proof hashes than the tree has levels".into());
-        }
-        if f_n & 1 == 1 || f_n == s_n {
-            r = node_hash(p, &r);
-            while f_n & 1 == 0 && f_n != 0 {
-                f_n >>= 1;
-                s_n >>= 1;
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        f_n >>= 1;
-        s_n >>= 1;
-    }
-    if s_n != 0 {
-        return Err("fewer proof hashes than the tree has levels".into());
-    }
-    Ok(r)
 }

@@ -28,6 +28,8 @@
 //!
 //! Chain verification: [`verify_chain`] ([`path`]).
 
+mod error;
+mod extensions;
 pub mod names;
 pub mod path;
 
@@ -44,6 +46,8 @@ use x509_cert::ext::pkix::{
     SubjectAltName, SubjectKeyIdentifier,
 };
 
+pub use error::CertError;
+pub(crate) use extensions::{Basic, Extensions};
 pub use path::{verify_chain, MAX_CHAIN_LENGTH, MAX_SIGNATURE_CHECKS};
 
 /// Most certificates read from one PEM text: the Mozilla CA bundle holds about 150; a
@@ -79,165 +83,6 @@ pub const OID_FULCIO_ISSUER_V1: ObjectIdentifier =
 /// Fulcio's OIDC issuer extension since 2022: a DER-encoded string.
 pub const OID_FULCIO_ISSUER_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
-
-/// Why a certificate cannot be parsed or does not verify. Each failure says which
-/// certificate (by subject) and what.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CertError {
-    /// The bytes are not an X.509 certificate Go would parse.
-    #[error("not a valid X.509 certificate: {0}")]
-    Parse(String),
-    /// PEM text that does not decode.
-    #[error("malformed PEM: {0}")]
-    Pem(String),
-    /// No certificate in the input.
-    #[error("no certificate found")]
-    Empty,
-    /// More than [`MAX_PEM_CERTIFICATES`] certificates.
-    #[error("more than {limit} certificates in one PEM text")]
-    TooMany {
-        /// The limit.
-        limit: usize,
-    },
-    /// The certificate's key cannot be used by cfsgate.
-    #[error("certificate {subject:?}: unusable public key: {reason}")]
-    UnsupportedKey {
-        /// The certificate's subject.
-        subject: String,
-        /// Why.
-        reason: String,
-    },
-    /// The certificate is not valid at the time it is judged at.
-    #[error("certificate {subject:?} is not valid at {at} (valid {not_before} to {not_after})")]
-    NotValidAt {
-        /// The certificate's subject.
-        subject: String,
-        /// The time judged at.
-        at: Timestamp,
-        /// Its `notBefore`.
-        not_before: Timestamp,
-        /// Its `notAfter`.
-        not_after: Timestamp,
-    },
-    /// A critical extension cfsgate (like Go) does not handle.
-    #[error("certificate {subject:?} has an unhandled critical extension {oid}")]
-    UnhandledCriticalExtension {
-        /// The certificate's subject.
-        subject: String,
-        /// The extension.
-        oid: String,
-    },
-    /// An issuer that is not a CA (no basic constraints in a v3 certificate, or `cA` false).
-    #[error(
-        "certificate {subject:?} is not a CA (basicConstraints), so it cannot issue {child:?}"
-    )]
-    NotCa {
-        /// The would-be issuer.
-        subject: String,
-        /// The certificate it would have issued.
-        child: String,
-    },
-    /// An issuer whose key usage lacks `keyCertSign`.
-    #[error("certificate {subject:?} may not sign certificates (keyUsage lacks keyCertSign), so it cannot issue {child:?}")]
-    NoKeyCertSign {
-        /// The would-be issuer.
-        subject: String,
-        /// The certificate it would have issued.
-        child: String,
-    },
-    /// A CA with name constraints (Go enforces them; cfsgate refuses such chains).
-    #[error("certificate {subject:?} carries name constraints, which cfsgate does not evaluate (refused)")]
-    NameConstraints {
-        /// The CA's subject.
-        subject: String,
-    },
-    /// A CA whose `pathLenConstraint` is exceeded.
-    #[error(
-        "certificate {subject:?} allows {max} intermediate(s) below it, the chain has {found}"
-    )]
-    PathLength {
-        /// The CA's subject.
-        subject: String,
-        /// Its `pathLenConstraint`.
-        max: u8,
-        /// Intermediates below it.
-        found: usize,
-    },
-    /// A signature algorithm that is not supported or not secure (SHA-1, MD5, DSA, …).
-    #[error("certificate {subject:?}: signature algorithm {algorithm} is not accepted")]
-    SignatureAlgorithm {
-        /// The certificate's subject.
-        subject: String,
-        /// The algorithm (OID or name).
-        algorithm: String,
-    },
-    /// The issuer's key does not verify the certificate's signature.
-    #[error("certificate {subject:?}: signature does not verify with the key of {issuer:?}")]
-    BadSignature {
-        /// The certificate's subject.
-        subject: String,
-        /// The issuer tried.
-        issuer: String,
-    },
-    /// No trusted root issued the chain.
-    #[error("certificate {subject:?}: issuer {issuer:?} is not a trusted root nor issued by one")]
-    UnknownAuthority {
-        /// The certificate whose issuer was not found.
-        subject: String,
-        /// The issuer it names.
-        issuer: String,
-    },
-    /// Every chain found lacks code signing in some certificate's extended key usage.
-    #[error("certificate {subject:?}: the chain does not allow code signing (extendedKeyUsage)")]
-    KeyUsage {
-        /// The leaf's subject.
-        subject: String,
-    },
-    /// Path building gave up: too many certificates or signature checks.
-    #[error("certificate {subject:?}: chain building exceeded {limit}")]
-    ChainTooLong {
-        /// The leaf's subject.
-        subject: String,
-        /// Which limit.
-        limit: String,
-    },
-    /// The Fulcio OIDC issuer extensions are missing or inconsistent.
-    #[error("Fulcio certificate {subject:?}: {reason}")]
-    FulcioIssuer {
-        /// The certificate's subject.
-        subject: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Basic constraints as Go reads them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Basic {
-    pub(crate) ca: bool,
-    pub(crate) path_len: Option<u8>,
-}
-
-/// The extensions cfsgate reads, decoded once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Extensions {
-    pub(crate) basic: Option<Basic>,
-    /// Whether `keyCertSign` is set; `None` when key usage is absent or has no bit set (Go
-    /// treats both alike).
-    pub(crate) key_cert_sign: Option<bool>,
-    /// The extended key usages (empty: none, which Go takes as any usage).
-    pub(crate) ext_key_usage: Vec<ObjectIdentifier>,
-    pub(crate) san_emails: Vec<String>,
-    pub(crate) san_dns: Vec<String>,
-    pub(crate) san_uris: Vec<String>,
-    pub(crate) san_ips: Vec<IpAddr>,
-    pub(crate) subject_key_id: Option<Vec<u8>>,
-    pub(crate) authority_key_id: Option<Vec<u8>>,
-    pub(crate) name_constraints: bool,
-    pub(crate) unhandled_critical: Vec<ObjectIdentifier>,
-    pub(crate) fulcio_issuer_v1: Option<Vec<u8>>,
-    pub(crate) fulcio_issuer_v2: Option<Vec<u8>>,
-}
 
 /// A parsed X.509 certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,13 +295,13 @@ impl Certificate {
     /// The OIDC issuer Fulcio recorded (see the module docs); an error when neither extension
     /// is present, one is malformed, or the two disagree.
     pub fn fulcio_oidc_issuer(&self) -> Result<String, CertError> {
-        names::fulcio_issuer(self)
+        names::fulcio_issuer(&self.subject, &self.ext)
     }
 
     /// Whether `host` matches the certificate as Go's `VerifyHostname` judges (SAN DNS names
     /// with a left-most `*` wildcard, or SAN IP addresses for an IP; no common-name fallback).
     pub fn matches_hostname(&self, host: &str) -> bool {
-        names::verify_hostname(self, host)
+        names::verify_hostname(self.san_ips(), self.san_dns_names(), host)
     }
 }
 

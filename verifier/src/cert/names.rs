@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 
-use super::{CertError, Certificate, Extensions};
+use super::{CertError, Extensions};
 
 /// Length of an IPv4 `iPAddress`.
 const IPV4_LEN: usize = 4;
@@ -89,19 +89,19 @@ mod tag {
 }
 
 /// See [`Certificate::fulcio_oidc_issuer`].
-pub(crate) fn fulcio_issuer(cert: &Certificate) -> Result<String, CertError> {
+pub(crate) fn fulcio_issuer(subject: &str, ext: &Extensions) -> Result<String, CertError> {
     let fail = |reason: String| CertError::FulcioIssuer {
-        subject: cert.subject().to_string(),
+        subject: subject.to_string(),
         reason,
     };
-    let v1 = match &cert.ext.fulcio_issuer_v1 {
+    let v1 = match &ext.fulcio_issuer_v1 {
         Some(raw) => Some(
             String::from_utf8(raw.clone())
                 .map_err(|_| fail("OIDC issuer v1 extension is not UTF-8".into()))?,
         ),
         None => None,
     };
-    let v2 = match &cert.ext.fulcio_issuer_v2 {
+    let v2 = match &ext.fulcio_issuer_v2 {
         Some(raw) => Some(
             der_string(raw)
                 .map_err(|e| fail(format!("invalid ASN.1 in OIDC issuer v2 extension: {e}")))?,
@@ -173,21 +173,20 @@ fn is_printable(b: u8) -> bool {
 }
 
 /// See [`Certificate::matches_hostname`].
-pub(crate) fn verify_hostname(cert: &Certificate, host: &str) -> bool {
+pub(crate) fn verify_hostname(san_ips: &[IpAddr], san_dns: &[String], host: &str) -> bool {
     let candidate_ip = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .filter(|_| host.len() >= 3)
         .unwrap_or(host);
     if let Ok(ip) = candidate_ip.parse::<IpAddr>() {
-        return cert
-            .san_ips()
+        return san_ips
             .iter()
             .any(|san| san.to_canonical() == ip.to_canonical());
     }
     let candidate = host.to_ascii_lowercase();
     let valid_candidate = valid_hostname(&candidate, false);
-    cert.san_dns_names().iter().any(|pattern| {
+    san_dns.iter().any(|pattern| {
         if valid_candidate && valid_hostname(pattern, true) {
             match_hostnames(pattern, &candidate)
         } else {
