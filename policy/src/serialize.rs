@@ -103,24 +103,32 @@ fn close(out: &mut String, empty: bool, level: usize, bracket: char) {
     out.push(bracket);
 }
 
-/// A JSON string literal.
-pub(crate) fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
+/// Appends `text` as a JSON string literal, escaped as RFC 8785 (canonical JSON) requires: `"` and `\` escaped, the five control characters
+/// with short forms as `\b \t \n \f \r`, other controls as `\u00xx` (lowercase hex),
+/// everything else as its UTF-8 bytes. The workspace's one JSON string escaper: policy
+/// serialization and the Rekor SET's canonical body (verifier) both write strings with it.
+pub fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+/// A JSON string literal.
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    push_json_string(&mut out, text);
     out
 }
 

@@ -47,6 +47,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::verify::sha256_of;
 
+/// The canonical (RFC 8785) JSON string writer the SET is computed with: the workspace's one
+/// JSON string escaper, in the policy crate.
+pub use cfsgate_policy::serialize::push_json_string as push_canonical_string;
+
 /// Largest integer accepted in the bundle: 2^53, the largest up to which every integer has
 /// an exact IEEE 754 double, so RFC 8785 (which serialises numbers as doubles) writes it as
 /// plain decimal and our canonical form equals every other implementation's.
@@ -246,27 +250,6 @@ impl RekorPayload {
         FsVeritySha256::from_hex(&self.log_id)
             .map_err(|_| RekorError::LogIdMalformed(self.log_id.chars().take(100).collect()))
     }
-}
-
-/// Appends `text` as an RFC 8785 string: `"` and `\` escaped, the five control characters
-/// with short forms as `\b \t \n \f \r`, other controls as `\u00xx` (lowercase hex),
-/// everything else as its UTF-8 bytes.
-pub fn push_canonical_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// The ECDSA key of a Rekor log.

@@ -47,7 +47,7 @@ mod stream;
 pub use stream::Stream;
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use reader::Reader;
+pub use reader::parse;
 
 /// Deepest nesting of arrays/objects accepted. A policy is at most ~6 levels deep; the
 /// limit keeps the recursive reader's stack use bounded on hostile input.
@@ -299,18 +299,6 @@ impl<'d> Iterator for Members<'d> {
 }
 
 impl ExactSizeIterator for Members<'_> {}
-
-/// Parses `bytes` as one JSON document.
-pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
-    let mut reader = Reader::new(bytes)?;
-    // Every value takes at least two bytes but the last, so this never grows; the pages
-    // of unused capacity are never touched.
-    reader.doc.entries.reserve(bytes.len() / 2 + 1);
-    reader.skip_whitespace();
-    reader.value(0)?;
-    reader.finish()?;
-    Ok(reader.doc)
-}
 
 /// A JSON type: of a [`Value`], or of the value a [`Stream`] is at (from its first
 /// character).

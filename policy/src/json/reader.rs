@@ -522,3 +522,15 @@ fn plain_run(bytes: &[u8]) -> (usize, usize) {
     }
     (len, continuations)
 }
+
+/// Parses `bytes` as one JSON document.
+pub fn parse(bytes: &[u8]) -> Result<Document<'_>, PolicyError> {
+    let mut reader = Reader::new(bytes)?;
+    // Every value takes at least two bytes but the last, so this never grows; the pages
+    // of unused capacity are never touched.
+    reader.doc.entries.reserve(bytes.len() / 2 + 1);
+    reader.skip_whitespace();
+    reader.value(0)?;
+    reader.finish()?;
+    Ok(reader.doc)
+}

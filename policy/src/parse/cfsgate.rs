@@ -5,10 +5,14 @@
 use super::fields::{
     absolute_path, array, base64_data, object, small_integer, string, timestamp, Fields,
 };
-use super::{err, Result, MAX_THRESHOLD};
+use super::fields::{err, Result};
 use crate::error::{Location, PolicyErrorKind};
 use crate::json::Node;
 use crate::model::*;
+
+/// Largest `threshold` accepted: there is no use for more signers than this, and it keeps
+/// the value in a small integer.
+pub const MAX_THRESHOLD: u32 = 1000;
 
 /// The one value of `cfsgate.bundleIdentity`.
 pub const BUNDLE_DIGEST_ONLY: &str = "digest-only";

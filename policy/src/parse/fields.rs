@@ -7,11 +7,16 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 
-use super::{err, Result};
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 use crate::json::{Items, Kind, Member, Members, Node, Value};
 use crate::model::KeyFile;
 use crate::time::Timestamp;
+
+pub(super) type Result<T> = std::result::Result<T, PolicyError>;
+
+pub(super) fn err(location: Location, kind: PolicyErrorKind) -> PolicyError {
+    PolicyError::new(location, kind)
+}
 
 /// Fails unless a streamed value is of the `expected` type.
 pub(super) fn expect_kind(

@@ -26,29 +26,19 @@ mod sigstore;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::error::{Location, PolicyError, PolicyErrorKind};
+use crate::error::{Location, PolicyErrorKind};
 use crate::json::{Kind, Node, Stream};
 use crate::model::*;
 use crate::transport::validate_scope;
 
 use cfsgate::apply_extension;
-pub use cfsgate::BUNDLE_DIGEST_ONLY;
-use fields::{boolean, expect_kind, Fields};
+pub use cfsgate::{BUNDLE_DIGEST_ONLY, MAX_THRESHOLD};
+use fields::{boolean, err, expect_kind, Fields, Result};
 use sigstore::{signed_by, signed_identity, sigstore_signed};
 
 /// Largest policy file read. Real policies are a few KiB; 1,000 scopes with keys are
 /// well under 1 MiB. The cap bounds memory on a hostile or mistaken path.
 pub const MAX_POLICY_BYTES: usize = 16 * 1024 * 1024;
-
-/// Largest `threshold` accepted: there is no use for more signers than this, and it keeps
-/// the value in a small integer.
-pub const MAX_THRESHOLD: u32 = 1000;
-
-type Result<T> = std::result::Result<T, PolicyError>;
-
-fn err(location: Location, kind: PolicyErrorKind) -> PolicyError {
-    PolicyError::new(location, kind)
-}
 
 /// Parses and validates policy text.
 ///

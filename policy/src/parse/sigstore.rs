@@ -4,7 +4,7 @@
 
 use super::cfsgate::sigstore_extension;
 use super::fields::{absolute_path, base64_data, non_empty_list, Fields};
-use super::{err, Result};
+use super::fields::{err, Result};
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 use crate::identity::SignedIdentity;
 use crate::json::Node;
