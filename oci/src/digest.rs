@@ -13,8 +13,6 @@ use std::str::FromStr;
 use cfsgate_image::ContentSha256;
 use sha2::Digest as _;
 
-use crate::error::OciError;
-
 /// The sha256 digest of a blob's exact bytes, written `sha256:<hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BlobDigest(pub ContentSha256);
@@ -31,8 +29,8 @@ impl BlobDigest {
     }
 
     /// Parse `sha256:<64 lowercase hex digits>`.
-    pub fn parse(text: &str) -> Result<Self, OciError> {
-        let bad = || OciError::BadDigest {
+    pub fn parse(text: &str) -> Result<Self, BadDigest> {
+        let bad = || BadDigest {
             digest: text.chars().take(200).collect(),
         };
         let hex = text.strip_prefix("sha256:").ok_or_else(bad)?;
@@ -47,9 +45,18 @@ impl BlobDigest {
     }
 }
 
+/// A digest that is not `sha256:` + 64 lowercase hex digits (the first 200 characters kept);
+/// [`OciError::BadDigest`](crate::OciError::BadDigest) when it reaches the crate's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported digest {digest:?}: only sha256:<64 lowercase hex digits> is accepted")]
+pub struct BadDigest {
+    /// The digest as written.
+    pub digest: String,
+}
+
 impl FromStr for BlobDigest {
-    type Err = OciError;
-    fn from_str(s: &str) -> Result<Self, OciError> {
+    type Err = BadDigest;
+    fn from_str(s: &str) -> Result<Self, BadDigest> {
         Self::parse(s)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::digest::BlobDigest;
+use crate::digest::{BadDigest, BlobDigest};
 
 /// Anything that can go wrong reading, resolving or applying an OCI image.
 #[derive(Debug, thiserror::Error)]
@@ -172,5 +172,11 @@ impl OciError {
             what: what.into(),
             source,
         }
+    }
+}
+
+impl From<BadDigest> for OciError {
+    fn from(bad: BadDigest) -> Self {
+        OciError::BadDigest { digest: bad.digest }
     }
 }

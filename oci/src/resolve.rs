@@ -218,7 +218,7 @@ enum Node {
 
 /// The blob digest a descriptor names (sha256 only).
 pub fn descriptor_digest(desc: &Descriptor) -> Result<BlobDigest, OciError> {
-    BlobDigest::parse(desc.digest().as_ref())
+    Ok(BlobDigest::parse(desc.digest().as_ref())?)
 }
 
 /// Resolve a reference text (`oci:…`, `dir:…` or `containers-storage:…`) for the running

@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use cfsgate_image::ContentSha256;
 use cfsgate_keyring::PrivateKey;
-use cfsgate_oci::{BlobDigest, ImageSource, SourceKind};
+use cfsgate_oci::{BlobDigest, ImageSource, OciError, SourceKind};
 use serde_json::{json, Map, Value};
 
 use crate::sigstore::{SigstoreSignature, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MIME_TYPE};
@@ -231,7 +231,7 @@ fn descriptor_digest_size(
         .get("size")
         .and_then(Value::as_u64)
         .ok_or_else(|| bad("no size"))?;
-    Ok((BlobDigest::parse(digest)?, size))
+    Ok((BlobDigest::parse(digest).map_err(OciError::from)?, size))
 }
 
 /// What [`sign_oci_image`](crate::sign::sign_oci_image) added.

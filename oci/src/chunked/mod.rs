@@ -9,11 +9,13 @@
 //! same composefs image, same metadata, same seal check. The same image imported whole or
 //! partially gives the same composefs digest (tests/chunked.rs compares them).
 
+mod error;
 pub mod partial;
 pub mod toc;
 
+pub use error::ChunkedError;
 pub use partial::{
-    build_image_partial, toc_location, ChunkedError, LayoutRanges, PartialReport, PartialSource,
+    build_image_partial, toc_location, LayoutRanges, PartialReport, PartialSource,
     MAX_RANGE_REQUESTS, MERGE_GAP,
 };
 pub use toc::{parse_toc, parse_toc_json, Toc, TocEntry, TocError, TocLocation};

@@ -36,9 +36,9 @@ use cfsgate_image::tree::FileData;
 use cfsgate_image::FsVeritySha256;
 use sha2::Digest as _;
 
+use super::error::ChunkedError;
 use super::toc::{parse_toc, FileSpan, TocError, TocLocation, ANNOTATION_ESTARGZ_TOC};
 use crate::apply::{BuildOptions, TreeBuilder, INLINE_CONTENT_MAX};
-use crate::digest::BlobDigest;
 use crate::error::OciError;
 use crate::import::{write_tree_image, BuiltImage};
 use crate::layout::ImageSource;
@@ -64,52 +64,6 @@ pub trait PartialSource: Sync {
         layer: &Layer,
         sink: &dyn ObjectSink,
     ) -> Result<(), OciError>;
-}
-
-/// A partial pull refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ChunkedError {
-    /// A layer's table of contents cannot be fetched, parsed or trusted.
-    #[error("layer {layer} ({digest}): {source}")]
-    Toc {
-        /// Index of the layer in the manifest, from 0.
-        layer: usize,
-        /// The layer's blob digest.
-        digest: BlobDigest,
-        /// What is wrong with the TOC.
-        #[source]
-        source: TocError,
-    },
-    /// A file's fetched content does not match the TOC (digest, length or frames).
-    #[error("layer {layer} ({digest}): file {file:?}: {reason}; nothing stored")]
-    Content {
-        /// Index of the layer in the manifest, from 0.
-        layer: usize,
-        /// The layer's blob digest.
-        digest: BlobDigest,
-        /// The file's path in the layer.
-        file: String,
-        /// What does not match.
-        reason: String,
-    },
-    /// Reading a byte range of the layer blob failed.
-    #[error("layer {layer} ({digest}): reading bytes {start}..{end}: {source}")]
-    Fetch {
-        /// Index of the layer in the manifest, from 0.
-        layer: usize,
-        /// The layer's blob digest.
-        digest: BlobDigest,
-        /// First byte of the range.
-        start: u64,
-        /// One past the last byte of the range.
-        end: u64,
-        /// The error of the range read.
-        #[source]
-        source: io::Error,
-    },
-    /// The image or a layer is refused as in a full pull.
-    #[error(transparent)]
-    Oci(#[from] OciError),
 }
 
 /// What a partial build did.

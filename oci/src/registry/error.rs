@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::digest::BadDigest;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
 
@@ -128,5 +129,11 @@ impl RegistryError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<BadDigest> for RegistryError {
+    fn from(bad: BadDigest) -> Self {
+        RegistryError::Oci(bad.into())
     }
 }
