@@ -43,9 +43,10 @@ use crate::convention::Convention;
 use crate::digest::BlobDigest;
 use crate::error::OciError;
 use crate::layout::SourceKind;
-use crate::resolve::{resolve, Layer, ResolvedImage};
+use crate::resolve::{Layer, ResolvedImage};
 use crate::seal_check::{check_seal_built, read_seal, SealError};
 use crate::sink::ObjectSink;
+use crate::transport::resolve;
 
 /// Directory of content-addressed OCI metadata blobs inside a repository.
 pub const REPO_BLOBS_DIR: &str = "oci/blobs/sha256";

@@ -42,6 +42,7 @@ pub mod digest;
 pub mod error;
 pub mod import;
 pub mod layout;
+pub mod limits;
 mod readahead;
 pub mod registry;
 pub mod resolve;
@@ -49,6 +50,7 @@ pub mod seal;
 pub mod seal_check;
 pub mod sink;
 pub mod tarstream;
+pub mod transport;
 pub mod unique_keys;
 
 pub use apply::{
@@ -62,10 +64,11 @@ pub use import::{
     RepoSink,
 };
 pub use layout::{ImageRef, ImageSource, Selector, SourceKind};
-pub use resolve::{resolve, resolve_ref, Compression, Layer, Platform, ResolvedImage};
+pub use resolve::{resolve_ref, Compression, Layer, Platform, ResolvedImage};
 pub use seal::{
     check_seal, check_seal_built, compute_id, compute_id_as, compute_id_with, layer_id, read_seal,
     seal, seal_image, seal_image_to, SealDest, SealError, SealMatch, SealOptions, SealReport,
     ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
 };
 pub use sink::{DirSink, NullSink, ObjectSink};
+pub use transport::resolve;

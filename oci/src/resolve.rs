@@ -48,8 +48,7 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Deepest chain of nested indexes followed (real images use one level).
 pub const MAX_INDEX_DEPTH: usize = 4;
-/// Most layers an image may have (overlayfs stacks at most 500 lower layers).
-pub const MAX_LAYERS: usize = 500;
+pub use crate::limits::MAX_LAYERS;
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,15 +218,6 @@ enum Node {
 /// The blob digest a descriptor names (sha256 only).
 pub fn descriptor_digest(desc: &Descriptor) -> Result<BlobDigest, OciError> {
     Ok(BlobDigest::parse(desc.digest().as_ref())?)
-}
-
-/// Resolve a reference text (`oci:…`, `dir:…` or `containers-storage:…`) for the running
-/// platform.
-pub fn resolve(reference: &str) -> Result<ResolvedImage, OciError> {
-    if crate::cstorage::is_storage_reference(reference) {
-        return crate::cstorage::resolve(reference, &Platform::current());
-    }
-    resolve_ref(&ImageRef::parse(reference)?, &Platform::current())
 }
 
 /// Resolve a parsed reference for `platform`.

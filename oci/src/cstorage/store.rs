@@ -469,8 +469,8 @@ fn layer_chain(records: &[LayerRecord], top: Option<&str>) -> Result<Vec<LayerRe
     let mut chain = Vec::new();
     let mut next = top.filter(|t| !t.is_empty());
     while let Some(id) = next {
-        if chain.len() > crate::resolve::MAX_LAYERS {
-            return Err(format!("more than {} layers", crate::resolve::MAX_LAYERS));
+        if chain.len() > crate::limits::MAX_LAYERS {
+            return Err(format!("more than {} layers", crate::limits::MAX_LAYERS));
         }
         let layer = by_id
             .get(id)
