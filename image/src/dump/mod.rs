@@ -32,6 +32,7 @@
 //! The dump describes the *user* tree ([`crate::tree`]): xattrs unescaped, whiteouts as char
 //! devices 0/0, no `trusted.overlay.*` metadata added.
 
+mod error;
 mod escape;
 mod parse;
 mod write;
@@ -39,6 +40,7 @@ mod write;
 use std::io::{BufRead, Write};
 
 use crate::tree::Tree;
+pub use error::{DumpError, ParseMode};
 
 /// Limits a dump must respect; mkcomposefs enforces each when reading the dump or writing it.
 pub mod limits {
@@ -59,25 +61,6 @@ pub mod limits {
     pub const XATTR_ENTRY_CHARGE: usize = 7;
     /// Number of fixed fields before the xattrs.
     pub const FIXED_FIELDS: usize = 11;
-}
-
-/// How strictly to read a dump file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParseMode {
-    /// As `mkcomposefs --from-file` with strict checks.
-    Strict,
-    /// Accepts what upstream accepts without strict mode.
-    Lenient,
-}
-
-/// A dump file that could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct DumpError {
-    /// 1-based line number (0 when the error is not tied to one line).
-    pub line: usize,
-    /// What is wrong on that line.
-    pub message: String,
 }
 
 /// Parse a dump file into a tree.

@@ -64,7 +64,7 @@ pub(super) fn parse_body(
         let (x, _) = parse_entry(img, at, img.len(), || {
             format!("shared xattr id {id} of inode nid {nid}")
         })?;
-        budget.spend_xattr(&x)?;
+        budget.spend_xattr(x.key.len(), x.value.len())?;
         out.push(x);
         pos += 4;
     }
@@ -74,7 +74,7 @@ pub(super) fn parse_body(
         let (x, len) = parse_entry(img, at, body_end, || {
             format!("inline xattr of inode nid {nid}")
         })?;
-        budget.spend_xattr(&x)?;
+        budget.spend_xattr(x.key.len(), x.value.len())?;
         out.push(x);
         pos += len.next_multiple_of(4) as usize;
     }
