@@ -44,8 +44,9 @@ pub use error::{DumpError, ParseMode};
 
 /// Limits a dump must respect; mkcomposefs enforces each when reading the dump or writing it.
 pub mod limits {
-    /// Longest inline CONTENT (`LCFS_INLINE_CONTENT_MAX`): larger files must be external.
-    pub const MAX_INLINE_CONTENT: usize = 5000;
+    /// Longest inline CONTENT (`LCFS_INLINE_CONTENT_MAX`): larger files must be external
+    /// (the writer's limit, one definition).
+    pub use crate::erofs::writer::MAX_INLINE_CONTENT;
     /// Longest PAYLOAD: it must fit in a `PATH_MAX` (4096) buffer with its NUL.
     pub const MAX_PAYLOAD_LEN: usize = 4095;
     /// Largest external file: 1024 chunk indexes of at most 2^43 bytes each fit in the inode's

@@ -181,6 +181,23 @@ pub const XATTR_OVERLAY_REDIRECT: &[u8] = b"trusted.overlay.redirect";
 /// The xattr marking a directory opaque to overlayfs; the writer sets it (value `y`) on the
 /// root directory and the reader drops it there.
 pub const XATTR_OVERLAY_OPAQUE: &[u8] = b"trusted.overlay.opaque";
+/// The overlayfs whiteout marker on a whiteout's placeholder file (composefs format >= 1 stores
+/// a whiteout as an empty regular file carrying it and its `user.` twin).
+pub const XATTR_OVERLAY_WHITEOUT: &[u8] = b"trusted.overlay.whiteout";
+/// The unprivileged-overlayfs twin of [`XATTR_OVERLAY_WHITEOUT`].
+pub const XATTR_USER_OVERLAY_WHITEOUT: &[u8] = b"user.overlay.whiteout";
+/// [`XATTR_OVERLAY_WHITEOUT`] as the writer stores it (escaped with one more `overlay.`).
+pub const XATTR_ESCAPED_OVERLAY_WHITEOUT: &[u8] = b"trusted.overlay.overlay.whiteout";
+/// The marker on a directory that holds whiteouts.
+pub const XATTR_OVERLAY_WHITEOUTS: &[u8] = b"trusted.overlay.whiteouts";
+/// The unprivileged-overlayfs twin of [`XATTR_OVERLAY_WHITEOUTS`].
+pub const XATTR_USER_OVERLAY_WHITEOUTS: &[u8] = b"user.overlay.whiteouts";
+/// [`XATTR_OVERLAY_WHITEOUTS`] as the writer stores it.
+pub const XATTR_ESCAPED_OVERLAY_WHITEOUTS: &[u8] = b"trusted.overlay.overlay.whiteouts";
+/// The unprivileged-overlayfs twin of [`XATTR_OVERLAY_OPAQUE`].
+pub const XATTR_USER_OVERLAY_OPAQUE: &[u8] = b"user.overlay.opaque";
+/// [`XATTR_OVERLAY_OPAQUE`] as the writer stores it on a whiteout's parent.
+pub const XATTR_ESCAPED_OVERLAY_OPAQUE: &[u8] = b"trusted.overlay.overlay.opaque";
 /// A user xattr `trusted.overlay.X` is stored as `trusted.overlay.overlay.X`.
 pub const XATTR_TRUSTED_OVERLAY_PREFIX: &[u8] = b"trusted.overlay.";
 /// How the writer stores a user's `trusted.overlay.` xattr so overlayfs does not act on it; the

@@ -24,12 +24,12 @@ use crate::tree::{Content, FileData, Inode, InodeId, Stat, Tree, Xattr, S_IFCHR,
 /// Highest composefs format version this writer knows (mkcomposefs `LCFS_VERSION_MAX`).
 pub const MAX_FORMAT_VERSION: u32 = 1;
 
-const WHITEOUT_ESCAPED: &[u8] = b"trusted.overlay.overlay.whiteout";
-const WHITEOUT_USER: &[u8] = b"user.overlay.whiteout";
-const WHITEOUTS_ESCAPED: &[u8] = b"trusted.overlay.overlay.whiteouts";
-const WHITEOUTS_USER: &[u8] = b"user.overlay.whiteouts";
-const OPAQUE_ESCAPED: &[u8] = b"trusted.overlay.overlay.opaque";
-const OPAQUE_USER: &[u8] = b"user.overlay.opaque";
+use crate::erofs::format::{
+    XATTR_ESCAPED_OVERLAY_OPAQUE as OPAQUE_ESCAPED,
+    XATTR_ESCAPED_OVERLAY_WHITEOUT as WHITEOUT_ESCAPED,
+    XATTR_ESCAPED_OVERLAY_WHITEOUTS as WHITEOUTS_ESCAPED, XATTR_USER_OVERLAY_OPAQUE as OPAQUE_USER,
+    XATTR_USER_OVERLAY_WHITEOUT as WHITEOUT_USER, XATTR_USER_OVERLAY_WHITEOUTS as WHITEOUTS_USER,
+};
 const SELINUX: &[u8] = b"security.selinux";
 
 /// Whether an inode is an overlayfs whiteout: a char device with device number 0/0.

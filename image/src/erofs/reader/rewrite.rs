@@ -19,10 +19,11 @@ use crate::erofs::format::*;
 use crate::fsverity::FsVeritySha256;
 use crate::tree::*;
 
-const USER_WHITEOUT: &[u8] = b"user.overlay.whiteout";
-const TRUSTED_WHITEOUT: &[u8] = b"trusted.overlay.whiteout";
-const PARENT_MARKERS: [&[u8]; 2] = [b"trusted.overlay.whiteouts", b"user.overlay.whiteouts"];
-const PARENT_OPAQUE: [&[u8]; 2] = [b"trusted.overlay.opaque", b"user.overlay.opaque"];
+use crate::erofs::format::{
+    XATTR_OVERLAY_WHITEOUT as TRUSTED_WHITEOUT, XATTR_USER_OVERLAY_WHITEOUT as USER_WHITEOUT,
+};
+const PARENT_MARKERS: [&[u8]; 2] = [XATTR_OVERLAY_WHITEOUTS, XATTR_USER_OVERLAY_WHITEOUTS];
+const PARENT_OPAQUE: [&[u8]; 2] = [XATTR_OVERLAY_OPAQUE, XATTR_USER_OVERLAY_OPAQUE];
 /// Value of the opaque marker the writer puts on a whiteout's parent (format version >= 1).
 const PARENT_OPAQUE_VALUE: &[u8] = b"x";
 
