@@ -22,15 +22,16 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// Replaces `target` with `attack` and back, by rename and by rewriting in place, until `stop`.
+/// Replaces `target` with `attack` and back, by rename and by rewriting in place, until `stop`;
+/// `swaps` counts the finished cycles (read by the mounter to see which mounts a swap overlapped).
 fn swap_loop(
     target: &Path,
     scratch: &Path,
     trusted: &[u8],
     attack: &[u8],
     stop: &AtomicBool,
-) -> usize {
-    let mut swaps = 0;
+    swaps: &AtomicUsize,
+) {
     while !stop.load(Ordering::Relaxed) {
         // By rename: a whole other valid image appears under the trusted name.
         std::fs::write(scratch, attack).unwrap();
@@ -42,9 +43,8 @@ fn swap_loop(
         std::thread::yield_now();
         std::fs::write(scratch, trusted).unwrap();
         std::fs::rename(scratch, target).unwrap();
-        swaps += 1;
+        swaps.fetch_add(1, Ordering::SeqCst);
     }
-    swaps
 }
 
 #[test]
@@ -63,8 +63,11 @@ fn the_image_file_replaced_while_mounting_50_times() {
     let at = fx.path().join("mnt-race");
     let stop = AtomicBool::new(false);
     let (mounted, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    // Mounts during which at least one whole swap cycle ran: the race really was raced.
+    let overlapped = AtomicUsize::new(0);
+    let swap_cycles = AtomicUsize::new(0);
 
-    let swaps = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         // Stops the swapper however this scope ends: a failed assertion below must fail the
         // test, not leave the scope waiting for the swapper forever.
         let _stop_on_exit = StopOnDrop(&stop);
@@ -75,10 +78,15 @@ fn the_image_file_replaced_while_mounting_50_times() {
                 &trusted_bytes,
                 &attack_bytes,
                 &stop,
+                &swap_cycles,
             )
         });
         for i in 0..MOUNTS {
+            let before = swap_cycles.load(Ordering::SeqCst);
             let out = mount(&fx, "userspace", &trusted, &at);
+            if swap_cycles.load(Ordering::SeqCst) > before {
+                overlapped.fetch_add(1, Ordering::Relaxed);
+            }
             if out.status.success() {
                 // Keep reading while the swapper runs: the mount must keep the checked bytes.
                 for _ in 0..3 {
@@ -111,12 +119,17 @@ fn the_image_file_replaced_while_mounting_50_times() {
         stop.store(true, Ordering::Relaxed);
         swapper.join().unwrap()
     });
+    let swaps = swap_cycles.load(Ordering::SeqCst);
+    let overlapped = overlapped.load(Ordering::Relaxed);
     eprintln!(
-        "RACE [image swapped while mounting] {MOUNTS} mounts: {} mounted with the trusted content, {} refused (digest mismatch or pinning caught the change); {swaps} swap cycles",
+        "RACE [image swapped while mounting] {MOUNTS} mounts: {} mounted with the trusted content, {} refused (digest mismatch or pinning caught the change); {swaps} swap cycles, {overlapped} mounts overlapped by a whole swap",
         mounted.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed)
     );
-    assert!(swaps > 0, "the swapper never ran");
+    assert!(
+        overlapped > 0,
+        "no mount was overlapped by a swap ({swaps} cycles): the race was not raced"
+    );
     std::fs::write(&target, &trusted_bytes).unwrap();
     assert_clean("image swapped while mounting", &fx);
 }

@@ -107,6 +107,10 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Every step: the lookup, each requirement, each signature, each key.
     pub explanation: Vec<String>,
+    /// Each signature's outcome, typed, as `explanation` words it: for every `sigstoreSigned`
+    /// requirement judged, its image's signatures in storage order (not in the JSON).
+    #[serde(skip)]
+    pub signature_outcomes: Vec<SignatureOutcome>,
 }
 
 fn mode_name<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +139,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         req,
         image: None,
         explanation: Vec::new(),
+        signature_outcomes: Vec::new(),
         signers: Vec::new(),
         openpgp_signers: Vec::new(),
         rekor: Vec::new(),
@@ -266,6 +271,7 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
         rekor: ev.rekor,
         reasons,
         explanation: ev.explanation,
+        signature_outcomes: ev.signature_outcomes,
     })
 }
 
@@ -312,6 +318,7 @@ struct Evaluation<'r, 'a> {
     req: &'r EvaluationRequest<'a>,
     image: Option<LoadedImage>,
     explanation: Vec<String>,
+    signature_outcomes: Vec<SignatureOutcome>,
     signers: Vec<KeyId>,
     openpgp_signers: Vec<String>,
     rekor: Vec<crate::rekor::RekorEntry>,
@@ -501,6 +508,8 @@ impl Evaluation<'_, '_> {
             })
             .collect();
         let mut signers: Vec<KeyId> = Vec::new();
+        self.signature_outcomes
+            .extend(judgements.iter().map(|j| j.outcome.clone()));
         for judgement in &judgements {
             self.line(format!(
                 "  signature {}: {}",

@@ -10,7 +10,7 @@
 //! | [`sigstore`] | the `\x00sigstore-json\n` signature wrapper: parse, write |
 //! | [`payload`] | the cosign simple-signing payload: strict parse, write |
 //! | [`dir`] | reading `manifest.json` and `signature-N` of a `dir:` image |
-//! | [`verify`] | the checks, in fail-closed order, and the [`Verdict`] |
+//! | [`verify`] | the checks of one signature, in fail-closed order ([`SignatureOutcome`]) |
 //! | [`sign`] | writing the next `signature-N`, or a layer of an OCI layout's `.sig` tag |
 //! | [`ocisig`] | cosign signature manifests (`sha256-<hex>.sig`) in OCI layouts |
 //! | [`gpg`] | OpenPGP keyrings and the verification of one simple-signing (GPG) signature blob, as gpgme judges it |
@@ -84,7 +84,4 @@ pub use rekor::{RekorEntry, RekorError, RekorKey};
 pub use seal::{SealFailure, SealOk};
 pub use sign::{sign_dir_image, sign_oci_image, SignError, SignedFile, SignedLayer};
 pub use sigstore::{SigstoreParseError, SigstoreSignature};
-pub use verify::{
-    judge_signature, sha256_of, verify_dir_image, IdentityRequirement, KeyFailure, RejectReason,
-    SignatureOutcome, SignatureReport, Verdict,
-};
+pub use verify::{sha256_of, IdentityRequirement, KeyFailure, SignatureOutcome};

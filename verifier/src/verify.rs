@@ -1,7 +1,9 @@
-//! Verifying the cosign signatures of a `dir:` image against trusted keys and an identity
-//! rule, with containers/image's `sigstoreSigned` semantics.
+//! The outcome of checking one cosign signature against trusted keys and an identity rule,
+//! with containers/image's `sigstoreSigned` semantics, and the payload steps every signature
+//! source shares ([`judge_vouched_payload`]).
 //!
-//! For each `signature-N`, fail closed, in this order:
+//! For each signature ([`crate::chain::judge`] applies these steps to every source), fail
+//! closed, in this order:
 //!
 //! | step | on failure the signature is |
 //! |---|---|
@@ -13,22 +15,16 @@
 //! | signed digest = sha256 of `manifest.json`'s exact bytes | [`SignatureOutcome::DigestMismatch`] |
 //! | the claimed identity is accepted by the rule | [`SignatureOutcome::IdentityMismatch`] |
 //!
-//! The image is accepted if at least one signature passes every step; the others are
-//! reported but do not reject. Otherwise the verdict says why: the manifest cannot be read,
-//! there is no sigstore signature at all, no signature is by a trusted key, or every
-//! trusted signature fails a payload check.
-
-use std::path::{Path, PathBuf};
+//! A `sigstoreSigned` requirement passes if enough signatures pass every step; the others are
+//! reported but do not reject ([`crate::evaluate`] says why otherwise).
 
 use cfsgate_image::ContentSha256;
-use cfsgate_keyring::{KeyId, PublicKey};
+use cfsgate_keyring::KeyId;
 use cfsgate_policy::{DockerReference, SignedIdentity, Timestamp};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::dir::DirImage;
 use crate::payload::SimpleSigningPayload;
-use crate::sigstore::{self, SigstoreSignature, SIMPLE_SIGNING_MIME_TYPE};
 
 /// Which identities the signatures may claim.
 #[derive(Debug, Clone)]
@@ -135,214 +131,9 @@ pub struct KeyFailure {
     pub reason: String,
 }
 
-/// One signature file's report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SignatureReport {
-    /// The signature file.
-    pub file: PathBuf,
-    /// What it established.
-    #[serde(flatten)]
-    pub outcome: SignatureOutcome,
-}
-
-/// Why an image was rejected.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RejectReason {
-    /// The image directory or its manifest could not be read.
-    ManifestUnreadable {
-        /// Why, as text.
-        error: String,
-    },
-    /// The signature files could not be read.
-    SignaturesUnreadable {
-        /// Why, as text.
-        error: String,
-    },
-    /// No sigstore signature at all (there may be GPG ones).
-    Unsigned,
-    /// Sigstore signatures exist, but none verifies with a trusted key.
-    NoTrustedSigner,
-    /// Some signature is by a trusted key, but each fails a payload check.
-    NoValidSignature,
-}
-
-impl std::fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ManifestUnreadable { error } => write!(f, "manifest unreadable: {error}"),
-            Self::SignaturesUnreadable { error } => write!(f, "signatures unreadable: {error}"),
-            Self::Unsigned => f.write_str("unsigned: no sigstore signature"),
-            Self::NoTrustedSigner => f.write_str("signed, but not by any trusted key"),
-            Self::NoValidSignature => f.write_str(
-                "signed by a trusted key, but no such signature matches this image and identity",
-            ),
-        }
-    }
-}
-
-/// The result of verifying an image.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "verdict", rename_all = "snake_case")]
-pub enum Verdict {
-    /// Enough signatures passed every check.
-    Accepted {
-        /// Keys of the accepted signatures (no repeats, in file order).
-        signers: Vec<KeyId>,
-        /// Identities the accepted signatures claim (no repeats, in file order).
-        identities: Vec<String>,
-        /// The manifest digest the signatures vouch for (`sha256:` + hex).
-        manifest_digest: String,
-        /// Each signature's report, in file order.
-        signatures: Vec<SignatureReport>,
-    },
-    /// The image is refused.
-    Rejected {
-        /// Why.
-        reason: RejectReason,
-        /// Each signature's report, in file order.
-        signatures: Vec<SignatureReport>,
-    },
-}
-
-impl Verdict {
-    /// Whether the verdict is [`Verdict::Accepted`].
-    pub fn is_accepted(&self) -> bool {
-        matches!(self, Verdict::Accepted { .. })
-    }
-
-    /// Every signature's report.
-    pub fn signatures(&self) -> &[SignatureReport] {
-        match self {
-            Verdict::Accepted { signatures, .. } | Verdict::Rejected { signatures, .. } => {
-                signatures
-            }
-        }
-    }
-}
-
 /// sha256 of exact bytes, as a typed digest.
 pub fn sha256_of(bytes: &[u8]) -> ContentSha256 {
     ContentSha256(Sha256::digest(bytes).into())
-}
-
-/// Verifies the `dir:` image at `dir`.
-pub fn verify_dir_image(dir: &Path, keys: &[PublicKey], identity: &IdentityRequirement) -> Verdict {
-    let rejected = |reason| Verdict::Rejected {
-        reason,
-        signatures: Vec::new(),
-    };
-    let image = match DirImage::open(dir) {
-        Ok(image) => image,
-        Err(e) => {
-            return rejected(RejectReason::ManifestUnreadable {
-                error: e.to_string(),
-            })
-        }
-    };
-    let manifest = match image.manifest_bytes() {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            return rejected(RejectReason::ManifestUnreadable {
-                error: e.to_string(),
-            })
-        }
-    };
-    let files = match image.signatures() {
-        Ok(files) => files,
-        Err(e) => {
-            return rejected(RejectReason::SignaturesUnreadable {
-                error: e.to_string(),
-            })
-        }
-    };
-    let manifest_digest = sha256_of(&manifest);
-    let signatures: Vec<SignatureReport> = files
-        .iter()
-        .map(|file| SignatureReport {
-            file: file.path.clone(),
-            outcome: judge_signature(
-                &file.bytes,
-                &file.path.display().to_string(),
-                &manifest_digest,
-                keys,
-                identity,
-            ),
-        })
-        .collect();
-    summarise(signatures, manifest_digest)
-}
-
-fn summarise(signatures: Vec<SignatureReport>, manifest_digest: ContentSha256) -> Verdict {
-    let mut signers = Vec::new();
-    let mut identities = Vec::new();
-    for report in &signatures {
-        if let SignatureOutcome::Accepted { key_id, identity } = &report.outcome {
-            if !signers.contains(key_id) {
-                signers.push(*key_id);
-            }
-            if !identities.contains(identity) {
-                identities.push(identity.clone());
-            }
-        }
-    }
-    if !signers.is_empty() {
-        return Verdict::Accepted {
-            signers,
-            identities,
-            manifest_digest: manifest_digest.to_string(),
-            signatures,
-        };
-    }
-    let outcomes = || signatures.iter().map(|r| &r.outcome);
-    let reason = if outcomes().all(|o| *o == SignatureOutcome::NotSigstore) {
-        RejectReason::Unsigned
-    } else if outcomes().any(|o| {
-        matches!(
-            o,
-            SignatureOutcome::BadPayload { .. }
-                | SignatureOutcome::DigestMismatch { .. }
-                | SignatureOutcome::IdentityMismatch { .. }
-                | SignatureOutcome::OutsideValidity { .. }
-                | SignatureOutcome::RekorRejected { .. }
-        )
-    }) {
-        RejectReason::NoValidSignature
-    } else {
-        RejectReason::NoTrustedSigner
-    };
-    Verdict::Rejected { reason, signatures }
-}
-
-/// Every check of one signature file, in the order of the module table.
-pub fn judge_signature(
-    bytes: &[u8],
-    source_name: &str,
-    manifest_digest: &ContentSha256,
-    keys: &[PublicKey],
-    identity: &IdentityRequirement,
-) -> SignatureOutcome {
-    if !sigstore::is_sigstore(bytes) {
-        return SignatureOutcome::NotSigstore;
-    }
-    let signature = match SigstoreSignature::parse(bytes, source_name) {
-        Ok(signature) => signature,
-        Err(e) => {
-            return SignatureOutcome::Malformed {
-                reason: e.to_string(),
-            }
-        }
-    };
-    if signature.mime_type != SIMPLE_SIGNING_MIME_TYPE {
-        return SignatureOutcome::NotSimpleSigning {
-            mime_type: signature.mime_type,
-        };
-    }
-    let key_id = match trusted_signer(&signature, keys) {
-        Ok(key_id) => key_id,
-        Err(per_key) => return SignatureOutcome::Untrusted { per_key },
-    };
-    judge_vouched_payload(key_id, &signature.payload, manifest_digest, identity)
 }
 
 /// The steps after a trusted key has verified the signature over `payload`: only now is the
@@ -380,24 +171,6 @@ pub(crate) fn judge_vouched_payload(
         key_id,
         identity: payload.docker_reference,
     }
-}
-
-/// The first trusted key whose verification of the exact payload bytes succeeds.
-fn trusted_signer(
-    signature: &SigstoreSignature,
-    keys: &[PublicKey],
-) -> Result<KeyId, Vec<KeyFailure>> {
-    let mut failures = Vec::with_capacity(keys.len());
-    for key in keys {
-        match key.verify(&signature.payload, &signature.signature) {
-            Ok(()) => return Ok(key.key_id()),
-            Err(e) => failures.push(KeyFailure {
-                key_id: key.key_id(),
-                reason: e.to_string(),
-            }),
-        }
-    }
-    Err(failures)
 }
 
 /// One signature's outcome in words.

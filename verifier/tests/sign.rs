@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cfsgate_keyring::{KeyType, PrivateKey, PublicKey};
-use cfsgate_policy::SignedIdentity;
-use cfsgate_verifier::{
-    sign_dir_image, sigstore::SigstoreSignature, verify_dir_image, RejectReason, SignatureOutcome,
-    Verdict,
+use cfsgate_verifier::{sign_dir_image, sigstore::SigstoreSignature, Decision, SignatureOutcome};
+use common::{
+    accepted_identities, evaluate_dir, fixture_image, only_reason, sigstore_requirement,
+    NO_TRUSTED_SIGNER, NO_VALID_SIGNATURE,
 };
-use common::{fixture_image, require};
 
 const IDENTITY: &str = "registry.example.com/team/app";
 
@@ -93,26 +92,40 @@ fn openssl(args: &[&std::ffi::OsStr]) -> bool {
     out.status.success()
 }
 
-fn verify(dir: &Path, key: &PublicKey) -> Verdict {
-    verify_dir_image(
+/// The image at `dir` as `cfsgate verify --reference IDENTITY:v1` judges it under a policy
+/// trusting `keys` (`matchRepository`).
+fn verify_with(dir: &Path, keys: &[PublicKey], reference: &str) -> Decision {
+    let key_dir = tempfile::tempdir().expect("tempdir");
+    let key_files: Vec<PathBuf> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let path = key_dir.path().join(format!("key-{i}.pub"));
+            std::fs::write(&path, key.to_pem()).expect("write key");
+            path
+        })
+        .collect();
+    evaluate_dir(
         dir,
-        std::slice::from_ref(key),
-        &require(SignedIdentity::MatchRepository, &format!("{IDENTITY}:v1")),
+        reference,
+        &sigstore_requirement(&key_files, "matchRepository"),
     )
+    .unwrap_or_else(|e| panic!("{} could not be evaluated: {e}", dir.display()))
 }
 
-fn only_outcome(verdict: &Verdict) -> &SignatureOutcome {
-    match verdict.signatures() {
-        [one] => &one.outcome,
+fn verify(dir: &Path, key: &PublicKey) -> Decision {
+    verify_with(dir, std::slice::from_ref(key), &format!("{IDENTITY}:v1"))
+}
+
+fn only_outcome(verdict: &Decision) -> &SignatureOutcome {
+    match &verdict.signature_outcomes[..] {
+        [one] => one,
         other => panic!("expected one signature, got {other:#?}"),
     }
 }
 
-fn rejection(verdict: &Verdict) -> &RejectReason {
-    match verdict {
-        Verdict::Rejected { reason, .. } => reason,
-        Verdict::Accepted { .. } => panic!("expected rejection: {verdict:#?}"),
-    }
+fn rejection(verdict: &Decision) -> &str {
+    only_reason(verdict)
 }
 
 #[test]
@@ -148,16 +161,9 @@ fn p256_signature_verifies_with_openssl_and_us() {
     ]));
 
     let verdict = verify(image.path(), &key.public_key());
-    let Verdict::Accepted {
-        signers,
-        identities,
-        ..
-    } = &verdict
-    else {
-        panic!("{verdict:#?}")
-    };
-    assert_eq!(signers, &vec![key.public_key().key_id()]);
-    assert_eq!(identities, &vec![IDENTITY.to_string()]);
+    assert!(verdict.admitted, "{verdict:#?}");
+    assert_eq!(verdict.signers, vec![key.public_key().key_id()]);
+    assert_eq!(accepted_identities(&verdict), vec![IDENTITY.to_string()]);
 }
 
 #[test]
@@ -185,7 +191,7 @@ fn ed25519_signature_verifies_with_openssl_and_us() {
     };
     assert!(pkeyutl(&payload));
     assert!(!pkeyutl(&image.path().join("manifest.json")));
-    assert!(verify(image.path(), &key.public_key()).is_accepted());
+    assert!(verify(image.path(), &key.public_key()).admitted);
 }
 
 #[test]
@@ -197,15 +203,9 @@ fn second_signature_goes_to_signature_2_and_both_verify() {
     let signed = sign_dir_image(image.path(), &second, IDENTITY).expect("sign 2");
     assert_eq!(signed.path, image.path().join("signature-2"));
     let keys = [first.public_key(), second.public_key()];
-    let verdict = verify_dir_image(
-        image.path(),
-        &keys,
-        &require(SignedIdentity::MatchRepository, IDENTITY),
-    );
-    let Verdict::Accepted { signers, .. } = &verdict else {
-        panic!("{verdict:#?}")
-    };
-    assert_eq!(signers, &vec![keys[0].key_id(), keys[1].key_id()]);
+    let verdict = verify_with(image.path(), &keys, IDENTITY);
+    assert!(verdict.admitted, "{verdict:#?}");
+    assert_eq!(verdict.signers, vec![keys[0].key_id(), keys[1].key_id()]);
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn tamper_payload_byte_flipped_is_untrusted() {
         w.payload[at + 9] ^= 0x01;
     });
     let verdict = verify(image.path(), &key.public_key());
-    assert_eq!(rejection(&verdict), &RejectReason::NoTrustedSigner);
+    assert_eq!(rejection(&verdict), NO_TRUSTED_SIGNER);
     let SignatureOutcome::Untrusted { per_key } = only_outcome(&verdict) else {
         panic!("{verdict:#?}")
     };
@@ -261,7 +261,7 @@ fn tamper_signature_byte_flipped_is_untrusted() {
     let key = PrivateKey::generate(KeyType::Ed25519);
     let image = signed_then_edited(&key, |w| w.signature[10] ^= 0x80);
     let verdict = verify(image.path(), &key.public_key());
-    assert_eq!(rejection(&verdict), &RejectReason::NoTrustedSigner);
+    assert_eq!(rejection(&verdict), NO_TRUSTED_SIGNER);
     assert!(
         matches!(only_outcome(&verdict), SignatureOutcome::Untrusted { per_key } if per_key.len() == 1)
     );
@@ -288,7 +288,7 @@ fn untrusted_key_is_untrusted() {
     sign_dir_image(image.path(), &key, IDENTITY).expect("sign");
     let stranger = PrivateKey::generate(KeyType::P256).public_key();
     let verdict = verify(image.path(), &stranger);
-    assert_eq!(rejection(&verdict), &RejectReason::NoTrustedSigner);
+    assert_eq!(rejection(&verdict), NO_TRUSTED_SIGNER);
     let SignatureOutcome::Untrusted { per_key } = only_outcome(&verdict) else {
         panic!("{verdict:#?}")
     };
@@ -304,7 +304,10 @@ fn tamper_manifest_edited_is_a_digest_mismatch() {
     edited.push(b'\n');
     std::fs::write(image.path().join("manifest.json"), &edited).expect("edit");
     let verdict = verify(image.path(), &key.public_key());
-    assert_eq!(rejection(&verdict), &RejectReason::NoValidSignature);
+    assert!(
+        rejection(&verdict).starts_with(NO_VALID_SIGNATURE),
+        "{verdict:#?}"
+    );
     let SignatureOutcome::DigestMismatch { signed, actual, .. } = only_outcome(&verdict) else {
         panic!("{verdict:#?}")
     };
@@ -322,7 +325,10 @@ fn replayed_signature_of_another_image_is_a_digest_mismatch() {
     let target = image_with_manifest(MANIFEST);
     std::fs::copy(&signed.path, target.path().join("signature-1")).expect("replay");
     let verdict = verify(target.path(), &key.public_key());
-    assert_eq!(rejection(&verdict), &RejectReason::NoValidSignature);
+    assert!(
+        rejection(&verdict).starts_with(NO_VALID_SIGNATURE),
+        "{verdict:#?}"
+    );
     let SignatureOutcome::DigestMismatch { signed, .. } = only_outcome(&verdict) else {
         panic!("{verdict:#?}")
     };
@@ -354,7 +360,10 @@ fn unknown_critical_field_is_a_bad_payload() {
     );
     let image = image_with_signed_payload(&key, payload.as_bytes());
     let verdict = verify(image.path(), &key.public_key());
-    assert_eq!(rejection(&verdict), &RejectReason::NoValidSignature);
+    assert!(
+        rejection(&verdict).starts_with(NO_VALID_SIGNATURE),
+        "{verdict:#?}"
+    );
     let SignatureOutcome::BadPayload { reason, .. } = only_outcome(&verdict) else {
         panic!("{verdict:#?}")
     };
@@ -370,7 +379,7 @@ fn the_same_payload_without_the_unknown_field_is_accepted() {
         manifest_digest()
     );
     let image = image_with_signed_payload(&key, payload.as_bytes());
-    assert!(verify(image.path(), &key.public_key()).is_accepted());
+    assert!(verify(image.path(), &key.public_key()).admitted);
 }
 
 #[test]
@@ -467,7 +476,7 @@ fn malformed_wrappers_are_named_and_rejected() {
         let path = image.path().join("signature-1");
         std::fs::write(&path, bytes).expect("write");
         let verdict = verify(image.path(), &key.public_key());
-        assert_eq!(rejection(&verdict), &RejectReason::NoTrustedSigner);
+        assert_eq!(rejection(&verdict), NO_TRUSTED_SIGNER);
         let SignatureOutcome::Malformed { reason } = only_outcome(&verdict) else {
             panic!("{verdict:#?}")
         };

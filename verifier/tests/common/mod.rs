@@ -139,3 +139,72 @@ pub fn key_pair(
     std::fs::write(&public, key.public_key().to_pem()).expect("write pub");
     (key, public)
 }
+
+/// The reason `evaluate` gives for a `sigstoreSigned` requirement no trusted key signed for.
+pub const NO_TRUSTED_SIGNER: &str = "sigstoreSigned: signed, but not by any trusted key";
+/// The start of the reason when a trusted key signed, but not this image or identity.
+pub const NO_VALID_SIGNATURE: &str =
+    "sigstoreSigned: signed by a trusted key, but no such signature matches this image and identity";
+/// The reason when the image carries no sigstore signature.
+pub const UNSIGNED: &str = "sigstoreSigned: unsigned: no sigstore signature";
+
+/// A `sigstoreSigned` requirement list: a signature by one of the keys in `key_files` with the
+/// `signedIdentity` type `identity_type`.
+pub fn sigstore_requirement(key_files: &[PathBuf], identity_type: &str) -> String {
+    let paths: Vec<String> = key_files
+        .iter()
+        .map(|p| serde_json::to_string(&p.display().to_string()).expect("json"))
+        .collect();
+    format!(
+        r#"[{{"type": "sigstoreSigned", "keyPaths": [{}], "signedIdentity": {{"type": "{identity_type}"}}}}]"#,
+        paths.join(", ")
+    )
+}
+
+/// The `dir:` image at `dir` evaluated as `reference` under a `docker` default scope of
+/// `requirements`, as `cfsgate verify --reference` does; checks the decision is of that scope
+/// and in enforce mode.
+pub fn evaluate_dir(
+    dir: &Path,
+    reference: &str,
+    requirements: &str,
+) -> Result<cfsgate_verifier::Decision, cfsgate_verifier::EvalError> {
+    let work = tempfile::tempdir().expect("tempdir");
+    let policy = docker_default_policy(work.path(), requirements);
+    let decision = evaluate(
+        &format!("dir:{}", dir.display()),
+        Some(reference),
+        &policy,
+        None,
+    )?;
+    assert_eq!(decision.transport, "docker", "{decision:#?}");
+    assert_eq!(
+        decision.would_reject, !decision.admitted,
+        "enforce mode: {decision:#?}"
+    );
+    Ok(decision)
+}
+
+/// The one reason a rejected decision gives.
+pub fn only_reason(decision: &cfsgate_verifier::Decision) -> &str {
+    assert!(
+        !decision.admitted,
+        "expected a rejection, got {decision:#?}"
+    );
+    match &decision.reasons[..] {
+        [one] => one,
+        other => panic!("expected one reason, got {other:#?}"),
+    }
+}
+
+/// The identities the accepted signatures of a decision claimed.
+pub fn accepted_identities(decision: &cfsgate_verifier::Decision) -> Vec<String> {
+    decision
+        .signature_outcomes
+        .iter()
+        .filter_map(|o| match o {
+            cfsgate_verifier::SignatureOutcome::Accepted { identity, .. } => Some(identity.clone()),
+            _ => None,
+        })
+        .collect()
+}
