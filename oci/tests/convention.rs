@@ -24,7 +24,7 @@ use composefs::generic_tree::OciTransformOptions;
 
 /// The umoci fixture plus a layer that leaves stubs in /run (as `RUN --mount` does).
 fn image_with_run(work: &std::path::Path) -> std::path::PathBuf {
-    let layout = umoci_image(work, 1, false);
+    let layout = umoci_image(work, 1);
     let tar = TarMaker::default()
         .dir(b"run")
         .dir(b"run/secrets")

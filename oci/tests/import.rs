@@ -84,7 +84,7 @@ fn umoci_image_imports_once_and_mounts_like_umoci_unpack() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 3, false);
+    let layout = umoci_image(work.path(), 3);
     let reference = format!("oci:{}:test", layout.display());
     let repo = Repository::create_or_open(work.path().join("repo")).unwrap();
 
@@ -182,7 +182,7 @@ fn failed_import_leaves_nothing_and_dir_signatures_are_kept() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 1, false);
+    let layout = umoci_image(work.path(), 1);
     let reference = format!("oci:{}:test", layout.display());
     let dir_image = work.path().join("dirimage");
     run(Command::new("skopeo")

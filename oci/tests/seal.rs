@@ -32,7 +32,7 @@ fn sealed_umoci_image_carries_the_label_and_tools_accept_it() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 2, false);
+    let layout = umoci_image(work.path(), 2);
     let src = format!("oci:{}:test", layout.display());
     let computed = compute_id(&resolve(&src).unwrap()).unwrap();
 
@@ -158,7 +158,7 @@ fn layer_annotations_hold_each_layer_alone() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 1, false);
+    let layout = umoci_image(work.path(), 1);
     let src = format!("oci:{}:test", layout.display());
     let dest = work.path().join("sealed");
     let report = seal(
@@ -238,7 +238,7 @@ fn an_edited_label_is_a_seal_failure() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 1, false);
+    let layout = umoci_image(work.path(), 1);
     let src = format!("oci:{}:test", layout.display());
     let report = seal(&src, &layout, "sealed", SealOptions::default()).unwrap();
 
@@ -295,7 +295,7 @@ fn bad_destinations_and_tags_write_nothing() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 1, false);
+    let layout = umoci_image(work.path(), 1);
     let src = format!("oci:{}:test", layout.display());
     let index_before = fs::read(layout.join("index.json")).unwrap();
     for tag in ["", "a/b", "a:b", ".hidden"] {

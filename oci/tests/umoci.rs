@@ -32,7 +32,7 @@ fn umoci_layers_merge_like_umoci_unpack() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 50, false);
+    let layout = umoci_image(work.path(), 50);
     let tree = check_against_umoci(work.path(), &layout);
 
     // Spot checks of what the layers did (the comparison above covers the rest).
@@ -112,19 +112,6 @@ fn umoci_layers_merge_like_umoci_unpack() {
         .iter()
         .all(|l| l.media_type.ends_with("+zstd")));
     assert_eq!(build_tree(&zimage, &NullSink).unwrap(), tree, "zstd layers");
-}
-
-#[test]
-#[ignore = "writes and hashes a 1 GiB file (slow)"]
-fn one_gib_sparse_file() {
-    if !have_root("one_gib_sparse_file") {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let layout = umoci_image(work.path(), 1, true);
-    let tree = check_against_umoci(work.path(), &layout);
-    let big = tree.inode(tree.lookup_path(b"/data/sparse-1g").unwrap());
-    assert_eq!(big.size(), 1 << 30);
 }
 
 /// Two single-layer images with different content, under tags `amd` and `arm`.

@@ -4,9 +4,13 @@
 // Test code: a failed unwrap is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cert_lab.rs"]
+mod cert_lab;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cert_lab::{run, CertLab, Issued};
 use cfsgate_keyring::KeyAlgorithm;
 use cfsgate_policy::Timestamp;
 use cfsgate_verifier::cert::{verify_chain, CertError, Certificate, MAX_PEM_CERTIFICATES};
@@ -21,134 +25,8 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A directory of keys and certificates made by `openssl`.
-struct Pki {
-    dir: tempfile::TempDir,
-    serial: usize,
-}
-
-/// A certificate and its private key.
-struct Issued {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Issued {
-    fn parsed(&self) -> Certificate {
-        let mut certs = Certificate::parse_pem_bundle(&std::fs::read(&self.cert).unwrap()).unwrap();
-        assert_eq!(certs.len(), 1);
-        certs.remove(0)
-    }
-}
-
 const CA: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
 const LEAF: &str = "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=email:dev@example.com\n";
-
-impl Pki {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            serial: 0,
-        }
-    }
-
-    fn path(&mut self, what: &str) -> PathBuf {
-        self.serial += 1;
-        self.dir.path().join(format!("{}-{what}", self.serial))
-    }
-
-    /// A private key: `ec256`, `ec384`, `rsa`, `ed25519`.
-    fn key(&mut self, alg: &str) -> PathBuf {
-        let key = self.path("key.pem");
-        let mut cmd = Command::new("openssl");
-        cmd.arg("genpkey");
-        match alg {
-            "ec256" => cmd.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-            "ec384" => cmd.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]),
-            "rsa" => cmd.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
-            "ed25519" => cmd.args(["-algorithm", "ed25519"]),
-            other => panic!("key type {other}"),
-        };
-        run(cmd.arg("-out").arg(&key));
-        key
-    }
-
-    fn config(&mut self, extensions: &str) -> PathBuf {
-        let config = self.path("ext.cnf");
-        std::fs::write(
-            &config,
-            format!("[req]\ndistinguished_name=dn\n[dn]\n[v3]\n{extensions}"),
-        )
-        .unwrap();
-        config
-    }
-
-    /// A self-signed certificate valid for `days` from now.
-    fn root(&mut self, cn: &str, alg: &str, extensions: &str) -> Issued {
-        let key = self.key(alg);
-        let config = self.config(extensions);
-        let cert = self.path("root.pem");
-        run(Command::new("openssl")
-            .args(["req", "-x509", "-new", "-days", "30", "-subj"])
-            .arg(format!("/CN={cn}"))
-            .arg("-key")
-            .arg(&key)
-            .arg("-config")
-            .arg(&config)
-            .args(["-extensions", "v3", "-out"])
-            .arg(&cert));
-        Issued { cert, key }
-    }
-
-    /// A certificate for `cn` signed by `issuer`, valid for `days` from now; `sign_args` are
-    /// extra `openssl x509` options (`-sha512`, `-sigopt …`).
-    fn issue(
-        &mut self,
-        issuer: &Issued,
-        cn: &str,
-        alg: &str,
-        extensions: &str,
-        days: u32,
-        sign_args: &[&str],
-    ) -> Issued {
-        let key = self.key(alg);
-        let csr = self.path("req.csr");
-        run(Command::new("openssl")
-            .args(["req", "-new", "-subj"])
-            .arg(format!("/CN={cn}"))
-            .arg("-key")
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr));
-        let config = self.config(extensions);
-        let cert = self.path("cert.pem");
-        let serial = format!("{}", 1000 + self.serial);
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(&issuer.cert)
-            .arg("-CAkey")
-            .arg(&issuer.key)
-            .args(["-set_serial", &serial, "-days", &days.to_string()])
-            .arg("-extfile")
-            .arg(&config)
-            .args(["-extensions", "v3"])
-            .args(sign_args)
-            .arg("-out")
-            .arg(&cert));
-        Issued { cert, key }
-    }
-}
 
 fn now() -> Timestamp {
     Timestamp::now()
@@ -160,7 +38,7 @@ fn subjects(chain: &[Certificate]) -> Vec<String> {
 
 #[test]
 fn a_three_certificate_chain_verifies_and_its_fields_read() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec384", CA);
     let inter = pki.issue(&root, "Intermediate", "ec256", CA, 20, &["-sha384"]);
     let leaf = pki.issue(&inter, "Leaf", "ec256", LEAF, 1, &[]);
@@ -184,7 +62,7 @@ fn a_three_certificate_chain_verifies_and_its_fields_read() {
 
 #[test]
 fn every_signature_algorithm_sigstore_and_pki_use_verifies() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let cases: &[(&str, &str, &[&str])] = &[
         ("rsa", "ec256", &["-sha256"]),
         ("rsa", "ec256", &["-sha384"]),
@@ -254,7 +132,7 @@ fn every_signature_algorithm_sigstore_and_pki_use_verifies() {
 
 #[test]
 fn attack_a_certificate_from_another_ca_is_refused() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let trusted = pki.root("Root", "ec256", CA);
     // Another CA with the same name: the name matches, the signature does not.
     let impostor = pki.root("Root", "ec256", CA);
@@ -292,7 +170,7 @@ fn attack_a_certificate_from_another_ca_is_refused() {
 
 #[test]
 fn attack_an_expired_certificate_is_refused_at_the_time_judged() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let inter = pki.issue(&root, "Intermediate", "ec256", CA, 10, &[]);
     let leaf = pki.issue(&inter, "Leaf", "ec256", LEAF, 1, &[]);
@@ -317,7 +195,7 @@ fn attack_an_expired_certificate_is_refused_at_the_time_judged() {
     assert!(matches!(error, CertError::NotValidAt { .. }), "{error}");
     // An intermediate that expired while the leaf was still valid names the intermediate.
     let short = {
-        let mut pki = Pki::new();
+        let mut pki = CertLab::new();
         let root = pki.root("Root", "ec256", CA);
         let inter = pki.issue(&root, "Short", "ec256", CA, 1, &[]);
         let leaf = pki.issue(&inter, "Leaf", "ec256", LEAF, 5, &[]);
@@ -332,7 +210,7 @@ fn attack_an_expired_certificate_is_refused_at_the_time_judged() {
 
 #[test]
 fn attack_an_intermediate_that_is_not_a_ca_cannot_issue() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     for extensions in [
         "basicConstraints=critical,CA:FALSE\n",
@@ -392,7 +270,7 @@ fn attack_an_intermediate_that_is_not_a_ca_cannot_issue() {
 
 #[test]
 fn extended_key_usage_must_allow_code_signing_as_go_judges() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let server = pki.issue(
         &root,
@@ -445,7 +323,7 @@ fn extended_key_usage_must_allow_code_signing_as_go_judges() {
 
 #[test]
 fn critical_extensions_are_handled_as_go_handles_them() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let unknown = pki.issue(
         &root,
@@ -515,7 +393,7 @@ fn critical_extensions_are_handled_as_go_handles_them() {
 
 #[test]
 fn a_root_given_as_the_leaf_is_its_own_chain() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let chain = verify_chain(&root.parsed(), &[], &[root.parsed()], now()).unwrap();
     assert_eq!(chain.len(), 1);
@@ -523,10 +401,10 @@ fn a_root_given_as_the_leaf_is_its_own_chain() {
 
 #[test]
 fn fulcio_issuer_extensions_are_read_as_cosign_reads_them() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let hex_url = hex::encode("https://issuer.example");
-    let issuer_of = |pki: &mut Pki, extensions: String| {
+    let issuer_of = |pki: &mut CertLab, extensions: String| {
         pki.issue(&root, "Leaf", "ec256", &extensions, 1, &[])
             .parsed()
             .fulcio_oidc_issuer()
@@ -565,7 +443,7 @@ fn fulcio_issuer_extensions_are_read_as_cosign_reads_them() {
 
 #[test]
 fn hostnames_match_as_go_verify_hostname() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let cert = pki
         .issue(
@@ -606,7 +484,7 @@ fn hostnames_match_as_go_verify_hostname() {
 
 #[test]
 fn pem_texts_are_read_as_sigstore_and_go_read_them() {
-    let mut pki = Pki::new();
+    let mut pki = CertLab::new();
     let root = pki.root("Root", "ec256", CA);
     let pem = std::fs::read_to_string(&root.cert).unwrap();
     let two = format!("leading text is skipped\n{pem}{pem}\n\n");

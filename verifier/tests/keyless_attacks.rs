@@ -7,19 +7,25 @@
 // Test code: a failed unwrap is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cert_lab.rs"]
+mod cert_lab;
 mod common;
+#[path = "support/rekor_set.rs"]
+mod rekor_set;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use cert_lab::{CertLab, Issued};
 use cfsgate_verifier::cert::Certificate;
 use cfsgate_verifier::sigstore::{
     SigstoreSignature, BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION,
 };
 use cfsgate_verifier::{sha256_of, Decision, SimpleSigningPayload};
 use common::{docker_default_policy, evaluate};
+use rekor_set::{hashedrekord_body, set_bundle};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -28,164 +34,18 @@ const EMAIL: &str = "builder@example.com";
 const ISSUER: &str = "https://issuer.example";
 const CA: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n";
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn json_path(path: &Path) -> String {
     serde_json::to_string(&path.display().to_string()).unwrap()
 }
 
-struct Lab {
-    dir: tempfile::TempDir,
-    n: usize,
-}
-
-#[derive(Clone)]
-struct Issued {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Issued {
-    fn pem(&self) -> String {
-        std::fs::read_to_string(&self.cert).unwrap()
-    }
-    fn parsed(&self) -> Certificate {
-        Certificate::parse_pem_bundle(self.pem().as_bytes())
-            .unwrap()
-            .remove(0)
-    }
-}
-
-impl Lab {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            n: 0,
-        }
-    }
-
-    fn path(&mut self, what: &str) -> PathBuf {
-        self.n += 1;
-        self.dir.path().join(format!("{}-{what}", self.n))
-    }
-
-    fn key(&mut self) -> PathBuf {
-        let key = self.path("key.pem");
-        run(Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ])
-            .arg(&key));
-        key
-    }
-
-    fn config(&mut self, extensions: &str) -> PathBuf {
-        let config = self.path("ext.cnf");
-        std::fs::write(
-            &config,
-            format!("[req]\ndistinguished_name=dn\n[dn]\n[v3]\n{extensions}"),
-        )
-        .unwrap();
-        config
-    }
-
-    fn root(&mut self, cn: &str) -> Issued {
-        let key = self.key();
-        let config = self.config(CA);
-        let cert = self.path("root.pem");
-        run(Command::new("openssl")
-            .args(["req", "-x509", "-new", "-days", "30", "-subj"])
-            .arg(format!("/O=lab/CN={cn}"))
-            .arg("-key")
-            .arg(&key)
-            .arg("-config")
-            .arg(&config)
-            .args(["-extensions", "v3", "-out"])
-            .arg(&cert));
-        Issued { cert, key }
-    }
-
-    fn issue(&mut self, issuer: &Issued, cn: &str, extensions: &str, days: u32) -> Issued {
-        let key = self.key();
-        let csr = self.path("req.csr");
-        run(Command::new("openssl")
-            .args(["req", "-new", "-subj"])
-            .arg(format!("/O=lab/CN={cn}"))
-            .arg("-key")
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr));
-        let config = self.config(extensions);
-        let cert = self.path("cert.pem");
-        let serial = (1000 + self.n).to_string();
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(&issuer.cert)
-            .arg("-CAkey")
-            .arg(&issuer.key)
-            .args([
-                "-set_serial",
-                &serial,
-                "-days",
-                &days.to_string(),
-                "-extfile",
-            ])
-            .arg(&config)
-            .args(["-extensions", "v3", "-out"])
-            .arg(&cert));
-        Issued { cert, key }
-    }
-
-    /// A Fulcio-style leaf: e-mail SAN (critical, as Fulcio writes it), code signing, the
-    /// OIDC issuer in both extensions.
-    fn leaf(&mut self, issuer: &Issued, email: &str, oidc_issuer: &str) -> Issued {
-        let extensions = format!(
-            "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,email:{email}\n1.3.6.1.4.1.57264.1.1=DER:{}\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:{oidc_issuer}\n",
-            hex::encode(oidc_issuer)
-        );
-        self.issue(issuer, "leaf", &extensions, 1)
-    }
-
-    fn sign(&mut self, key: &Path, message: &[u8]) -> Vec<u8> {
-        let input = self.path("message");
-        std::fs::write(&input, message).unwrap();
-        run(Command::new("openssl")
-            .args(["dgst", "-sha256", "-sign"])
-            .arg(key)
-            .arg(&input))
-    }
-
-    fn spki_sha256(&mut self, key: &Path) -> String {
-        let der = run(Command::new("openssl")
-            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
-            .arg(key));
-        hex::encode(Sha256::digest(der))
-    }
-
-    fn public_pem(&mut self, key: &Path) -> PathBuf {
-        let out = self.path("pub.pem");
-        run(Command::new("openssl")
-            .args(["pkey", "-pubout", "-in"])
-            .arg(key)
-            .arg("-out")
-            .arg(&out));
-        out
-    }
+/// A Fulcio-style leaf: e-mail SAN (critical, as Fulcio writes it), code signing, the OIDC
+/// issuer in both extensions.
+fn fulcio_leaf(lab: &mut CertLab, issuer: &Issued, email: &str, oidc_issuer: &str) -> Issued {
+    let extensions = format!(
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,email:{email}\n1.3.6.1.4.1.57264.1.1=DER:{}\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:{oidc_issuer}\n",
+        hex::encode(oidc_issuer)
+    );
+    lab.issue(issuer, "leaf", "ec256", &extensions, 1, &[])
 }
 
 /// A keyless-signed image and the parts of its signature.
@@ -196,7 +56,7 @@ struct Signed {
 }
 
 /// Signs a fresh image's manifest as `NAME` with `leaf`'s key.
-fn sign_image(lab: &mut Lab, leaf: &Issued) -> Signed {
+fn sign_image(lab: &mut CertLab, leaf: &Issued) -> Signed {
     let image = tempfile::tempdir().unwrap();
     let manifest = br#"{"schemaVersion":2,"note":"keyless test image"}"#;
     std::fs::write(image.path().join("manifest.json"), manifest).unwrap();
@@ -211,30 +71,18 @@ fn sign_image(lab: &mut Lab, leaf: &Issued) -> Signed {
 
 /// A SET by `rekor_key` over the entry logging (`logged_payload`, `signature`, `cert_pem`).
 fn set(
-    lab: &mut Lab,
+    lab: &mut CertLab,
     rekor_key: &Path,
     logged_payload: &[u8],
     signature: &[u8],
     cert_pem: &str,
     integrated_time: i64,
 ) -> String {
-    let body = json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(logged_payload))}},
-            "signature": {"content": B64.encode(signature), "publicKey": {"content": B64.encode(cert_pem)}},
-        },
-    });
-    let body = B64.encode(body.to_string());
+    let body = hashedrekord_body(logged_payload, signature, cert_pem.as_bytes());
     let log_id = lab.spki_sha256(rekor_key);
-    let canonical = format!(
-        r#"{{"body":"{body}","integratedTime":{integrated_time},"logID":"{log_id}","logIndex":7}}"#
-    );
-    let set = lab.sign(rekor_key, canonical.as_bytes());
-    json!({
-        "SignedEntryTimestamp": B64.encode(set),
-        "Payload": {"body": body, "integratedTime": integrated_time, "logIndex": 7, "logID": log_id},
+    let integrated_time = u64::try_from(integrated_time).expect("a time after 1970");
+    set_bundle(&body, integrated_time, 7, &log_id, |canonical| {
+        lab.sign(rekor_key, canonical)
     })
     .to_string()
 }
@@ -287,7 +135,7 @@ fn assert_rejected_because(d: &Decision, needle: &str) {
 
 /// The trusted Fulcio-like CA, its Rekor key, and a legitimately issued leaf.
 struct World {
-    lab: Lab,
+    lab: CertLab,
     root: Issued,
     intermediate: Issued,
     rekor_key: PathBuf,
@@ -296,10 +144,10 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let mut lab = Lab::new();
-        let root = lab.root("fulcio");
-        let intermediate = lab.issue(&root, "fulcio-intermediate", CA, 20);
-        let rekor_key = lab.key();
+        let mut lab = CertLab::with_subject_prefix("/O=lab");
+        let root = lab.root("fulcio", "ec256", CA);
+        let intermediate = lab.issue(&root, "fulcio-intermediate", "ec256", CA, 20, &[]);
+        let rekor_key = lab.key("ec256");
         let rekor_pub = lab.public_pem(&rekor_key);
         Self {
             lab,
@@ -342,7 +190,7 @@ fn during(leaf: &Issued) -> i64 {
 fn a_keyless_signature_made_here_is_accepted() {
     let mut w = World::new();
     let intermediate = w.intermediate.clone();
-    let leaf = w.lab.leaf(&intermediate, EMAIL, ISSUER);
+    let leaf = fulcio_leaf(&mut w.lab, &intermediate, EMAIL, ISSUER);
     let chain = w.chain();
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     let d = w.decide(&signed);
@@ -355,9 +203,11 @@ fn attack_a_certificate_from_another_ca_is_refused() {
     let mut w = World::new();
     // The attacker's own CA, named like the trusted intermediate, issues a leaf naming the
     // victim's e-mail and issuer; Rekor logs it like anything else.
-    let rogue_root = w.lab.root("fulcio");
-    let rogue = w.lab.issue(&rogue_root, "fulcio-intermediate", CA, 20);
-    let leaf = w.lab.leaf(&rogue, EMAIL, ISSUER);
+    let rogue_root = w.lab.root("fulcio", "ec256", CA);
+    let rogue = w
+        .lab
+        .issue(&rogue_root, "fulcio-intermediate", "ec256", CA, 20, &[]);
+    let leaf = fulcio_leaf(&mut w.lab, &rogue, EMAIL, ISSUER);
     let chain = format!("{}{}", rogue.pem(), rogue_root.pem());
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     let d = w.decide(&signed);
@@ -372,7 +222,7 @@ fn attack_an_expired_certificate_at_the_set_time_is_refused() {
     let mut w = World::new();
     let intermediate = w.intermediate.clone();
     // The leaf's key leaked after the certificate expired; its new signature is logged then.
-    let leaf = w.lab.leaf(&intermediate, EMAIL, ISSUER);
+    let leaf = fulcio_leaf(&mut w.lab, &intermediate, EMAIL, ISSUER);
     let chain = w.chain();
     let after = leaf.parsed().not_after().0 + 1;
     let signed = w.signed_and_logged(&leaf, &chain, after);
@@ -392,7 +242,7 @@ fn attack_an_expired_certificate_at_the_set_time_is_refused() {
 fn attack_a_set_over_another_body_is_refused() {
     let mut w = World::new();
     let intermediate = w.intermediate.clone();
-    let leaf = w.lab.leaf(&intermediate, EMAIL, ISSUER);
+    let leaf = fulcio_leaf(&mut w.lab, &intermediate, EMAIL, ISSUER);
     let signed = sign_image(&mut w.lab, &leaf);
     // A genuine SET over an entry for another payload (same signature bytes and certificate).
     let rekor_key = w.rekor_key.clone();
@@ -410,7 +260,7 @@ fn attack_a_set_over_another_body_is_refused() {
         "Rekor SET not accepted: the Rekor entry logs payload",
     );
     // A SET by a key that is not the policy's Rekor key.
-    let rogue_rekor = w.lab.key();
+    let rogue_rekor = w.lab.key("ec256");
     let bundle = set(
         &mut w.lab,
         &rogue_rekor,
@@ -431,8 +281,8 @@ fn attack_an_intermediate_that_is_not_a_ca_is_refused() {
     let mut w = World::new();
     let intermediate = w.intermediate.clone();
     // A leaf the trusted CA issued (code signing, not a CA) is used to issue another leaf.
-    let issued = w.lab.leaf(&intermediate, "someone@example.com", ISSUER);
-    let leaf = w.lab.leaf(&issued, EMAIL, ISSUER);
+    let issued = fulcio_leaf(&mut w.lab, &intermediate, "someone@example.com", ISSUER);
+    let leaf = fulcio_leaf(&mut w.lab, &issued, EMAIL, ISSUER);
     let chain = format!("{}{}{}", issued.pem(), w.intermediate.pem(), w.root.pem());
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     assert_rejected_because(&w.decide(&signed), "is not a CA (basicConstraints)");
@@ -448,7 +298,7 @@ fn another_issuer_or_email_in_a_genuine_chain_is_refused() {
         .leaf(&intermediate, EMAIL, "https://other-issuer.example");
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     assert_rejected_because(&w.decide(&signed), "unexpected Fulcio OIDC issuer");
-    let leaf = w.lab.leaf(&intermediate, "mallory@example.com", ISSUER);
+    let leaf = fulcio_leaf(&mut w.lab, &intermediate, "mallory@example.com", ISSUER);
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     assert_rejected_because(&w.decide(&signed), "required email");
 }

@@ -11,6 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "support/rekor_set.rs"]
+mod rekor_set;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +26,7 @@ use cfsgate_verifier::{sign_dir_image, Decision};
 use common::{
     docker_default_policy, evaluate, fixture_image, fixture_key_json, fixtures, key_pair,
 };
+use rekor_set::{hashedrekord_body, set_bundle};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -284,51 +287,22 @@ impl Fixture {
     fn entry(&self) -> Entry {
         let public_pem = std::fs::read(&self.signer_pub).unwrap();
         Entry {
-            body: json!({
-                "apiVersion": "0.0.1",
-                "kind": "hashedrekord",
-                "spec": {
-                    "data": {"hash": {
-                        "algorithm": "sha256",
-                        "value": hex::encode(Sha256::digest(&self.payload)),
-                    }},
-                    "signature": {
-                        "content": B64.encode(&self.signature),
-                        "publicKey": {"content": B64.encode(public_pem)},
-                    },
-                },
-            }),
+            body: hashedrekord_body(&self.payload, &self.signature, &public_pem),
             integrated_time: 1_700_000_000,
             log_index: 4242,
             log_id: openssl_spki_sha256(&self.rekor.public),
         }
     }
 
-    /// The bundle's `Payload` object for `entry`.
-    fn payload_json(entry: &Entry) -> Value {
-        json!({
-            "body": B64.encode(entry.body.to_string()),
-            "integratedTime": entry.integrated_time,
-            "logIndex": entry.log_index,
-            "logID": entry.log_id,
-        })
-    }
-
     /// A bundle for `entry` whose SET the Rekor key signed over the canonical payload.
     fn bundle(&self, entry: &Entry) -> Value {
-        let payload = Self::payload_json(entry);
-        // RFC 8785 by hand: keys in order, no whitespace; the strings are base64 and hex,
-        // which JSON writes without escapes.
-        let canonical = format!(
-            r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-            B64.encode(entry.body.to_string()),
+        set_bundle(
+            &entry.body,
             entry.integrated_time,
-            entry.log_id,
-            entry.log_index
-        );
-        let canonical = canonical.as_bytes();
-        let set = openssl_sign(&self.rekor.private, canonical, self.work.path());
-        json!({"SignedEntryTimestamp": B64.encode(set), "Payload": payload})
+            entry.log_index,
+            &entry.log_id,
+            |canonical| openssl_sign(&self.rekor.private, canonical, self.work.path()),
+        )
     }
 
     /// Replaces signature-1's bundle annotation with `bundle` (JSON text).

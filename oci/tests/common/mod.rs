@@ -45,16 +45,13 @@ pub fn fixture_script() -> PathBuf {
 }
 
 /// The multi-layer umoci image (tag `test`) in `work/layout`.
-pub fn umoci_image(work: &Path, big_mib: u32, sparse_gib: bool) -> PathBuf {
+pub fn umoci_image(work: &Path, big_mib: u32) -> PathBuf {
     let layout = work.join("layout");
     let mut cmd = Command::new("sh");
     cmd.arg(fixture_script())
         .arg(&layout)
         .arg(work)
         .arg(big_mib.to_string());
-    if sparse_gib {
-        cmd.env("SPARSE_GIB", "1");
-    }
     run(&mut cmd);
     layout
 }
