@@ -6,10 +6,10 @@
 
 mod common;
 
-use cfsgate_policy::SignedIdentity;
-use cfsgate_verifier::{Decision, EvalError, SignatureOutcome};
 use std::path::PathBuf;
 
+use cfsgate_policy::SignedIdentity;
+use cfsgate_verifier::{Decision, EvalError, SignatureOutcome};
 use common::{
     accepted_identities, evaluate_dir, fixture_image, fixtures, key, only_reason,
     sigstore_requirement, NO_TRUSTED_SIGNER, NO_VALID_SIGNATURE, UNSIGNED,
@@ -33,7 +33,10 @@ fn evaluated(
     rule: SignedIdentity,
     reference: &str,
 ) -> Result<Decision, EvalError> {
-    let key_files: Vec<PathBuf> = keys.iter().map(|k| fixtures().join(k)).collect();
+    let key_files: Vec<PathBuf> = keys
+        .iter()
+        .map(|k| fixtures().join(k).canonicalize().expect("fixture key"))
+        .collect();
     let dir = fixture_image(image);
     evaluate_dir(
         dir.path(),
