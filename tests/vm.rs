@@ -17,8 +17,9 @@ use std::process::Command;
 /// The guest script whose `result NAME PASS|FAIL …` calls define the checks.
 const GUEST_SCRIPT: &str = "tests/vm/guest-init.sh";
 
-/// The check names `script` reports: every `result NAME` call, with a name built from a
-/// `for f in A B; do` loop variable (`"${f%.txt}_suffix"`) expanded for each item.
+/// The checks `script` can pass: every `result NAME PASS …` call (a name only ever reported as
+/// FAIL, such as a setup step that ends the run, is no check of a passing run), with a name
+/// built from a `for f in A B; do` loop variable (`"${f%.txt}_suffix"`) expanded per item.
 fn defined_checks(script: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut loop_items: Vec<String> = Vec::new();
@@ -30,7 +31,8 @@ fn defined_checks(script: &str) -> BTreeSet<String> {
         let Some(rest) = line.strip_prefix("result ") else {
             continue;
         };
-        let Some(name) = rest.split_whitespace().next() else {
+        let mut words = rest.split_whitespace();
+        let (Some(name), Some("PASS")) = (words.next(), words.next()) else {
             continue;
         };
         if let Some(suffix) = name
@@ -125,9 +127,9 @@ fn vm_suite_passes() {
     assert_eq!(passed as usize, defined.len());
 }
 
-/// The names read from the real guest script: every `result` call's name is read (a call the
-/// reader cannot parse panics), the loop-built names expanded, and what the script's own
-/// `result` lines mention appears.
+/// The names read from the real guest script: every passing `result` call's name is read (a
+/// call the reader cannot parse panics), the loop-built names expanded, FAIL-only names left
+/// out.
 #[test]
 fn check_names_are_read_from_the_guest_script() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GUEST_SCRIPT);
@@ -135,17 +137,20 @@ fn check_names_are_read_from_the_guest_script() {
     let names = defined_checks(&script);
     assert!(names.len() >= 2, "{names:?}");
     for line in script.lines().map(str::trim) {
-        if let Some(name) = line
+        let mut words = line
             .strip_prefix("result ")
-            .and_then(|r| r.split_whitespace().next())
-        {
+            .unwrap_or("")
+            .split_whitespace();
+        if let (Some(name), Some("PASS")) = (words.next(), words.next()) {
             if !name.starts_with('"') {
                 assert!(names.contains(name), "{name} missing from {names:?}");
             }
         }
     }
     // The loop `for f in tampered.txt swapped.txt` names one check per file.
-    let looped = defined_checks("for f in a.txt b.txt; do\n  result \"${f%.txt}_x\" PASS y\n");
+    let looped = defined_checks(
+        "result setup FAIL no\nfor f in a.txt b.txt; do\n  result \"${f%.txt}_x\" PASS y\n",
+    );
     assert_eq!(looped, ["a_x".to_string(), "b_x".to_string()].into());
     assert_eq!(
         passed_checks("PASS one: d: e\nFAIL two: x\nPASS three: \n"),
