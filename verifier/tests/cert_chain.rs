@@ -7,10 +7,9 @@
 #[path = "support/cert_lab.rs"]
 mod cert_lab;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use cert_lab::{run, CertLab, Issued};
+use cert_lab::CertLab;
 use cfsgate_keyring::KeyAlgorithm;
 use cfsgate_policy::Timestamp;
 use cfsgate_verifier::cert::{verify_chain, CertError, Certificate, MAX_PEM_CERTIFICATES};

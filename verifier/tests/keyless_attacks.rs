@@ -14,20 +14,14 @@ mod common;
 mod rekor_set;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use cert_lab::{CertLab, Issued};
-use cfsgate_verifier::cert::Certificate;
 use cfsgate_verifier::sigstore::{
     SigstoreSignature, BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION,
 };
 use cfsgate_verifier::{sha256_of, Decision, SimpleSigningPayload};
 use common::{docker_default_policy, evaluate};
 use rekor_set::{hashedrekord_body, set_bundle};
-use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
 const NAME: &str = "registry.example/team/app";
 const EMAIL: &str = "builder@example.com";
@@ -293,9 +287,12 @@ fn another_issuer_or_email_in_a_genuine_chain_is_refused() {
     let mut w = World::new();
     let intermediate = w.intermediate.clone();
     let chain = w.chain();
-    let leaf = w
-        .lab
-        .leaf(&intermediate, EMAIL, "https://other-issuer.example");
+    let leaf = fulcio_leaf(
+        &mut w.lab,
+        &intermediate,
+        EMAIL,
+        "https://other-issuer.example",
+    );
     let signed = w.signed_and_logged(&leaf, &chain, during(&leaf));
     assert_rejected_because(&w.decide(&signed), "unexpected Fulcio OIDC issuer");
     let leaf = fulcio_leaf(&mut w.lab, &intermediate, "mallory@example.com", ISSUER);
