@@ -521,9 +521,8 @@ fn use_tree(
             i += 1;
             while i < tokens.len() && !punct(tokens, i, '}') {
                 i = use_tree(tokens, i, prefix.clone(), found);
-                if punct(tokens, i, ',') {
-                    i += 1;
-                } else if !punct(tokens, i, '}') {
+                // A `,` (or a token the grammar does not expect) ends this element.
+                if !punct(tokens, i, '}') {
                     i += 1;
                 }
             }
