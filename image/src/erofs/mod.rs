@@ -5,4 +5,5 @@ pub mod error;
 pub mod format;
 pub mod reader;
 pub mod rewrite;
+mod seeded_map;
 pub mod writer;

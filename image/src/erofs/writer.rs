@@ -21,18 +21,12 @@
 //! | external file | chunk-based: one chunk (2^chunkbits ≥ size, 4 KiB..2^43), index = 0xFFFFFFFF per chunk |
 //! | shared xattr | a (key, value) used by more than one inode; ordered key desc, value length desc, value desc |
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::OnceLock;
-
-use foldhash::fast::SeedableRandomState;
-use foldhash::SharedSeed;
-
 use xxhash_rust::xxh32::xxh32;
 
 pub use super::error::WriteError;
 use super::format::*;
 use super::rewrite::{choose_version, rewrite_tree};
+use super::seeded_map::{new_map, Map};
 use crate::tree::{
     Content, FileData, Inode, InodeId, Tree, MAX_SYMLINK_LEN, MAX_XATTR_KEY_LEN,
     MAX_XATTR_VALUE_LEN, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
@@ -47,28 +41,6 @@ pub const MAX_CHUNKS: u64 = BLOCK_SIZE / 4;
 const MAX_CHUNK_BITS: u32 = BLOCK_BITS + CHUNK_FORMAT_BLKBITS_MASK as u32;
 /// An inline tail larger than half a block goes to a block instead (mkcomposefs's heuristic).
 const MAX_INLINE_TAIL: u64 = BLOCK_SIZE / 2;
-
-/// The writer's maps (keyed by xattr bytes and inode indexes): foldhash, several times faster
-/// than std's SipHash on these keys (SipHash was a fifth of the writer's time for a tree of
-/// 100k files), seeded once per process from std's random keys, so that colliding xattrs cannot
-/// be prepared in advance for a build (SipHash's purpose here; nothing outlives the process).
-type Map<K, V> = HashMap<K, V, SeedableRandomState>;
-
-fn map_hasher() -> SeedableRandomState {
-    static SEED: OnceLock<(u64, SharedSeed)> = OnceLock::new();
-    let (per_map, shared) = SEED.get_or_init(|| {
-        let random = std::hash::RandomState::new();
-        (
-            random.hash_one(1u64),
-            SharedSeed::from_u64(random.hash_one(0u64)),
-        )
-    });
-    SeedableRandomState::with_seed(*per_map, shared)
-}
-
-fn new_map<K, V>(capacity: usize) -> Map<K, V> {
-    HashMap::with_capacity_and_hasher(capacity, map_hasher())
-}
 
 /// Which composefs format versions the writer may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
