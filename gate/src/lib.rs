@@ -6,6 +6,7 @@
 //! | [`stages`] | the hook stages: precreate, createRuntime, poststop |
 //! | [`admit`](mod@admit) | decide, mount, record, under the `--timeout` deadline; the audit record |
 //! | [`decision`] | the one call into the verifier's policy evaluation |
+//! | [`doctor`] | `cfsgate doctor`: whether the gate can run on this node |
 //! | [`record`] | the typed, versioned admission record (`admission.json`) |
 //! | [`spec`] | what the runtime passes: runtime config, container state, bundle config |
 //! | [`engine`] | which container and image the engine starts, from its own records |
@@ -41,6 +42,7 @@ pub mod admit;
 pub mod annotations;
 pub mod bundle;
 pub mod decision;
+pub mod doctor;
 pub mod engine;
 pub mod engine_stderr;
 pub mod ensure;

@@ -64,6 +64,7 @@ pub mod files;
 pub mod journal;
 mod read;
 mod record;
+pub mod text;
 pub mod view;
 
 use std::fs::{File, OpenOptions};
