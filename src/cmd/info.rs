@@ -8,18 +8,17 @@
 //! | `missing-objects --basedir=DIR IMAGE…` | those backing paths not present under DIR (all of them without `--basedir`) |
 //! | `measure-file FILE…` | the fs-verity (SHA-256) digest of each file, one lowercase hex line each |
 //!
-//! Paths in `ls` are escaped as upstream does: `\\`, `\n`, `\r`, `\t`, and `\xHH` for other
-//! unprintable bytes (spaces are kept in paths but escaped in targets).
+//! The listings (and `ls`'s escaping, upstream's) are `cfsgate_image::info`.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use cfsgate_image::erofs::reader::{read_image, referenced_objects};
+use cfsgate_image::erofs::reader::read_image;
 use cfsgate_image::fsverity::{digest_reader, Sha256};
-use cfsgate_image::tree::{Content, FileData, InodeId, Tree};
+use cfsgate_image::info::{backing_paths, object_exists, write_ls};
+use cfsgate_image::tree::Tree;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImagesArgs {
@@ -58,9 +57,7 @@ pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
     match cmd {
         InfoCmd::Ls(args) => {
             for image in &args.images {
-                let tree = load(image)?;
-                let mut path = Vec::new();
-                ls_dir(&tree, InodeId::ROOT, &mut path, &mut out)?;
+                write_ls(&load(image)?, &mut out)?;
             }
         }
         InfoCmd::Dump(args) => {
@@ -92,73 +89,6 @@ fn load(path: &Path) -> anyhow::Result<Tree> {
     Ok(image.tree)
 }
 
-/// How `ls` escapes a field.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LsEscape {
-    /// Paths: spaces stay (upstream `NOESCAPE_SPACE`: escape what `isprint` rejects).
-    KeepSpace,
-    /// Targets and backing paths: escape what `isgraph` rejects (space too).
-    Standard,
-}
-
-fn escape(out: &mut Vec<u8>, bytes: &[u8], how: LsEscape) {
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b' ' if how == LsEscape::KeepSpace => out.push(b' '),
-            0x21..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-        }
-    }
-}
-
-/// Print the entries of directory `dir` (whose path is `path`), depth first.
-fn ls_dir(
-    tree: &Tree,
-    dir: InodeId,
-    path: &mut Vec<u8>,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    let Some(entries) = tree.inode(dir).entries() else {
-        return Ok(());
-    };
-    for entry in entries {
-        let len = path.len();
-        path.push(b'/');
-        path.extend_from_slice(&entry.name);
-        let inode = tree.inode(entry.inode);
-        let mut line = Vec::with_capacity(path.len() + 80);
-        escape(&mut line, path, LsEscape::KeepSpace);
-        match &inode.content {
-            Content::Directory(_) => line.extend_from_slice(b"/\t"),
-            Content::Symlink(target) => {
-                line.extend_from_slice(b"\t-> ");
-                escape(&mut line, target, LsEscape::Standard);
-            }
-            Content::Regular(FileData::External {
-                backing: Some(backing),
-                ..
-            }) => {
-                line.extend_from_slice(b"\t@ ");
-                escape(&mut line, backing, LsEscape::Standard);
-            }
-            _ => {}
-        }
-        line.push(b'\n');
-        out.write_all(&line)?;
-        // A hard link to a directory cannot exist, so recursing on primary entries only is the
-        // whole tree, each directory once.
-        if !entry.hardlink {
-            ls_dir(tree, entry.inode, path, out)?;
-        }
-        path.truncate(len);
-    }
-    Ok(())
-}
-
 fn print_objects(
     args: &ImagesArgs,
     missing_only: bool,
@@ -175,12 +105,12 @@ fn print_objects(
         }
         _ => None,
     };
-    let mut objects = BTreeSet::new();
-    for image in &args.images {
-        let tree = load(image)?;
-        objects.extend(referenced_objects(&tree).into_iter().map(|o| o.backing));
-    }
-    for backing in objects {
+    let trees = args
+        .images
+        .iter()
+        .map(|i| load(i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for backing in backing_paths(&trees) {
         if missing_only && basedir.is_some_and(|dir| object_exists(dir, &backing)) {
             continue;
         }
@@ -188,12 +118,4 @@ fn print_objects(
         out.write_all(b"\n")?;
     }
     Ok(())
-}
-
-/// Whether `backing` (relative; a leading `/` is ignored) exists below `dir`, following
-/// symlinks as upstream's `fstatat` does.
-fn object_exists(dir: &Path, backing: &[u8]) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let rel = backing.strip_prefix(b"/").unwrap_or(backing);
-    dir.join(std::ffi::OsStr::from_bytes(rel)).exists()
 }

@@ -14,20 +14,18 @@
 //! | `--use-epoch`, `--skip-devices`, `--skip-xattrs`, `--user-xattrs` | as upstream |
 //!
 //! IMAGE `-` is stdout (refused when it is a terminal). A file IMAGE is written to a temporary
-//! file beside it and renamed into place, so an error never leaves a partial or stale-mixed image.
+//! file beside it and renamed into place, so an error never leaves a partial or stale-mixed image
+//! (`cfsgate_image::mkcomposefs`, with the version defaults and the dump source).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use cfsgate_image::dump::{self, ParseMode};
-use cfsgate_image::erofs::writer::{write_image_owned, WriteOptions};
+use cfsgate_image::dump::ParseMode;
+use cfsgate_image::erofs::writer::write_image_owned;
 use cfsgate_image::fromdir::{build_from_dir, BuildOptions};
 use cfsgate_image::fsverity::digest_bytes;
-
-/// Highest composefs format version (upstream `LCFS_VERSION_MAX`).
-const MAX_FORMAT_VERSION: u32 = 1;
+use cfsgate_image::mkcomposefs::{format_versions, parse_dump_source, write_image_file};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct MkcomposefsArgs {
@@ -78,27 +76,6 @@ pub struct MkcomposefsArgs {
 }
 
 impl MkcomposefsArgs {
-    /// The format version range, with upstream's defaulting rules.
-    fn write_options(&self) -> anyhow::Result<WriteOptions> {
-        let (min_version, max_version) = match (self.min_version, self.max_version) {
-            (None, None) => {
-                let d = WriteOptions::default();
-                (d.min_version, d.max_version)
-            }
-            (min, max) => {
-                let min = min.unwrap_or(0);
-                (min, max.unwrap_or(0).max(min))
-            }
-        };
-        if min_version > MAX_FORMAT_VERSION || max_version > MAX_FORMAT_VERSION {
-            bail!("format version {min_version}..{max_version} requested: the highest is {MAX_FORMAT_VERSION}");
-        }
-        Ok(WriteOptions {
-            min_version,
-            max_version,
-        })
-    }
-
     fn build_options(&self) -> BuildOptions {
         BuildOptions {
             preserve_hardlinks: self.preserve_hardlinks,
@@ -136,7 +113,7 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     if args.source.as_os_str().is_empty() {
         bail!("empty source path");
     }
-    let write_opts = args.write_options()?;
+    let write_opts = format_versions(args.min_version, args.max_version)?;
 
     let tree = if args.from_file {
         let mode = if !args.strict {
@@ -144,17 +121,7 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
         } else {
             ParseMode::Strict
         };
-        let (tree, name) = if args.source.as_os_str() == "-" {
-            (dump::parse(io::stdin().lock(), mode), "<stdin>".to_owned())
-        } else {
-            let file = File::open(&args.source)
-                .with_context(|| format!("opening {}", args.source.display()))?;
-            (
-                dump::parse(BufReader::new(file), mode),
-                args.source.display().to_string(),
-            )
-        };
-        tree.with_context(|| format!("parsing dump file {name}"))?
+        parse_dump_source(&args.source, mode)?
     } else {
         build_from_dir(&args.source, &args.build_options())
             .with_context(|| format!("reading source directory {}", args.source.display()))?
@@ -170,68 +137,10 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
                 .and_then(|()| out.flush())
                 .context("writing the image to stdout")?;
         }
-        Output::File(path) => write_atomically(path, &image)?,
+        Output::File(path) => write_image_file(path, &image)?,
     }
     if args.print_digest || args.print_digest_only {
         println!("{}", digest_bytes(&image));
     }
-    Ok(())
-}
-
-/// A temporary file that is removed unless it was renamed into place.
-struct TempFile {
-    path: Option<PathBuf>,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Write `bytes` to `path` through a temporary file in the same directory and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let (mut file, mut temp) = (None, TempFile { path: None });
-    for n in 0..100u32 {
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-        let candidate = dir.join(temp_name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
-            Ok(f) => {
-                file = Some(f);
-                temp.path = Some(candidate);
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("creating a temporary file in {}", dir.display()))
-            }
-        }
-    }
-    let (Some(mut file), Some(temp_path)) = (file, temp.path.clone()) else {
-        bail!("could not create a temporary file in {}", dir.display());
-    };
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", temp_path.display()))?;
-    drop(file);
-    std::fs::rename(&temp_path, path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    temp.path = None;
     Ok(())
 }

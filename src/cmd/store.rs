@@ -1,6 +1,7 @@
 //! The object-store commands: `create`, `fsck`, `gc`, `images`, `ref`, `rm`, `missing-objects`.
 //!
-//! Arguments and output only; the repository logic is `cfsgate_image::store`. Every command
+//! Arguments and output only; the repository logic is `cfsgate_image::store`, the text of its
+//! reports `cfsgate_image::store::text`. Every command
 //! works on the repository given by the global `--repo DIR` (default `/var/lib/cfsgate`).
 //! Results go to stdout (a digest, a table, JSON); notes such as the verification mode go to
 //! stderr so scripts can capture the result alone.
@@ -8,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cfsgate_image::store::{images, FsckReport, Repository, VerityMode};
+use cfsgate_image::store::{images, text, Repository};
 use clap::{Args, Subcommand};
 
 /// Object-store commands (flattened into the top-level command list).
@@ -79,7 +80,10 @@ pub fn run(repo: &Path, cmd: StoreCmd) -> Result<()> {
     match cmd {
         StoreCmd::Create(super::lazy::Lazy(args)) => create(repo, args),
         StoreCmd::Fsck { json, repair } => fsck(&open(repo)?, json, repair),
-        StoreCmd::Gc { dry_run } => gc(&open(repo)?, dry_run),
+        StoreCmd::Gc { dry_run } => {
+            print!("{}", text::gc_text(&open(repo)?.gc(dry_run)?, dry_run));
+            Ok(())
+        }
         StoreCmd::Images { json } => list_images(&open(repo)?, json),
         StoreCmd::Ref { name, image } => {
             let repo = open(repo)?;
@@ -117,12 +121,8 @@ fn open(repo: &Path) -> Result<Repository> {
 }
 
 fn note_verity(repo: &Repository) {
-    if repo.meta().verity == VerityMode::Userspace {
-        eprintln!(
-            "note: repository {}: {}",
-            repo.path().display(),
-            VerityMode::Userspace.describe()
-        );
+    if let Some(note) = text::verity_note(repo) {
+        eprintln!("{note}");
     }
 }
 
@@ -166,68 +166,15 @@ fn fsck(repo: &Repository, json: bool, repair: bool) -> Result<()> {
         super::print_json(FSCK_SCHEMA, &doc)?;
     } else {
         note_verity(repo);
-        print_fsck(&report);
+        print!("{}", text::fsck_text(&report));
     }
     if !report.is_ok() {
-        let problems = report.corrupt_objects.len()
-            + report.corrupt_images.len()
-            + report.missing_objects.len()
-            + report.dangling_refs.len()
-            + report.stray_files.len();
         bail!(
-            "fsck found {problems} problem(s) in {}",
+            "fsck found {} problem(s) in {}",
+            report.problems(),
             repo.path().display()
         );
     }
-    Ok(())
-}
-
-fn print_fsck(report: &FsckReport) {
-    println!(
-        "checked {} objects, {} images, {} refs",
-        report.objects_checked, report.images_checked, report.refs_checked
-    );
-    for o in &report.corrupt_objects {
-        println!("corrupt object {}: {}", o.digest, o.problem);
-    }
-    for i in &report.corrupt_images {
-        println!("corrupt image {}: {}", i.digest, i.problem);
-    }
-    for m in &report.missing_objects {
-        println!("image {} is missing object {}", m.image, m.object);
-    }
-    for r in &report.dangling_refs {
-        println!("dangling ref {}: {}", r.name, r.problem);
-    }
-    for s in &report.stray_files {
-        println!("stray file {}", s.display());
-    }
-    for q in &report.quarantined {
-        println!("moved to {}", q.display());
-    }
-    if report.stale_temp_files > 0 {
-        println!(
-            "{} temporary files left by interrupted writers (gc removes them)",
-            report.stale_temp_files
-        );
-    }
-    if report.is_ok() {
-        println!("ok");
-    }
-}
-
-fn gc(repo: &Repository, dry_run: bool) -> Result<()> {
-    let report = repo.gc(dry_run)?;
-    let verb = if dry_run { "would remove" } else { "removed" };
-    println!(
-        "{verb} {} images and {} objects, {} bytes; {} temporary files; kept {} images and {} objects",
-        report.images_removed,
-        report.objects_removed,
-        report.bytes_freed,
-        report.temp_files_removed,
-        report.images_kept,
-        report.objects_kept
-    );
     Ok(())
 }
 
@@ -237,20 +184,6 @@ fn list_images(repo: &Repository, json: bool) -> Result<()> {
         let images: serde_json::Value = serde_json::from_str(&images::to_json(&list))?;
         return super::print_json(IMAGES_SCHEMA, &serde_json::json!({ "images": images }));
     }
-    println!(
-        "{:<64}  {:>10}  {:>8}  {:>12}  {:>12}  REFS",
-        "DIGEST", "SIZE", "OBJECTS", "SHARED", "UNIQUE"
-    );
-    for info in list {
-        println!(
-            "{:<64}  {:>10}  {:>8}  {:>12}  {:>12}  {}",
-            info.digest.to_hex(),
-            info.size,
-            info.n_objects,
-            info.shared_bytes,
-            info.unique_bytes,
-            info.refs.join(",")
-        );
-    }
+    print!("{}", text::images_table(&list));
     Ok(())
 }

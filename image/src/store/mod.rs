@@ -34,6 +34,7 @@ pub mod object_dir;
 pub mod objects;
 pub mod paths;
 pub mod refs;
+pub mod text;
 pub mod verity;
 
 mod error;
