@@ -8,6 +8,9 @@
 //! - [`KernelKeyring`]: a dedicated Linux kernel keyring of `user` keys (verified here) and
 //!   `asymmetric` X.509 keys (verified by the kernel).
 //!
+//! - [`kernel_admin`]: a trust file added to the kernel keyring by what it holds, keys as text.
+//! - [`keypair`]: a new key pair written as `PREFIX.key`/`PREFIX.pub`, the public key of any
+//!   key file.
 //! - [`file`](mod@file): reading key, certificate and keyring files: type-checked before a
 //!   non-blocking open, read under [`MAX_TRUST_FILE_BYTES`], errors naming the file.
 //!
@@ -17,6 +20,8 @@
 pub mod error;
 pub mod file;
 pub mod kernel;
+pub mod kernel_admin;
+pub mod keypair;
 pub mod private;
 pub mod public;
 pub mod sigstore;

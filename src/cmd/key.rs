@@ -2,7 +2,7 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `key generate --type ed25519\|p256 --output PREFIX` | writes `PREFIX.key` (PKCS#8 PEM, mode 0600, never overwriting) and `PREFIX.pub` (SPKI PEM); prints the key id |
+//! | `key generate --type ed25519\|p256 --output PREFIX` | writes `PREFIX.key` (PKCS#8 PEM, mode 0600, never overwriting) and `PREFIX.pub` (SPKI PEM; `cfsgate_keyring::keypair`); prints the key id |
 //! | `key id FILE` | prints the key id (sha256 of the DER SPKI, hex) of a public key, certificate or private key |
 //! | `keyring add [--name N] DESCRIPTION FILE` | PEM/DER public key → `user` key; X.509 certificate (PEM/DER) → kernel-verified `asymmetric` key |
 //! | `keyring list [--name N] [--json]` | the keys: serial, type, description, key id |
@@ -12,22 +12,13 @@
 //! permissions that let any process verify but only the owner change it (see
 //! `cfsgate_keyring::kernel`).
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cfsgate_keyring::x509::Certificate;
-use cfsgate_keyring::{read_trust_file, MAX_TRUST_FILE_BYTES};
-use cfsgate_keyring::{
-    KernelKeyring, KeyType, Passphrase, PrivateKey, PublicKey, DEFAULT_KEYRING_NAME,
-};
-
-/// Mode of a written private key: readable by its owner only.
-const PRIVATE_KEY_MODE: u32 = 0o600;
-/// Mode of a written public key: public.
-const PUBLIC_KEY_MODE: u32 = 0o644;
+use cfsgate_keyring::kernel_admin::{add_trust_file, added_line, list_row};
+use cfsgate_keyring::keypair::{generate_key_pair, public_key_of_file};
+use cfsgate_keyring::{KernelKeyring, KeyType, Passphrase, DEFAULT_KEYRING_NAME};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCmd {
@@ -100,7 +91,7 @@ pub fn run_key(command: KeyCmd) -> Result<()> {
     match command {
         KeyCmd::Generate(args) => generate(&args),
         KeyCmd::Id { file } => {
-            let key = any_public_key(&file)?;
+            let key = public_key_of_file(&file, &Passphrase::EnvOrPrompt)?;
             println!("{}", key.key_id());
             Ok(())
         }
@@ -131,24 +122,9 @@ pub fn run_keyring(args: KeyringArgs) -> Result<()> {
             Ok(())
         }
         KeyringCmd::Add { description, file } => {
-            let bytes = read_trust_file(&file, MAX_TRUST_FILE_BYTES)?;
             let ring = KernelKeyring::create(&args.name)?;
-            let info = if Certificate::looks_like_certificate(&bytes) {
-                ring.add_x509(&description, &bytes)?
-            } else {
-                ring.add_public_key(&description, &bytes)?
-            };
-            println!(
-                "added {} key {:?} to keyring {:?} (serial {}, {}, id {})",
-                info.key_type,
-                info.description,
-                ring.name(),
-                info.serial,
-                info.algorithm.as_deref().unwrap_or("unknown algorithm"),
-                info.key_id
-                    .map(|id| id.to_string())
-                    .unwrap_or_else(|| "unknown".into()),
-            );
+            let info = add_trust_file(&ring, &description, &file)?;
+            println!("{}", added_line(&info, &ring));
             Ok(())
         }
         KeyringCmd::List { json } => {
@@ -159,20 +135,7 @@ pub fn run_keyring(args: KeyringArgs) -> Result<()> {
                 writeln!(out)?;
             } else {
                 for key in &keys {
-                    let id = key.key_id.map(|id| id.to_string());
-                    writeln!(
-                        out,
-                        "{:>10}  {:<10}  {:<64}  {:<12}  {}{}",
-                        key.serial,
-                        key.key_type.to_string(),
-                        id.as_deref().unwrap_or("-"),
-                        key.algorithm.as_deref().unwrap_or("-"),
-                        key.description,
-                        key.problem
-                            .as_deref()
-                            .map(|p| format!("  (unusable: {p})"))
-                            .unwrap_or_default(),
-                    )?;
+                    writeln!(out, "{}", list_row(key))?;
                 }
             }
             Ok(())
@@ -193,65 +156,13 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         KeyTypeArg::Ed25519 => KeyType::Ed25519,
         KeyTypeArg::P256 => KeyType::P256,
     };
-    let private_path = with_suffix(&args.output, ".key");
-    let public_path = with_suffix(&args.output, ".pub");
-    let key = PrivateKey::generate(key_type);
-    let public = key.public_key();
-
-    write_new(
-        &private_path,
-        PRIVATE_KEY_MODE,
-        key.to_pkcs8_pem()?.as_bytes(),
-    )?;
-    if let Err(error) = write_new(&public_path, PUBLIC_KEY_MODE, public.to_pem().as_bytes()) {
-        // Leave nothing half-written: a private key without its public half is removed.
-        let _ = std::fs::remove_file(&private_path);
-        return Err(error);
-    }
+    let written = generate_key_pair(key_type, &args.output)?;
     println!(
         "{} key {} written to {} and {}",
-        public.algorithm(),
-        public.key_id(),
-        private_path.display(),
-        public_path.display()
+        written.public.algorithm(),
+        written.public.key_id(),
+        written.private_path.display(),
+        written.public_path.display()
     );
     Ok(())
-}
-
-/// Creates `path` exclusively (never following or replacing an existing file) with `mode`
-/// from the start, writes and syncs it; on failure removes what it created.
-fn write_new(path: &Path, mode: u32, contents: &[u8]) -> Result<()> {
-    let mut file: File = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    let written = file.write_all(contents).and_then(|()| file.sync_all());
-    if let Err(error) = written {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(error).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
-}
-
-fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
-    let mut name = prefix.as_os_str().to_os_string();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// A public key from a public key file, a certificate, or a private key file.
-fn any_public_key(path: &Path) -> Result<PublicKey> {
-    let bytes = read_trust_file(path, MAX_TRUST_FILE_BYTES)?;
-    let source = path.display().to_string();
-    if Certificate::looks_like_certificate(&bytes) {
-        return Ok(Certificate::parse(&bytes, &source)?.public_key?);
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    if text.contains("PRIVATE KEY-----") {
-        return Ok(PrivateKey::from_pem(&bytes, &source, &Passphrase::EnvOrPrompt)?.public_key());
-    }
-    Ok(PublicKey::from_bytes(&bytes, &source)?)
 }
