@@ -11,6 +11,7 @@
 //! | [`erofs`] | the detached read-only EROFS mount (file-backed or loop device) |
 //! | [`objects`] | userspace verification of every referenced object |
 //! | [`overlay`] | the overlayfs mount on top (new mount API, mount(2) fallback) |
+//! | [`report`] | a mount's report as one line for people |
 //! | [`helper`] | `mount.composefs`-compatible option parsing (the repository layout is `cfsgate_image::store::RepoPaths`) |
 //!
 //! The syscalls rustix lacks (mount_setattr, fs-verity and loop ioctls) are `cfsgate-sys`'s.
@@ -24,6 +25,7 @@ pub mod objects;
 pub mod overlay;
 pub mod pinned;
 pub mod probe;
+pub mod report;
 pub mod verity;
 
 pub use error::MountError;

@@ -20,10 +20,12 @@
 //! | [`transport`] | per-transport scope rules, [`ImageRef`] |
 //! | [`resolve`] | scope lookup |
 //! | [`lint`](mod@lint) | `policy check` findings |
+//! | [`check`] | `policy check`: a file validated and linted, as text |
 //! | [`serialize`] | policy → JSON |
 //! | [`time`] | RFC 3339 timestamps |
 //! | [`synthetic`] | generated large policies for benchmarks |
 
+pub mod check;
 pub mod error;
 pub mod identity;
 pub mod json;

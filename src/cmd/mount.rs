@@ -28,8 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cfsgate_image::store::{RepoPaths, DEFAULT_REPO_PATH};
 use cfsgate_mounter::helper::parse_helper_options;
-use cfsgate_mounter::objects::VerifyStats;
-use cfsgate_mounter::{mount_image, unmount, MountOptions, MountReport, UpperLayer, VerityMode};
+use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
 
 /// The repository used when `--repo` is not given.
 pub const DEFAULT_REPO: &str = DEFAULT_REPO_PATH;
@@ -140,7 +139,7 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
         &options,
     )
     .with_context(|| format!("mounting sha256:{digest} on {}", args.mountpoint.display()))?;
-    println!("{}", describe(&report, &args.mountpoint));
+    println!("{}", report.summary(&args.mountpoint));
     Ok(())
 }
 
@@ -179,7 +178,7 @@ pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
             )
         })?;
     if args.verbose {
-        eprintln!("{}", describe(&report, &args.mountpoint));
+        eprintln!("{}", report.summary(&args.mountpoint));
     }
     Ok(())
 }
@@ -187,32 +186,4 @@ pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
 fn open_userns(path: Option<&Path>) -> Result<Option<File>> {
     path.map(|p| File::open(p).with_context(|| format!("opening user namespace {}", p.display())))
         .transpose()
-}
-
-/// One line saying everything the mount decided.
-fn describe(report: &MountReport, mountpoint: &Path) -> String {
-    let verified = match report.verified {
-        Some(VerifyStats {
-            objects,
-            bytes_hashed,
-            ..
-        }) => {
-            format!(
-                ", {objects} objects verified ({:.1} MiB hashed)",
-                bytes_hashed as f64 / (1 << 20) as f64
-            )
-        }
-        None => String::new(),
-    };
-    format!(
-        "mounted sha256:{} on {}: verity {}{verified}; image pinned as {:?}; EROFS from {:?}; overlay via {:?}; {}{}",
-        report.digest,
-        mountpoint.display(),
-        report.verity,
-        report.pinning,
-        report.erofs,
-        report.overlay,
-        if report.writable { "writable" } else { "read-only" },
-        if report.idmapped { ", idmapped" } else { "" },
-    )
 }

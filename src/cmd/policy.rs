@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use cfsgate_policy::{lint, load_policy_file, LoadError, Severity};
+use cfsgate_policy::check::check_policy_file;
+use cfsgate_policy::load_policy_file;
 use cfsgate_verifier::evaluate::unix_now;
 use cfsgate_verifier::explain::render_explanation;
 use cfsgate_verifier::{evaluate, EvaluationRequest};
@@ -84,28 +85,7 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
 }
 
 fn check(file: &Path) -> Result<bool> {
-    let policy = match load_policy_file(file) {
-        Ok(policy) => policy,
-        Err(LoadError::Invalid { path, error }) => {
-            println!("{}:{error}", path.display());
-            println!("{}: invalid policy", path.display());
-            return Ok(false);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let root = std::path::Path::new("/");
-    let findings = lint(&policy, root);
-    let mut errors = 0;
-    for finding in &findings {
-        if finding.severity == Severity::Error {
-            errors += 1;
-        }
-        println!("{}:{finding}", file.display());
-    }
-    println!(
-        "{}: {} finding(s), {errors} error(s)",
-        file.display(),
-        findings.len()
-    );
-    Ok(errors == 0)
+    let report = check_policy_file(file)?;
+    print!("{}", report.text);
+    Ok(report.passed)
 }
