@@ -14,6 +14,7 @@
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
 //! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
 //! | [`seal`](mod@seal) | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
+//! | [`seal_tag`] | the tag a sealed image gets in a layout destination |
 //! | [`unique_keys`] | a key repeated in a manifest, index or config is refused, naming it |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
@@ -48,6 +49,7 @@ pub mod registry;
 pub mod resolve;
 pub mod seal;
 pub mod seal_check;
+pub mod seal_tag;
 pub mod sink;
 pub mod tarstream;
 pub mod transport;

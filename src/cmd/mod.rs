@@ -13,6 +13,7 @@ pub mod mount;
 pub mod oci;
 pub mod partial;
 pub mod policy;
+pub mod progress;
 pub mod registry;
 pub mod sign;
 pub mod sigstore;
@@ -32,21 +33,12 @@ pub fn print_json(schema: &str, value: &impl serde::Serialize) -> anyhow::Result
 }
 
 /// An error and its causes on one line, `outer: cause: …`, without repeating a cause whose
-/// text the message before it already ends with: library errors (thiserror) often print
-/// their source inside their own message *and* expose it as `source()`, so anyhow's `{:#}`
-/// would say "No such file or directory (os error 2): No such file or directory (os error 2)".
+/// text the message before it already ends with (`cfsgate_gate::reason_of`): library errors
+/// (thiserror) often print their source inside their own message *and* expose it as
+/// `source()`, so anyhow's `{:#}` would say "No such file or directory (os error 2): No such
+/// file or directory (os error 2)".
 pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
+    cfsgate_gate::reason_of(error.as_ref())
 }
 
 #[cfg(test)]

@@ -13,26 +13,19 @@
 //! applied, one progress bar per layer (file-content bytes hashed) is drawn on stderr when stderr
 //! is a terminal; a summary line goes to stderr.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
-use cfsgate_oci::layout::Selector;
+use cfsgate_oci::seal_tag::{reference_tag, settle_dest_tag};
 use cfsgate_oci::{
-    build_image, check_seal_built, import_image, read_seal, resolve_ref, seal_image_to, Convention,
-    ImageRef, Layer, NoProgress, NullSink, Platform, Progress, ResolvedImage, SealDest,
-    SealOptions,
+    build_image, check_seal_built, import_image, read_seal, seal_image_to, Convention, NullSink,
+    ResolvedImage, SealDest, SealOptions,
 };
 use clap::Args;
 
+use super::progress::{clear, import_progress, LayerBars};
 use super::registry::{stage, RegistryArgs};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// How often a spinner redraws by itself (a large file can take seconds between updates).
-const TICK: Duration = Duration::from_millis(120);
 
 /// Import an OCI image into the repository: objects, composefs image, manifest and config;
 /// prints the image digest.
@@ -137,8 +130,8 @@ pub fn import_resolved(
     ref_name: Option<&str>,
 ) -> Result<cfsgate_oci::ImportReport> {
     let bars = LayerBars::for_stderr(image.layers.len());
-    let report = import_image(repository, image, ref_name, bars.as_progress());
-    bars.clear();
+    let report = import_image(repository, image, ref_name, import_progress(&bars));
+    clear(&bars);
     Ok(report?)
 }
 
@@ -147,9 +140,9 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
     let staged = stage(&args.reference, &args.registry, true)?;
     let image = resolve(&staged.reference)?;
     let bars = LayerBars::for_stderr(image.layers.len());
-    let built = build_image(&image, &NullSink, bars.as_progress())
+    let built = build_image(&image, &NullSink, import_progress(&bars))
         .with_context(|| format!("building the composefs image of {}", args.reference))?;
-    bars.clear();
+    clear(&bars);
     let (_, digest) = args.convention.image_of(&built.tree)?;
     if read_seal(&image)?.is_some() {
         let matched = check_seal_built(&image, &built)?;
@@ -162,36 +155,13 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
 /// Run `cfsgate seal`.
 pub fn run_seal(args: SealArgs) -> Result<()> {
     let staged = stage(&args.src, &args.registry, true)?;
-    let (image, source_tag) = if cfsgate_oci::cstorage::is_storage_reference(&staged.reference) {
-        (resolve(&staged.reference)?, storage_tag(&staged.reference)?)
-    } else {
-        let parsed = ImageRef::parse(&staged.reference)?;
-        let source_tag = match (&staged.docker, &parsed.selector) {
-            (Some(docker), _) => docker.tag.clone(),
-            (None, Selector::Tag(tag)) => Some(tag.clone()),
-            (None, _) => None,
-        };
-        (resolve_ref(&parsed, &Platform::current())?, source_tag)
+    let image = resolve(&staged.reference)?;
+    let source_tag = match &staged.docker {
+        Some(docker) => docker.tag.clone(),
+        None => reference_tag(&staged.reference)?,
     };
     let mut dest = SealDest::parse(&args.dest)?;
-    let default_tag = match (&args.tag, source_tag) {
-        (Some(tag), _) => tag.clone(),
-        (None, Some(tag)) => format!("{tag}-sealed"),
-        (None, None) => "sealed".to_string(),
-    };
-    let written_as = match &mut dest {
-        SealDest::Layout { tag: Some(tag), .. } if args.tag.as_ref().is_some_and(|t| t != tag) => {
-            anyhow::bail!(
-                "DEST {} names tag {tag:?} and --tag names another",
-                args.dest
-            )
-        }
-        SealDest::Layout { tag, path } => {
-            let tag = tag.get_or_insert(default_tag);
-            format!("oci:{}:{tag}", path.display())
-        }
-        SealDest::Dir(path) => format!("dir:{}", path.display()),
-    };
+    let written_as = settle_dest_tag(&mut dest, args.tag.as_deref(), source_tag.as_deref())?;
     let bars = LayerBars::for_stderr(image.layers.len());
     let report = seal_image_to(
         &image,
@@ -200,10 +170,10 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
             layer_annotations: args.layer_annotations,
             convention: args.convention,
         },
-        bars.as_progress(),
+        import_progress(&bars),
     )
     .with_context(|| format!("sealing {} into {written_as}", args.src))?;
-    bars.clear();
+    clear(&bars);
     println!("{}", report.manifest_digest);
     eprintln!(
         "sealed {} as {written_as}: composefs image sha256:{}, config {}",
@@ -214,101 +184,6 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
     Ok(())
 }
 
-/// The tag a `containers-storage:NAME:TAG` reference names, if it names one.
-fn storage_tag(reference: &str) -> Result<Option<String>> {
-    use cfsgate_oci::cstorage::{ImageSpec, NameSelector, StorageRef};
-    Ok(match StorageRef::parse(reference)?.image {
-        ImageSpec::Named {
-            selector: NameSelector::Tag(tag),
-            ..
-        } => Some(tag),
-        _ => None,
-    })
-}
-
 fn resolve(reference: &str) -> Result<ResolvedImage> {
     cfsgate_oci::resolve(reference).with_context(|| format!("resolving {reference}"))
-}
-
-/// One progress bar per layer on stderr, or nothing when stderr is not a terminal.
-enum LayerBars {
-    Off(NoProgress),
-    On(TerminalBars),
-}
-
-struct TerminalBars {
-    multi: MultiProgress,
-    layers: usize,
-    current: Mutex<Option<ProgressBar>>,
-}
-
-impl LayerBars {
-    fn for_stderr(layers: usize) -> Self {
-        if std::io::stderr().is_terminal() {
-            LayerBars::On(TerminalBars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-                layers,
-                current: Mutex::new(None),
-            })
-        } else {
-            LayerBars::Off(NoProgress)
-        }
-    }
-
-    fn as_progress(&self) -> &dyn Progress {
-        match self {
-            LayerBars::Off(none) => none,
-            LayerBars::On(bars) => bars,
-        }
-    }
-
-    fn clear(&self) {
-        if let LayerBars::On(bars) = self {
-            let _ = bars.multi.clear();
-        }
-    }
-}
-
-impl TerminalBars {
-    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
-        // Only bar handles live here: a panic elsewhere cannot leave them inconsistent.
-        self.current
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Progress for TerminalBars {
-    fn layer_started(&self, index: usize, layer: &Layer) {
-        let style = ProgressStyle::with_template(
-            "{prefix} {spinner} {bytes} of file content hashed ({binary_bytes_per_sec}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bar = self.multi.add(ProgressBar::no_length().with_style(style));
-        let short = layer.digest.hex();
-        bar.set_prefix(format!(
-            "layer {}/{} {}",
-            index + 1,
-            self.layers,
-            &short[..12.min(short.len())]
-        ));
-        bar.set_message(format!(
-            "[{} compressed]",
-            indicatif::HumanBytes(layer.size)
-        ));
-        bar.enable_steady_tick(TICK);
-        *self.current() = Some(bar);
-    }
-
-    fn content(&self, bytes: u64) {
-        if let Some(bar) = self.current().as_ref() {
-            bar.inc(bytes);
-        }
-    }
-
-    fn layer_done(&self, _index: usize, _layer: &Layer) {
-        if let Some(bar) = self.current().take() {
-            bar.finish_with_message("done");
-        }
-    }
 }

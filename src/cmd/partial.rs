@@ -12,11 +12,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
-use cfsgate_oci::registry::{
-    pull_partial, DockerRef, FetchOptions, FetchProgress, NoFetchProgress, PartialPull,
-};
+use cfsgate_oci::registry::{pull_partial, DockerRef, FetchOptions, PartialPull};
 
-use super::registry::{with_endpoints, DownloadBars, PullArgs};
+use super::progress::{clear, fetch_progress, LayerBars};
+use super::registry::{with_endpoints, PullArgs};
 
 /// Pull `docker` into `repository` through the staging layout `layout`, partially.
 pub fn run_partial_pull(
@@ -27,11 +26,7 @@ pub fn run_partial_pull(
 ) -> Result<()> {
     let pulled = with_endpoints(docker, &args.registry, |endpoint| {
         let client = args.registry.connect(endpoint)?;
-        let bars = DownloadBars::for_stderr();
-        let progress: &dyn FetchProgress = match &bars {
-            Some(bars) => bars,
-            None => &NoFetchProgress,
-        };
+        let bars = LayerBars::for_stderr(0);
         let result = pull_partial(
             &client,
             &endpoint.reference,
@@ -39,12 +34,10 @@ pub fn run_partial_pull(
             repository,
             args.ref_name.as_deref(),
             &FetchOptions::default(),
-            progress,
+            fetch_progress(&bars),
         )
         .with_context(|| format!("pulling {}", endpoint.reference));
-        if let Some(bars) = bars {
-            let _ = bars.multi.clear();
-        }
+        clear(&bars);
         result
     })?;
     print_pulled(docker, &pulled);

@@ -10,20 +10,20 @@
 //! `--cert-dir`, `--authfile`, `--creds`. One progress bar per layer download is drawn on
 //! stderr when it is a terminal.
 
-use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
+use cfsgate_oci::registry::push_layout_tag;
+use cfsgate_oci::registry::staging::pull_staging;
 use cfsgate_oci::registry::{
     fetch_image, AuthSource, ClientOptions, Credentials, DockerRef, Endpoint, FetchOptions,
-    FetchProgress, Fetched, NoFetchProgress, RegistriesConf, RegistryClient,
+    Fetched, RegistriesConf, RegistryClient,
 };
 use cfsgate_oci::BlobDigest;
 use clap::Args;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::progress::{clear, fetch_progress, LayerBars};
 
 /// How to reach a registry (for `docker://` references).
 #[derive(Args, Debug, Clone, Default)]
@@ -168,16 +168,10 @@ fn fetch_from(
         layers,
         ..FetchOptions::default()
     };
-    let bars = DownloadBars::for_stderr();
-    let progress: &dyn FetchProgress = match &bars {
-        Some(bars) => bars,
-        None => &NoFetchProgress,
-    };
-    let result = fetch_image(&client, docker, layout, &options, progress)
+    let bars = LayerBars::for_stderr(0);
+    let result = fetch_image(&client, docker, layout, &options, fetch_progress(&bars))
         .with_context(|| format!("fetching {docker}"));
-    if let Some(bars) = bars {
-        let _ = bars.multi.clear();
-    }
+    clear(&bars);
     result
 }
 
@@ -229,21 +223,8 @@ pub fn run_pull(repo: &Path, args: PullArgs) -> Result<()> {
     let docker = DockerRef::parse(&args.reference)?;
     let repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
-    // A layout of this pull whose blobs/ is the repository's: what is fetched stays there for
-    // later verification; only index.json and oci-layout are this pull's own.
-    let blobs = repository.path().join("oci/blobs");
-    std::fs::create_dir_all(blobs.join("sha256"))
-        .with_context(|| format!("creating {}", blobs.display()))?;
-    // Absolute: the link lives in tmp/pull-*/, a relative --repo would not resolve from there.
-    let blobs = blobs
-        .canonicalize()
-        .with_context(|| format!("resolving {}", blobs.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix("pull-")
-        .tempdir_in(repository.path().join("tmp"))
-        .context("creating the pull's layout in the repository's tmp/")?;
-    std::os::unix::fs::symlink(&blobs, staging.path().join("blobs"))
-        .context("linking the pull's layout to the repository's blobs")?;
+    // A layout of this pull whose blobs/ is the repository's (cfsgate_oci::registry::staging).
+    let staging = pull_staging(&repository)?;
     if !args.no_partial {
         return super::partial::run_partial_pull(&repository, &docker, &args, staging.path());
     }
@@ -277,84 +258,6 @@ pub fn push_signature_tag(
 ) -> Result<BlobDigest> {
     let endpoint = args.registries_conf()?.push_endpoint(docker)?;
     let client = args.connect(&endpoint)?;
-    let docker = &endpoint.reference;
     let tag = format!("sha256-{}.sig", signed.hex());
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(layout.join("index.json")).context("reading the staged index.json")?,
-    )?;
-    let entry = index["manifests"]
-        .as_array()
-        .and_then(|list| {
-            list.iter()
-                .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
-        })
-        .with_context(|| format!("no {tag} in the staged layout"))?;
-    let digest = BlobDigest::parse(entry["digest"].as_str().unwrap_or_default())?;
-    let media_type = entry["mediaType"]
-        .as_str()
-        .unwrap_or(cfsgate_oci::resolve::MEDIA_OCI_MANIFEST)
-        .to_string();
-    let blob = |d: &BlobDigest| {
-        std::fs::read(layout.join("blobs/sha256").join(d.hex()))
-            .with_context(|| format!("reading staged blob {d}"))
-    };
-    let manifest_bytes = blob(&digest)?;
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)?;
-    let descriptors = std::iter::once(&manifest["config"])
-        .chain(manifest["layers"].as_array().into_iter().flatten());
-    for desc in descriptors {
-        let d = BlobDigest::parse(desc["digest"].as_str().unwrap_or_default())?;
-        client
-            .put_blob(&docker.repository, &blob(&d)?)
-            .with_context(|| format!("pushing blob {d} to {docker}"))?;
-    }
-    client
-        .put_manifest(&docker.repository, &tag, &media_type, &manifest_bytes)
-        .with_context(|| format!("pushing {tag} to {}", docker.name()))
-}
-
-/// One bar per layer download on stderr.
-pub struct DownloadBars {
-    pub multi: MultiProgress,
-    bars: Mutex<HashMap<usize, ProgressBar>>,
-}
-
-impl DownloadBars {
-    pub fn for_stderr() -> Option<Self> {
-        std::io::stderr().is_terminal().then(|| DownloadBars {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<usize, ProgressBar>> {
-        // Only bar handles live here: a panic elsewhere cannot leave them inconsistent.
-        self.bars.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl FetchProgress for DownloadBars {
-    fn layer_started(&self, index: usize, digest: &BlobDigest, size: u64) {
-        let style = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = self
-            .multi
-            .add(ProgressBar::new(size).with_style(style.progress_chars("=> ")));
-        bar.set_prefix(format!("layer {} {}", index + 1, &digest.hex()[..12]));
-        self.bars().insert(index, bar);
-    }
-
-    fn layer_bytes(&self, index: usize, bytes: u64) {
-        if let Some(bar) = self.bars().get(&index) {
-            bar.inc(bytes);
-        }
-    }
-
-    fn layer_done(&self, index: usize, _downloaded: bool) {
-        if let Some(bar) = self.bars().remove(&index) {
-            bar.finish();
-        }
-    }
+    Ok(push_layout_tag(&client, layout, &tag, &endpoint.reference)?)
 }

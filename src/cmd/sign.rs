@@ -4,20 +4,14 @@
 //! manifest (`cfsgate_verifier::bundle_sign`: DSSE, an in-toto statement naming the manifest
 //! digest, no transparency log), pushed as an OCI 1.1 referrer of that manifest through the
 //! registry's referrers API or, when it has none, the `sha256-<hex>` referrers tag
-//! (`cfsgate_oci::registry::referrers`). Prints the artifact manifest's digest and how it was
+//! (`cfsgate_verifier::bundle_registry`). Prints the artifact manifest's digest and how it was
 //! indexed. A tag naming an image index gets a bundle over the index's digest, as `cosign sign`
 //! does (docs/registry.md, "Multi-arch images").
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 use cfsgate_keyring::{Passphrase, PrivateKey};
-use cfsgate_oci::registry::referrers::{fetch_referrers, push_referrer, Subject};
 use cfsgate_oci::registry::DockerRef;
-use cfsgate_verifier::bundle::MAX_BUNDLE_BYTES;
-use cfsgate_verifier::bundle_sign::{
-    sign_manifest_bundle, BUNDLE_V03_MEDIA_TYPE, COSIGN_SIGN_PREDICATE,
-};
+use cfsgate_verifier::bundle_registry::{fetch_manifest_bundles, sign_and_push_bundle};
 
 use clap::Args;
 
@@ -86,26 +80,13 @@ pub fn fetch_bundles(
     // The registry's own location (never a mirror: a mirror is only a source of bytes).
     let endpoint = registry.registries_conf()?.push_endpoint(docker)?;
     let client = registry.connect(&endpoint)?;
-    let mut bundles = Vec::new();
-    for (n, digest) in digests.iter().enumerate() {
-        if digests[..n].contains(digest) {
-            continue;
-        }
-        let found = fetch_referrers(
-            &client,
-            &endpoint.reference.repository,
-            digest,
-            BUNDLE_V03_MEDIA_TYPE,
-            MAX_BUNDLE_BYTES,
-        )
-        .with_context(|| format!("fetching the sigstore bundles of {docker}@{digest}"))?;
-        bundles.extend(found.into_iter().map(|r| r.blob));
-    }
-    Ok(bundles)
+    Ok(fetch_manifest_bundles(
+        &client,
+        &endpoint.reference,
+        docker,
+        digests,
+    )?)
 }
-
-/// Largest manifest signed (an image index of many platforms included).
-pub const MAX_SIGNED_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// Sign `args.image` (a `docker://` reference) with a bundle and push it.
 fn run_bundle(args: &SignArgs, registry: &RegistryArgs) -> Result<()> {
@@ -115,47 +96,13 @@ fn run_bundle(args: &SignArgs, registry: &RegistryArgs) -> Result<()> {
     let endpoint = registry.registries_conf()?.push_endpoint(&docker)?;
     let client = registry.connect(&endpoint)?;
     let target = &endpoint.reference;
-    let manifest = client
-        .get_manifest(
-            &target.repository,
-            &target.manifest_reference(),
-            target.digest.as_ref(),
-            MAX_SIGNED_MANIFEST_BYTES,
-        )
-        .with_context(|| format!("fetching the manifest of {docker}"))?
-        .with_context(|| format!("{docker}: no such manifest"))?;
-    let bundle = sign_manifest_bundle(&key, &args.identity, &manifest.digest.0 .0);
-    let subject = Subject {
-        digest: manifest.digest,
-        media_type: manifest.media_type.clone(),
-        size: manifest.bytes.len() as u64,
-    };
-    let annotations = BTreeMap::from([
-        (
-            "dev.sigstore.bundle.content".to_string(),
-            "dsse-envelope".to_string(),
-        ),
-        (
-            "dev.sigstore.bundle.predicateType".to_string(),
-            COSIGN_SIGN_PREDICATE.to_string(),
-        ),
-    ]);
-    let pushed = push_referrer(
-        &client,
-        &target.repository,
-        &subject,
-        BUNDLE_V03_MEDIA_TYPE,
-        &bundle,
-        BUNDLE_V03_MEDIA_TYPE,
-        &annotations,
-    )
-    .with_context(|| format!("pushing the bundle to {}", target.name()))?;
+    let signed = sign_and_push_bundle(&client, target, &docker, &key, &args.identity)?;
     println!(
         "pushed sigstore bundle {} referring to {}@{} ({})",
-        pushed.manifest,
+        signed.pushed.manifest,
         target.name(),
-        manifest.digest,
-        match &pushed.fallback_tag {
+        signed.subject,
+        match &signed.pushed.fallback_tag {
             Some(tag) => format!("no referrers API: listed in the {tag} tag"),
             None => "indexed by the referrers API".into(),
         }

@@ -7,7 +7,7 @@
 //! | `sigstore verify-bundle --bundle FILE --key KEY.pub [--trusted-root FILE] FILE_OR_sha256:HEX` | verifies a key-signed bundle: exit 0 when it verifies |
 //! | `sigstore verify-bundle --bundle FILE --certificate-identity ID --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_sha256:HEX` | verifies a keyless (Fulcio certificate) bundle for that identity and issuer, exactly |
 //!
-//! Both run [`cfsgate_verifier::bundle_keyless::verify_bundle`] against `--trusted-root`
+//! Both run [`cfsgate_verifier::bundle_files::verify_bundle_files`] against `--trusted-root`
 //! (sigstore's `trusted_root.json`: logs, CT logs, CAs, timestamp authorities), by default
 //! `/etc/cfsgate/sigstore/trusted_root.json`. Everything is judged offline at the signing time
 //! the bundle proves (SET, RFC 3161 timestamp); `now` only bounds the SET's time from above.
@@ -15,18 +15,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use cfsgate_keyring::{read_trust_file, PublicKey, MAX_TRUST_FILE_BYTES};
-use cfsgate_verifier::bundle::{parse_bundle, MAX_BUNDLE_BYTES};
-use cfsgate_verifier::bundle_keyless::{verify_bundle as verify, Expected};
-use cfsgate_verifier::bundle_verify::Artifact;
+use anyhow::{bail, Result};
+use cfsgate_verifier::bundle_files::{verify_bundle_files, BundleFiles, ExpectedSigner};
 use cfsgate_verifier::evaluate::unix_now;
-use cfsgate_verifier::trusted_root::TrustedRoot;
-
-/// Where the trusted root is read from without `--trusted-root`.
-pub const DEFAULT_TRUSTED_ROOT: &str = "/etc/cfsgate/sigstore/trusted_root.json";
-/// Largest artifact read to verify a message signature over it (use `sha256:HEX` beyond).
-const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 #[derive(clap::Args, Debug)]
 pub struct SigstoreArgs {
@@ -69,49 +60,22 @@ pub fn run(args: &SigstoreArgs) -> Result<()> {
 }
 
 fn verify_bundle(args: &VerifyBundleArgs) -> Result<()> {
-    let bundle_bytes = cfsgate_sys::file::read(
-        &args.bundle,
-        cfsgate_sys::file::Follow::Symlinks,
-        cfsgate_sys::file::SizeLimit::new("sigstore bundle", MAX_BUNDLE_BYTES),
-    )?;
-    let bundle =
-        parse_bundle(&bundle_bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
-    let key = args.key.as_deref().map(PublicKey::from_file).transpose()?;
-    let expected = match (
-        &key,
+    let signer = match (
+        &args.key,
         &args.certificate_identity,
         &args.certificate_oidc_issuer,
     ) {
-        (Some(key), _, _) => Expected::Key(key),
-        (None, Some(identity), Some(issuer)) => Expected::Identity { identity, issuer },
+        (Some(key), _, _) => ExpectedSigner::KeyFile(key),
+        (None, Some(identity), Some(issuer)) => ExpectedSigner::Identity { identity, issuer },
         _ => bail!("give --key, or --certificate-identity and --certificate-oidc-issuer"),
     };
-    let root_path = args
-        .trusted_root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_TRUSTED_ROOT));
-    let root = TrustedRoot::parse(&read_trust_file(&root_path, MAX_TRUST_FILE_BYTES)?)
-        .with_context(|| format!("trusted root {}", root_path.display()))?;
-    let bytes;
-    let artifact = match args.artifact.strip_prefix("sha256:") {
-        Some(hex) => {
-            let digest: [u8; 32] = hex::decode(hex)
-                .ok()
-                .and_then(|d| d.try_into().ok())
-                .with_context(|| format!("{:?} is not sha256:<64 hex digits>", args.artifact))?;
-            Artifact::Sha256(digest)
-        }
-        None => {
-            bytes = cfsgate_sys::file::read(
-                std::path::Path::new(&args.artifact),
-                cfsgate_sys::file::Follow::Symlinks,
-                cfsgate_sys::file::SizeLimit::new("artifact", MAX_ARTIFACT_BYTES),
-            )?;
-            Artifact::Bytes(&bytes)
-        }
+    let files = BundleFiles {
+        bundle: &args.bundle,
+        signer,
+        trusted_root: args.trusted_root.as_deref(),
+        artifact: &args.artifact,
     };
-    let verified = verify(&bundle, artifact, expected, &root, unix_now())
-        .with_context(|| format!("bundle {}: refused", args.bundle.display()))?;
+    let verified = verify_bundle_files(&files, unix_now())?;
     let times: Vec<String> = verified
         .times
         .iter()

@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cfsgate_keyring::{Passphrase, PrivateKey};
-use cfsgate_policy::{load_policy_file, parse_policy, Policy, DEFAULT_POLICY_PATH};
+use cfsgate_policy::{load_policy_file, Policy, DEFAULT_POLICY_PATH};
 use cfsgate_verifier::evaluate::unix_now;
 use cfsgate_verifier::explain::render_verdict;
+use cfsgate_verifier::key_policy::{key_policy, names_its_reference, KeyPolicy};
 use cfsgate_verifier::{evaluate, sign_dir_image, sign_oci_image, EvaluationRequest};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
@@ -103,51 +104,18 @@ pub struct SignArgs {
     pub identity: String,
 }
 
-/// A one-scope policy trusting `--key` files or a `--keyring`.
+/// A one-scope policy trusting `--key` files or a `--keyring` (`cfsgate_verifier::key_policy`).
 fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
-    // A containers-storage image named by NAME is judged as NAME (see cfsgate_verifier::cstorage).
-    let named_by_storage = cfsgate_oci::cstorage::StorageRef::parse(&args.image)
-        .is_ok_and(|r| matches!(r.image, cfsgate_oci::cstorage::ImageSpec::Named { .. }))
-        && cfsgate_oci::cstorage::is_storage_reference(&args.image);
-    if args.reference.is_none() && !named_by_storage {
+    if args.reference.is_none() && !names_its_reference(&args.image) {
         bail!("--key/--keyring need --reference NAME (the identity signatures must claim)");
     }
-    let mut requirement = serde_json::json!({
-        "type": "sigstoreSigned",
-        "signedIdentity": {"type": args.identity_match.policy_type()},
-    });
-    if let Some(keyring) = &args.keyring {
-        requirement["cfsgate"] = serde_json::json!({"keys": [{"keyring": keyring}]});
-    } else {
-        let paths = args
-            .keys
-            .iter()
-            .map(|p| {
-                p.canonicalize()
-                    .with_context(|| format!("cannot load trusted key {}", p.display()))
-                    .map(|p| p.display().to_string())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        requirement["keyPaths"] = serde_json::json!(paths);
-    }
-    if !args.rekor_keys.is_empty() {
-        let paths = args
-            .rekor_keys
-            .iter()
-            .map(|p| {
-                p.canonicalize()
-                    .with_context(|| format!("cannot load Rekor key {}", p.display()))
-                    .map(|p| p.display().to_string())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        requirement["rekorPublicKeyPaths"] = serde_json::json!(paths);
-    }
-    let mut requirements = vec![requirement];
-    if args.require_seal {
-        requirements.push(serde_json::json!({"type": "composefs", "sealed": true}));
-    }
-    let text = serde_json::json!({"default": requirements}).to_string();
-    parse_policy(text.as_bytes()).map_err(|e| anyhow::anyhow!("built-in policy: {e}"))
+    Ok(key_policy(&KeyPolicy {
+        keys: &args.keys,
+        keyring: args.keyring.as_deref(),
+        identity_match: args.identity_match.policy_type(),
+        rekor_keys: &args.rekor_keys,
+        require_seal: args.require_seal,
+    })?)
 }
 
 /// The policy `verify` uses: from the keys, or the policy file.

@@ -21,6 +21,7 @@
 //! | [`bundle`] | sigstore bundles (v0.1–v0.3): the parser |
 //! | [`bundle_verify`] | offline verification of a key-signed bundle (message signature or DSSE) against trusted logs: SET, inclusion proof, checkpoint |
 //! | [`bundle_keyless`] | offline verification of any bundle (keyless Fulcio certificate or key) against a whole `trusted_root.json`: chain, SCT, identity, timestamps |
+//! | [`bundle_files`] | a bundle verified offline from files (`sigstore verify-bundle`) |
 //! | [`bundle_tlog`] | a bundle's tlog entries: logged bodies (Rekor v1 and v2 kinds), SET, inclusion proof |
 //! | [`checkpoint`] | transparency log checkpoints (signed notes, cosignatures) |
 //! | [`trusted_root`] | sigstore's `trusted_root.json`: tlogs, ctlogs, CAs, TSAs and their validity windows |
@@ -29,7 +30,9 @@
 //! | [`sigalg`] | signature algorithms named apart from the key (CMS, X.509, SCT), sigstore's prehashed ECDSA |
 //! | [`asn1`] | a minimal strict DER reader for CMS and TSTInfo |
 //! | [`bundle_sign`] | key-signed bundles of an image manifest (DSSE, in-toto statement; what `sign --format bundle` pushes) and their verification by key |
+//! | [`bundle_registry`] | bundles as OCI referrers in a registry: fetched for `verify`, signed and pushed for `sign --format bundle` |
 //! | [`cert`] | X.509 certificates: parsing, SAN / Fulcio fields, chain verification as Go's `crypto/x509` (Fulcio, PKI) |
+//! | [`key_policy`] | the one-scope policy of `verify --key`/`--keyring` |
 //! | [`keyless`] | `sigstoreSigned` with `fulcio` or `pki`: the signature's certificate chained, its subject matched, its key verifying |
 //! | [`rekor`] | offline verification of a signature's Rekor bundle (signed entry timestamp) |
 //! | [`built`] | the gate's keyed records of composefs images built from unsealed images' verified layers (found by config digest) |
@@ -44,8 +47,10 @@ pub mod built;
 pub mod bundle;
 pub mod bundle_cert;
 pub mod bundle_error;
+pub mod bundle_files;
 pub mod bundle_keyless;
 pub mod bundle_merkle;
+pub mod bundle_registry;
 pub mod bundle_sign;
 pub mod bundle_tlog;
 pub mod bundle_verify;
@@ -58,6 +63,7 @@ pub mod doctor;
 pub mod evaluate;
 pub mod explain;
 pub mod gpg;
+pub mod key_policy;
 pub mod keyless;
 pub mod loaded;
 pub mod ocisig;

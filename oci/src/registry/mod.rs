@@ -10,7 +10,9 @@
 //! | [`fetch`] | an image, its config, layers and cosign signatures into a local OCI layout ([`fetch_image`]) |
 //! | [`range`] | Range requests for parts of blobs, answered `206` with exactly the bytes asked for |
 //! | [`referrers`] | OCI 1.1 referrers (sigstore bundles): pushed and listed through the API or the `sha256-<hex>` tag |
+//! | [`staging`] | the layout a pull into a repository is fetched into, sharing its blobs |
 //! | [`wire`] | the registry's and token server's answers parsed: challenges, tokens, manifest media types, referrers indexes |
+//! | [`push`] | a local layout's tagged manifest and its blobs pushed ([`push_layout_tag`]) |
 //! | [`partial_pull`] | zstd:chunked layers by their tables of contents, fetching only the files the repository lacks ([`pull_partial`]) |
 //!
 //! Typical use: `fetch_image(&RegistryClient::connect(&r, &opts)?, &r, dir, &FetchOptions::default(), &NoFetchProgress)`,
@@ -22,9 +24,11 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod partial_pull;
+pub mod push;
 pub mod range;
 pub mod reference;
 pub mod referrers;
+pub mod staging;
 pub mod tls;
 pub mod wire;
 
@@ -34,4 +38,5 @@ pub use config::{Endpoint, RegistriesConf};
 pub use error::RegistryError;
 pub use fetch::{fetch_image, FetchOptions, FetchProgress, Fetched, NoFetchProgress};
 pub use partial_pull::{pull_partial, PartialPull, PartialPullError, RegistryRanges};
+pub use push::{push_layout_tag, LayoutPushError};
 pub use reference::DockerRef;
