@@ -26,7 +26,7 @@ use crate::ensure::ensure_image;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::cleanup_container;
 use crate::mountinfo::{mount_identity, unique_mount_id};
-use crate::record::{AdmissionRecord, ADMISSION_RECORD_VERSION};
+use crate::record::{current_boot_id, AdmissionRecord, ADMISSION_RECORD_VERSION};
 use crate::GateConfig;
 
 /// A mounted, admitted container root.
@@ -245,7 +245,7 @@ fn mount_container(
                 }
             })?;
         let identity = match mount_identity(&rootfs)
-            .and_then(|identity| Ok((identity, unique_mount_id(&rootfs)?)))
+            .and_then(|identity| Ok((identity, unique_mount_id(&rootfs)?, current_boot_id()?)))
         {
             Ok(identity) => identity,
             Err(e) => {
@@ -263,6 +263,7 @@ fn mount_container(
             composefs_digest: *digest,
             verity: report.verity,
             rootfs: rootfs.clone(),
+            boot_id: identity.2,
             mount_unique_id: identity.1,
             mount_id: identity.0.mount_id,
             dev: identity.0.dev,

@@ -12,7 +12,8 @@
 //! | `composefs_digest` | `sha256:<hex>`, the fs-verity digest of the mounted image |
 //! | `verity` | `kernel`, `userspace` or `none`: how objects are checked |
 //! | `rootfs` | the mount point |
-//! | `mount_unique_id` | the overlay mount's 64-bit unique id (`statx` `STATX_MNT_ID_UNIQUE`): never reused until reboot |
+//! | `boot_id` | the kernel's boot id (`/proc/sys/kernel/random/boot_id`) when it was admitted |
+//! | `mount_unique_id` | the overlay mount's 64-bit unique id (`statx` `STATX_MNT_ID_UNIQUE`): never reused until reboot, so it identifies the mount only together with `boot_id` |
 //! | `mount_id`, `dev` | mountinfo's (recyclable) id and `major:minor` of the overlay mount, for people |
 //! | `time` | when it was admitted (RFC 3339, UTC) |
 //! | `pid`, `pid_start` | the container's process and its start time (`/proc/PID/stat`) |
@@ -27,7 +28,13 @@ use crate::error::{GateError, Result};
 use crate::fsutil;
 
 /// The record format written by this version of cfsgate.
-pub const ADMISSION_RECORD_VERSION: u32 = 2;
+pub const ADMISSION_RECORD_VERSION: u32 = 3;
+
+/// Where the kernel says which boot this is: a random UUID chosen at each boot.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// A boot id is a UUID (36 characters and a newline); anything longer is not one.
+const MAX_BOOT_ID_BYTES: u64 = 64;
 /// The record's file name in a container's state directory.
 pub const ADMISSION_FILE: &str = "admission.json";
 /// Largest admission record read: a record is well under 4 KiB; the bound keeps a corrupted
@@ -58,7 +65,10 @@ pub struct AdmissionRecord {
     pub verity: VerityMode,
     /// The mount point.
     pub rootfs: PathBuf,
-    /// The overlay mount's unique id (what createRuntime binds the root to).
+    /// The boot the mount was made in ([`current_boot_id`]): unique mount ids restart at each
+    /// boot, and a run dir on a disk (not tmpfs) keeps records across one.
+    pub boot_id: String,
+    /// The overlay mount's unique id (what createRuntime binds the root to, in `boot_id`).
     pub mount_unique_id: u64,
     /// mountinfo's mount id of the overlay (recyclable: shown, never trusted alone).
     pub mount_id: u64,
@@ -114,6 +124,18 @@ impl AdmissionRecord {
     }
 }
 
+/// The kernel's id of the running boot ([`BOOT_ID_PATH`], trimmed).
+pub fn current_boot_id() -> Result<String> {
+    let bytes = fsutil::read_regular(Path::new(BOOT_ID_PATH), MAX_BOOT_ID_BYTES)?;
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    if text.len() != 36 || !text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(GateError::Invalid(format!(
+            "{BOOT_ID_PATH}: {text:?} is not a boot id (a UUID)"
+        )));
+    }
+    Ok(text)
+}
+
 /// `sha256:<hex>` text of a digest.
 mod digest_text {
     use cfsgate_image::FsVeritySha256;
@@ -159,6 +181,15 @@ mod content_text {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_boot_id_is_the_kernels_uuid() {
+        let id = current_boot_id().unwrap();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(id, current_boot_id().unwrap(), "one boot, one id");
+        let kernel = std::fs::read_to_string(BOOT_ID_PATH).unwrap();
+        assert_eq!(id, kernel.trim());
+    }
+
     fn sample() -> AdmissionRecord {
         AdmissionRecord {
             version: ADMISSION_RECORD_VERSION,
@@ -170,6 +201,7 @@ mod tests {
             composefs_digest: FsVeritySha256::from_hex(&"cd".repeat(32)).unwrap(),
             verity: VerityMode::Userspace,
             rootfs: "/run/cfsgate/containers/k1/rootfs".into(),
+            boot_id: "8b5a3c0e-93e7-4a55-8a5f-0d3e51c2a1f4".into(),
             mount_unique_id: (1 << 31) + 9,
             mount_id: 812,
             dev: "0:77".into(),

@@ -29,7 +29,7 @@ use crate::gc::{
 };
 use crate::mountinfo::{mount_identity_and_table, unique_mount_id, MountEntry};
 use crate::procstat::process_start;
-use crate::record::AdmissionRecord;
+use crate::record::{current_boot_id, AdmissionRecord};
 use crate::spec::{
     parse_container_state, parse_runtime_config, read_bundle, BundleConfig, ContainerState,
     RuntimeConfig,
@@ -127,6 +127,18 @@ fn check_bundle(run_dir: &Path, state: &ContainerState, entry: &mut AuditEntry) 
             reason_of(&e)
         ))
     };
+    // A unique mount id is unique within one boot only: a record kept across a reboot (a run
+    // dir on disk) could be matched by a new mount that reached the same id.
+    let boot = current_boot_id().map_err(not_admitted)?;
+    if boot != record.boot_id {
+        return Err(GateError::Invalid(format!(
+            "the root {} was admitted at {} in another boot (boot id {}; this boot is {boot}): \
+             its mount identity means nothing now",
+            root.display(),
+            record.time,
+            record.boot_id,
+        )));
+    }
     let (mounted, table) = mount_identity_and_table(&root).map_err(not_admitted)?;
     // The unique id is never given to another mount before reboot: a root unmounted and
     // replaced, even by a mount that got the same mountinfo id and device number, differs.

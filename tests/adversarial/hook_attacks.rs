@@ -267,6 +267,48 @@ fn one_admission_belongs_to_one_container() {
     assert_eq!(last["container_id"], "ctr-a");
 }
 
+/// An admission record kept across a reboot (a run dir on disk, as `/run` is on this machine):
+/// unique mount ids restart at boot, so after one a host root user can make mounts until a new
+/// overlay at the recorded root path has the recorded id. The record is marked with the boot
+/// it was made in; a record of another boot binds nothing. (The reboot is the one step not
+/// carried out: the record is given the boot id of an earlier boot, everything else, the same
+/// mount and its unique id, is as the attacker would have it.)
+#[test]
+fn an_admission_from_another_boot_binds_nothing() {
+    if !require_root() {
+        return;
+    }
+    let fx = Fixture::new();
+    let (root, mut record) = admitted_root(&fx, "reboot");
+    let bundle = bundle_for(fx.path(), "reboot", &root);
+    let current = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(record["boot_id"], current.trim(), "{record}");
+    let sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let state = serde_json::to_vec(
+        &serde_json::json!({"id": "ctr-reboot", "pid": sleeper.id(), "bundle": bundle}),
+    )
+    .unwrap();
+    let earlier_boot = "0f3c2a91-5d7e-4b18-9c6a-2e8d4f7b1a05";
+    record["boot_id"] = earlier_boot.into();
+    let path = root.parent().unwrap().join("admission.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    let out = stage(&fx, "create-runtime", &state);
+    assert_refused(
+        "admission from another boot",
+        &out,
+        REJECTED,
+        &format!("in another boot (boot id {earlier_boot}"),
+    );
+    // The control: the same record with this boot's id binds the same mount.
+    record["boot_id"] = current.trim().into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    assert_accepted("control: this boot", &stage(&fx, "create-runtime", &state));
+    let mut sleeper = sleeper;
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert_accepted("gc", &mounts_gc(&fx));
+}
+
 fn mounts_gc(fx: &Fixture) -> Output {
     let mut args = vec!["mounts".to_string(), "gc".to_string()];
     args.extend(fx.check_args());
