@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::dump::escape::{escape_into, Escape};
 use crate::erofs::reader::referenced_objects;
 use crate::tree::{Content, FileData, InodeId, Tree};
 
@@ -27,17 +28,11 @@ enum LsEscape {
 }
 
 fn escape(out: &mut Vec<u8>, bytes: &[u8], how: LsEscape) {
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b' ' if how == LsEscape::KeepSpace => out.push(b' '),
-            0x21..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-        }
-    }
+    let escape = match how {
+        LsEscape::KeepSpace => Escape::KeepSpace,
+        LsEscape::Standard => Escape::Standard,
+    };
+    escape_into(out, bytes, escape);
 }
 
 /// `composefs-info ls` of one tree.

@@ -29,6 +29,8 @@ pub(crate) enum Escape {
     Equal,
     /// Optional fields: also a value that is exactly `-`.
     LoneDash,
+    /// `composefs-info ls` paths: the standard set, but a space stays a space.
+    KeepSpace,
 }
 
 /// Append the escaped form of `bytes` to `out`.
@@ -44,6 +46,7 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, bytes: &[u8], escape: Escape) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'=' if escape == Escape::Equal => push_hex_escape(out, b),
+            b' ' if escape == Escape::KeepSpace => out.push(b' '),
             // isgraph() in the C locale: printable and not a space.
             0x21..=0x7e => out.push(b),
             _ => push_hex_escape(out, b),

@@ -33,7 +33,7 @@
 //! devices 0/0, no `trusted.overlay.*` metadata added.
 
 mod error;
-mod escape;
+pub(crate) mod escape;
 mod parse;
 mod write;
 
