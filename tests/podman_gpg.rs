@@ -32,7 +32,6 @@ use std::process::Command;
 use fixture::*;
 use gpg::{ok, GnupgHome};
 use podman::*;
-use registry::{Registry, RegistryConfig};
 
 /// registries.d naming `lookaside` as the registry's signature store, for reading (podman) and
 /// writing (skopeo).
@@ -91,11 +90,9 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
     if !require_root() {
         return;
     }
-    let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
-    let fx = Fixture::new();
-    let registry = Registry::start(&fx.path().join("registry"), RegistryConfig::default());
-    let host = registry.host();
-    let name = |repo: &str| format!("{host}/cfsgate/{repo}:v1");
+    let setup = PulledSetup::start();
+    let (fx, host) = (&setup.fx, &setup.host);
+    let name = |repo: &str| setup.name(repo);
 
     let home = GnupgHome::new();
     let trusted = home.generate(
@@ -117,7 +114,7 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
     std::fs::create_dir_all(&skopeo_registries_d).unwrap();
     std::fs::write(
         skopeo_registries_d.join("lookaside.yaml"),
-        lookaside_yaml(&host, &lookaside),
+        lookaside_yaml(host, &lookaside),
     )
     .unwrap();
     for (repo, marker, signer) in [
@@ -126,7 +123,7 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
         ("unsigned", "unsigned", None),
         ("other", "other", None),
     ] {
-        let src = image_layout(&fx, repo, marker);
+        let src = image_layout(fx, repo, marker);
         push(
             &home,
             &skopeo_registries_d,
@@ -137,12 +134,12 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
     }
     let key = fx.path().join("release.gpg");
     home.export(&trusted, false, &key);
-    let policy = write_policy(&fx, &host, &key);
+    let policy = write_policy(fx, host, &key);
 
     let pm = Podman::new(
-        &fx,
-        &lookaside_yaml(&host, &lookaside),
-        install_hooks(&fx, &policy),
+        fx,
+        &lookaside_yaml(host, &lookaside),
+        install_hooks(fx, &policy),
     );
     pm.pull(&name("app"));
     pm.pull(&name("stranger"));
@@ -169,7 +166,7 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
 
     // Signed by the trusted gpg key: runs on the composefs root, judged as the name pulled.
     assert_ran_on_composefs(&pm.run(&name("app")), "gpg-signed", "gpg-signed, pulled");
-    let record = assert_admitted_from_storage(&fx, &pm, &name("app"), &app_digest);
+    let record = assert_admitted_from_storage(fx, &pm, &name("app"), &app_digest);
     assert!(
         record["requirements"].to_string().contains(&trusted),
         "the admission does not name the signer's fingerprint: {record}"
@@ -195,7 +192,7 @@ fn podman_pulled_gpg_signed_images_are_judged_by_signed_by() {
             "Signature for digest {app_digest} does not match (the manifest is {other_digest})"
         ),
     );
-    assert_eq!(last_precreate(&fx)["verdict"], "deny");
+    assert_eq!(last_precreate(fx)["verdict"], "deny");
 
     assert!(
         mounts_under(&fx.run_dir).is_empty(),

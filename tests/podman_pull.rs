@@ -37,7 +37,7 @@ use std::process::Command;
 use cfsgate_oci::registry::{ClientOptions, DockerRef, RegistryClient};
 use fixture::*;
 use podman::*;
-use registry::{skopeo_push, Registry, RegistryConfig};
+use registry::skopeo_push;
 
 /// The config digest (hex: the image ID) of the image named `name`.
 fn record_config(pm: &Podman, name: &str) -> String {
@@ -89,17 +89,15 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
     if !require_root() {
         return;
     }
-    let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
-    let fx = Fixture::new();
-    let registry = Registry::start(&fx.path().join("registry"), RegistryConfig::default());
-    let host = registry.host();
-    let name = |repo: &str| format!("{host}/cfsgate/{repo}:v1");
+    let setup = PulledSetup::start();
+    let (fx, host) = (&setup.fx, &setup.host);
+    let name = |repo: &str| setup.name(repo);
     for (repo, marker) in [
         ("app", "pulled"),
         ("unsigned", "unsigned"),
         ("other", "other"),
     ] {
-        push_image(&fx, repo, marker, &format!("docker://{}", name(repo)));
+        push_image(fx, repo, marker, &format!("docker://{}", name(repo)));
     }
     let sign = cfsgate(
         &[
@@ -126,11 +124,11 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
         &format!("docker://{host}/cfsgate/other:sha256-{}.sig", other.hex()),
     ]));
 
-    let policy = write_policy(&fx, &host);
+    let policy = write_policy(fx, host);
     let pm = Podman::new(
-        &fx,
-        &Podman::sigstore_attachments(&host),
-        install_hooks(&fx, &policy),
+        fx,
+        &Podman::sigstore_attachments(host),
+        install_hooks(fx, &policy),
     );
     for repo in ["app", "unsigned", "other"] {
         pm.pull(&name(repo));
@@ -160,7 +158,7 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
 
     // Signed by the trusted key: runs on the composefs root, judged as the name pulled.
     assert_ran_on_composefs(&pm.run(&name("app")), "pulled", "signed, pulled");
-    let record = assert_admitted_from_storage(&fx, &pm, &name("app"), &app.to_string());
+    let record = assert_admitted_from_storage(fx, &pm, &name("app"), &app.to_string());
     let requirements = |r: &serde_json::Value| r["requirements"].to_string();
     assert!(
         requirements(&record).contains("built from the verified layers and stored"),
@@ -181,7 +179,7 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
         built_record.display()
     );
     assert_ran_on_composefs(&pm.run(&name("app")), "pulled", "second start");
-    let second = last_precreate(&fx);
+    let second = last_precreate(fx);
     assert!(
         requirements(&second).contains("stored when first built from these verified layers"),
         "{second}"
@@ -194,7 +192,7 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
     forged["image"] = "0".repeat(64).into();
     std::fs::write(&built_record, forged.to_string()).unwrap();
     assert_ran_on_composefs(&pm.run(&name("app")), "pulled", "forged record");
-    let third = last_precreate(&fx);
+    let third = last_precreate(fx);
     assert!(
         requirements(&third).contains("built from the verified layers and stored"),
         "{third}"
@@ -225,7 +223,7 @@ fn podman_pulled_images_are_judged_by_the_signatures_podman_stored() {
         &name("other"),
         &format!("signed manifest {app}, but the manifest is {other}"),
     );
-    assert_eq!(last_precreate(&fx)["verdict"], "deny");
+    assert_eq!(last_precreate(fx)["verdict"], "deny");
 
     assert!(
         mounts_under(&fx.run_dir).is_empty(),
@@ -299,24 +297,22 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
     if !require_root() {
         return;
     }
-    let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
-    let fx = Fixture::new();
-    let registry = Registry::start(&fx.path().join("registry"), RegistryConfig::default());
-    let host = registry.host();
-    let name = |repo: &str| format!("{host}/cfsgate/{repo}:v1");
+    let setup = PulledSetup::start();
+    let (fx, host) = (&setup.fx, &setup.host);
+    let name = |repo: &str| setup.name(repo);
     push_image(
-        &fx,
+        fx,
         "bundled",
         "bundled",
         &format!("docker://{}", name("bundled")),
     );
     push_image(
-        &fx,
+        fx,
         "stranger",
         "stranger",
         &format!("docker://{}", name("stranger")),
     );
-    push_multi_arch(&fx, "multi", &format!("docker://{}", name("multi")));
+    push_multi_arch(fx, "multi", &format!("docker://{}", name("multi")));
     let stranger_key = fx.stranger.clone();
     for (repo, key) in [
         ("bundled", &fx.signer),
@@ -368,7 +364,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
         "hooks-fetch.d",
         &["--arg=--fetch-bundles", &registries_conf_arg],
     );
-    let pm = Podman::new(&fx, &Podman::sigstore_attachments(&host), fetching);
+    let pm = Podman::new(fx, &Podman::sigstore_attachments(host), fetching);
     for repo in ["bundled", "multi", "stranger"] {
         pm.pull(&name(repo));
     }
@@ -383,7 +379,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
 
     let out = pm.run(&name("bundled"));
     assert_ran_on_composefs(&out, "bundled", "bundle over the manifest");
-    let record = last_precreate(&fx);
+    let record = last_precreate(fx);
     assert_eq!(record["verdict"], "admit", "{record}");
     assert!(
         record["signers"].to_string().contains(&signer_id),
@@ -404,7 +400,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
     let multi = manifest_digest(&format!("docker://{}", name("multi")));
     let out = pm.run(&name("multi"));
     assert_ran_on_composefs(&out, "multi", "bundle over the index");
-    let record = last_precreate(&fx);
+    let record = last_precreate(fx);
     assert_eq!(record["verdict"], "admit", "{record}");
     assert_ne!(
         record["manifest_digest"],
@@ -420,7 +416,7 @@ fn podman_pulled_images_are_judged_by_their_sigstore_bundles() {
     );
 
     // The registry gone, a hook that does not fetch: what was kept still admits.
-    drop(registry);
+    setup.stop_registry();
     let offline = fx.install_hooks(&policy, "hooks-kept.d", &[]);
     assert_ran_on_composefs(
         &pm.run_with(&offline, &name("bundled")),
