@@ -69,7 +69,10 @@ pub fn manifest_media_type(bytes: &[u8], sent: &str) -> Result<String, String> {
         media_type: Option<String>,
         manifests: Option<serde::de::IgnoredAny>,
     }
-    let probe: Probe = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    // JSON is UTF-8 (RFC 8259); serde_json checks it only in the strings it keeps, so a
+    // manifest whose ignored members hold invalid bytes would pass for JSON (found by fuzzing).
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("invalid JSON: not UTF-8 ({e})"))?;
+    let probe: Probe = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(match probe.media_type {
         Some(t) => t,
         None if probe.manifests.is_some() => MEDIA_OCI_INDEX.into(),
@@ -90,6 +93,20 @@ pub fn parse_referrers_index(bytes: &[u8]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_is_json_only_when_all_of_it_is_utf8() {
+        let mut bytes = br#"{"schemaVersion": 2, "x": "v"#.to_vec();
+        bytes.extend([0xff, 0xfe]);
+        bytes.extend(br#"", "mediaType": "application/vnd.oci.image.manifest.v1+json"}"#);
+        let err = manifest_media_type(&bytes, "").unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+        let good = br#"{"schemaVersion": 2, "x": "v", "mediaType": "application/vnd.oci.image.manifest.v1+json"}"#;
+        assert_eq!(
+            manifest_media_type(good, "").unwrap(),
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+    }
 
     #[test]
     fn parses_challenges() {
