@@ -72,19 +72,7 @@ impl Podman {
     }
 
     fn command(&self, hooks: &Path) -> Command {
-        let mut command = Command::new("podman");
-        command
-            .arg("--root")
-            .arg(&self.graph)
-            .arg("--runroot")
-            .arg(&self.run)
-            .arg("--tmpdir")
-            .arg(&self.tmp)
-            .args(["--storage-driver", self.driver])
-            // crun (Debian 12) refuses this CI's hybrid cgroup hierarchy; runc runs.
-            .args(["--runtime", "runc", "--hooks-dir"])
-            .arg(hooks);
-        command
+        podman_command(self.driver, &self.graph, &self.run, &self.tmp, hooks)
     }
 
     /// `podman run --rm NAME sh -c SHOW_ROOT`, no annotations.
