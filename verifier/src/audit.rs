@@ -173,6 +173,24 @@ impl AuditSink {
         }
     }
 
+    /// The sink an admin's options describe, the same way for every command that appends:
+    /// the key named, else [`checkpoint::DEFAULT_AUDIT_KEY`] when it exists (so a node that ran
+    /// `cfsgate audit init-key` keys the hooks' records, and `cfsgate audit verify`, which
+    /// looks for the same default, checks them).
+    pub fn configured(
+        log: impl Into<PathBuf>,
+        max_bytes: Option<u64>,
+        key: Option<&Path>,
+        journal: Option<PathBuf>,
+    ) -> Self {
+        AuditSink {
+            log: log.into(),
+            max_bytes,
+            key: text::key_path_or_default(key),
+            journal,
+        }
+    }
+
     /// Append one decision (the log and its directory created if missing); returns the stored
     /// record. Safe against concurrent appenders (see the module docs).
     pub fn append(&self, entry: &AuditEntry) -> Result<Appended, AuditError> {
@@ -294,6 +312,27 @@ fn new_record(entry: &AuditEntry, last: Option<AuditRecord>) -> AuditRecord {
 /// Append one decision to the plain log at `path` (see [`AuditSink::append`]).
 pub fn append_record(path: &Path, entry: &AuditEntry) -> Result<AuditRecord, AuditError> {
     AuditSink::new(path).append(entry).map(|a| a.record)
+}
+
+/// A rotation size as an admin writes it: bytes, or a number with a `K`, `M` or `G` suffix
+/// (binary multiples: `64M` is 64 MiB). Zero and sizes that overflow are refused.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'K' | b'k') => (&text[..text.len() - 1], 10),
+        Some(b'M' | b'm') => (&text[..text.len() - 1], 20),
+        Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (bytes, or a number with K, M or G)"))?;
+    let bytes = number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes == 0 {
+        return Err("a rotation size of 0 would rotate before every record".into());
+    }
+    Ok(bytes)
 }
 
 /// Check the chain of an unkeyed log (and its rotated files); the number of records when

@@ -130,3 +130,16 @@ fn concurrent_appenders_across_rotations_keep_one_chain() {
         assert!(std::fs::metadata(&file.path).unwrap().len() <= 1600);
     }
 }
+
+#[test]
+fn rotation_sizes_parse_with_binary_suffixes_and_refuse_nonsense() {
+    assert_eq!(parse_size("4096"), Ok(4096));
+    assert_eq!(parse_size("64K"), Ok(64 << 10));
+    assert_eq!(parse_size("64m"), Ok(64 << 20));
+    assert_eq!(parse_size("2G"), Ok(2 << 30));
+    for bad in ["", "M", "1.5M", "-1", "12T", "0", "0K"] {
+        assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+    }
+    let huge = format!("{}G", u64::MAX >> 20);
+    assert!(parse_size(&huge).unwrap_err().contains("too large"));
+}
