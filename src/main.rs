@@ -7,21 +7,21 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use cmd::lazy::Lazy;
+use cmd::{verdict, Rejected};
 
 mod cmd;
 
 /// composefs images gated by signature policy: build, store, mount by trusted digest.
 #[derive(Parser, Debug)]
 #[command(name = "cfsgate", version, about, propagate_version = true)]
-struct Cli {
-    #[arg(long, global = true, value_name = "DIR", help = REPO_HELP)]
+struct Cli<C: Subcommand = Command> {
+    /// The repository (object store) every command uses: objects/, images/, refs/ [default: /var/lib/cfsgate]. Accepted before or after the subcommand
+    #[arg(long, global = true, value_name = "DIR")]
     repo: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: C,
 }
 
-/// The global `--repo`'s help (shared by [`Cli`] and [`FastCli`]).
-const REPO_HELP: &str = "The repository (object store) every command uses: objects/, images/, refs/ [default: /var/lib/cfsgate]. Accepted before or after the subcommand";
 /// `hook`'s description (shared by [`Cli`] and [`FastCli`]).
 const HOOK_ABOUT: &str =
     "OCI runtime hooks: admit (and mount) or refuse a container before it starts";
@@ -34,14 +34,7 @@ const VERIFY_ABOUT: &str =
 /// the command line, ~0.3 ms of a 4 ms hook on this VM for the other ~30 subcommands; this
 /// parser holds these two only. Chosen when the first argument names one of them, so what they
 /// print (help, errors, version) is the full parser's: the tests below compare the two.
-#[derive(Parser, Debug)]
-#[command(name = "cfsgate", version, propagate_version = true)]
-struct FastCli {
-    #[arg(long, global = true, value_name = "DIR", help = REPO_HELP)]
-    repo: Option<PathBuf>,
-    #[command(subcommand)]
-    command: FastCommand,
-}
+type FastCli = Cli<FastCommand>;
 
 /// The subcommands of [`FastCli`], as [`Command`] declares them.
 #[derive(Subcommand, Debug)]
@@ -52,10 +45,12 @@ enum FastCommand {
     Verify(Lazy<cmd::registry::VerifyCmd>),
 }
 
-impl FastCli {
+impl FastCommand {
     /// The subcommands [`FastCli`] parses.
-    const COMMANDS: [&'static str; 2] = ["hook", "verify"];
+    const NAMES: [&'static str; 2] = ["hook", "verify"];
+}
 
+impl FastCli {
     fn into_cli(self) -> Cli {
         let command = match self.command {
             FastCommand::Hook(c) => Command::Hook(c),
@@ -138,38 +133,24 @@ struct MountComposefs {
     args: cmd::mount::MountHelperArgs,
 }
 
-/// Where the repository lives unless `--repo` says otherwise.
-const DEFAULT_REPO: &str = cfsgate_image::store::DEFAULT_REPO_PATH;
-
+/// The repository: `--repo`, else the default.
 fn repo_path(repo: Option<PathBuf>) -> PathBuf {
-    repo.unwrap_or_else(|| DEFAULT_REPO.into())
+    repo.unwrap_or_else(|| cfsgate_image::store::DEFAULT_REPO_PATH.into())
 }
-
-/// A verdict of "rejected": already explained on stdout, so the exit code alone reports it.
-#[derive(Debug)]
-struct Rejected;
-
-impl std::fmt::Display for Rejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("rejected")
-    }
-}
-
-impl std::error::Error for Rejected {}
 
 fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();
     let first = std::env::args_os().nth(1);
-    let result = if cmd::mount::is_mount_helper_name(&argv0) {
+    let result = if cfsgate_mounter::helper::is_mount_helper_name(&argv0) {
         cmd::mount::run_mount_helper(MountComposefs::parse().args)
-    } else if first.is_some_and(|a| FastCli::COMMANDS.iter().any(|c| a == *c)) {
+    } else if first.is_some_and(|a| FastCommand::NAMES.iter().any(|c| a == *c)) {
         run(FastCli::parse().into_cli())
     } else {
-        run(Cli::parse())
+        run(<Cli>::parse())
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Rejected>() || e.is::<cmd::audit::ChainBroken>() => ExitCode::from(1),
+        Err(e) if e.is::<Rejected>() => ExitCode::from(1),
         Err(e)
             if e.downcast_ref::<cfsgate_gate::GateError>()
                 .is_some_and(cfsgate_gate::GateError::is_denial) =>
@@ -195,9 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seal(Lazy(args)) => cmd::oci::run_seal(args),
         Command::Store(c) => cmd::store::run(&repo_path(cli.repo), c),
         Command::Mount(Lazy(mut args)) => {
-            if let Some(repo) = cli.repo {
-                args.repo = repo;
-            }
+            args.repo = repo_path(cli.repo);
             cmd::mount::run_mount(args)
         }
         Command::Umount(Lazy(args)) => cmd::mount::run_umount(args),
@@ -206,27 +185,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keyring(args) => cmd::key::run_keyring(args),
         Command::Verify(Lazy(mut args)) => {
             args.verify.repo = cli.repo;
-            if cmd::registry::run_verify(args)? {
-                Ok(())
-            } else {
-                Err(Rejected.into())
-            }
+            verdict(cmd::registry::run_verify(args)?)
         }
         Command::Sign(Lazy(args)) => cmd::sign::run_sign(args),
-        Command::Hook(mut c) => {
-            if let cmd::hook::HookCmd::Precreate(args) = &mut c {
-                args.gate.repo = repo_path(cli.repo);
-            }
-            cmd::hook::run_hook(c)
-        }
+        Command::Hook(c) => cmd::hook::run_hook(c, repo_path(cli.repo)),
         Command::Mounts(c) => cmd::hook::run_mounts(c),
         Command::InstallHooks(Lazy(mut args)) => {
-            // The hooks use the repository this command was given.
-            if let Some(repo) = cli.repo {
-                let repo = std::path::absolute(&repo)?;
-                args.args
-                    .splice(0..0, ["--repo".to_string(), repo.display().to_string()]);
-            }
+            args.repo = cli.repo;
             cmd::hook::run_install_hooks(args)
         }
         Command::Bundle(Lazy(mut args)) => {
@@ -234,26 +199,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::bundle::run_bundle(args)
         }
         Command::Audit(args) => cmd::audit::run(args),
-        Command::Doctor(Lazy(args)) => {
-            if cmd::doctor::run(&repo_path(cli.repo), &args)? {
-                Ok(())
-            } else {
-                Err(Rejected.into())
-            }
-        }
+        Command::Doctor(Lazy(args)) => verdict(cmd::doctor::run(&repo_path(cli.repo), &args)?),
         Command::Completions { shell } => {
-            cmd::manuals::completions(shell, Cli::command());
+            cmd::manuals::completions(shell, <Cli>::command());
             Ok(())
         }
-        Command::Manpages { dir } => cmd::manuals::manpages(&dir, Cli::command()),
+        Command::Manpages { dir } => cmd::manuals::manpages(&dir, <Cli>::command()),
         Command::Sigstore(args) => cmd::sigstore::run(&args),
-        Command::Policy(args) => {
-            if cmd::policy::run_policy(&args, cli.repo.as_deref())? {
-                Ok(())
-            } else {
-                Err(Rejected.into())
-            }
-        }
+        Command::Policy(args) => verdict(cmd::policy::run_policy(&args, cli.repo.as_deref())?),
     }
 }
 
@@ -261,84 +214,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    /// What a parser prints for `argv` (help, version, a usage error) and its exit code;
-    /// `None` when it parses `argv` as a command to run.
-    fn printed<P: Parser>(argv: &[&str]) -> Option<(String, i32)> {
-        P::try_parse_from(argv)
+    /// What a parser prints for `line` (help, version, a usage error) and its exit code;
+    /// `None` when it parses `line` as a command to run.
+    fn printed<P: Parser>(line: &str) -> Option<(String, i32)> {
+        P::try_parse_from(line.split(' '))
             .err()
             .map(|e| (e.render().to_string(), e.exit_code()))
     }
 
     #[test]
     fn the_fast_parser_prints_and_refuses_what_the_full_one_does() {
-        let lines: &[&[&str]] = &[
-            &["cfsgate", "hook"],
-            &["cfsgate", "hook", "--help"],
-            &["cfsgate", "hook", "-h"],
-            &["cfsgate", "hook", "help"],
-            &["cfsgate", "hook", "help", "precreate"],
-            &["cfsgate", "hook", "--version"],
-            &["cfsgate", "hook", "precreate", "--help"],
-            &["cfsgate", "hook", "create-runtime", "--help"],
-            &["cfsgate", "hook", "poststop", "-h"],
-            &["cfsgate", "hook", "create-runtime", "--bogus"],
-            &["cfsgate", "hook", "precreate", "--verity", "sometimes"],
-            &["cfsgate", "hook", "nonsense"],
-            &["cfsgate", "verify"],
-            &["cfsgate", "verify", "--help"],
-            &["cfsgate", "verify", "-h"],
-            &["cfsgate", "verify", "--version"],
-            &["cfsgate", "verify", "oci:x", "--bogus"],
+        let lines = [
+            "cfsgate hook",
+            "cfsgate hook --help",
+            "cfsgate hook -h",
+            "cfsgate hook help",
+            "cfsgate hook help precreate",
+            "cfsgate hook --version",
+            "cfsgate hook precreate --help",
+            "cfsgate hook create-runtime --help",
+            "cfsgate hook poststop -h",
+            "cfsgate hook create-runtime --bogus",
+            "cfsgate hook precreate --verity sometimes",
+            "cfsgate hook nonsense",
+            "cfsgate verify",
+            "cfsgate verify --help",
+            "cfsgate verify -h",
+            "cfsgate verify --version",
+            "cfsgate verify oci:x --bogus",
         ];
-        for argv in lines {
-            let full = printed::<Cli>(argv);
-            assert!(full.is_some(), "{argv:?} parsed as a command to run");
-            assert_eq!(printed::<FastCli>(argv), full, "{argv:?}");
+        for line in lines {
+            let full = printed::<Cli>(line);
+            assert!(full.is_some(), "{line:?} parsed as a command to run");
+            assert_eq!(printed::<FastCli>(line), full, "{line:?}");
         }
     }
 
     #[test]
     fn the_fast_parser_parses_what_the_full_one_does() {
-        let lines: &[&[&str]] = &[
-            &[
-                "cfsgate",
-                "hook",
-                "create-runtime",
-                "--run-dir",
-                "/r",
-                "--audit-log",
-                "/a",
-            ],
-            &["cfsgate", "hook", "poststop", "--repo", "/repo"],
-            &[
-                "cfsgate",
-                "hook",
-                "precreate",
-                "--annotations",
-                "--verity",
-                "none",
-                "--policy",
-                "/p",
-                "--timeout",
-                "3",
-            ],
-            &[
-                "cfsgate",
-                "verify",
-                "oci:/x:y",
-                "--policy",
-                "/p",
-                "--reference",
-                "r.example/a:b",
-                "--repo",
-                "/repo",
-            ],
+        let lines = [
+            "cfsgate hook create-runtime --run-dir /r --audit-log /a",
+            "cfsgate hook poststop --repo /repo",
+            "cfsgate hook precreate --annotations --verity none --policy /p --timeout 3",
+            "cfsgate verify oci:/x:y --policy /p --reference r.example/a:b --repo /repo",
         ];
-        for argv in lines {
-            let full = Cli::try_parse_from(*argv).map(|c| format!("{c:?}"));
-            let fast = FastCli::try_parse_from(*argv).map(|c| format!("{:?}", c.into_cli()));
-            assert!(full.is_ok(), "{argv:?}: {full:?}");
-            assert_eq!(fast.ok(), full.ok(), "{argv:?}");
+        for line in lines {
+            let full = <Cli>::try_parse_from(line.split(' ')).map(|c| format!("{c:?}"));
+            let fast =
+                FastCli::try_parse_from(line.split(' ')).map(|c| format!("{:?}", c.into_cli()));
+            assert!(full.is_ok(), "{line:?}: {full:?}");
+            assert_eq!(fast.ok(), full.ok(), "{line:?}");
         }
     }
 }

@@ -124,4 +124,35 @@ mod tests {
         assert_eq!(denied.to_string(), "denied: unsigned");
         assert!(GateError::Invalid("x".into()).into_denial().is_denial());
     }
+
+    /// Like a thiserror variant `#[error("… {source}")]`: its message includes its source.
+    #[derive(Debug)]
+    struct Open {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Open {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot open image /x: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Open {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    /// The CLI's errors (anyhow, with context) on one line: the CLI prints `reason_of`.
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(Open { source: io }).context("mounting sha256:ab on /m");
+        assert_eq!(
+            reason_of(error.as_ref()),
+            "mounting sha256:ab on /m: cannot open image /x: entity not found"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(reason_of(plain.as_ref()), "outer: inner");
+    }
 }

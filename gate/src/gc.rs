@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use cfsgate_policy::{Mode, Timestamp};
 use cfsgate_verifier::audit::{append_record, AuditEntry};
+use serde::Serialize;
 
 use crate::error::{GateError, Result};
 use crate::mountinfo::mount_identity;
@@ -97,13 +98,27 @@ pub fn container_gone(state: &Path, record: &AdmissionRecord) -> bool {
     }
 }
 
-/// One admitted container, as `mounts list` shows it.
-#[derive(Debug, Clone)]
+/// One admitted container, as `mounts list` shows it (its JSON: `{"state", "record"}`).
+#[derive(Debug, Clone, Serialize)]
 pub struct Listed {
     /// The state directory.
     pub state: PathBuf,
     /// Its admission record, when readable.
     pub record: Option<AdmissionRecord>,
+}
+
+impl Listed {
+    /// `mounts list`'s line: the state directory, `sha256:DIGEST` and the root; `-` for each
+    /// of those two without a readable record.
+    pub fn line(&self) -> String {
+        let record = self.record.as_ref();
+        format!(
+            "{} {} {}",
+            self.state.display(),
+            record.map_or("-".into(), |r| format!("sha256:{}", r.composefs_digest)),
+            record.map_or("-".into(), |r| r.rootfs.display().to_string()),
+        )
+    }
 }
 
 /// Every state directory and its record.
@@ -232,4 +247,40 @@ pub fn gc(run_dir: &Path, audit_log: &Path) -> Result<GcReport> {
         report.problems.extend(problems);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_list_shows_each_state_directory_with_or_without_its_record() {
+        let run_dir = tempfile::tempdir().expect("tempdir");
+        let record = crate::record::tests::sample();
+        let with_record = run_dir.path().join("k1");
+        std::fs::create_dir(&with_record).expect("mkdir");
+        record.write(&with_record).expect("write the record");
+        std::fs::create_dir(run_dir.path().join("k2")).expect("mkdir");
+        std::fs::write(run_dir.path().join(".built-images.key"), b"key").expect("write");
+        let listed = list(run_dir.path()).expect("list");
+        let lines: Vec<String> = listed.iter().map(Listed::line).collect();
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "{} sha256:{} /run/cfsgate/containers/k1/rootfs",
+                    with_record.display(),
+                    "cd".repeat(32)
+                ),
+                format!("{} - -", run_dir.path().join("k2").display()),
+            ]
+        );
+        let json = serde_json::to_value(&listed).expect("json");
+        assert_eq!(json[0]["state"], with_record.display().to_string());
+        assert_eq!(
+            json[0]["record"],
+            serde_json::to_value(&record).expect("json")
+        );
+        assert_eq!(json[1]["record"], serde_json::Value::Null);
+    }
 }

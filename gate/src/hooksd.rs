@@ -79,14 +79,25 @@ pub struct HooksSetup<'a> {
     /// The opt-in annotation mode: only containers annotated with `io.cfsgate.image`, judged
     /// by that annotation (precreate gets `--annotations`).
     pub annotations: bool,
-    /// Arguments of every stage (`--audit-log F --run-dir D`).
-    pub common: &'a [String],
-    /// Extra arguments of `hook precreate` (policy, repository, …).
+    /// The audit log every stage appends to (`--audit-log`).
+    pub audit_log: &'a Path,
+    /// Per-container state and mounts (`--run-dir`).
+    pub run_dir: &'a Path,
+    /// The repository precreate uses (`--repo`, made absolute: the hooks run elsewhere), when
+    /// not the default.
+    pub repo: Option<&'a Path>,
+    /// Extra arguments of `hook precreate` (policy, …), after `--repo`.
     pub precreate_extra: &'a [String],
 }
 
 /// The three files: (file name, content).
-pub fn hooks_files(setup: &HooksSetup<'_>) -> Vec<(&'static str, HooksFile)> {
+pub fn hooks_files(setup: &HooksSetup<'_>) -> Result<Vec<(&'static str, HooksFile)>> {
+    let common = [
+        "--audit-log".to_string(),
+        setup.audit_log.display().to_string(),
+        "--run-dir".to_string(),
+        setup.run_dir.display().to_string(),
+    ];
     let file = |stage: &'static str, sub: &str, extra: &[String]| HooksFile {
         version: HOOKS_SCHEMA_VERSION,
         hook: HookCommand {
@@ -94,18 +105,23 @@ pub fn hooks_files(setup: &HooksSetup<'_>) -> Vec<(&'static str, HooksFile)> {
             args: ["cfsgate", "hook", sub]
                 .into_iter()
                 .map(String::from)
-                .chain(setup.common.iter().cloned())
+                .chain(common.iter().cloned())
                 .chain(extra.iter().cloned())
                 .collect(),
         },
         when: When::new(setup.annotations),
         stages: vec![stage],
     };
-    let mut precreate_extra = setup.precreate_extra.to_vec();
+    let mut precreate_extra = Vec::new();
+    if let Some(repo) = setup.repo {
+        let repo = std::path::absolute(repo).map_err(|e| GateError::io("resolving", repo, e))?;
+        precreate_extra.extend(["--repo".to_string(), repo.display().to_string()]);
+    }
+    precreate_extra.extend_from_slice(setup.precreate_extra);
     if setup.annotations && !precreate_extra.iter().any(|a| a == ANNOTATIONS_FLAG) {
         precreate_extra.push(ANNOTATIONS_FLAG.to_string());
     }
-    vec![
+    Ok(vec![
         (
             "cfsgate-precreate.json",
             file("precreate", "precreate", &precreate_extra),
@@ -115,14 +131,14 @@ pub fn hooks_files(setup: &HooksSetup<'_>) -> Vec<(&'static str, HooksFile)> {
             file("createRuntime", "create-runtime", &[]),
         ),
         ("cfsgate-poststop.json", file("poststop", "poststop", &[])),
-    ]
+    ])
 }
 
 /// Write the hooks.d files into `dir` (atomically each); their paths.
 pub fn install_hooks(dir: &Path, setup: &HooksSetup<'_>) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| GateError::io("creating", dir, e))?;
     let mut written = Vec::new();
-    for (name, file) in hooks_files(setup) {
+    for (name, file) in hooks_files(setup)? {
         let bytes = serde_json::to_vec_pretty(&file).map_err(|source| GateError::Json {
             what: format!("serialising {name}"),
             source,
@@ -139,15 +155,16 @@ mod tests {
 
     #[test]
     fn files_have_the_schema_podman_reads() {
-        let common = vec!["--run-dir".to_string(), "/run/x".to_string()];
         let extra = vec!["--policy".to_string(), "/p.json".to_string()];
         let setup = HooksSetup {
             binary: Path::new("/usr/bin/cfsgate"),
             annotations: true,
-            common: &common,
+            audit_log: Path::new("/log/a"),
+            run_dir: Path::new("/run/x"),
+            repo: Some(Path::new("/repo")),
             precreate_extra: &extra,
         };
-        let files = hooks_files(&setup);
+        let files = hooks_files(&setup).unwrap();
         assert_eq!(files.len(), 3);
         let pre = serde_json::to_value(&files[0].1).unwrap();
         assert_eq!(
@@ -155,23 +172,32 @@ mod tests {
             serde_json::json!({
                 "version": "1.0.0",
                 "hook": {"path": "/usr/bin/cfsgate", "args": [
-                    "cfsgate", "hook", "precreate", "--run-dir", "/run/x", "--policy", "/p.json",
-                    "--annotations"]},
+                    "cfsgate", "hook", "precreate", "--audit-log", "/log/a", "--run-dir", "/run/x",
+                    "--repo", "/repo", "--policy", "/p.json", "--annotations"]},
                 "when": {"annotations": {"^io\\.cfsgate\\.image$": ".+"}},
                 "stages": ["precreate"]
             })
         );
         let post = serde_json::to_value(&files[2].1).unwrap();
         assert_eq!(post["hook"]["args"][2], "poststop");
+        assert!(
+            !post["hook"]["args"].to_string().contains("/repo"),
+            "--repo is precreate's only"
+        );
         assert_eq!(post["stages"][0], "poststop");
+        let relative = Path::new("relative/repo");
         let always = HooksSetup {
             annotations: false,
+            repo: Some(relative),
             ..setup
         };
-        let v = serde_json::to_value(&hooks_files(&always)[1].1).unwrap();
+        let always_files = hooks_files(&always).unwrap();
+        let v = serde_json::to_value(&always_files[1].1).unwrap();
         assert_eq!(v["when"], serde_json::json!({"always": true}));
         assert_eq!(v["stages"][0], "createRuntime");
-        let pre = serde_json::to_value(&hooks_files(&always)[0].1).unwrap();
+        let pre = serde_json::to_value(&always_files[0].1).unwrap();
         assert!(!pre["hook"]["args"].to_string().contains("--annotations"));
+        let absolute = std::path::absolute(relative).unwrap();
+        assert_eq!(pre["hook"]["args"][8], absolute.display().to_string());
     }
 }

@@ -178,7 +178,7 @@ mod content_text {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -190,7 +190,8 @@ mod tests {
         assert_eq!(id, kernel.trim());
     }
 
-    fn sample() -> AdmissionRecord {
+    /// A record of container `k1`, for the tests of other modules too.
+    pub(crate) fn sample() -> AdmissionRecord {
         AdmissionRecord {
             version: ADMISSION_RECORD_VERSION,
             key: "k1".into(),

@@ -6,6 +6,10 @@
 //! | [`create_runtime`] | the container state `{id, pid, bundle, …}` | refuse unless the bundle's root is the admitted composefs mount; one audit record either way |
 //! | [`poststop`] | the container state | unmount and remove what precreate made, for the owner only; one audit record either way |
 //!
+//! Each stage reads its stdin itself, at most [`crate::spec::MAX_SPEC_BYTES`]; a precreate
+//! refusal is also copied to the engine's stderr when ours goes nowhere
+//! ([`crate::engine_stderr`]).
+//!
 //! The createRuntime check (docs/hooks.md):
 //! - binds the root to its admission by the overlay mount's 64-bit unique mount id (`statx`
 //!   `STATX_MNT_ID_UNIQUE`, recorded right after the verified mount was made, never reused
@@ -16,6 +20,7 @@
 //!   `mounts`;
 //! - gives the admission to one runtime container id, once: another id's claim is refused.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cfsgate_policy::{Mode, Timestamp};
@@ -23,6 +28,7 @@ use cfsgate_verifier::audit::{append_record, AuditEntry};
 
 use crate::admit::{admit, AdmissionRequest, Admitted};
 use crate::engine::started_image;
+use crate::engine_stderr::report_denial;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::{
     cleanup_container, cleanup_entry, find_admission, recorded_cleanup, UNSTARTED_GRACE_SECS,
@@ -31,8 +37,8 @@ use crate::mountinfo::{mount_identity_and_table, unique_mount_id, MountEntry};
 use crate::procstat::process_start;
 use crate::record::{current_boot_id, AdmissionRecord};
 use crate::spec::{
-    parse_container_state, parse_runtime_config, read_bundle, BundleConfig, ContainerState,
-    RuntimeConfig,
+    parse_container_state, parse_runtime_config, read_bounded, read_bundle, BundleConfig,
+    ContainerState, RuntimeConfig,
 };
 use crate::GateConfig;
 
@@ -45,9 +51,39 @@ pub struct Precreated {
     pub admitted: Admitted,
 }
 
-/// `hook precreate` on the runtime config `input`. Every error is a refusal; `image_seen` is
-/// set as soon as the container names an image (for the engine's stderr line).
-pub fn precreate(
+impl Precreated {
+    /// In warn mode, when enforce mode would have refused: the warning to show, with the
+    /// reasons.
+    pub fn warning(&self) -> Option<String> {
+        let decision = &self.admitted.decision;
+        decision.would_reject.then(|| {
+            format!(
+                "warn mode: admitted although enforce mode would deny: {}",
+                decision.reasons.join("; ")
+            )
+        })
+    }
+}
+
+/// `hook precreate` on the runtime config read from `input`. Every error is a refusal; with
+/// `tell_engine`, the refusal is also written to the engine's stderr when ours is discarded
+/// (naming the image once the container names one).
+pub fn precreate(config: &GateConfig, input: impl Read, tell_engine: bool) -> Result<Precreated> {
+    let mut image_seen = None;
+    let result = read_bounded(input, "runtime config on stdin")
+        .map_err(GateError::into_denial)
+        .and_then(|bytes| precreate_config(config, &bytes, &mut image_seen));
+    if let Err(refusal) = &result {
+        if tell_engine {
+            report_denial(image_seen.as_deref(), &reason_of(refusal));
+        }
+    }
+    result
+}
+
+/// precreate on the bytes of the runtime config; `image_seen` is set as soon as the container
+/// names an image.
+fn precreate_config(
     config: &GateConfig,
     input: &[u8],
     image_seen: &mut Option<String>,
@@ -84,10 +120,11 @@ pub fn precreate(
     })
 }
 
-/// `hook create-runtime` on the container state `input`: the check; one audit record either
-/// way. Every error is a refusal.
-pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<()> {
-    let state = parse_container_state(input).map_err(GateError::into_denial)?;
+/// `hook create-runtime` on the container state read from `input`: the check; one audit
+/// record either way. Every error is a refusal.
+pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: impl Read) -> Result<()> {
+    let input = read_bounded(input, "container state on stdin").map_err(GateError::into_denial)?;
+    let state = parse_container_state(&input).map_err(GateError::into_denial)?;
     let mut entry = AuditEntry {
         time: Some(Timestamp::now()),
         stage: "createRuntime".into(),
@@ -222,13 +259,13 @@ fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::FsVeritySha
     record.write(dir)
 }
 
-/// `hook poststop` on the container state `input`: unmount and remove the container's mount
+/// `hook poststop` on the container state read from `input`: unmount and remove the container's mount
 /// and state (nothing of ours: nothing to do), only for the container that owns the admission
 /// (the id its first createRuntime recorded). Any other poststop naming an admitted root, and
 /// one for an admission no createRuntime claimed (`mounts gc` collects those), is refused,
 /// touches nothing, and is recorded; a cleanup is recorded before it is done.
-pub fn poststop(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<()> {
-    let state = parse_container_state(input)?;
+pub fn poststop(run_dir: &Path, audit_log: &Path, input: impl Read) -> Result<()> {
+    let state = parse_container_state(&read_bounded(input, "container state on stdin")?)?;
     let (_, root) = read_bundle(state.bundle_dir()?)?;
     let Some((dir, _)) = find_admission(run_dir, &root)? else {
         return Ok(());
@@ -268,4 +305,64 @@ pub fn poststop(run_dir: &Path, audit_log: &Path, input: &[u8]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GateDecision;
+
+    fn config(dir: &Path) -> GateConfig {
+        GateConfig {
+            policy: dir.join("policy.json"),
+            repo: dir.join("repo"),
+            audit_log: dir.join("audit.log"),
+            run_dir: dir.join("run"),
+            verity: None,
+            timeout_secs: 5,
+            annotations: false,
+            fetch_bundles: false,
+            registries_conf: None,
+        }
+    }
+
+    #[test]
+    fn a_warn_mode_admission_says_what_enforce_mode_would_deny() {
+        let runtime = parse_runtime_config(br#"{"root":{"path":"/r"}}"#, "config").unwrap();
+        let mut precreated = Precreated {
+            config: runtime,
+            admitted: Admitted {
+                key: "k".into(),
+                rootfs: "/run/k/rootfs".into(),
+                decision: GateDecision::default(),
+                verity: None,
+            },
+        };
+        assert_eq!(precreated.warning(), None);
+        let decision = &mut precreated.admitted.decision;
+        decision.would_reject = true;
+        decision.reasons = vec!["no signature".into(), "no seal".into()];
+        assert_eq!(
+            precreated.warning().as_deref(),
+            Some("warn mode: admitted although enforce mode would deny: no signature; no seal")
+        );
+    }
+
+    #[test]
+    fn unreadable_stdin_is_a_refusal_at_every_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let refused = precreate(&config, &b"not json"[..], false).unwrap_err();
+        assert!(refused.is_denial(), "{refused}");
+        assert!(
+            reason_of(&refused).contains("runtime config on stdin"),
+            "{refused}"
+        );
+        let refused = create_runtime(&config.run_dir, &config.audit_log, &b"{"[..]).unwrap_err();
+        assert!(refused.is_denial(), "{refused}");
+        assert!(poststop(&config.run_dir, &config.audit_log, &b"{"[..]).is_err());
+        // Refused before any container was named: nothing to record, nothing made.
+        assert!(!config.audit_log.exists());
+        assert!(!config.run_dir.exists());
+    }
 }

@@ -5,18 +5,98 @@
 //! | [`write_ls`] | every path (depth first, in directory order), `/` + tab after directories, tab `-> TARGET` after symlinks, tab `@ BACKING` after files with an object; one line each |
 //! | [`backing_paths`] | the backing paths (object names) of all trees, each once, sorted bytewise |
 //! | [`object_exists`] | whether a backing path is present below an object directory |
+//! | [`listed_objects`] | `objects` (all backing paths of the image files) and `missing-objects` (those not below `--basedir`) |
+//! | [`load_image`], [`measure_file`] | an image file read and parsed; a file's fs-verity digest (`measure-file`) |
 //!
 //! Escaping in `ls` is upstream's: `\\`, `\n`, `\r`, `\t`, and `\xHH` for other unprintable
 //! bytes; spaces are kept in paths (upstream's `NOESCAPE_SPACE`) but escaped in targets and
 //! backing paths.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::dump::escape::{escape_into, Escape};
-use crate::erofs::reader::referenced_objects;
+use crate::erofs::reader::{read_image, referenced_objects, ReadError};
+use crate::fsverity::{digest_reader, FsVeritySha256, Sha256};
 use crate::tree::{Content, FileData, InodeId, Tree};
+
+/// What stopped `cfsgate info`, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InfoError {
+    /// A file could not be read.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`reading`, `opening`, `measuring`, `opening basedir`).
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// An image file is not a composefs image this reader accepts.
+    #[error("loading image {}: {source}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ReadError,
+    },
+    /// `--basedir` names something other than a directory.
+    #[error("basedir {} is not a directory", path.display())]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+}
+
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InfoError {
+    let path = path.to_owned();
+    move |source| InfoError::Io { what, path, source }
+}
+
+/// The tree of the image file at `path`.
+pub fn load_image(path: &Path) -> Result<Tree, InfoError> {
+    let bytes = std::fs::read(path).map_err(io_error("reading", path))?;
+    let image = read_image(&bytes).map_err(|source| InfoError::Image {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(image.tree)
+}
+
+/// The fs-verity (SHA-256) digest of the file at `path`.
+pub fn measure_file(path: &Path) -> Result<FsVeritySha256, InfoError> {
+    let file = File::open(path).map_err(io_error("opening", path))?;
+    digest_reader::<Sha256>(file).map_err(io_error("measuring", path))
+}
+
+/// The backing paths of the image files `images`, each once, sorted bytewise; with
+/// `missing_from`, only those not present below that object directory (which must be a
+/// directory). Upstream's `objects` is `None`, `missing-objects` is `--basedir` (without it,
+/// every object is missing).
+pub fn listed_objects(
+    images: &[PathBuf],
+    missing_from: Option<&Path>,
+) -> Result<Vec<Box<[u8]>>, InfoError> {
+    if let Some(dir) = missing_from {
+        let metadata = std::fs::metadata(dir).map_err(io_error("opening basedir", dir))?;
+        if !metadata.is_dir() {
+            return Err(InfoError::NotADirectory {
+                path: dir.to_owned(),
+            });
+        }
+    }
+    let trees = images
+        .iter()
+        .map(|image| load_image(image))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(backing_paths(&trees)
+        .into_iter()
+        .filter(|backing| missing_from.is_none_or(|dir| !object_exists(dir, backing)))
+        .collect())
+}
 
 /// How `ls` escapes a field.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,5 +221,36 @@ mod tests {
         assert!(object_exists(dir.path(), b"/ab/cdef"));
         assert!(object_exists(dir.path(), b"ab/cdef"));
         assert!(!object_exists(dir.path(), b"01/23"));
+    }
+
+    #[test]
+    fn objects_and_missing_objects_of_image_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dump::parse(DUMP.as_bytes(), ParseMode::Strict).expect("dump");
+        let image = dir.path().join("a.cfs");
+        let bytes = write_image(&tree, &WriteOptions::default()).expect("write");
+        std::fs::write(&image, &bytes).expect("write");
+        let images = [image.clone(), image.clone()];
+        let all = listed_objects(&images, None).expect("objects");
+        assert_eq!(all, [Box::from(&b"ab/cdef"[..])]);
+        let objects = dir.path().join("objects");
+        std::fs::create_dir_all(objects.join("ab")).expect("mkdir");
+        let missing = listed_objects(&images, Some(&objects)).expect("missing");
+        assert_eq!(missing, all);
+        std::fs::write(objects.join("ab/cdef"), b"hello").expect("write");
+        assert!(listed_objects(&images, Some(&objects))
+            .expect("missing")
+            .is_empty());
+        let error = listed_objects(&images, Some(&image)).expect_err("not a directory");
+        assert_eq!(
+            error.to_string(),
+            format!("basedir {} is not a directory", image.display())
+        );
+        let error = listed_objects(&[objects.join("ab/cdef")], None).expect_err("no image");
+        assert!(matches!(error, InfoError::Image { .. }), "{error}");
+        let digest = measure_file(&image).expect("measure");
+        assert_eq!(digest, crate::fsverity::digest_bytes(&bytes));
+        let error = measure_file(&dir.path().join("none")).expect_err("missing");
+        assert!(error.to_string().starts_with("opening "), "{error}");
     }
 }

@@ -4,16 +4,21 @@
 //!
 //! | function | does |
 //! |---|---|
+//! | [`mkcomposefs`] | the whole command: the tree from the source (a directory or a dump), the image written to its [`ImageOutput`], its digest |
+//! | [`ImageOutput::choose`] | where `IMAGE` (`-` = stdout, refused when a terminal) and `--print-digest-only` send the image |
 //! | [`format_versions`] | `--min-version`/`--max-version` as upstream: neither given is 0..1; one given makes the other 0 (max raised to min); above [`MAX_FORMAT_VERSION`] is refused |
 //! | [`parse_dump_source`] | a composefs-dump(5) file, `-` = stdin, in the given parse mode |
 //! | [`write_image_file`] | the image to a temporary file beside the target, synced, renamed into place: an error never leaves a partial or stale-mixed image |
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::dump::{self, DumpError, ParseMode};
-use crate::erofs::writer::WriteOptions;
+use crate::erofs::error::WriteError;
+use crate::erofs::writer::{write_image_owned, WriteOptions};
+use crate::fromdir::{build_from_dir, BuildOptions, FromDirError};
+use crate::fsverity::{digest_bytes, FsVeritySha256};
 use crate::tree::Tree;
 
 /// Highest composefs format version (upstream `LCFS_VERSION_MAX`).
@@ -72,6 +77,117 @@ pub enum MkcomposefsError {
         /// The directory.
         dir: PathBuf,
     },
+    /// An IMAGE was given with `--print-digest-only`.
+    #[error("cannot give an IMAGE with --print-digest-only")]
+    ImageWithDigestOnly,
+    /// Neither an IMAGE nor `--print-digest-only`.
+    #[error("no IMAGE given (or use --print-digest-only)")]
+    NoImage,
+    /// IMAGE `-` with stdout a terminal.
+    #[error("stdout is a terminal: refusing to write an image to it")]
+    StdoutIsTerminal,
+    /// The source path is empty.
+    #[error("empty source path")]
+    EmptySource,
+    /// The source directory could not be turned into a tree.
+    #[error("reading source directory {}: {source}", path.display())]
+    SourceDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: FromDirError,
+    },
+    /// The tree could not be written as an image.
+    #[error("writing the composefs image: {0}")]
+    Image(#[source] WriteError),
+    /// Writing the image to stdout failed.
+    #[error("writing the image to stdout: {0}")]
+    Stdout(#[source] io::Error),
+}
+
+/// Where `mkcomposefs` writes the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageOutput {
+    /// Nowhere (`--print-digest-only`).
+    None,
+    /// Standard output (IMAGE `-`).
+    Stdout,
+    /// This file, replaced atomically ([`write_image_file`]).
+    File(PathBuf),
+}
+
+impl ImageOutput {
+    /// The output of IMAGE (`-`: stdout, refused when it is a terminal) and
+    /// `--print-digest-only` (which wants no IMAGE).
+    pub fn choose(image: Option<&Path>, digest_only: bool) -> Result<Self, MkcomposefsError> {
+        match (image, digest_only) {
+            (Some(_), true) => Err(MkcomposefsError::ImageWithDigestOnly),
+            (None, false) => Err(MkcomposefsError::NoImage),
+            (None, true) => Ok(ImageOutput::None),
+            (Some(path), false) if path.as_os_str() == "-" => {
+                if io::stdout().is_terminal() {
+                    return Err(MkcomposefsError::StdoutIsTerminal);
+                }
+                Ok(ImageOutput::Stdout)
+            }
+            (Some(path), false) => Ok(ImageOutput::File(path.to_owned())),
+        }
+    }
+
+    /// Write the image `bytes` there.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), MkcomposefsError> {
+        match self {
+            ImageOutput::None => Ok(()),
+            ImageOutput::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|()| out.flush())
+                    .map_err(MkcomposefsError::Stdout)
+            }
+            ImageOutput::File(path) => write_image_file(path, bytes),
+        }
+    }
+}
+
+/// One `mkcomposefs` run.
+#[derive(Clone, Debug)]
+pub struct MkcomposefsRequest<'a> {
+    /// The source directory, or the dump file (`-`: stdin).
+    pub source: &'a Path,
+    /// `Some`: the source is a composefs-dump(5) file, parsed in this mode.
+    pub dump: Option<ParseMode>,
+    /// How a source directory becomes a tree.
+    pub build: BuildOptions,
+    /// `--min-version`, `--max-version` ([`format_versions`]).
+    pub versions: (Option<u32>, Option<u32>),
+    /// Where the image goes.
+    pub output: ImageOutput,
+    /// Whether the caller wants the image's fs-verity digest.
+    pub digest: bool,
+}
+
+/// Build the image `request` asks for and write it to its output; its fs-verity digest when
+/// asked for.
+pub fn mkcomposefs(
+    request: &MkcomposefsRequest<'_>,
+) -> Result<Option<FsVeritySha256>, MkcomposefsError> {
+    if request.source.as_os_str().is_empty() {
+        return Err(MkcomposefsError::EmptySource);
+    }
+    let write_options = format_versions(request.versions.0, request.versions.1)?;
+    let tree = match request.dump {
+        Some(mode) => parse_dump_source(request.source, mode)?,
+        None => build_from_dir(request.source, &request.build).map_err(|source| {
+            MkcomposefsError::SourceDir {
+                path: request.source.to_owned(),
+                source,
+            }
+        })?,
+    };
+    // The tree is not needed after this: the writer rewrites it in place instead of a copy.
+    let image = write_image_owned(tree, &write_options).map_err(MkcomposefsError::Image)?;
+    request.output.write(&image)?;
+    Ok(request.digest.then(|| digest_bytes(&image)))
 }
 
 /// The format version range `--min-version`/`--max-version` ask for (see the module table).
@@ -223,6 +339,71 @@ mod tests {
         let mut left = names(dir.path());
         left.sort();
         assert_eq!(left, ["img.cfs", "sub"]);
+    }
+
+    #[test]
+    fn the_output_is_chosen_from_image_and_digest_only() {
+        let image = Path::new("/x/img.cfs");
+        let chosen = |image, only| ImageOutput::choose(image, only).map_err(|e| e.to_string());
+        assert_eq!(
+            chosen(Some(image), false),
+            Ok(ImageOutput::File(image.into()))
+        );
+        assert_eq!(chosen(None, true), Ok(ImageOutput::None));
+        assert_eq!(
+            chosen(Some(image), true),
+            Err("cannot give an IMAGE with --print-digest-only".into())
+        );
+        assert_eq!(
+            chosen(None, false),
+            Err("no IMAGE given (or use --print-digest-only)".into())
+        );
+        if !io::stdout().is_terminal() {
+            assert_eq!(chosen(Some(Path::new("-")), false), Ok(ImageOutput::Stdout));
+        }
+    }
+
+    #[test]
+    fn an_image_from_a_dump_or_a_directory_is_written_with_its_digest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = dir.path().join("src");
+        std::fs::create_dir(&source).expect("mkdir");
+        std::fs::write(source.join("f"), b"hello").expect("write");
+        let image = dir.path().join("img.cfs");
+        let mut request = MkcomposefsRequest {
+            source: &source,
+            dump: None,
+            build: BuildOptions {
+                compute_digests: true,
+                ..BuildOptions::default()
+            },
+            versions: (None, None),
+            output: ImageOutput::File(image.clone()),
+            digest: true,
+        };
+        let digest = mkcomposefs(&request).expect("from the directory");
+        let bytes = std::fs::read(&image).expect("read");
+        assert_eq!(digest, Some(digest_bytes(&bytes)));
+        let dump = dir.path().join("tree.dump");
+        std::fs::write(&dump, "/ 0 40755 2 0 0 0 0.0 - - -\n").expect("write");
+        request.source = &dump;
+        request.dump = Some(ParseMode::Strict);
+        request.output = ImageOutput::None;
+        request.digest = false;
+        assert_eq!(mkcomposefs(&request).expect("from the dump"), None);
+        assert_eq!(std::fs::read(&image).expect("read"), bytes, "not written");
+        request.versions = (Some(2), None);
+        let error = mkcomposefs(&request).expect_err("version");
+        assert!(matches!(error, MkcomposefsError::Version { .. }), "{error}");
+        request.dump = None;
+        request.versions = (None, None);
+        request.source = &dump;
+        let error = mkcomposefs(&request).expect_err("not a directory");
+        let expected = format!("reading source directory {}: ", dump.display());
+        assert!(error.to_string().starts_with(&expected), "{error}");
+        request.source = Path::new("");
+        let error = mkcomposefs(&request).expect_err("empty");
+        assert_eq!(error.to_string(), "empty source path");
     }
 
     #[test]

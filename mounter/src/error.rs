@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use cfsgate_image::FsVeritySha256;
 
-use crate::objects::ObjectProblem;
+use crate::problem::ObjectProblem;
 
 /// Why a composefs image was not mounted (or unmounted).
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,22 @@ pub enum MountError {
         path: String,
         /// The error the kernel returned.
         source: io::Error,
+    },
+
+    /// The user namespace file of an idmapped mount cannot be opened.
+    #[error("opening user namespace {}: {source}", path.display())]
+    OpenUserns {
+        /// The file as given (`/proc/PID/ns/user`).
+        path: PathBuf,
+        /// The error the kernel returned.
+        source: io::Error,
+    },
+
+    /// `mount.composefs` options without `digest=`: cfsgate mounts by trusted digest only.
+    #[error("option digest=<fs-verity digest of {}> is required: cfsgate mounts by trusted digest only", image.display())]
+    NoDigest {
+        /// The image file the digest is missing for.
+        image: PathBuf,
     },
 
     /// The mount options are inconsistent or malformed; the text says which.

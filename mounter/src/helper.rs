@@ -20,12 +20,13 @@
 //! The repository layout (`--repo DIR`: `images/`, `objects/`, `refs/`) is the store's
 //! [`cfsgate_image::store::RepoPaths`], which also resolves a ref name to an image digest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cfsgate_image::FsVeritySha256;
 
 use crate::error::MountError;
 use crate::mount::{resolve_verity_mode, UpperLayer};
+use crate::request::MountRequest;
 use crate::verity::VerityMode;
 
 /// How the helper options ask for verity.
@@ -130,12 +131,37 @@ pub fn parse_helper_options(text: &str) -> Result<HelperOptions, MountError> {
             _ => return Err(bad(format!("unsupported option {option:?}"))),
         }
     }
-    opts.upper = match (upperdir, workdir) {
-        (Some(upperdir), Some(workdir)) => Some(UpperLayer { upperdir, workdir }),
-        (None, None) => None,
-        _ => return Err(bad("upperdir and workdir must be given together".into())),
-    };
+    opts.upper = UpperLayer::from_dirs(upperdir, workdir)?;
     Ok(opts)
+}
+
+impl HelperOptions {
+    /// The trusted digest and the mount these options ask for, for the image file `image`:
+    /// `digest=` is required, and `tryverity` is settled here (kernel if the object
+    /// directories support it, else userspace).
+    pub fn into_request(self, image: &Path) -> Result<(FsVeritySha256, MountRequest), MountError> {
+        let digest = self.digest.ok_or_else(|| MountError::NoDigest {
+            image: image.to_owned(),
+        })?;
+        let verity = self.verity.resolve(&self.basedirs)?;
+        let request = MountRequest {
+            object_dirs: self.basedirs,
+            verity,
+            upper: self.upper,
+            idmap: self.idmap,
+            nodev: self.nodev,
+            nosuid: self.nosuid,
+        };
+        Ok((digest, request))
+    }
+}
+
+/// Whether a program name (argv\[0\]) asks for the mount helper: `mount.composefs`, which
+/// mount(8) runs for `mount -t composefs` (a symlink to the cfsgate binary).
+pub fn is_mount_helper_name(argv0: &str) -> bool {
+    Path::new(argv0)
+        .file_name()
+        .is_some_and(|name| name == "mount.composefs")
 }
 
 #[cfg(test)]
@@ -174,6 +200,45 @@ mod tests {
         assert!(restricted.nodev && restricted.nosuid);
         let last_wins = parse_helper_options("nodev,dev,suid,nosuid").unwrap();
         assert!(!last_wins.nodev && last_wins.nosuid);
+    }
+
+    #[test]
+    fn options_become_a_request_only_with_a_digest() {
+        let hex = "37061ef2ac4c21bec68489b56138c5780306a4ad7fe6676236ecdf2c9027cd92";
+        let opts = parse_helper_options(&format!(
+            "digest={hex},basedir=/a:/b,verity=none,upperdir=/u,workdir=/w,idmap=/ns,nodev"
+        ))
+        .unwrap();
+        let (digest, request) = opts.into_request(Path::new("/i.cfs")).unwrap();
+        assert_eq!(digest.to_hex(), hex);
+        assert_eq!(
+            request,
+            MountRequest {
+                object_dirs: vec![PathBuf::from("/a"), PathBuf::from("/b")],
+                verity: Some(VerityMode::None),
+                upper: Some(UpperLayer {
+                    upperdir: "/u".into(),
+                    workdir: "/w".into()
+                }),
+                idmap: Some("/ns".into()),
+                nodev: true,
+                nosuid: false,
+            }
+        );
+        let no_digest = parse_helper_options("basedir=/a").unwrap();
+        let error = no_digest.into_request(Path::new("/i.cfs")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "option digest=<fs-verity digest of /i.cfs> is required: cfsgate mounts by trusted digest only"
+        );
+    }
+
+    #[test]
+    fn the_helper_is_chosen_by_its_program_name() {
+        assert!(is_mount_helper_name("/sbin/mount.composefs"));
+        assert!(is_mount_helper_name("mount.composefs"));
+        assert!(!is_mount_helper_name("/usr/bin/cfsgate"));
+        assert!(!is_mount_helper_name("mount.composefs.bak"));
     }
 
     #[test]

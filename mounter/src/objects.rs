@@ -23,7 +23,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -41,6 +40,7 @@ use rayon::prelude::*;
 use rustix::fs::{Dir, FileType, Mode, OFlags};
 
 use crate::error::MountError;
+pub use crate::problem::{ObjectProblem, ProblemKind};
 use crate::verity::measure_verity;
 
 /// Longest redirect value read (a path inside an object directory; the kernel's PATH_MAX).
@@ -57,56 +57,6 @@ pub struct VerifyStats {
     pub objects: u64,
     /// Bytes hashed in userspace (objects measured by the kernel count zero).
     pub bytes_hashed: u64,
-}
-
-/// One file whose object is not as the image says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectProblem {
-    /// The file's path in the image.
-    pub file: String,
-    /// The object path (redirect), when known.
-    pub object: Option<String>,
-    /// What is wrong.
-    pub kind: ProblemKind,
-}
-
-/// What is wrong with an object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProblemKind {
-    /// Not found in any object directory.
-    Missing,
-    /// Present but with another fs-verity digest.
-    DigestMismatch {
-        /// The digest the image records.
-        expected: FsVeritySha256,
-        /// The digest the object has.
-        actual: FsVeritySha256,
-    },
-    /// Not a regular file, unreadable, or outside the directory.
-    Unreadable(String),
-    /// The image records no digest (empty metacopy) or no redirect for this file.
-    NoReference(&'static str),
-    /// The metacopy xattr is not a format this mounter knows.
-    BadMetacopy(usize),
-}
-
-impl fmt::Display for ObjectProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let object = self.object.as_deref().unwrap_or("?");
-        match &self.kind {
-            ProblemKind::Missing => write!(f, "{}: object {object} is missing from every object directory", self.file),
-            ProblemKind::DigestMismatch { expected, actual } => write!(
-                f,
-                "{}: object {object} is corrupt (fs-verity digest {actual}, the image expects {expected})",
-                self.file
-            ),
-            ProblemKind::Unreadable(why) => write!(f, "{}: object {object} cannot be read: {why}", self.file),
-            ProblemKind::NoReference(what) => write!(f, "{}: the image records no {what} for this file", self.file),
-            ProblemKind::BadMetacopy(len) => {
-                write!(f, "{}: unrecognised {len}-byte trusted.overlay.metacopy value", self.file)
-            }
-        }
-    }
 }
 
 /// One distinct object to check, with every file that uses it.

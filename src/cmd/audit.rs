@@ -89,27 +89,16 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
 /// The schema of `audit verify --json` (docs/json.md).
 pub const VERIFY_SCHEMA: &str = "cfsgate.audit.verify/v1";
 
-/// The chain is broken: already reported on stdout, exit 1.
-#[derive(Debug)]
-pub struct ChainBroken;
-
-impl std::fmt::Display for ChainBroken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("audit chain broken")
+/// The chain's verdict, a break returned as `super::Rejected` (reported on stdout, exit 1); with
+/// `note`, the break is also named on stderr (the text listings do not say it).
+fn verdict_of(chain: &ChainReport, note: bool) -> Result<()> {
+    if let Some(line) = break_line(chain).filter(|_| note) {
+        eprintln!("cfsgate: audit {line}");
     }
+    super::verdict(chain.intact)
 }
 
-impl std::error::Error for ChainBroken {}
-
-fn verdict_of(chain: &ChainReport) -> Result<()> {
-    if chain.intact {
-        Ok(())
-    } else {
-        Err(ChainBroken.into())
-    }
-}
-
-/// Run `cfsgate audit`. A broken chain is reported on stdout and returned as [`ChainBroken`].
+/// Run `cfsgate audit`. A broken chain is reported on stdout and returned as `super::Rejected`.
 pub fn run(args: AuditArgs) -> Result<()> {
     let log = &args.audit_log;
     if let AuditCmd::InitKey = args.command {
@@ -136,7 +125,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
             } else {
                 print!("{}", text::verify_text(&chain));
             }
-            verdict_of(&chain)
+            verdict_of(&chain, false)
         }
         AuditCmd::Show(show) => {
             let filter = RecordFilter {
@@ -150,13 +139,10 @@ pub fn run(args: AuditArgs) -> Result<()> {
             let shown = view::show(log, &options, &filter)?;
             if show.json {
                 println!("{}", serde_json::to_string(&shown)?);
-                return verdict_of(&shown.chain);
+            } else {
+                print!("{}", text::show_text(&shown));
             }
-            print!("{}", text::show_text(&shown));
-            if let Some(line) = break_line(&shown.chain) {
-                eprintln!("cfsgate: audit {line}");
-            }
-            verdict_of(&shown.chain)
+            verdict_of(&shown.chain, !show.json)
         }
         AuditCmd::Summary { json } => {
             let summary = view::summarize(log, &options)
@@ -165,11 +151,8 @@ pub fn run(args: AuditArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 print!("{}", text::summary_text(&summary));
-                if let Some(line) = break_line(&summary.chain) {
-                    eprintln!("cfsgate: audit {line}");
-                }
             }
-            verdict_of(&summary.chain)
+            verdict_of(&summary.chain, !json)
         }
     }
 }

@@ -11,13 +11,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use cfsgate_gate::hooksd::{install_hooks, HooksSetup};
-use cfsgate_gate::spec::read_bounded;
-use cfsgate_gate::{engine_stderr, gc, stages, GateConfig, GateError};
+use cfsgate_gate::{gc, stages, GateConfig};
 use cfsgate_gate::{DEFAULT_HOOKS_DIR, DEFAULT_RUN_DIR, DEFAULT_TIMEOUT_SECS};
+use cfsgate_image::store::DEFAULT_REPO_PATH;
 use cfsgate_mounter::VerityMode;
 use cfsgate_verifier::audit::DEFAULT_AUDIT_LOG;
-
-use super::mount::DEFAULT_REPO;
 
 /// Options shared by every deciding command.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,7 +24,7 @@ pub struct GateArgs {
     #[arg(long, default_value = cfsgate_policy::DEFAULT_POLICY_PATH, value_name = "FILE")]
     pub policy: PathBuf,
     /// Repository holding images/<digest>, objects/ and refs/: the global `--repo`.
-    #[arg(skip = PathBuf::from(DEFAULT_REPO))]
+    #[arg(skip = PathBuf::from(DEFAULT_REPO_PATH))]
     pub repo: PathBuf,
     /// Where every decision is appended.
     #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
@@ -36,7 +34,7 @@ pub struct GateArgs {
     pub run_dir: PathBuf,
     /// Verity mode when the policy does not require one: kernel, userspace or none
     /// [default: kernel when the store supports fs-verity, else userspace].
-    #[arg(long, value_parser = parse_verity)]
+    #[arg(long)]
     pub verity: Option<VerityMode>,
     /// Deny when the decision (evaluation and mount) takes longer than this many seconds.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECONDS")]
@@ -65,10 +63,6 @@ impl GateArgs {
             registries_conf: self.registries_conf.clone(),
         }
     }
-}
-
-fn parse_verity(text: &str) -> Result<VerityMode, String> {
-    text.parse().map_err(|e| format!("{e}"))
 }
 
 /// `cfsgate hook …`.
@@ -151,63 +145,43 @@ pub struct InstallHooksArgs {
     /// Extra arguments for `hook precreate` (e.g. --arg=--policy --arg=FILE).
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub args: Vec<String>,
+    /// The global `--repo`, when given: precreate's repository.
+    #[arg(skip)]
+    pub repo: Option<PathBuf>,
 }
 
-/// Run `cfsgate hook …`.
-pub fn run_hook(cmd: HookCmd) -> Result<()> {
+/// Run `cfsgate hook …`; precreate judges images of the repository `repo`.
+pub fn run_hook(cmd: HookCmd, repo: PathBuf) -> Result<()> {
     match cmd {
-        HookCmd::Precreate(args) => run_precreate(&args),
-        HookCmd::CreateRuntime(args) => {
-            let input = read_stdin("container state on stdin").map_err(GateError::into_denial)?;
-            Ok(stages::create_runtime(
-                &args.run_dir,
-                &args.audit_log,
-                &input,
-            )?)
-        }
-        HookCmd::Poststop(args) => {
-            let input = read_stdin("container state on stdin")?;
-            Ok(stages::poststop(&args.run_dir, &args.audit_log, &input)?)
-        }
+        HookCmd::Precreate(args) => run_precreate(&args, repo),
+        HookCmd::CreateRuntime(args) => Ok(stages::create_runtime(
+            &args.run_dir,
+            &args.audit_log,
+            std::io::stdin().lock(),
+        )?),
+        HookCmd::Poststop(args) => Ok(stages::poststop(
+            &args.run_dir,
+            &args.audit_log,
+            std::io::stdin().lock(),
+        )?),
     }
 }
 
-fn read_stdin(what: &str) -> Result<Vec<u8>, GateError> {
-    read_bounded(std::io::stdin().lock(), what)
-}
-
-/// `hook precreate`: any error is a refusal (exit 1, the reason on stderr); when the engine
-/// discarded our stderr, the reason is also written to the engine's stderr.
-fn run_precreate(args: &PrecreateArgs) -> Result<()> {
-    let mut image = None;
-    let result = read_stdin("runtime config on stdin")
-        .map_err(GateError::into_denial)
-        .and_then(|input| {
-            let config = GateConfig {
-                annotations: args.annotations,
-                ..args.gate.config()
-            };
-            stages::precreate(&config, &input, &mut image)
-        });
-    let precreated = match result {
-        Ok(p) => p,
-        Err(e) => {
-            if !args.no_engine_stderr {
-                engine_stderr::report_denial(image.as_deref(), &cfsgate_gate::reason_of(&e));
-            }
-            return Err(e.into());
-        }
+/// `hook precreate`: any error is a refusal (exit 1, the reason on stderr; also on the
+/// engine's when it discarded ours, unless `--no-engine-stderr`).
+fn run_precreate(args: &PrecreateArgs, repo: PathBuf) -> Result<()> {
+    let config = GateConfig {
+        annotations: args.annotations,
+        repo,
+        ..args.gate.config()
     };
+    let precreated = stages::precreate(&config, std::io::stdin().lock(), !args.no_engine_stderr)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &precreated.config.value)?;
     out.write_all(b"\n")?;
     out.flush()?;
-    let decision = &precreated.admitted.decision;
-    if decision.would_reject {
-        eprintln!(
-            "cfsgate: warn mode: admitted although enforce mode would deny: {}",
-            decision.reasons.join("; ")
-        );
+    if let Some(warning) = precreated.warning() {
+        eprintln!("cfsgate: {warning}");
     }
     Ok(())
 }
@@ -221,21 +195,11 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
         MountsCmd::List { run_dir, json } => {
             let listed = gc::list(&run_dir)?;
             if json {
-                let mounts: Vec<_> = listed
-                    .iter()
-                    .map(|l| serde_json::json!({"state": l.state, "record": l.record}))
-                    .collect();
-                let doc = serde_json::json!({ "mounts": mounts });
+                let doc = serde_json::json!({ "mounts": listed });
                 return super::print_json(MOUNTS_LIST_SCHEMA, &doc);
             }
             for listed in listed {
-                let record = listed.record.as_ref();
-                println!(
-                    "{} {} {}",
-                    listed.state.display(),
-                    record.map_or("-".into(), |r| format!("sha256:{}", r.composefs_digest)),
-                    record.map_or("-".into(), |r| r.rootfs.display().to_string()),
-                );
+                println!("{}", listed.line());
             }
             Ok(())
         }
@@ -255,16 +219,12 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
 /// Run `cfsgate install-hooks`: three files (precreate, createRuntime, poststop).
 pub fn run_install_hooks(args: InstallHooksArgs) -> Result<()> {
     let binary = std::env::current_exe().context("locating the cfsgate binary")?;
-    let common = vec![
-        "--audit-log".to_string(),
-        args.audit_log.display().to_string(),
-        "--run-dir".to_string(),
-        args.run_dir.display().to_string(),
-    ];
     let setup = HooksSetup {
         binary: &binary,
         annotations: args.annotations,
-        common: &common,
+        audit_log: &args.audit_log,
+        run_dir: &args.run_dir,
+        repo: args.repo.as_deref(),
         precreate_extra: &args.args,
     };
     for path in install_hooks(&args.dir, &setup)? {

@@ -8,17 +8,14 @@
 //! | `missing-objects --basedir=DIR IMAGE…` | those backing paths not present under DIR (all of them without `--basedir`) |
 //! | `measure-file FILE…` | the fs-verity (SHA-256) digest of each file, one lowercase hex line each |
 //!
-//! The listings (and `ls`'s escaping, upstream's) are `cfsgate_image::info`.
+//! The listings (and `ls`'s escaping, upstream's), the image loading and the measuring are
+//! `cfsgate_image::info`.
 
-use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use cfsgate_image::erofs::reader::read_image;
-use cfsgate_image::fsverity::{digest_reader, Sha256};
-use cfsgate_image::info::{backing_paths, object_exists, write_ls};
-use cfsgate_image::tree::Tree;
+use anyhow::Context;
+use cfsgate_image::info::{listed_objects, load_image, measure_file, write_ls};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImagesArgs {
@@ -57,24 +54,23 @@ pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
     match cmd {
         InfoCmd::Ls(args) => {
             for image in &args.images {
-                write_ls(&load(image)?, &mut out)?;
+                write_ls(&load_image(image)?, &mut out)?;
             }
         }
         InfoCmd::Dump(args) => {
             for image in &args.images {
-                let tree = load(image)?;
+                let tree = load_image(image)?;
                 cfsgate_image::dump::write(&tree, &mut out).context("writing the dump")?;
             }
         }
-        InfoCmd::Objects(args) => print_objects(&args, false, &mut out)?,
-        InfoCmd::MissingObjects(args) => print_objects(&args, true, &mut out)?,
+        InfoCmd::Objects(args) => write_lines(&mut out, listed_objects(&args.images, None)?)?,
+        InfoCmd::MissingObjects(args) => {
+            let missing = listed_objects(&args.images, args.basedir.as_deref())?;
+            write_lines(&mut out, missing)?;
+        }
         InfoCmd::MeasureFile(args) => {
             for path in &args.files {
-                let file =
-                    File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                let digest = digest_reader::<Sha256>(file)
-                    .with_context(|| format!("measuring {}", path.display()))?;
-                writeln!(out, "{digest}")?;
+                writeln!(out, "{}", measure_file(path)?)?;
             }
         }
     }
@@ -82,39 +78,10 @@ pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Read and parse one image.
-fn load(path: &Path) -> anyhow::Result<Tree> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let image = read_image(&bytes).with_context(|| format!("loading image {}", path.display()))?;
-    Ok(image.tree)
-}
-
-fn print_objects(
-    args: &ImagesArgs,
-    missing_only: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    let basedir = match (&args.basedir, missing_only) {
-        (Some(dir), true) => {
-            let md = std::fs::metadata(dir)
-                .with_context(|| format!("opening basedir {}", dir.display()))?;
-            if !md.is_dir() {
-                bail!("basedir {} is not a directory", dir.display());
-            }
-            Some(dir)
-        }
-        _ => None,
-    };
-    let trees = args
-        .images
-        .iter()
-        .map(|i| load(i))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    for backing in backing_paths(&trees) {
-        if missing_only && basedir.is_some_and(|dir| object_exists(dir, &backing)) {
-            continue;
-        }
-        out.write_all(&backing)?;
+/// Each of `lines` (raw bytes: backing paths are not UTF-8 necessarily) on a line.
+fn write_lines(out: &mut impl Write, lines: Vec<Box<[u8]>>) -> io::Result<()> {
+    for line in lines {
+        out.write_all(&line)?;
         out.write_all(b"\n")?;
     }
     Ok(())

@@ -15,17 +15,13 @@
 //!
 //! IMAGE `-` is stdout (refused when it is a terminal). A file IMAGE is written to a temporary
 //! file beside it and renamed into place, so an error never leaves a partial or stale-mixed image
-//! (`cfsgate_image::mkcomposefs`, with the version defaults and the dump source).
+//! (`cfsgate_image::mkcomposefs`, with the version defaults, the dump source and the output).
 
-use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
 use cfsgate_image::dump::ParseMode;
-use cfsgate_image::erofs::writer::write_image_owned;
-use cfsgate_image::fromdir::{build_from_dir, BuildOptions};
-use cfsgate_image::fsverity::digest_bytes;
-use cfsgate_image::mkcomposefs::{format_versions, parse_dump_source, write_image_file};
+use cfsgate_image::fromdir::BuildOptions;
+use cfsgate_image::mkcomposefs::{mkcomposefs, ImageOutput, MkcomposefsRequest};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct MkcomposefsArgs {
@@ -90,57 +86,23 @@ impl MkcomposefsArgs {
     }
 }
 
-/// Where the image goes.
-enum Output<'a> {
-    None,
-    Stdout,
-    File(&'a Path),
-}
-
 pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
-    let output = match (&args.image, args.print_digest_only) {
-        (Some(_), true) => bail!("cannot give an IMAGE with --print-digest-only"),
-        (None, false) => bail!("no IMAGE given (or use --print-digest-only)"),
-        (None, true) => Output::None,
-        (Some(p), false) if p.as_os_str() == "-" => {
-            if io::stdout().is_terminal() {
-                bail!("stdout is a terminal: refusing to write an image to it");
-            }
-            Output::Stdout
-        }
-        (Some(p), false) => Output::File(p),
-    };
-    if args.source.as_os_str().is_empty() {
-        bail!("empty source path");
-    }
-    let write_opts = format_versions(args.min_version, args.max_version)?;
-
-    let tree = if args.from_file {
-        let mode = if !args.strict {
-            ParseMode::Lenient
-        } else {
-            ParseMode::Strict
-        };
-        parse_dump_source(&args.source, mode)?
+    let output = ImageOutput::choose(args.image.as_deref(), args.print_digest_only)?;
+    let dump_mode = if args.strict {
+        ParseMode::Strict
     } else {
-        build_from_dir(&args.source, &args.build_options())
-            .with_context(|| format!("reading source directory {}", args.source.display()))?
+        ParseMode::Lenient
     };
-
-    // The tree is not needed after this: the writer rewrites it in place instead of a copy.
-    let image = write_image_owned(tree, &write_opts).context("writing the composefs image")?;
-    match output {
-        Output::None => {}
-        Output::Stdout => {
-            let mut out = io::stdout().lock();
-            out.write_all(&image)
-                .and_then(|()| out.flush())
-                .context("writing the image to stdout")?;
-        }
-        Output::File(path) => write_image_file(path, &image)?,
-    }
-    if args.print_digest || args.print_digest_only {
-        println!("{}", digest_bytes(&image));
+    let digest = mkcomposefs(&MkcomposefsRequest {
+        source: &args.source,
+        dump: args.from_file.then_some(dump_mode),
+        build: args.build_options(),
+        versions: (args.min_version, args.max_version),
+        output,
+        digest: args.print_digest || args.print_digest_only,
+    })?;
+    if let Some(digest) = digest {
+        println!("{digest}");
     }
     Ok(())
 }

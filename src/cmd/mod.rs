@@ -20,6 +20,28 @@ pub mod sigstore;
 pub mod store;
 pub mod verify;
 
+/// A verdict of "rejected" (or a broken audit chain): already explained on stdout, so the exit
+/// code (1) alone reports it.
+#[derive(Debug)]
+pub struct Rejected;
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rejected")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// `Ok` when `accepted`, else [`Rejected`].
+pub fn verdict(accepted: bool) -> anyhow::Result<()> {
+    if accepted {
+        Ok(())
+    } else {
+        Err(Rejected.into())
+    }
+}
+
 /// Print `value` (serialised to a JSON object) with a `schema` member naming its versioned
 /// schema (docs/json.md), pretty-printed.
 pub fn print_json(schema: &str, value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -36,42 +58,7 @@ pub fn print_json(schema: &str, value: &impl serde::Serialize) -> anyhow::Result
 /// text the message before it already ends with (`cfsgate_gate::reason_of`): library errors
 /// (thiserror) often print their source inside their own message *and* expose it as
 /// `source()`, so anyhow's `{:#}` would say "No such file or directory (os error 2): No such
-/// file or directory (os error 2)".
+/// file or directory (os error 2)". Tested on anyhow errors with `reason_of`.
 pub fn error_chain(error: &anyhow::Error) -> String {
     cfsgate_gate::reason_of(error.as_ref())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::error_chain;
-
-    /// Like a thiserror variant `#[error("… {source}")]`: its message includes its source.
-    #[derive(Debug)]
-    struct Open {
-        source: std::io::Error,
-    }
-
-    impl std::fmt::Display for Open {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "cannot open image /x: {}", self.source)
-        }
-    }
-
-    impl std::error::Error for Open {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.source)
-        }
-    }
-
-    #[test]
-    fn a_cause_already_in_the_message_is_not_repeated() {
-        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
-        let error = anyhow::Error::new(Open { source: io }).context("mounting sha256:ab on /m");
-        assert_eq!(
-            error_chain(&error),
-            "mounting sha256:ab on /m: cannot open image /x: entity not found"
-        );
-        let plain = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(error_chain(&plain), "outer: inner");
-    }
 }

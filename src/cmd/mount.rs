@@ -17,27 +17,23 @@
 //! ```
 //!
 //! (or symlink /sbin/mount.composefs to the cfsgate binary and have `main` dispatch to
-//! [`run_mount_helper`] when `argv[0]` ends in `mount.composefs`, see [`is_mount_helper_name`]).
+//! [`run_mount_helper`] when `argv[0]` ends in `mount.composefs`, see
+//! `cfsgate_mounter::helper::is_mount_helper_name`).
 //! Options are those of `mount.composefs` (see `cfsgate_mounter::helper`); `digest=` is required
 //! because cfsgate only mounts by trusted digest.
 
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cfsgate_image::store::{RepoPaths, DEFAULT_REPO_PATH};
 use cfsgate_mounter::helper::parse_helper_options;
-use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
-
-/// The repository used when `--repo` is not given.
-pub const DEFAULT_REPO: &str = DEFAULT_REPO_PATH;
+use cfsgate_mounter::{unmount, MountRequest, UpperLayer, VerityMode};
 
 /// `cfsgate mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
     /// Repository holding images/<digest>, objects/ and refs/<name>: the global `--repo`.
-    #[arg(skip = PathBuf::from(DEFAULT_REPO))]
+    #[arg(skip = PathBuf::from(DEFAULT_REPO_PATH))]
     pub repo: PathBuf,
     /// The trusted image digest (64 hex digits, optionally `sha256:`-prefixed) or a ref name.
     pub image: String,
@@ -45,7 +41,7 @@ pub struct MountArgs {
     pub mountpoint: PathBuf,
     /// How object contents are checked: kernel (fs-verity enforced on every read), userspace
     /// (every object hashed before mounting) or none. Default: kernel when supported, else an error.
-    #[arg(long, value_parser = parse_verity)]
+    #[arg(long)]
     pub verity: Option<VerityMode>,
     /// Writable layer (needs --workdir).
     #[arg(long, requires = "workdir")]
@@ -101,44 +97,23 @@ pub struct MountHelperArgs {
     pub fstype: Option<String>,
 }
 
-fn parse_verity(text: &str) -> Result<VerityMode, String> {
-    text.parse().map_err(|e| format!("{e}"))
-}
-
-/// Whether a program name (argv[0]) asks for the mount helper.
-pub fn is_mount_helper_name(argv0: &str) -> bool {
-    Path::new(argv0)
-        .file_name()
-        .is_some_and(|name| name == "mount.composefs")
-}
-
 /// Run `cfsgate mount`.
 pub fn run_mount(args: MountArgs) -> Result<()> {
     let repo = RepoPaths::new(&args.repo);
     let digest = repo.resolve(&args.image)?;
     let mut object_dirs = vec![repo.objects_dir()];
-    object_dirs.extend(args.basedir.iter().cloned());
-    let upper = match (args.upperdir, args.workdir) {
-        (Some(upperdir), Some(workdir)) => Some(UpperLayer { upperdir, workdir }),
-        _ => None,
-    };
-    let userns = open_userns(args.idmap.as_deref())?;
-    let options = MountOptions {
+    object_dirs.extend(args.basedir);
+    let request = MountRequest {
         object_dirs,
         verity: args.verity,
-        upper,
-        idmap: userns.as_ref().map(AsFd::as_fd),
-        legacy_overlay: false,
+        upper: UpperLayer::from_dirs(args.upperdir, args.workdir)?,
+        idmap: args.idmap,
         nodev: !args.dev,
         nosuid: !args.suid,
     };
-    let report = mount_image(
-        &digest,
-        &repo.image_path(&digest),
-        &args.mountpoint,
-        &options,
-    )
-    .with_context(|| format!("mounting sha256:{digest} on {}", args.mountpoint.display()))?;
+    let report = request
+        .mount(&digest, &repo.image_path(&digest), &args.mountpoint)
+        .with_context(|| format!("mounting sha256:{digest} on {}", args.mountpoint.display()))?;
     println!("{}", report.summary(&args.mountpoint));
     Ok(())
 }
@@ -154,23 +129,11 @@ pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
     if args.fake {
         return Ok(());
     }
-    let opts = parse_helper_options(&args.options.join(","))?;
-    let Some(digest) = opts.digest else {
-        bail!("option digest=<fs-verity digest of {}> is required: cfsgate mounts by trusted digest only", args.image.display());
-    };
-    let verity = opts.verity.resolve(&opts.basedirs)?;
-    let userns = open_userns(opts.idmap.as_deref())?;
-    let options = MountOptions {
-        object_dirs: opts.basedirs,
-        verity,
-        upper: opts.upper,
-        idmap: userns.as_ref().map(AsFd::as_fd),
-        legacy_overlay: false,
-        nodev: opts.nodev,
-        nosuid: opts.nosuid,
-    };
-    let report =
-        mount_image(&digest, &args.image, &args.mountpoint, &options).with_context(|| {
+    let options = parse_helper_options(&args.options.join(","))?;
+    let (digest, request) = options.into_request(&args.image)?;
+    let report = request
+        .mount(&digest, &args.image, &args.mountpoint)
+        .with_context(|| {
             format!(
                 "mount.composefs {} on {}",
                 args.image.display(),
@@ -181,9 +144,4 @@ pub fn run_mount_helper(args: MountHelperArgs) -> Result<()> {
         eprintln!("{}", report.summary(&args.mountpoint));
     }
     Ok(())
-}
-
-fn open_userns(path: Option<&Path>) -> Result<Option<File>> {
-    path.map(|p| File::open(p).with_context(|| format!("opening user namespace {}", p.display())))
-        .transpose()
 }
