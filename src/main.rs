@@ -50,15 +50,11 @@ impl FastCommand {
     const NAMES: [&'static str; 2] = ["hook", "verify"];
 }
 
-impl FastCli {
-    fn into_cli(self) -> Cli {
-        let command = match self.command {
+impl From<FastCommand> for Command {
+    fn from(fast: FastCommand) -> Command {
+        match fast {
             FastCommand::Hook(c) => Command::Hook(c),
             FastCommand::Verify(args) => Command::Verify(args),
-        };
-        Cli {
-            repo: self.repo,
-            command,
         }
     }
 }
@@ -144,7 +140,7 @@ fn main() -> ExitCode {
     let result = if cfsgate_mounter::helper::is_mount_helper_name(&argv0) {
         cmd::mount::run_mount_helper(MountComposefs::parse().args)
     } else if first.is_some_and(|a| FastCommand::NAMES.iter().any(|c| a == *c)) {
-        run(FastCli::parse().into_cli())
+        run(FastCli::parse())
     } else {
         run(<Cli>::parse())
     };
@@ -166,8 +162,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+fn run(cli: Cli<impl Subcommand + Into<Command>>) -> anyhow::Result<()> {
+    match cli.command.into() {
         Command::Mkcomposefs(Lazy(args)) => cmd::mkcomposefs::run(args),
         Command::Info(c) => cmd::info::run(c),
         Command::Import(Lazy(args)) => cmd::oci::run_import(&repo_path(cli.repo), args),
@@ -175,10 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ComputeId(Lazy(args)) => cmd::oci::run_compute_id(args),
         Command::Seal(Lazy(args)) => cmd::oci::run_seal(args),
         Command::Store(c) => cmd::store::run(&repo_path(cli.repo), c),
-        Command::Mount(Lazy(mut args)) => {
-            args.repo = repo_path(cli.repo);
-            cmd::mount::run_mount(args)
-        }
+        Command::Mount(Lazy(args)) => cmd::mount::run_mount(args, &repo_path(cli.repo)),
         Command::Umount(Lazy(args)) => cmd::mount::run_umount(args),
         Command::MountHelper(Lazy(args)) => cmd::mount::run_mount_helper(args),
         Command::Key(c) => cmd::key::run_key(c),
@@ -190,9 +183,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(Lazy(args)) => cmd::sign::run_sign(args),
         Command::Hook(c) => cmd::hook::run_hook(c, repo_path(cli.repo)),
         Command::Mounts(c) => cmd::hook::run_mounts(c),
-        Command::InstallHooks(Lazy(mut args)) => {
-            args.repo = cli.repo;
-            cmd::hook::run_install_hooks(args)
+        Command::InstallHooks(Lazy(args)) => {
+            cmd::hook::run_install_hooks(args, cli.repo.as_deref())
         }
         Command::Bundle(Lazy(mut args)) => {
             args.gate.repo = repo_path(cli.repo);
@@ -259,9 +251,10 @@ mod tests {
             "cfsgate verify oci:/x:y --policy /p --reference r.example/a:b --repo /repo",
         ];
         for line in lines {
-            let full = <Cli>::try_parse_from(line.split(' ')).map(|c| format!("{c:?}"));
-            let fast =
-                FastCli::try_parse_from(line.split(' ')).map(|c| format!("{:?}", c.into_cli()));
+            let full = <Cli>::try_parse_from(line.split(' '))
+                .map(|c| format!("{:?} {:?}", c.repo, c.command));
+            let fast = FastCli::try_parse_from(line.split(' '))
+                .map(|c| format!("{:?} {:?}", c.repo, Command::from(c.command)));
             assert!(full.is_ok(), "{line:?}: {full:?}");
             assert_eq!(fast.ok(), full.ok(), "{line:?}");
         }

@@ -5,6 +5,7 @@
 //! | [`write_ls`] | every path (depth first, in directory order), `/` + tab after directories, tab `-> TARGET` after symlinks, tab `@ BACKING` after files with an object; one line each |
 //! | [`backing_paths`] | the backing paths (object names) of all trees, each once, sorted bytewise |
 //! | [`object_exists`] | whether a backing path is present below an object directory |
+//! | [`write_listing`] | one of the above ([`Listing`]) of image files, as `cfsgate info ls\|dump\|objects\|missing-objects` print it |
 //! | [`listed_objects`] | `objects` (all backing paths of the image files) and `missing-objects` (those not below `--basedir`) |
 //! | [`load_image`], [`measure_file`] | an image file read and parsed; a file's fs-verity digest (`measure-file`) |
 //!
@@ -49,6 +50,45 @@ pub enum InfoError {
         /// The path given.
         path: PathBuf,
     },
+    /// The listing could not be written out.
+    #[error("writing the listing: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// What `cfsgate info` prints of image files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing<'a> {
+    /// [`write_ls`] of each image.
+    Ls,
+    /// The composefs-dump(5) text of each image.
+    Dump,
+    /// [`listed_objects`], one per line: all, or those missing from the directory.
+    Objects(Option<&'a Path>),
+}
+
+/// Write `listing` of the image files `images` to `out`, image by image.
+pub fn write_listing(
+    images: &[PathBuf],
+    listing: Listing<'_>,
+    out: &mut impl Write,
+) -> Result<(), InfoError> {
+    if let Listing::Objects(missing_from) = listing {
+        for backing in listed_objects(images, missing_from)? {
+            out.write_all(&backing)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(InfoError::Output)?;
+        }
+        return Ok(());
+    }
+    for image in images {
+        let tree = load_image(image)?;
+        match listing {
+            Listing::Dump => crate::dump::write(&tree, &mut *out),
+            _ => write_ls(&tree, out),
+        }
+        .map_err(InfoError::Output)?;
+    }
+    Ok(())
 }
 
 fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InfoError {
@@ -248,6 +288,19 @@ mod tests {
         );
         let error = listed_objects(&[objects.join("ab/cdef")], None).expect_err("no image");
         assert!(matches!(error, InfoError::Image { .. }), "{error}");
+        let mut printed = Vec::new();
+        write_listing(&images, Listing::Objects(None), &mut printed).expect("objects");
+        assert_eq!(printed, b"ab/cdef\n");
+        let mut printed = Vec::new();
+        write_listing(&images[..1], Listing::Ls, &mut printed).expect("ls");
+        let mut expected = Vec::new();
+        write_ls(&tree, &mut expected).expect("ls");
+        assert_eq!(printed, expected);
+        let mut printed = Vec::new();
+        write_listing(&images, Listing::Dump, &mut printed).expect("dump");
+        let mut expected = Vec::new();
+        dump::write(&tree, &mut expected).expect("dump");
+        assert_eq!(printed, [expected.clone(), expected].concat(), "each image");
         let digest = measure_file(&image).expect("measure");
         assert_eq!(digest, crate::fsverity::digest_bytes(&bytes));
         let error = measure_file(&dir.path().join("none")).expect_err("missing");

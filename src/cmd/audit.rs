@@ -101,26 +101,27 @@ fn verdict_of(chain: &ChainReport, note: bool) -> Result<()> {
 /// Run `cfsgate audit`. A broken chain is reported on stdout and returned as `super::Rejected`.
 pub fn run(args: AuditArgs) -> Result<()> {
     let log = &args.audit_log;
-    if let AuditCmd::InitKey = args.command {
-        let path = args
-            .audit_key
-            .clone()
-            .unwrap_or_else(|| DEFAULT_AUDIT_KEY.into());
-        AuditKey::generate(&path)?;
-        println!("wrote a new audit key to {} (mode 0600)", path.display());
-        return Ok(());
-    }
-    let options = VerifyOptions {
-        key: key_path_or_default(args.audit_key.as_deref())
-            .map(|p| AuditKey::load(&p))
-            .transpose()?,
-        allow_pruned: args.allow_pruned,
+    // How the chain is read: the key (when there is one) is loaded by the commands that read.
+    let options = || -> Result<VerifyOptions> {
+        let key = key_path_or_default(args.audit_key.as_deref());
+        Ok(VerifyOptions {
+            key: key.map(|p| AuditKey::load(&p)).transpose()?,
+            allow_pruned: args.allow_pruned,
+        })
     };
-    match args.command {
-        AuditCmd::InitKey => Ok(()),
+    match &args.command {
+        AuditCmd::InitKey => {
+            let path = args
+                .audit_key
+                .clone()
+                .unwrap_or_else(|| DEFAULT_AUDIT_KEY.into());
+            AuditKey::generate(&path)?;
+            println!("wrote a new audit key to {} (mode 0600)", path.display());
+            Ok(())
+        }
         AuditCmd::Verify { json } => {
-            let chain = verify_log(log, &options)?;
-            if json {
+            let chain = verify_log(log, &options()?)?;
+            if *json {
                 super::print_json(VERIFY_SCHEMA, &chain)?;
             } else {
                 print!("{}", text::verify_text(&chain));
@@ -136,7 +137,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
                 }),
                 image: show.image.clone(),
             };
-            let shown = view::show(log, &options, &filter)?;
+            let shown = view::show(log, &options()?, &filter)?;
             if show.json {
                 println!("{}", serde_json::to_string(&shown)?);
             } else {
@@ -145,14 +146,14 @@ pub fn run(args: AuditArgs) -> Result<()> {
             verdict_of(&shown.chain, !show.json)
         }
         AuditCmd::Summary { json } => {
-            let summary = view::summarize(log, &options)
+            let summary = view::summarize(log, &options()?)
                 .with_context(|| format!("reading {}", log.display()))?;
-            if json {
+            if *json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 print!("{}", text::summary_text(&summary));
             }
-            verdict_of(&summary.chain, !json)
+            verdict_of(&summary.chain, !*json)
         }
     }
 }

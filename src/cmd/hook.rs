@@ -6,8 +6,8 @@
 //! A precreate refusal whose stderr went to /dev/null (podman 4.3 discards it) is also written,
 //! as one escaped line, to the engine's stderr (`--no-engine-stderr` turns this off).
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cfsgate_gate::hooksd::{install_hooks, HooksSetup};
@@ -93,11 +93,14 @@ pub struct PrecreateArgs {
     pub annotations: bool,
 }
 
-/// Options of the stages that check or clean up.
+/// Options of the stages and commands that check or clean up (createRuntime, poststop,
+/// `mounts gc`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
+    /// Where each decision and cleanup is recorded.
     #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
     pub audit_log: PathBuf,
+    /// Per-container state and mounts.
     #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
     pub run_dir: PathBuf,
 }
@@ -106,13 +109,7 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum MountsCmd {
     /// Unmount and remove the mounts of containers that are gone (one audit record each).
-    Gc {
-        #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
-        /// Where each cleanup is recorded.
-        #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
-        audit_log: PathBuf,
-    },
+    Gc(CheckArgs),
     /// List admitted container mounts.
     List {
         #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
@@ -145,40 +142,30 @@ pub struct InstallHooksArgs {
     /// Extra arguments for `hook precreate` (e.g. --arg=--policy --arg=FILE).
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub args: Vec<String>,
-    /// The global `--repo`, when given: precreate's repository.
-    #[arg(skip)]
-    pub repo: Option<PathBuf>,
 }
 
 /// Run `cfsgate hook …`; precreate judges images of the repository `repo`.
 pub fn run_hook(cmd: HookCmd, repo: PathBuf) -> Result<()> {
+    let stdin = std::io::stdin().lock();
     match cmd {
-        HookCmd::Precreate(args) => run_precreate(&args, repo),
-        HookCmd::CreateRuntime(args) => Ok(stages::create_runtime(
-            &args.run_dir,
-            &args.audit_log,
-            std::io::stdin().lock(),
-        )?),
-        HookCmd::Poststop(args) => Ok(stages::poststop(
-            &args.run_dir,
-            &args.audit_log,
-            std::io::stdin().lock(),
-        )?),
+        HookCmd::Precreate(args) => run_precreate(&args, repo, stdin),
+        HookCmd::CreateRuntime(a) => Ok(stages::create_runtime(&a.run_dir, &a.audit_log, stdin)?),
+        HookCmd::Poststop(a) => Ok(stages::poststop(&a.run_dir, &a.audit_log, stdin)?),
     }
 }
 
 /// `hook precreate`: any error is a refusal (exit 1, the reason on stderr; also on the
 /// engine's when it discarded ours, unless `--no-engine-stderr`).
-fn run_precreate(args: &PrecreateArgs, repo: PathBuf) -> Result<()> {
+fn run_precreate(args: &PrecreateArgs, repo: PathBuf, stdin: impl Read) -> Result<()> {
     let config = GateConfig {
         annotations: args.annotations,
         repo,
         ..args.gate.config()
     };
-    let precreated = stages::precreate(&config, std::io::stdin().lock(), !args.no_engine_stderr)?;
+    let precreated = stages::precreate(&config, stdin, !args.no_engine_stderr)?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, &precreated.config.value)?;
-    out.write_all(b"\n")?;
+    // The config on one line (a JSON value's Display is its compact text).
+    writeln!(out, "{}", precreated.config.value)?;
     out.flush()?;
     if let Some(warning) = precreated.warning() {
         eprintln!("cfsgate: {warning}");
@@ -203,8 +190,8 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
             }
             Ok(())
         }
-        MountsCmd::Gc { run_dir, audit_log } => {
-            let report = gc::gc(&run_dir, &audit_log)?;
+        MountsCmd::Gc(args) => {
+            let report = gc::gc(&args.run_dir, &args.audit_log)?;
             for state in &report.removed {
                 println!("removed {}", state.display());
             }
@@ -216,15 +203,16 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
     }
 }
 
-/// Run `cfsgate install-hooks`: three files (precreate, createRuntime, poststop).
-pub fn run_install_hooks(args: InstallHooksArgs) -> Result<()> {
+/// Run `cfsgate install-hooks`: three files (precreate, createRuntime, poststop); precreate
+/// gets `--repo` when the global one was given.
+pub fn run_install_hooks(args: InstallHooksArgs, repo: Option<&Path>) -> Result<()> {
     let binary = std::env::current_exe().context("locating the cfsgate binary")?;
     let setup = HooksSetup {
         binary: &binary,
         annotations: args.annotations,
         audit_log: &args.audit_log,
         run_dir: &args.run_dir,
-        repo: args.repo.as_deref(),
+        repo,
         precreate_extra: &args.args,
     };
     for path in install_hooks(&args.dir, &setup)? {

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cfsgate_image::info::{listed_objects, load_image, measure_file, write_ls};
+use cfsgate_image::info::{measure_file, write_listing, Listing};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImagesArgs {
@@ -49,24 +49,14 @@ pub enum InfoCmd {
 }
 
 pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match cmd {
-        InfoCmd::Ls(args) => {
-            for image in &args.images {
-                write_ls(&load_image(image)?, &mut out)?;
-            }
-        }
-        InfoCmd::Dump(args) => {
-            for image in &args.images {
-                let tree = load_image(image)?;
-                cfsgate_image::dump::write(&tree, &mut out).context("writing the dump")?;
-            }
-        }
-        InfoCmd::Objects(args) => write_lines(&mut out, listed_objects(&args.images, None)?)?,
+        InfoCmd::Ls(args) => write_listing(&args.images, Listing::Ls, &mut out)?,
+        InfoCmd::Dump(args) => write_listing(&args.images, Listing::Dump, &mut out)?,
+        InfoCmd::Objects(args) => write_listing(&args.images, Listing::Objects(None), &mut out)?,
         InfoCmd::MissingObjects(args) => {
-            let missing = listed_objects(&args.images, args.basedir.as_deref())?;
-            write_lines(&mut out, missing)?;
+            let basedir = Listing::Objects(args.basedir.as_deref());
+            write_listing(&args.images, basedir, &mut out)?;
         }
         InfoCmd::MeasureFile(args) => {
             for path in &args.files {
@@ -75,14 +65,5 @@ pub fn run(cmd: InfoCmd) -> anyhow::Result<()> {
         }
     }
     out.flush().context("writing to stdout")?;
-    Ok(())
-}
-
-/// Each of `lines` (raw bytes: backing paths are not UTF-8 necessarily) on a line.
-fn write_lines(out: &mut impl Write, lines: Vec<Box<[u8]>>) -> io::Result<()> {
-    for line in lines {
-        out.write_all(&line)?;
-        out.write_all(b"\n")?;
-    }
     Ok(())
 }

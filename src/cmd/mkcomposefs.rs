@@ -71,21 +71,6 @@ pub struct MkcomposefsArgs {
     pub user_xattrs: bool,
 }
 
-impl MkcomposefsArgs {
-    fn build_options(&self) -> BuildOptions {
-        BuildOptions {
-            preserve_hardlinks: self.preserve_hardlinks,
-            threads: self.threads.map(|n| n as usize),
-            digest_store: self.digest_store.clone(),
-            compute_digests: true,
-            skip_xattrs: self.skip_xattrs,
-            user_xattrs_only: self.user_xattrs,
-            skip_devices: self.skip_devices,
-            use_epoch: self.use_epoch,
-        }
-    }
-}
-
 pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     let output = ImageOutput::choose(args.image.as_deref(), args.print_digest_only)?;
     let dump_mode = if args.strict {
@@ -96,7 +81,16 @@ pub fn run(args: MkcomposefsArgs) -> anyhow::Result<()> {
     let digest = mkcomposefs(&MkcomposefsRequest {
         source: &args.source,
         dump: args.from_file.then_some(dump_mode),
-        build: args.build_options(),
+        build: BuildOptions {
+            preserve_hardlinks: args.preserve_hardlinks,
+            threads: args.threads.map(|n| n as usize),
+            digest_store: args.digest_store.clone(),
+            compute_digests: true,
+            skip_xattrs: args.skip_xattrs,
+            user_xattrs_only: args.user_xattrs,
+            skip_devices: args.skip_devices,
+            use_epoch: args.use_epoch,
+        },
         versions: (args.min_version, args.max_version),
         output,
         digest: args.print_digest || args.print_digest_only,

@@ -22,19 +22,16 @@
 //! Options are those of `mount.composefs` (see `cfsgate_mounter::helper`); `digest=` is required
 //! because cfsgate only mounts by trusted digest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cfsgate_image::store::{RepoPaths, DEFAULT_REPO_PATH};
+use cfsgate_image::store::RepoPaths;
 use cfsgate_mounter::helper::parse_helper_options;
 use cfsgate_mounter::{unmount, MountRequest, UpperLayer, VerityMode};
 
 /// `cfsgate mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Repository holding images/<digest>, objects/ and refs/<name>: the global `--repo`.
-    #[arg(skip = PathBuf::from(DEFAULT_REPO_PATH))]
-    pub repo: PathBuf,
     /// The trusted image digest (64 hex digits, optionally `sha256:`-prefixed) or a ref name.
     pub image: String,
     /// Where to mount it.
@@ -97,9 +94,9 @@ pub struct MountHelperArgs {
     pub fstype: Option<String>,
 }
 
-/// Run `cfsgate mount`.
-pub fn run_mount(args: MountArgs) -> Result<()> {
-    let repo = RepoPaths::new(&args.repo);
+/// Run `cfsgate mount` on the repository `repo` (images/<digest>, objects/, refs/<name>).
+pub fn run_mount(args: MountArgs, repo: &Path) -> Result<()> {
+    let repo = RepoPaths::new(repo);
     let digest = repo.resolve(&args.image)?;
     let mut object_dirs = vec![repo.objects_dir()];
     object_dirs.extend(args.basedir);
@@ -120,8 +117,7 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
 
 /// Run `cfsgate umount`.
 pub fn run_umount(args: UmountArgs) -> Result<()> {
-    unmount(&args.mountpoint)?;
-    Ok(())
+    Ok(unmount(&args.mountpoint)?)
 }
 
 /// Run `cfsgate mount-helper` (mount.composefs).
