@@ -19,7 +19,7 @@ use cfsgate_image::FsVeritySha256;
 use cfsgate_mounter::helper::VerityRequest;
 use cfsgate_mounter::{mount_image, unmount, MountOptions, UpperLayer, VerityMode};
 use cfsgate_policy::Timestamp;
-use cfsgate_verifier::audit::{append_record, AuditEntry};
+use cfsgate_verifier::audit::AuditEntry;
 
 use crate::decision::{decide, GateDecision};
 use crate::ensure::ensure_image;
@@ -139,7 +139,7 @@ pub fn admit(req: AdmissionRequest<'_>) -> Result<Admitted> {
             entry.reasons.push(e.clone());
         }
     }
-    if let Err(e) = append_record(&config.audit_log, &entry) {
+    if let Err(e) = crate::audit::record(&config.audit, &entry) {
         if let Ok((rootfs, _)) = &mounted {
             cleanup_container(&config.run_dir.join(&req.key), Some(rootfs));
         }

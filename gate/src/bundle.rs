@@ -83,13 +83,15 @@ pub fn prepare_bundle(req: &BundleRequest<'_>) -> Result<Bundle> {
 }
 
 fn hook(binary: &Path, sub: &str, config: &GateConfig) -> Value {
+    let mut args: Vec<String> = ["cfsgate", "hook", sub].map(String::from).into();
+    args.extend(crate::audit::arguments(&config.audit));
+    args.extend([
+        "--run-dir".to_string(),
+        config.run_dir.display().to_string(),
+    ]);
     json!({
         "path": binary,
-        "args": [
-            "cfsgate", "hook", sub,
-            "--audit-log", config.audit_log,
-            "--run-dir", config.run_dir,
-        ],
+        "args": args,
         "timeout": BUNDLE_HOOK_TIMEOUT_SECS,
     })
 }

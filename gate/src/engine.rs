@@ -27,7 +27,7 @@ use cfsgate_policy::DockerReference;
 use serde_json::Value;
 
 use cfsgate_policy::{Mode, Timestamp};
-use cfsgate_verifier::audit::{append_record, AuditEntry};
+use cfsgate_verifier::audit::AuditEntry;
 
 use crate::annotations::{container_key, image_from_annotations};
 use crate::error::{reason_of, GateError, Result};
@@ -88,7 +88,7 @@ impl Refusal {
             reasons: vec![reason.clone()],
             ..AuditEntry::default()
         };
-        match append_record(&config.audit_log, &entry) {
+        match crate::audit::record(&config.audit, &entry) {
             Ok(_) => self.error.into_denial(),
             Err(e) => GateError::Denied(format!(
                 "{reason}; cannot record the decision, failing closed: {e}"

@@ -15,7 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use cfsgate_policy::{Mode, Timestamp};
-use cfsgate_verifier::audit::{append_record, AuditEntry};
+use cfsgate_verifier::audit::{AuditEntry, AuditSink};
+
+use crate::audit::record;
 use serde::Serialize;
 
 use crate::error::{GateError, Result};
@@ -158,7 +160,7 @@ pub fn cleanup_entry(
 /// `state`. A cleanup that cannot be recorded is not done; one that leaves something behind
 /// is recorded again, as `deny`, with what is left. What could not be undone, in words.
 pub fn recorded_cleanup(
-    audit_log: &Path,
+    audit: &AuditSink,
     mut entry: AuditEntry,
     why: String,
     state: &Path,
@@ -173,7 +175,7 @@ pub fn recorded_cleanup(
         ),
         None => format!("{why}: removing {}", state.display()),
     }];
-    if let Err(e) = append_record(audit_log, &entry) {
+    if let Err(e) = record(audit, &entry) {
         return vec![format!(
             "cannot record the cleanup of {}, left as it is: {e}",
             state.display()
@@ -184,7 +186,7 @@ pub fn recorded_cleanup(
         entry.time = Some(Timestamp::now());
         entry.admitted = false;
         entry.reasons = problems.clone();
-        if let Err(e) = append_record(audit_log, &entry) {
+        if let Err(e) = record(audit, &entry) {
             let mut problems = problems;
             problems.push(format!("cannot record what the cleanup left: {e}"));
             return problems;
@@ -222,8 +224,8 @@ fn gone_because(record: Option<&AdmissionRecord>) -> String {
 }
 
 /// Remove every container that is gone (a state directory without a readable record too), one
-/// audit record (stage `gc`) in `audit_log` for each.
-pub fn gc(run_dir: &Path, audit_log: &Path) -> Result<GcReport> {
+/// audit record (stage `gc`) in `audit` for each.
+pub fn gc(run_dir: &Path, audit: &AuditSink) -> Result<GcReport> {
     let mut report = GcReport::default();
     for listed in list(run_dir)? {
         let record = listed.record.as_ref();
@@ -234,13 +236,7 @@ pub fn gc(run_dir: &Path, audit_log: &Path) -> Result<GcReport> {
         let owner = record.map(|r| r.container_id.clone().unwrap_or_else(|| r.key.clone()));
         let entry = cleanup_entry("gc", owner, &listed.state, record);
         let rootfs = record.map(|r| r.rootfs.as_path());
-        let problems = recorded_cleanup(
-            audit_log,
-            entry,
-            gone_because(record),
-            &listed.state,
-            rootfs,
-        );
+        let problems = recorded_cleanup(audit, entry, gone_because(record), &listed.state, rootfs);
         if problems.is_empty() {
             report.removed.push(listed.state);
         }

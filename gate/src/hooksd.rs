@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cfsgate_verifier::audit::AuditSink;
 use serde::Serialize;
 
 use crate::annotations::IMAGE_ANNOTATION;
@@ -79,8 +80,8 @@ pub struct HooksSetup<'a> {
     /// The opt-in annotation mode: only containers annotated with `io.cfsgate.image`, judged
     /// by that annotation (precreate gets `--annotations`).
     pub annotations: bool,
-    /// The audit log every stage appends to (`--audit-log`).
-    pub audit_log: &'a Path,
+    /// How every stage records its decisions (`--audit-log` and the other `--audit-…`).
+    pub audit: &'a AuditSink,
     /// Per-container state and mounts (`--run-dir`).
     pub run_dir: &'a Path,
     /// The repository precreate uses (`--repo`, made absolute: the hooks run elsewhere), when
@@ -92,12 +93,8 @@ pub struct HooksSetup<'a> {
 
 /// The three files: (file name, content).
 pub fn hooks_files(setup: &HooksSetup<'_>) -> Result<Vec<(&'static str, HooksFile)>> {
-    let common = [
-        "--audit-log".to_string(),
-        setup.audit_log.display().to_string(),
-        "--run-dir".to_string(),
-        setup.run_dir.display().to_string(),
-    ];
+    let mut common = crate::audit::arguments(setup.audit);
+    common.extend(["--run-dir".to_string(), setup.run_dir.display().to_string()]);
     let file = |stage: &'static str, sub: &str, extra: &[String]| HooksFile {
         version: HOOKS_SCHEMA_VERSION,
         hook: HookCommand {
@@ -159,7 +156,7 @@ mod tests {
         let setup = HooksSetup {
             binary: Path::new("/usr/bin/cfsgate"),
             annotations: true,
-            audit_log: Path::new("/log/a"),
+            audit: &AuditSink::new("/log/a"),
             run_dir: Path::new("/run/x"),
             repo: Some(Path::new("/repo")),
             precreate_extra: &extra,

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`stages`] | the hook stages: precreate, createRuntime, poststop |
 //! | [`admit`](mod@admit) | decide, mount, record, under the `--timeout` deadline; the audit record |
+//! | [`audit`] | the audit sink every stage appends to, and its options on hook command lines |
 //! | [`decision`] | the one call into the verifier's policy evaluation |
 //! | [`doctor`] | `cfsgate doctor`: whether the gate can run on this node |
 //! | [`record`] | the typed, versioned admission record (`admission.json`) |
@@ -37,9 +38,11 @@
 use std::path::PathBuf;
 
 use cfsgate_mounter::VerityMode;
+use cfsgate_verifier::audit::AuditSink;
 
 pub mod admit;
 pub mod annotations;
+pub mod audit;
 pub mod bundle;
 pub mod decision;
 pub mod doctor;
@@ -77,8 +80,8 @@ pub struct GateConfig {
     pub policy: PathBuf,
     /// The repository holding `images/<digest>`, `objects/` and `refs/`.
     pub repo: PathBuf,
-    /// Where every decision is appended.
-    pub audit_log: PathBuf,
+    /// Where and how every decision is recorded.
+    pub audit: AuditSink,
     /// Per-container state and mounts.
     pub run_dir: PathBuf,
     /// Verity mode when the policy does not require one (`None`: kernel when the store supports

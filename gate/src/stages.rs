@@ -24,7 +24,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cfsgate_policy::{Mode, Timestamp};
-use cfsgate_verifier::audit::{append_record, AuditEntry};
+use cfsgate_verifier::audit::{AuditEntry, AuditSink};
+
+use crate::audit;
 
 use crate::admit::{admit, AdmissionRequest, Admitted};
 use crate::engine::started_image;
@@ -122,7 +124,7 @@ fn precreate_config(
 
 /// `hook create-runtime` on the container state read from `input`: the check; one audit
 /// record either way. Every error is a refusal.
-pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: impl Read) -> Result<()> {
+pub fn create_runtime(run_dir: &Path, audit: &AuditSink, input: impl Read) -> Result<()> {
     let input = read_bounded(input, "container state on stdin").map_err(GateError::into_denial)?;
     let state = parse_container_state(&input).map_err(GateError::into_denial)?;
     let mut entry = AuditEntry {
@@ -137,7 +139,7 @@ pub fn create_runtime(run_dir: &Path, audit_log: &Path, input: impl Read) -> Res
     if let Err(e) = &verdict {
         entry.reasons.push(reason_of(e));
     }
-    if let Err(e) = append_record(audit_log, &entry) {
+    if let Err(e) = audit::record(audit, &entry) {
         return Err(GateError::Denied(format!(
             "cannot record the decision, failing closed: {e}"
         )));
@@ -264,7 +266,7 @@ fn claim(dir: &Path, state: &ContainerState, digest: &cfsgate_image::FsVeritySha
 /// (the id its first createRuntime recorded). Any other poststop naming an admitted root, and
 /// one for an admission no createRuntime claimed (`mounts gc` collects those), is refused,
 /// touches nothing, and is recorded; a cleanup is recorded before it is done.
-pub fn poststop(run_dir: &Path, audit_log: &Path, input: impl Read) -> Result<()> {
+pub fn poststop(run_dir: &Path, audit: &AuditSink, input: impl Read) -> Result<()> {
     let state = parse_container_state(&read_bounded(input, "container state on stdin")?)?;
     let (_, root) = read_bundle(state.bundle_dir()?)?;
     let Some((dir, _)) = find_admission(run_dir, &root)? else {
@@ -291,13 +293,13 @@ pub fn poststop(run_dir: &Path, audit_log: &Path, input: impl Read) -> Result<()
     };
     if let Some(reason) = refusal {
         entry.reasons.push(reason.clone());
-        append_record(audit_log, &entry).map_err(|e| {
+        audit::record(audit, &entry).map_err(|e| {
             GateError::Denied(format!("{reason}; and the refusal cannot be recorded: {e}"))
         })?;
         return Err(GateError::Denied(reason));
     }
     let why = format!("container {asker} owns the admission and stopped");
-    let problems = recorded_cleanup(audit_log, entry, why, &dir, Some(&root));
+    let problems = recorded_cleanup(audit, entry, why, &dir, Some(&root));
     if !problems.is_empty() {
         return Err(GateError::Cleanup {
             state: dir,
@@ -316,7 +318,7 @@ mod tests {
         GateConfig {
             policy: dir.join("policy.json"),
             repo: dir.join("repo"),
-            audit_log: dir.join("audit.log"),
+            audit: AuditSink::new(dir.join("audit.log")),
             run_dir: dir.join("run"),
             verity: None,
             timeout_secs: 5,
@@ -358,11 +360,11 @@ mod tests {
             reason_of(&refused).contains("runtime config on stdin"),
             "{refused}"
         );
-        let refused = create_runtime(&config.run_dir, &config.audit_log, &b"{"[..]).unwrap_err();
+        let refused = create_runtime(&config.run_dir, &config.audit, &b"{"[..]).unwrap_err();
         assert!(refused.is_denial(), "{refused}");
-        assert!(poststop(&config.run_dir, &config.audit_log, &b"{"[..]).is_err());
+        assert!(poststop(&config.run_dir, &config.audit, &b"{"[..]).is_err());
         // Refused before any container was named: nothing to record, nothing made.
-        assert!(!config.audit_log.exists());
+        assert!(!config.audit.log.exists());
         assert!(!config.run_dir.exists());
     }
 }

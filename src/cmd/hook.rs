@@ -15,7 +15,8 @@ use cfsgate_gate::{gc, stages, GateConfig};
 use cfsgate_gate::{DEFAULT_HOOKS_DIR, DEFAULT_RUN_DIR, DEFAULT_TIMEOUT_SECS};
 use cfsgate_image::store::DEFAULT_REPO_PATH;
 use cfsgate_mounter::VerityMode;
-use cfsgate_verifier::audit::DEFAULT_AUDIT_LOG;
+use cfsgate_verifier::audit::journal::DEFAULT_JOURNAL_SOCKET;
+use cfsgate_verifier::audit::{parse_size, AuditSink, DEFAULT_AUDIT_LOG};
 
 /// Options shared by every deciding command.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,9 +27,8 @@ pub struct GateArgs {
     /// Repository holding images/<digest>, objects/ and refs/: the global `--repo`.
     #[arg(skip = PathBuf::from(DEFAULT_REPO_PATH))]
     pub repo: PathBuf,
-    /// Where every decision is appended.
-    #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
-    pub audit_log: PathBuf,
+    #[command(flatten)]
+    pub audit: AuditArgs,
     /// Per-container state and mounts.
     #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
     pub run_dir: PathBuf,
@@ -54,7 +54,7 @@ impl GateArgs {
         GateConfig {
             policy: self.policy.clone(),
             repo: self.repo.clone(),
-            audit_log: self.audit_log.clone(),
+            audit: self.audit.sink(),
             run_dir: self.run_dir.clone(),
             verity: self.verity,
             timeout_secs: self.timeout,
@@ -93,13 +93,44 @@ pub struct PrecreateArgs {
     pub annotations: bool,
 }
 
+/// Where and how decisions are recorded: every command that appends records, and the hook
+/// command lines `install-hooks` and `bundle` write (docs/hooks.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// The audit log every decision is appended to.
+    #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
+    pub audit_log: PathBuf,
+    /// Rotate the log to FILE.NNNNNN before it would grow past SIZE (bytes; K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub audit_max_size: Option<u64>,
+    /// Key the records and checkpoint the log with this HMAC key [default:
+    /// /etc/cfsgate/audit.key when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub audit_key: Option<PathBuf>,
+    /// Also send every record to the journal (journald's native socket, or SOCKET).
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true,
+          default_missing_value = DEFAULT_JOURNAL_SOCKET)]
+    pub audit_journal: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    /// The sink these options describe.
+    pub fn sink(&self) -> AuditSink {
+        AuditSink::configured(
+            &self.audit_log,
+            self.audit_max_size,
+            self.audit_key.as_deref(),
+            self.audit_journal.clone(),
+        )
+    }
+}
+
 /// Options of the stages and commands that check or clean up (createRuntime, poststop,
 /// `mounts gc`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// Where each decision and cleanup is recorded.
-    #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
-    pub audit_log: PathBuf,
+    #[command(flatten)]
+    pub audit: AuditArgs,
     /// Per-container state and mounts.
     #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
     pub run_dir: PathBuf,
@@ -133,9 +164,8 @@ pub struct InstallHooksArgs {
     /// that annotation (precreate gets --annotations).
     #[arg(long)]
     pub annotations: bool,
-    /// The audit log every hook appends to.
-    #[arg(long, default_value = DEFAULT_AUDIT_LOG, value_name = "FILE")]
-    pub audit_log: PathBuf,
+    #[command(flatten)]
+    pub audit: AuditArgs,
     /// Per-container state and mounts.
     #[arg(long, default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
     pub run_dir: PathBuf,
@@ -149,8 +179,10 @@ pub fn run_hook(cmd: HookCmd, repo: PathBuf) -> Result<()> {
     let stdin = std::io::stdin().lock();
     match cmd {
         HookCmd::Precreate(args) => run_precreate(&args, repo, stdin),
-        HookCmd::CreateRuntime(a) => Ok(stages::create_runtime(&a.run_dir, &a.audit_log, stdin)?),
-        HookCmd::Poststop(a) => Ok(stages::poststop(&a.run_dir, &a.audit_log, stdin)?),
+        HookCmd::CreateRuntime(a) => {
+            Ok(stages::create_runtime(&a.run_dir, &a.audit.sink(), stdin)?)
+        }
+        HookCmd::Poststop(a) => Ok(stages::poststop(&a.run_dir, &a.audit.sink(), stdin)?),
     }
 }
 
@@ -191,7 +223,7 @@ pub fn run_mounts(cmd: MountsCmd) -> Result<()> {
             Ok(())
         }
         MountsCmd::Gc(args) => {
-            let report = gc::gc(&args.run_dir, &args.audit_log)?;
+            let report = gc::gc(&args.run_dir, &args.audit.sink())?;
             for state in &report.removed {
                 println!("removed {}", state.display());
             }
@@ -210,7 +242,7 @@ pub fn run_install_hooks(args: InstallHooksArgs, repo: Option<&Path>) -> Result<
     let setup = HooksSetup {
         binary: &binary,
         annotations: args.annotations,
-        audit_log: &args.audit_log,
+        audit: &args.audit.sink(),
         run_dir: &args.run_dir,
         repo,
         precreate_extra: &args.args,
