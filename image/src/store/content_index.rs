@@ -27,8 +27,9 @@ use sha2::Digest as _;
 
 use crate::fsverity::{FsVerityHasher, FsVeritySha256, Sha256};
 
+use super::layout::TMP_DIR;
 use super::objects::COPY_BUFFER_LEN;
-use super::{fsutil, Repository, StoreError, TMP_DIR};
+use super::{fsutil, Repository, StoreError};
 
 /// Directory of the content index inside a repository.
 pub const CONTENT_INDEX_DIR: &str = "sha256";

@@ -24,7 +24,8 @@ use crate::fsverity::{self, FsVeritySha256, Sha256};
 
 use super::fsutil;
 use super::images::{hex_digest, read_image_tree, referenced_objects, MAX_IMAGE_LEN};
-use super::{LockKind, ObjectDir, Repository, StoreError, QUARANTINE_DIR, TMP_DIR};
+use super::layout::{QUARANTINE_DIR, TMP_DIR};
+use super::{LockKind, ObjectDir, Repository, StoreError};
 
 /// An object whose content does not match its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -21,7 +21,8 @@ use crate::fsverity::FsVeritySha256;
 use super::content_index::ContentSha256;
 use super::fsutil;
 use super::images::{read_image_tree, referenced_objects, MAX_IMAGE_LEN};
-use super::{LockKind, Repository, StoreError, TMP_DIR};
+use super::layout::TMP_DIR;
+use super::{LockKind, Repository, StoreError};
 
 /// What gc removed (or, dry run, would remove).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

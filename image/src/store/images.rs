@@ -18,8 +18,9 @@ use crate::erofs::writer::{self, WriteOptions};
 use crate::fsverity::{self, FsVeritySha256};
 use crate::tree::Tree;
 
+use super::layout::{IMAGES_DIR, TMP_DIR};
 use super::{fsutil, verity};
-use super::{LockKind, Repository, StoreError, VerityMode, IMAGES_DIR, TMP_DIR};
+use super::{LockKind, Repository, StoreError, VerityMode};
 
 /// Largest image the store accepts: images hold metadata only (a full distribution is tens of
 /// MiB), and the reader needs the whole image in memory.

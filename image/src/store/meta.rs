@@ -13,7 +13,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fsutil;
-use super::{StoreError, VerityMode, META_FILE, TMP_DIR};
+use super::layout::{META_FILE, TMP_DIR};
+use super::{StoreError, VerityMode};
 
 /// The repository layout version this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,10 +1,10 @@
-//! Object batches: the repository's way of writing objects through its [`ObjectDir`].
+//! Object batches: the repository's way of writing objects through its [`ObjectDir`](super::ObjectDir).
 //!
 //! Writing (bounded memory whatever the file size): the source is staged into `tmp/` by
-//! [`ObjectDir::stage`] (one [`COPY_BUFFER_LEN`] buffer per thread, hashed while copied, with
+//! [`ObjectDir::stage`](super::ObjectDir::stage) (one [`COPY_BUFFER_LEN`] buffer per thread, hashed while copied, with
 //! the plain sha256 of the content computed beside it for the content index); if the object is
 //! already present the copy is dropped. An [`ObjectBatch`] keeps the staged files pending
-//! ([`PendingObjects`]) and commits them together ([`ObjectDir::commit`]: one `syncfs`, the
+//! ([`PendingObjects`]) and commits them together ([`ObjectDir::commit`](super::ObjectDir::commit): one `syncfs`, the
 //! `RENAME_NOREPLACE` renames into `objects/`, one more `syncfs`), then writes their content
 //! index entries. That costs two syncs per batch instead of two fsyncs per object. A crash
 //! before the renames leaves only staged files (removed by gc); after, only complete objects.

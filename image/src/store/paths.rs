@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::fsverity::FsVeritySha256;
 
-use super::refs::{read_ref_file, validate_ref_name};
-use super::{StoreError, IMAGES_DIR, OBJECTS_DIR, REFS_DIR, TMP_DIR};
+use super::layout::{IMAGES_DIR, OBJECTS_DIR, REFS_DIR, TMP_DIR};
+use super::ref_file::{read_ref_file, validate_ref_name};
+use super::StoreError;
 
 /// Where a repository lives unless `--repo` says otherwise.
 pub const DEFAULT_REPO_PATH: &str = "/var/lib/cfsgate";
