@@ -9,7 +9,7 @@
 //! | [`tarstream`] | a strict streaming tar reader (PAX, GNU long names, limits) |
 //! | [`apply`] | layers applied in order into one merged [`cfsgate_image::Tree`] (whiteouts, opaque dirs, hard links), staged per layer |
 //! | `readahead` (private) | a layer's decompression and diff_id on a second thread, ahead of the tar reader |
-//! | [`sink`] | where file contents go while hashed: [`ObjectSink`], [`DirSink`], [`NullSink`] |
+//! | [`sink`] | where file contents go while hashed: [`ObjectSink`] (for the store's `ObjectDir` and `PendingObjects`), [`NullSink`] |
 //! | [`import`](mod@import) | an image into the object store: objects, composefs image, manifest/config/signatures by digest, a ref |
 //! | [`registry`] | `docker://` references, the distribution API client, images and signatures fetched into a local layout |
 //! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
@@ -72,5 +72,5 @@ pub use seal::{
     seal, seal_image, seal_image_to, SealDest, SealError, SealMatch, SealOptions, SealReport,
     ANNOTATION_LAYER_FSVERITY, LABEL_FSVERITY,
 };
-pub use sink::{DirSink, NullSink, ObjectSink};
+pub use sink::{NullSink, ObjectSink};
 pub use transport::resolve;

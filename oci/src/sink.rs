@@ -2,21 +2,24 @@
 //!
 //! Every file larger than [`crate::apply::INLINE_CONTENT_MAX`] bytes is streamed into an
 //! [`ObjectSink`], which hashes it (fs-verity, SHA-256, 4 KiB blocks) while it stores it and
-//! returns the digest that names it. The object store's repository implements the trait; this
-//! module provides two simple sinks:
+//! returns the digest that names it. Every sink that stores writes through the store's one
+//! object writer, [`ObjectDir`] (stage into a temporary file while hashing, `syncfs`, then a
+//! `RENAME_NOREPLACE` rename; issue #19):
 //!
 //! | sink | stores | used for |
 //! |---|---|---|
-//! | [`DirSink`] | `DIR/xx/<62 hex>` (temporary file in `DIR`, then an atomic no-clobber rename) | tests, plain object directories |
+//! | the repository's object batch ([`crate::import::RepoSink`]) | `objects/xx/<62 hex>`, committed with the image | `import`, `pull` |
+//! | [`PendingObjects`] of an [`ObjectDir`] | `DIR/xx/<62 hex>` once the caller commits the set (two `syncfs` per commit) | plain object directories, tests |
+//! | an [`ObjectDir`] | `DIR/xx/<62 hex>`, each object committed before `store` returns (two `syncfs` per object) | a few objects, durable at once |
 //! | [`NullSink`] | nothing, only hashes | `compute-id`: the image digest without writing |
 //!
 //! Content is read in fixed-size chunks: memory stays bounded whatever the file size.
 
-use std::fs;
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 
 use cfsgate_image::fsverity::{FsVerityHasher, Sha256};
+use cfsgate_image::store::{ObjectDir, PendingObjects};
 use cfsgate_image::FsVeritySha256;
 
 /// Read buffer size for streaming content (a multiple of the 4 KiB fs-verity block).
@@ -80,58 +83,34 @@ impl ObjectSink for NullSink {
     }
 }
 
-/// Stores each object as `DIR/xx/<rest of the hex digest>`.
-///
-/// The content is written to a temporary file inside `DIR` and renamed into place only once it
-/// has been read completely and hashed, so a failed or interrupted store leaves no object behind
-/// and a reader never sees a partial object. An object that already exists is kept (same name,
-/// same content).
-#[derive(Debug, Clone)]
-pub struct DirSink {
-    dir: PathBuf,
-}
-
-impl DirSink {
-    /// A sink writing into `dir` (created if missing).
-    pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir)?;
-        Ok(DirSink { dir })
-    }
-
-    /// The object directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Where the object with this digest lives.
-    pub fn object_path(&self, digest: &FsVeritySha256) -> PathBuf {
-        self.dir.join(digest.object_path())
-    }
-}
-
-impl ObjectSink for DirSink {
+/// Stages each object into the set, to be stored by [`PendingObjects::commit`]; a copy whose
+/// digest is pending or stored already is dropped at once. Dropping the set uncommitted
+/// removes its staged files: nothing is stored.
+impl ObjectSink for PendingObjects<'_> {
     fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-object-")
-            .tempfile_in(&self.dir)?;
-        let (digest, size) = {
-            let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, tmp.as_file_mut());
-            let result = hash_stream(content, |chunk| out.write_all(chunk))?;
-            out.flush()?;
-            result
-        };
-        let path = self.object_path(&digest);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+        let staged = self
+            .dir()
+            .stage(content, Path::new("<layer content>"))
+            .map_err(io::Error::other)?;
+        let found = (staged.digest, staged.size);
+        // Kept, pending or stored: the object will be there after the commit all the same.
+        let _ = self.offer(staged, ());
+        Ok(found)
+    }
+}
+
+/// Stores each object at once: staged, then committed (durable and named) before `store`
+/// returns. An object that is already present is kept (same name, same content).
+impl ObjectSink for ObjectDir {
+    fn store(&self, content: &mut dyn Read) -> io::Result<(FsVeritySha256, u64)> {
+        let staged = self
+            .stage(content, Path::new("<layer content>"))
+            .map_err(io::Error::other)?;
+        let found = (staged.digest, staged.size);
+        if !self.contains(&staged.digest) {
+            self.commit(vec![staged]).map_err(io::Error::other)?;
         }
-        match tmp.persist_noclobber(&path) {
-            Ok(_) => {}
-            // Another writer stored the same content first: identical by construction.
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.error),
-        }
-        Ok((digest, size))
+        Ok(found)
     }
 }
 
@@ -139,24 +118,50 @@ impl ObjectSink for DirSink {
 mod tests {
     use super::*;
     use cfsgate_image::fsverity::digest_bytes;
+    use std::fs;
 
-    #[test]
-    fn dir_sink_stores_by_fsverity_digest_and_null_sink_agrees() {
-        let dir = tempfile::tempdir().unwrap();
-        let sink = DirSink::new(dir.path().join("objects")).unwrap();
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let (digest, size) = sink.store(&mut &data[..]).unwrap();
-        assert_eq!(size, data.len() as u64);
-        assert_eq!(digest, digest_bytes(&data));
-        assert_eq!(fs::read(sink.object_path(&digest)).unwrap(), data);
-        // Storing again is fine and leaves one object and no temporary files.
-        sink.store(&mut &data[..]).unwrap();
-        let leftovers: Vec<_> = fs::read_dir(sink.dir())
+    /// The names in `dir` that are not fan-out directories: staged files left behind.
+    fn leftovers(dir: &Path) -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+            .filter(|n| n.len() != 2)
+            .collect()
+    }
+
+    #[test]
+    fn object_dir_sinks_store_by_fsverity_digest_and_null_sink_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = ObjectDir::create(&dir.path().join("objects")).unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let (digest, size) = objects.store(&mut &data[..]).unwrap();
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(digest, digest_bytes(&data));
+        assert_eq!(fs::read(objects.object_path(&digest)).unwrap(), data);
+        // Storing again is fine and leaves one object and no temporary files.
+        objects.store(&mut &data[..]).unwrap();
+        assert!(
+            leftovers(objects.path()).is_empty(),
+            "{:?}",
+            leftovers(objects.path())
+        );
         assert_eq!(NullSink.store(&mut &data[..]).unwrap(), (digest, size));
+
+        // A set stores nothing until committed, and nothing at all if dropped uncommitted.
+        let other: Vec<u8> = data.iter().rev().copied().collect();
+        let pending = PendingObjects::new(&objects);
+        let (other_digest, other_size) = pending.store(&mut &other[..]).unwrap();
+        assert_eq!(other_digest, digest_bytes(&other));
+        assert_eq!(other_size, other.len() as u64);
+        assert_eq!(pending.store(&mut &data[..]).unwrap(), (digest, size));
+        assert!(!objects.contains(&other_digest));
+        drop(pending);
+        assert!(!objects.contains(&other_digest));
+        assert!(leftovers(objects.path()).is_empty());
+        let pending = PendingObjects::new(&objects);
+        pending.store(&mut &other[..]).unwrap();
+        assert_eq!(pending.commit().unwrap().added, 1);
+        assert_eq!(fs::read(objects.object_path(&other_digest)).unwrap(), other);
+        assert!(leftovers(objects.path()).is_empty());
     }
 }

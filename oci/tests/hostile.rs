@@ -9,10 +9,11 @@ mod common;
 use std::fs;
 use std::path::Path;
 
+use cfsgate_image::store::ObjectDir;
 use cfsgate_image::tree::{Content, FileData};
 use cfsgate_oci::{
-    build_tree, build_tree_with, resolve, BlobDigest, BuildOptions, DirSink, Limits, NullSink,
-    OciError, TreeBuilder,
+    build_tree, build_tree_with, resolve, BlobDigest, BuildOptions, Limits, NullSink, OciError,
+    TreeBuilder,
 };
 use common::*;
 use tar::EntryType;
@@ -227,7 +228,7 @@ fn decompression_bomb_and_entry_count_are_capped() {
         ..BuildOptions::default()
     };
     let objects = work.path().join("objects");
-    let err = build_tree_with(&image, &DirSink::new(&objects).unwrap(), &opts).unwrap_err();
+    let err = build_tree_with(&image, &ObjectDir::create(&objects).unwrap(), &opts).unwrap_err();
     assert!(
         matches!(err, OciError::Limit { .. }) && err.to_string().contains("8388608"),
         "{err}"
@@ -269,7 +270,7 @@ fn damaged(work: &Path, damage: impl FnOnce(&Path)) -> Result<cfsgate_image::Tre
     let image = resolve(&format!("oci:{}:test", layout.display()))?;
     damage(&blob_path(&layout, &image.layers[0].digest.to_string()));
     let objects = work.join("objects");
-    let result = build_tree(&image, &DirSink::new(&objects).unwrap());
+    let result = build_tree(&image, &ObjectDir::create(&objects).unwrap());
     assert_eq!(
         fs::read_dir(&objects).unwrap().count(),
         0,

@@ -9,20 +9,21 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use cfsgate_image::store::{ObjectDir, PendingObjects};
 use cfsgate_image::tree::{Content, FileData, S_IFMT, S_IFREG};
-use cfsgate_oci::{
-    build_tree, resolve, resolve_ref, DirSink, ImageRef, NullSink, OciError, Platform,
-};
+use cfsgate_oci::{build_tree, resolve, resolve_ref, ImageRef, NullSink, OciError, Platform};
 use common::*;
 use serde_json::json;
 
 fn check_against_umoci(work: &Path, layout: &Path) -> cfsgate_image::Tree {
     let image = resolve(&format!("oci:{}:test", layout.display())).unwrap();
     assert_eq!(image.layers.len(), 4);
-    let sink = DirSink::new(work.join("objects")).unwrap();
-    let tree = build_tree(&image, &sink).unwrap();
+    let objects = ObjectDir::create(&work.join("objects")).unwrap();
+    let pending = PendingObjects::new(&objects);
+    let tree = build_tree(&image, &pending).unwrap();
+    pending.commit().unwrap();
     let rootfs = umoci_unpack(layout, "test", &work.join("bundle"));
-    compare_with_dir(&tree, &rootfs, Some(sink.dir()));
+    compare_with_dir(&tree, &rootfs, Some(objects.path()));
     tree
 }
 
