@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use cfsgate_image::ContentSha256;
 use cfsgate_keyring::kernel::Serial;
 use cfsgate_keyring::{KernelKeyring, KeyId, KeySelector, PublicKey};
-use cfsgate_oci::{BlobDigest, OciError};
+use cfsgate_oci::{BlobDigest, OciError, ResolvedImage};
 use cfsgate_policy::{Timestamp, ValidityWindow};
 use serde::Serialize;
 
@@ -96,11 +96,12 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 oci_reference,
                 signatures,
                 indexes: Vec::new(),
+                resolved: None,
             })
         }
         ImageTransport::ContainersStorage => crate::cstorage::load_storage_image(image),
         ImageTransport::Oci => {
-            let (manifest_bytes, manifest_digest, indexes) =
+            let (manifest_bytes, manifest_digest, indexes, resolved) =
                 read_layout_manifest(&path, &oci_reference).map_err(unreadable)?;
             let signatures = read_oci_signatures(&path, &manifest_digest)
                 .map_err(|e| unreadable(e.to_string()))?
@@ -121,6 +122,7 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
                 manifest_digest,
                 signatures,
                 indexes,
+                resolved,
             })
         }
     }
@@ -129,11 +131,10 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
 /// The manifest an OCI layout reference names, read without its config: a config that
 /// does not match is a chain failure judged later, not an unreadable image. A layout whose
 /// only non-signature entry is taken when no tag is given (cosign `.sig` tags are skipped).
-/// Also the indexes it was resolved through (none when only the manifest blob could be read).
-fn read_layout_manifest(
-    layout: &Path,
-    reference: &str,
-) -> Result<(Vec<u8>, ContentSha256, Vec<ContentSha256>), String> {
+/// Also the indexes it was resolved through (none when only the manifest blob could be read)
+/// and the resolution itself (manifest and config read and digest-checked once: the seal check
+/// reuses it instead of reading the layout again).
+fn read_layout_manifest(layout: &Path, reference: &str) -> Result<LayoutManifest, String> {
     let parsed = cfsgate_oci::ImageRef::parse(reference).map_err(|e| e.to_string())?;
     if parsed.selector == cfsgate_oci::Selector::Default {
         let index = std::fs::read(layout.join("index.json"))
@@ -157,9 +158,10 @@ fn read_layout_manifest(
     // reading the selected manifest blob directly when only the config is wrong.
     match cfsgate_oci::resolve(reference) {
         Ok(image) => Ok((
-            image.manifest_bytes,
+            image.manifest_bytes.clone(),
             image.manifest_digest.0,
             image.index_chain.iter().map(|d| d.0).collect(),
+            Some(image),
         )),
         Err(
             OciError::DigestMismatch { .. }
@@ -167,10 +169,19 @@ fn read_layout_manifest(
             | OciError::BlobMissing { .. }
             | OciError::Config { .. }
             | OciError::Json { .. },
-        ) => read_selected_blob(layout, &parsed.selector).map(|(b, d)| (b, d, Vec::new())),
+        ) => read_selected_blob(layout, &parsed.selector).map(|(b, d)| (b, d, Vec::new(), None)),
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// What [`read_layout_manifest`] read: manifest bytes, their digest, the indexes walked and
+/// the resolution when the config could be read too.
+type LayoutManifest = (
+    Vec<u8>,
+    ContentSha256,
+    Vec<ContentSha256>,
+    Option<ResolvedImage>,
+);
 
 fn is_signature_entry(entry: &serde_json::Value) -> bool {
     entry
@@ -484,6 +495,9 @@ pub fn check_seal(image: &LoadedImage, repo: Option<&Path>) -> Result<SealOk, Se
 
 /// The config digest of an image, when its config can be read (for reports).
 pub fn config_digest_of(image: &LoadedImage) -> Option<ContentSha256> {
+    if let Some(resolved) = &image.resolved {
+        return Some(resolved.config_digest.0);
+    }
     cfsgate_oci::resolve(&image.oci_reference)
         .ok()
         .map(|r| r.config_digest.0)

@@ -45,9 +45,10 @@ pub fn load_storage_image(image: &str) -> Result<LoadedImage, ImageError> {
         path: storage.location.graph_root.clone(),
         oci_reference: storage.canonical.to_string(),
         manifest_digest: resolved.manifest_digest.0,
-        manifest_bytes: resolved.manifest_bytes,
+        manifest_bytes: resolved.manifest_bytes.clone(),
         signatures,
         indexes,
+        resolved: Some(resolved),
     })
 }
 

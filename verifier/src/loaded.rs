@@ -96,6 +96,11 @@ pub struct LoadedImage {
     /// containers-storage the manifest lists podman kept with the image. A signature over one
     /// of them vouches for the manifest, as cosign's over the digest a multi-arch tag names.
     pub indexes: Vec<ContentSha256>,
+    /// The OCI layout image as resolved when it was loaded (manifest and config read and
+    /// digest-checked): the seal check ([`crate::root`]) uses it rather than reading the
+    /// layout a second time. `None` for other transports, and when the config could not be
+    /// read (the seal check then resolves again and reports why).
+    pub(crate) resolved: Option<cfsgate_oci::ResolvedImage>,
 }
 
 /// Classifies the bytes of one found signature: a sigstore wrapper (parsed), a malformed one,

@@ -120,15 +120,28 @@ pub fn read_oci_signatures(
         });
     }
     let mut out = Vec::with_capacity(layers.len());
+    // Signatures by several keys over one image share one payload blob (cosign's payload is
+    // the same bytes whoever signs): each distinct blob is read and digest-checked once.
+    let mut payloads: Vec<(BlobDigest, u64, Vec<u8>)> = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         let (layer_digest, layer_size) = descriptor_digest_size(layout, layer)?;
         let name = format!("{tag} layer {} ({layer_digest})", i + 1);
-        let payload = source.read_blob(
-            "signature payload",
-            &layer_digest,
-            layer_size,
-            MAX_PAYLOAD_BYTES,
-        )?;
+        let known = payloads
+            .iter()
+            .find(|(d, size, _)| *d == layer_digest && *size == layer_size);
+        let payload = match known {
+            Some((_, _, bytes)) => bytes.clone(),
+            None => {
+                let bytes = source.read_blob(
+                    "signature payload",
+                    &layer_digest,
+                    layer_size,
+                    MAX_PAYLOAD_BYTES,
+                )?;
+                payloads.push((layer_digest, layer_size, bytes.clone()));
+                bytes
+            }
+        };
         out.push(OciSignature {
             source: name,
             signature: layer_signature(layer, payload),
@@ -167,7 +180,9 @@ fn layer_signature(layer: &Value, payload: Vec<u8>) -> Result<SigstoreSignature,
 
 fn read_index(layout: &Path) -> Result<Value, OciSigError> {
     let path = layout.join("index.json");
-    let mut bytes = Vec::new();
+    // Room for a typical index up front: read_to_end without it starts at 32 bytes and
+    // doubles, one read(2) per step (seven for a 743-byte index).
+    let mut bytes = Vec::with_capacity(16 << 10);
     std::fs::File::open(&path)
         .and_then(|f| f.take(MAX_INDEX_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|source| OciSigError::Io {

@@ -58,13 +58,22 @@ pub fn image_root(
     req: RootRequest<'_>,
 ) -> Result<Option<SealOk>, SealFailure> {
     let lenient = !req.require_seal && !req.store;
-    let resolved = match cfsgate_oci::resolve(&image.oci_reference) {
-        Ok(resolved) => resolved,
-        Err(_) if lenient => return Ok(None),
-        Err(e @ (OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. })) => {
-            return Err(SealFailure::ConfigMismatch(e.to_string()))
+    // The resolution made when the image was loaded, else (a `dir:` image, or a config that
+    // could not be read then) a fresh one, which reports why.
+    let fresh;
+    let resolved = match &image.resolved {
+        Some(resolved) => resolved,
+        None => {
+            fresh = match cfsgate_oci::resolve(&image.oci_reference) {
+                Ok(resolved) => resolved,
+                Err(_) if lenient => return Ok(None),
+                Err(e @ (OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. })) => {
+                    return Err(SealFailure::ConfigMismatch(e.to_string()))
+                }
+                Err(e) => return Err(SealFailure::ConfigUnreadable(e.to_string())),
+            };
+            &fresh
         }
-        Err(e) => return Err(SealFailure::ConfigUnreadable(e.to_string())),
     };
     if resolved.manifest_digest.0 != image.manifest_digest {
         return Err(SealFailure::ManifestChanged {
@@ -73,7 +82,7 @@ pub fn image_root(
         });
     }
     let config_digest = resolved.config_digest.0;
-    let label = match cfsgate_oci::seal::read_seal(&resolved) {
+    let label = match cfsgate_oci::seal::read_seal(resolved) {
         Ok(label) => label,
         Err(e) => return Err(SealFailure::BadLabel(e.to_string())),
     };
@@ -96,16 +105,16 @@ pub fn image_root(
             .built_key
             .and_then(|path| BuiltKey::load_or_create(path).ok());
         if let (Some(key), Some(repo)) = (&key, req.repo) {
-            if let Some(found) = recorded_build(repo, key, &resolved)? {
+            if let Some(found) = recorded_build(repo, key, resolved)? {
                 return ok(found.digest, SealSource::Recorded(found.convention), false);
             }
         }
-        let (digest, convention) = build_into(req.repo, &resolved)?;
+        let (digest, convention) = build_into(req.repo, resolved)?;
         if let (Some(key), Some(repo)) = (&key, req.repo) {
             // Without a record the next start builds again: not a reason to refuse this one.
             if let Ok(repository) = Repository::open(repo) {
                 let built = BuiltImage { digest, convention };
-                let _ = crate::built::record(&repository, key, &resolved, built);
+                let _ = crate::built::record(&repository, key, resolved, built);
             }
         }
         return ok(digest, SealSource::Built(convention), false);
@@ -132,7 +141,7 @@ pub fn image_root(
         }
     }
     if req.store {
-        let (digest, convention) = build_into(req.repo, &resolved)?;
+        let (digest, convention) = build_into(req.repo, resolved)?;
         if digest != sealed {
             return Err(SealFailure::Mismatch {
                 sealed,
@@ -141,9 +150,9 @@ pub fn image_root(
         }
         return ok(digest, SealSource::Built(convention), true);
     }
-    let built = cfsgate_oci::build_image(&resolved, &cfsgate_oci::NullSink, &NoProgress)
+    let built = cfsgate_oci::build_image(resolved, &cfsgate_oci::NullSink, &NoProgress)
         .map_err(|e| SealFailure::LayerInvalid(e.to_string()))?;
-    match cfsgate_oci::check_seal_built(&resolved, &built) {
+    match cfsgate_oci::check_seal_built(resolved, &built) {
         Ok(matched) => ok(sealed, SealSource::Rebuilt(matched.convention), true),
         Err(SealError::Mismatch { computed, .. }) => Err(SealFailure::Mismatch {
             sealed,
