@@ -307,7 +307,8 @@ pub struct SignatureJudgement {
     pub source: String,
     /// What the signature established.
     pub outcome: SignatureOutcome,
-    /// Each trusted key tried on it, in policy order.
+    /// Each trusted key tried on it until one counted: in policy order, except that the keys
+    /// in [`JudgeContext::counted`] (already counted for an earlier signature) come last.
     pub attempts: Vec<KeyAttempt>,
     /// The verified Rekor SET of the key that counted, when Rekor keys were required.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,6 +324,12 @@ pub struct JudgeContext<'a> {
     /// `Some`: a signature counts only with a Rekor SET signed by one of these keys (an empty
     /// list therefore accepts nothing); `None`: SETs are not required nor read.
     pub rekor_keys: Option<&'a [RekorKey]>,
+    /// Keys that already counted for an earlier signature of the same requirement: tried after
+    /// the others. A key counts once however many signatures it made, and signatures of one
+    /// image are usually by different keys, so the others first saves the failed signature
+    /// checks of the keys that already counted (the outcome is the same: distinct keys never
+    /// verify one signature).
+    pub counted: &'a [KeyId],
 }
 
 /// Judges one signature against the trusted keys (see the module table).
@@ -397,7 +404,9 @@ fn judge_links(
     let mut outside = None;
     let mut rekor_rejected = None;
     let mut signer = None;
-    for key in keys {
+    let is_counted = |key: &&LoadedKey| context.counted.contains(&key.id);
+    let not_counted = keys.iter().filter(|key| !is_counted(key));
+    for key in not_counted.chain(keys.iter().filter(is_counted)) {
         // The same key may be listed twice (with and without a window): verify once.
         let verification = match attempts.iter().find(|a| a.key_id == key.id) {
             Some(previous) if previous.verified => Ok(()),

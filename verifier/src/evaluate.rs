@@ -494,19 +494,27 @@ impl Evaluation<'_, '_> {
                 Some(loaded)
             }
         };
-        let context = JudgeContext {
-            now: self.req.now,
-            rekor_keys: rekor_keys.as_deref(),
-        };
+        let now = self.req.now;
         let image = self.image()?;
-        let judgements: Vec<SignatureJudgement> = image
-            .signatures
-            .iter()
-            .map(|found| match &keyless {
+        let mut counted: Vec<KeyId> = Vec::new();
+        let mut judgements: Vec<SignatureJudgement> = Vec::with_capacity(image.signatures.len());
+        for found in &image.signatures {
+            let context = JudgeContext {
+                now,
+                rekor_keys: rekor_keys.as_deref(),
+                counted: &counted,
+            };
+            let judgement = match &keyless {
                 Some(root) => root.judge(found, &image.manifest_digest, &identity, context),
                 None => judge(found, &image.manifest_digest, &keys, &identity, context),
-            })
-            .collect();
+            };
+            if let SignatureOutcome::Accepted { key_id, .. } = judgement.outcome {
+                if !counted.contains(&key_id) {
+                    counted.push(key_id);
+                }
+            }
+            judgements.push(judgement);
+        }
         let mut signers: Vec<KeyId> = Vec::new();
         self.signature_outcomes
             .extend(judgements.iter().map(|j| j.outcome.clone()));
