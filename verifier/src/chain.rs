@@ -308,7 +308,8 @@ pub struct SignatureJudgement {
     /// What the signature established.
     pub outcome: SignatureOutcome,
     /// Each trusted key tried on it until one counted: in policy order, except that the keys
-    /// in [`JudgeContext::counted`] (already counted for an earlier signature) come last.
+    /// in [`JudgeContext::counted`] (already counted for an earlier signature) come last when
+    /// every key is a public key.
     pub attempts: Vec<KeyAttempt>,
     /// The verified Rekor SET of the key that counted, when Rekor keys were required.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,8 +328,11 @@ pub struct JudgeContext<'a> {
     /// Keys that already counted for an earlier signature of the same requirement: tried after
     /// the others. A key counts once however many signatures it made, and signatures of one
     /// image are usually by different keys, so the others first saves the failed signature
-    /// checks of the keys that already counted (the outcome is the same: distinct keys never
-    /// verify one signature).
+    /// checks of the keys that already counted. The outcome is the same because two ids never
+    /// verify one signature: a public key's id is the sha256 of its canonical SPKI. A kernel
+    /// keyring key's id names the keyring entry, not the key (the same key may also be listed
+    /// as a file), so with any kernel key among the keys this is ignored: policy order then
+    /// credits a key listed twice to the same id for every signature, as before.
     pub counted: &'a [KeyId],
 }
 
@@ -404,7 +408,10 @@ fn judge_links(
     let mut outside = None;
     let mut rekor_rejected = None;
     let mut signer = None;
-    let is_counted = |key: &&LoadedKey| context.counted.contains(&key.id);
+    let reorder = keys
+        .iter()
+        .all(|key| matches!(key.handle, KeyHandle::Public(_)));
+    let is_counted = |key: &&LoadedKey| reorder && context.counted.contains(&key.id);
     let not_counted = keys.iter().filter(|key| !is_counted(key));
     for key in not_counted.chain(keys.iter().filter(is_counted)) {
         // The same key may be listed twice (with and without a window): verify once.

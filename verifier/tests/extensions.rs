@@ -93,6 +93,45 @@ fn two_of_three_rejects_one_key_signing_twice() {
     );
 }
 
+/// The explanation's key lines under signature `n` (`signature-N` of the `dir:` image).
+fn key_lines(explanation: &[String], n: usize) -> Vec<String> {
+    let header = format!("signature-{n}: ");
+    explanation
+        .iter()
+        .skip_while(|line| !(line.starts_with("  signature ") && line.contains(&header)))
+        .skip(1)
+        .take_while(|line| line.starts_with("    key "))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn keys_that_already_counted_are_tried_last() {
+    let s = setup(b"{\"schemaVersion\":2,\"n\":5}");
+    s.sign(0);
+    s.sign(2);
+    s.sign(0);
+    let d = evaluate(&s.image_arg(), Some(NAME), &s.two_of_three(), None).unwrap();
+    assert!(d.admitted, "{d:#?}");
+    let short = |i: usize| s.keys[i].0.public_key().key_id().short();
+    // Signature 1: policy order, k0 verifies at once.
+    let first = key_lines(&d.explanation, 1);
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert!(first[0].contains(&short(0)) && first[0].ends_with(": verified"));
+    // Signature 2 (by k2): k0 already counted, so k1 and then k2 are tried, not k0.
+    let second = key_lines(&d.explanation, 2);
+    assert_eq!(second.len(), 2, "{second:#?}");
+    assert!(second[0].contains(&short(1)) && !second[0].ends_with(": verified"));
+    assert!(second[1].contains(&short(2)) && second[1].ends_with(": verified"));
+    // Signature 3 (k0 again): the keys not yet counted first (none left: k1 fails), then
+    // the counted ones in policy order; it is still accepted, and k0 counts once.
+    let third = key_lines(&d.explanation, 3);
+    assert_eq!(third.len(), 2, "{third:#?}");
+    assert!(third[0].contains(&short(1)), "{third:#?}");
+    assert!(third[1].contains(&short(0)) && third[1].ends_with(": verified"));
+    assert_eq!(d.signers.len(), 2, "{d:#?}");
+}
+
 fn windowed_policy(s: &Setup, window: &str) -> cfsgate_policy::Policy {
     docker_default_policy(
         s.work.path(),
