@@ -59,6 +59,19 @@ pub struct WrittenKeyPair {
     pub public_path: PathBuf,
 }
 
+impl WrittenKeyPair {
+    /// What `cfsgate key generate` reports: `ALGORITHM key KEYID written to PRIVATE and PUBLIC`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} key {} written to {} and {}",
+            self.public.algorithm(),
+            self.public.key_id(),
+            self.private_path.display(),
+            self.public_path.display()
+        )
+    }
+}
+
 /// Generate a key of `key_type` and write it as `PREFIX.key` and `PREFIX.pub`.
 pub fn generate_key_pair(key_type: KeyType, prefix: &Path) -> Result<WrittenKeyPair, KeyPairError> {
     let private_path = with_suffix(prefix, ".key");
@@ -148,6 +161,16 @@ mod tests {
                 let key = public_key_of_file(path, &none).expect("read back");
                 assert_eq!(key.key_id(), written.public.key_id());
             }
+            assert_eq!(
+                written.summary(),
+                format!(
+                    "{} key {} written to {} and {}",
+                    written.public.algorithm(),
+                    written.public.key_id(),
+                    dir.path().join("signer.key").display(),
+                    dir.path().join("signer.pub").display()
+                )
+            );
         }
     }
 

@@ -42,6 +42,21 @@ pub enum KeyType {
     P256,
 }
 
+impl KeyType {
+    /// The names of the key types (`cfsgate key generate --type`), as [`KeyType::from_name`]
+    /// takes them.
+    pub const NAMES: [&'static str; 2] = ["ed25519", "p256"];
+
+    /// The key type a name of [`KeyType::NAMES`] means.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "ed25519" => Some(KeyType::Ed25519),
+            "p256" => Some(KeyType::P256),
+            _ => None,
+        }
+    }
+}
+
 /// Where the passphrase of an encrypted key comes from.
 #[derive(Clone, Debug)]
 pub enum Passphrase {
@@ -272,5 +287,21 @@ impl PrivateKey {
         document
             .to_pem("PRIVATE KEY", der::pem::LineEnding::LF)
             .map_err(|e| KeyError::Generate(format!("cannot encode the private key as PEM: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod key_type_tests {
+    use super::KeyType;
+
+    #[test]
+    fn every_key_type_name_means_its_type_and_nothing_else_does() {
+        let types: Vec<_> = KeyType::NAMES
+            .iter()
+            .map(|n| KeyType::from_name(n))
+            .collect();
+        assert_eq!(types, [Some(KeyType::Ed25519), Some(KeyType::P256)]);
+        assert_eq!(KeyType::from_name("rsa"), None);
+        assert_eq!(KeyType::from_name("Ed25519"), None);
     }
 }

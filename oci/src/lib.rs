@@ -15,6 +15,7 @@
 //! | [`chunked`] | zstd:chunked tables of contents; partial pulls reusing the content index, every fetched file checked against the table |
 //! | [`seal`](mod@seal) | the composefs digest as config label `containers.composefs.fsverity`: compute, seal into a layout, check |
 //! | [`seal_tag`] | the tag a sealed image gets in a layout destination |
+//! | [`summary`] | the summary lines of imports, pulls and seals |
 //! | [`unique_keys`] | a key repeated in a manifest, index or config is refused, naming it |
 //!
 //! Typical use: `build_tree(&resolve("oci:/path:tag")?, &sink)`.
@@ -51,6 +52,7 @@ pub mod seal;
 pub mod seal_check;
 pub mod seal_tag;
 pub mod sink;
+pub mod summary;
 pub mod tarstream;
 pub mod transport;
 pub mod unique_keys;

@@ -12,13 +12,15 @@
 //! permissions that let any process verify but only the owner change it (see
 //! `cfsgate_keyring::kernel`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use cfsgate_keyring::kernel_admin::{add_trust_file, added_line, list_row};
+use anyhow::Result;
+use cfsgate_keyring::kernel_admin::{
+    add_trust_file, added_line, list_json, list_text, removed_line, verified_line, verify_files,
+};
 use cfsgate_keyring::keypair::{generate_key_pair, public_key_of_file};
 use cfsgate_keyring::{KernelKeyring, KeyType, Passphrase, DEFAULT_KEYRING_NAME};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCmd {
@@ -31,17 +33,11 @@ pub enum KeyCmd {
     },
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum KeyTypeArg {
-    Ed25519,
-    P256,
-}
-
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
     /// Key type.
-    #[arg(long = "type", value_enum, default_value = "ed25519")]
-    pub key_type: KeyTypeArg,
+    #[arg(long = "type", default_value = "ed25519", value_parser = key_type())]
+    pub key_type: KeyType,
     /// Output prefix: writes PREFIX.key and PREFIX.pub (neither may exist).
     #[arg(long, value_name = "PREFIX")]
     pub output: PathBuf,
@@ -106,19 +102,8 @@ pub fn run_keyring(args: KeyringArgs) -> Result<()> {
             message,
             signature,
         } => {
-            let read =
-                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-            let (message, signature) = (read(&message)?, read(&signature)?);
-            let ring = KernelKeyring::open(&args.name)?;
-            let info = ring.verify(
-                &cfsgate_keyring::KeySelector::Description(description),
-                &message,
-                &signature,
-            )?;
-            println!(
-                "valid signature by {} key {:?} (serial {})",
-                info.key_type, info.description, info.serial
-            );
+            let info = verify_files(&args.name, &description, &message, &signature)?;
+            println!("{}", verified_line(&info));
             Ok(())
         }
         KeyringCmd::Add { description, file } => {
@@ -129,40 +114,34 @@ pub fn run_keyring(args: KeyringArgs) -> Result<()> {
         }
         KeyringCmd::List { json } => {
             let keys = KernelKeyring::open(&args.name)?.list()?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                serde_json::to_writer_pretty(&mut out, &keys)?;
-                writeln!(out)?;
-            } else {
-                for key in &keys {
-                    writeln!(out, "{}", list_row(key))?;
+            print!(
+                "{}",
+                if json {
+                    list_json(&keys)?
+                } else {
+                    list_text(&keys)
                 }
-            }
+            );
             Ok(())
         }
         KeyringCmd::Remove { description } => {
             let removed = KernelKeyring::open(&args.name)?.remove(&description)?;
-            println!(
-                "removed {removed} key(s) {description:?} from keyring {:?}",
-                args.name
-            );
+            println!("{}", removed_line(removed, &description, &args.name));
             Ok(())
         }
     }
 }
 
+/// `--type`: one of [`KeyType::NAMES`] (listed in the help as the possible values).
+fn key_type() -> impl TypedValueParser<Value = KeyType> {
+    PossibleValuesParser::new(KeyType::NAMES)
+        .try_map(|name| KeyType::from_name(&name).ok_or("not a key type"))
+}
+
 fn generate(args: &GenerateArgs) -> Result<()> {
-    let key_type = match args.key_type {
-        KeyTypeArg::Ed25519 => KeyType::Ed25519,
-        KeyTypeArg::P256 => KeyType::P256,
-    };
-    let written = generate_key_pair(key_type, &args.output)?;
     println!(
-        "{} key {} written to {} and {}",
-        written.public.algorithm(),
-        written.public.key_id(),
-        written.private_path.display(),
-        written.public_path.display()
+        "{}",
+        generate_key_pair(args.key_type, &args.output)?.summary()
     );
     Ok(())
 }

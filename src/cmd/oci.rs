@@ -17,7 +17,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
-use cfsgate_oci::seal_tag::{reference_tag, settle_dest_tag};
+use cfsgate_oci::registry::is_docker;
+use cfsgate_oci::seal_tag::settle_dest_tag;
+use cfsgate_oci::summary::{import_summary, seal_summary};
 use cfsgate_oci::{
     build_image, check_seal_built, import_image, read_seal, seal_image_to, Convention, NullSink,
     ResolvedImage, SealDest, SealOptions,
@@ -25,7 +27,7 @@ use cfsgate_oci::{
 use clap::Args;
 
 use super::progress::{clear, import_progress, LayerBars};
-use super::registry::{stage, RegistryArgs};
+use super::registry::{pull, stage, RegistryArgs};
 
 /// Import an OCI image into the repository: objects, composefs image, manifest and config;
 /// prints the image digest.
@@ -82,57 +84,20 @@ pub struct SealArgs {
 
 /// Run `cfsgate import` against the repository at `repo` (created if missing).
 pub fn run_import(repo: &Path, args: ImportArgs) -> Result<()> {
-    if super::registry::is_docker(&args.reference) {
-        return super::registry::run_pull(
-            repo,
-            super::registry::PullArgs {
-                reference: args.reference,
-                ref_name: args.ref_name,
-                no_partial: false,
-                registry: args.registry,
-            },
-        );
+    let ref_name = args.ref_name.as_deref();
+    if is_docker(&args.reference) {
+        return pull(repo, &args.reference, ref_name, true, &args.registry);
     }
     let repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
     let image = resolve(&args.reference)?;
-    let report = import_resolved(&repository, &image, args.ref_name.as_deref())
-        .with_context(|| format!("importing {}", args.reference))?;
-    println!("{}", report.image_digest.to_hex());
-    eprintln!(
-        "imported {} (manifest {}): {} new objects ({} bytes), {} already present, image {}{}{}",
-        args.reference,
-        report.manifest_digest,
-        report.new_objects,
-        report.new_object_bytes,
-        report.reused_objects,
-        if report.new_image {
-            "new"
-        } else {
-            "already present"
-        },
-        if report.seal.is_some() {
-            ", seal checked"
-        } else {
-            ""
-        },
-        args.ref_name
-            .map(|name| format!(", ref {name}"))
-            .unwrap_or_default(),
-    );
-    Ok(())
-}
-
-/// Import a resolved image with layer bars on a terminal.
-pub fn import_resolved(
-    repository: &Repository,
-    image: &ResolvedImage,
-    ref_name: Option<&str>,
-) -> Result<cfsgate_oci::ImportReport> {
     let bars = LayerBars::for_stderr(image.layers.len());
-    let report = import_image(repository, image, ref_name, import_progress(&bars));
+    let report = import_image(&repository, &image, ref_name, import_progress(&bars));
     clear(&bars);
-    Ok(report?)
+    let report = report.with_context(|| format!("importing {}", args.reference))?;
+    println!("{}", report.image_digest.to_hex());
+    eprintln!("{}", import_summary(&args.reference, &report, ref_name));
+    Ok(())
 }
 
 /// Run `cfsgate compute-id`: print the digest; a sealed image whose label differs is an error.
@@ -156,10 +121,7 @@ pub fn run_compute_id(args: ComputeIdArgs) -> Result<()> {
 pub fn run_seal(args: SealArgs) -> Result<()> {
     let staged = stage(&args.src, &args.registry, true)?;
     let image = resolve(&staged.reference)?;
-    let source_tag = match &staged.docker {
-        Some(docker) => docker.tag.clone(),
-        None => reference_tag(&staged.reference)?,
-    };
+    let source_tag = staged.source_tag()?;
     let mut dest = SealDest::parse(&args.dest)?;
     let written_as = settle_dest_tag(&mut dest, args.tag.as_deref(), source_tag.as_deref())?;
     let bars = LayerBars::for_stderr(image.layers.len());
@@ -175,12 +137,7 @@ pub fn run_seal(args: SealArgs) -> Result<()> {
     .with_context(|| format!("sealing {} into {written_as}", args.src))?;
     clear(&bars);
     println!("{}", report.manifest_digest);
-    eprintln!(
-        "sealed {} as {written_as}: composefs image sha256:{}, config {}",
-        args.src,
-        report.image_digest.to_hex(),
-        report.config_digest,
-    );
+    eprintln!("{}", seal_summary(&args.src, &written_as, &report));
     Ok(())
 }
 

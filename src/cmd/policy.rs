@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use cfsgate_policy::check::check_policy_file;
 use cfsgate_policy::load_policy_file;
-use cfsgate_verifier::evaluate::unix_now;
-use cfsgate_verifier::explain::render_explanation;
-use cfsgate_verifier::{evaluate, EvaluationRequest};
+use cfsgate_verifier::explain::{explain_image, explanation_json, render_explanation};
 
 #[derive(clap::Args, Debug)]
 pub struct PolicyArgs {
@@ -44,9 +42,6 @@ pub enum PolicyCommand {
     },
 }
 
-/// The schema of `policy explain --json` (docs/json.md).
-pub const EXPLAIN_SCHEMA: &str = "cfsgate.policy.explain/v1";
-
 /// Runs a `policy` subcommand; see the module table for the result.
 /// `repo`: the global `--repo` (a composefs repository holding the sealed image), if given.
 pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
@@ -59,23 +54,10 @@ pub fn run_policy(args: &PolicyArgs, repo: Option<&Path>) -> Result<bool> {
             json,
         } => {
             let policy = load_policy_file(file)?;
-            let decision = evaluate(&EvaluationRequest {
-                image,
-                reference: reference.as_deref(),
-                policy: &policy,
-                repo,
-                now: unix_now(),
-                bundles: &[],
-                store_root: false,
-                built_key: None,
-            })?;
+            let decision = explain_image(&policy, image, reference.as_deref(), repo)?;
+            // verifier/tests/cli.rs compiles this file alone: no `super::`.
             if *json {
-                // verifier/tests/cli.rs compiles this file alone: no `super::`.
-                let mut doc = serde_json::to_value(&decision)?;
-                if let Some(map) = doc.as_object_mut() {
-                    map.insert("schema".into(), EXPLAIN_SCHEMA.into());
-                }
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                println!("{}", explanation_json(&decision)?);
             } else {
                 print!("{}", render_explanation(&decision));
             }

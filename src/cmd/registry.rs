@@ -14,16 +14,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cfsgate_image::store::Repository;
-use cfsgate_oci::registry::push_layout_tag;
 use cfsgate_oci::registry::staging::pull_staging;
 use cfsgate_oci::registry::{
-    fetch_image, AuthSource, ClientOptions, Credentials, DockerRef, Endpoint, FetchOptions,
-    Fetched, RegistriesConf, RegistryClient,
+    is_docker, DockerRef, Endpoint, FetchOptions, RegistrySession, RegistrySettings, SessionError,
+    Staged,
 };
-use cfsgate_oci::BlobDigest;
+use cfsgate_oci::summary::{pull_summary, pulled_lines};
+use cfsgate_verifier::bundle_registry::staged_bundles;
 use clap::Args;
 
-use super::progress::{clear, fetch_progress, LayerBars};
+use super::progress::{clear, fetch_progress, import_progress, LayerBars};
 
 /// How to reach a registry (for `docker://` references).
 #[derive(Args, Debug, Clone, Default)]
@@ -48,131 +48,47 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The client options these arguments ask for.
-    pub fn client_options(&self) -> Result<ClientOptions> {
-        let mut options = ClientOptions {
+    /// A session with the settings these arguments give (registries.conf loaded).
+    pub fn session(&self) -> Result<RegistrySession> {
+        Ok(RegistrySession::open(&RegistrySettings {
             tls_verify: self.tls_verify,
-            ..ClientOptions::default()
-        };
-        if let Some(dir) = &self.cert_dir {
-            options.cert_dirs = vec![dir.clone()];
-        }
-        if let Some(file) = &self.authfile {
-            options.auth = AuthSource::File(file.clone());
-        }
-        if let Some(creds) = &self.creds {
-            options.auth = AuthSource::Explicit(
-                Credentials::parse(creds).map_err(|e| anyhow::anyhow!("--creds: {e}"))?,
-            );
-        }
-        Ok(options)
-    }
-
-    /// Connect to an endpoint (an insecure one turns certificate checks off).
-    pub fn connect(&self, endpoint: &Endpoint) -> Result<RegistryClient> {
-        let mut options = self.client_options()?;
-        options.tls_verify &= !endpoint.insecure;
-        RegistryClient::connect(&endpoint.reference, &options)
-            .with_context(|| format!("connecting to {}", endpoint.reference.host))
-    }
-
-    /// registries.conf as these arguments ask.
-    pub fn registries_conf(&self) -> Result<RegistriesConf> {
-        Ok(RegistriesConf::load(self.registries_conf.as_deref())?)
+            cert_dir: self.cert_dir.clone(),
+            authfile: self.authfile.clone(),
+            creds: self.creds.clone(),
+            registries_conf: self.registries_conf.clone(),
+        })?)
     }
 }
 
-/// Whether a reference names a registry image.
-pub fn is_docker(reference: &str) -> bool {
-    reference.starts_with(cfsgate_oci::registry::reference::DOCKER_PREFIX)
-}
-
-/// An image ready to be read as a local reference; a fetched one lives in a temporary layout
-/// that is removed when this is dropped.
-pub struct Staged {
-    /// `oci:…`, `dir:…` (as given) or `oci:TMP@DIGEST` (fetched).
-    pub reference: String,
-    /// The registry reference, when fetched.
-    pub docker: Option<DockerRef>,
-    pub fetched: Option<Fetched>,
-    _dir: Option<tempfile::TempDir>,
+/// Reports a failed mirror before the next source is tried (the bars of its attempt cleared).
+pub fn report_skipped(bars: &Option<LayerBars>) -> impl FnMut(&Endpoint, &SessionError) + '_ {
+    move |endpoint, error| {
+        clear(bars);
+        eprintln!(
+            "cfsgate: mirror {} failed, trying the next source: {}",
+            endpoint.reference.name(),
+            cfsgate_gate::reason_of(error)
+        );
+    }
 }
 
 /// `reference` as a local image: a `docker://` one is fetched (with layers when `layers`).
 pub fn stage(reference: &str, args: &RegistryArgs, layers: bool) -> Result<Staged> {
     if !is_docker(reference) {
-        return Ok(Staged {
-            reference: reference.to_string(),
-            docker: None,
-            fetched: None,
-            _dir: None,
-        });
+        return Ok(Staged::local(reference));
     }
     let docker = DockerRef::parse(reference)?;
-    let dir = tempfile::Builder::new()
-        .prefix("cfsgate-pull-")
-        .tempdir()
-        .context("creating a temporary layout")?;
-    let fetched = fetch(&docker, args, dir.path(), layers)?;
-    Ok(Staged {
-        reference: fetched.oci_reference.clone(),
-        docker: Some(docker),
-        fetched: Some(fetched),
-        _dir: Some(dir),
-    })
-}
-
-/// Fetch into `layout`, drawing layer bars on a terminal.
-fn fetch(docker: &DockerRef, args: &RegistryArgs, layout: &Path, layers: bool) -> Result<Fetched> {
-    with_endpoints(docker, args, |endpoint| {
-        fetch_from(endpoint, args, layout, layers)
-    })
-}
-
-/// `f` on each source of `docker` until one succeeds: mirrors first, in order (a failing one
-/// is reported and skipped), then the registry's location, as registries.conf says.
-pub fn with_endpoints<T>(
-    docker: &DockerRef,
-    args: &RegistryArgs,
-    mut f: impl FnMut(&Endpoint) -> Result<T>,
-) -> Result<T> {
-    let endpoints = args.registries_conf()?.pull_endpoints(docker)?;
-    let count = endpoints.len();
-    let mut last = None;
-    for (i, endpoint) in endpoints.into_iter().enumerate() {
-        match f(&endpoint) {
-            Ok(done) => return Ok(done),
-            Err(e) if i + 1 < count => {
-                eprintln!(
-                    "cfsgate: mirror {} failed, trying the next source: {}",
-                    endpoint.reference.name(),
-                    super::error_chain(&e)
-                );
-                last = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("no source for {docker}")))
-}
-
-fn fetch_from(
-    endpoint: &Endpoint,
-    args: &RegistryArgs,
-    layout: &Path,
-    layers: bool,
-) -> Result<Fetched> {
-    let docker = &endpoint.reference;
-    let client = args.connect(endpoint)?;
-    let options = FetchOptions {
-        layers,
-        ..FetchOptions::default()
-    };
+    let session = args.session()?;
     let bars = LayerBars::for_stderr(0);
-    let result = fetch_image(&client, docker, layout, &options, fetch_progress(&bars))
-        .with_context(|| format!("fetching {docker}"));
+    let staged = Staged::fetch(
+        &session,
+        docker,
+        layers,
+        fetch_progress(&bars),
+        &mut report_skipped(&bars),
+    );
     clear(&bars);
-    result
+    Ok(staged?)
 }
 
 /// `cfsgate verify` with the registry options: a `docker://` image is fetched first (layers
@@ -194,10 +110,7 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
         args.reference
             .get_or_insert_with(|| docker.docker_reference());
     }
-    if let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) {
-        let digests = [fetched.top_digest, fetched.manifest_digest];
-        args.bundles = super::sign::fetch_bundles(&cmd.registry, docker, &digests)?;
-    }
+    args.bundles = staged_bundles(&staged)?;
     args.image = staged.reference.clone();
     super::verify::run_verify(&args)
 }
@@ -218,46 +131,63 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
 }
 
-/// Run `cfsgate pull`: blobs into `REPO/oci/blobs/sha256`, then an import of the image.
+/// Run `cfsgate pull` (see [`pull`]).
 pub fn run_pull(repo: &Path, args: PullArgs) -> Result<()> {
-    let docker = DockerRef::parse(&args.reference)?;
+    let ref_name = args.ref_name.as_deref();
+    pull(
+        repo,
+        &args.reference,
+        ref_name,
+        !args.no_partial,
+        &args.registry,
+    )
+}
+
+/// Pull `reference` into the repository at `repo`: blobs into `REPO/oci/blobs/sha256`, then an
+/// import of the image (zstd:chunked layers by their tables of contents when `partial`).
+pub fn pull(
+    repo: &Path,
+    reference: &str,
+    ref_name: Option<&str>,
+    partial: bool,
+    registry: &RegistryArgs,
+) -> Result<()> {
+    let docker = DockerRef::parse(reference)?;
     let repository = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating the repository {}", repo.display()))?;
     // A layout of this pull whose blobs/ is the repository's (cfsgate_oci::registry::staging).
     let staging = pull_staging(&repository)?;
-    if !args.no_partial {
-        return super::partial::run_partial_pull(&repository, &docker, &args, staging.path());
+    let session = registry.session()?;
+    let bars = LayerBars::for_stderr(0);
+    if partial {
+        let pulled = session.pull_partial(
+            &docker,
+            staging.path(),
+            &repository,
+            ref_name,
+            fetch_progress(&bars),
+            &mut report_skipped(&bars),
+        );
+        clear(&bars);
+        super::partial::print_pulled(&docker, &pulled?);
+        return Ok(());
     }
-    let fetched = fetch(&docker, &args.registry, staging.path(), true)?;
+    let fetched = session.fetch(
+        &docker,
+        staging.path(),
+        &FetchOptions::default(),
+        fetch_progress(&bars),
+        &mut report_skipped(&bars),
+    );
+    clear(&bars);
+    let fetched = fetched?;
     let image = cfsgate_oci::resolve(&fetched.oci_reference)
         .with_context(|| format!("resolving what was fetched from {docker}"))?;
-    let report = super::oci::import_resolved(&repository, &image, args.ref_name.as_deref())
-        .with_context(|| format!("importing {docker}"))?;
-    println!("manifest {}", fetched.manifest_digest);
-    println!("composefs sha256:{}", report.image_digest.to_hex());
-    eprintln!(
-        "pulled {docker}: {} layer(s) downloaded ({} bytes), {} already present, {} signature tag(s); {} new objects, image {}{}",
-        fetched.layers_downloaded,
-        fetched.layer_bytes_downloaded,
-        fetched.layers_present,
-        fetched.signature_tags.len(),
-        report.new_objects,
-        if report.new_image { "new" } else { "already present" },
-        if report.seal.is_some() { ", seal checked" } else { "" },
-    );
+    let bars = LayerBars::for_stderr(image.layers.len());
+    let report = cfsgate_oci::import_image(&repository, &image, ref_name, import_progress(&bars));
+    clear(&bars);
+    let report = report.with_context(|| format!("importing {docker}"))?;
+    print!("{}", pulled_lines(&fetched, &report));
+    eprintln!("{}", pull_summary(&docker, &fetched, &report));
     Ok(())
-}
-
-/// Push the cosign signature manifest tagged `sha256-<hex>.sig` of a staged layout, and its
-/// blobs, to the registry the image came from.
-pub fn push_signature_tag(
-    args: &RegistryArgs,
-    docker: &DockerRef,
-    layout: &Path,
-    signed: &BlobDigest,
-) -> Result<BlobDigest> {
-    let endpoint = args.registries_conf()?.push_endpoint(docker)?;
-    let client = args.connect(&endpoint)?;
-    let tag = format!("sha256-{}.sig", signed.hex());
-    Ok(push_layout_tag(&client, layout, &tag, &endpoint.reference)?)
 }

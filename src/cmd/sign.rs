@@ -10,12 +10,12 @@
 
 use anyhow::{Context, Result};
 use cfsgate_keyring::{Passphrase, PrivateKey};
-use cfsgate_oci::registry::DockerRef;
-use cfsgate_verifier::bundle_registry::{fetch_manifest_bundles, sign_and_push_bundle};
+use cfsgate_oci::registry::{is_docker, DockerRef};
+use cfsgate_verifier::bundle_registry::sign_and_push_bundle;
 
 use clap::Args;
 
-use super::registry::{is_docker, push_signature_tag, stage, RegistryArgs};
+use super::registry::{stage, RegistryArgs};
 use super::verify::SignArgs;
 
 /// Signature formats `sign` writes.
@@ -55,37 +55,12 @@ pub fn run_sign(cmd: SignCmd) -> Result<()> {
         return super::verify::run_sign(&args);
     }
     let staged = stage(&args.image, &cmd.registry, false)?;
-    let (Some(docker), Some(fetched)) = (&staged.docker, &staged.fetched) else {
-        anyhow::bail!("{} was not fetched", args.image);
-    };
     args.image = staged.reference.clone();
     super::verify::run_sign(&args)?;
-    let pushed = push_signature_tag(&cmd.registry, docker, &fetched.layout, &fetched.top_digest)?;
-    println!(
-        "pushed {}:sha256-{}.sig (manifest {pushed})",
-        docker.name(),
-        fetched.top_digest.hex()
-    );
+    if let Some((tag, pushed)) = staged.push_signature_tag()? {
+        println!("pushed {tag} (manifest {pushed})");
+    }
     Ok(())
-}
-
-/// The sigstore bundles referring to any of `digests` (the digest the reference names and, for
-/// an index, the platform's manifest; referrers API, else the `sha256-<hex>` tag) in the
-/// registry `docker` names, for `verify` (judged there, under the policy).
-pub fn fetch_bundles(
-    registry: &RegistryArgs,
-    docker: &DockerRef,
-    digests: &[cfsgate_oci::BlobDigest],
-) -> Result<Vec<Vec<u8>>> {
-    // The registry's own location (never a mirror: a mirror is only a source of bytes).
-    let endpoint = registry.registries_conf()?.push_endpoint(docker)?;
-    let client = registry.connect(&endpoint)?;
-    Ok(fetch_manifest_bundles(
-        &client,
-        &endpoint.reference,
-        docker,
-        digests,
-    )?)
 }
 
 /// Sign `args.image` (a `docker://` reference) with a bundle and push it.
@@ -93,19 +68,9 @@ fn run_bundle(args: &SignArgs, registry: &RegistryArgs) -> Result<()> {
     let docker = DockerRef::parse(&args.image)?;
     let key = PrivateKey::from_file(&args.key, &Passphrase::EnvOrPrompt)
         .with_context(|| format!("cannot load signing key {}", args.key.display()))?;
-    let endpoint = registry.registries_conf()?.push_endpoint(&docker)?;
-    let client = registry.connect(&endpoint)?;
+    let (client, endpoint) = registry.session()?.at_registry(&docker)?;
     let target = &endpoint.reference;
     let signed = sign_and_push_bundle(&client, target, &docker, &key, &args.identity)?;
-    println!(
-        "pushed sigstore bundle {} referring to {}@{} ({})",
-        signed.pushed.manifest,
-        target.name(),
-        signed.subject,
-        match &signed.pushed.fallback_tag {
-            Some(tag) => format!("no referrers API: listed in the {tag} tag"),
-            None => "indexed by the referrers API".into(),
-        }
-    );
+    println!("{}", signed.summary(target));
     Ok(())
 }

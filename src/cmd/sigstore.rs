@@ -15,8 +15,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
-use cfsgate_verifier::bundle_files::{verify_bundle_files, BundleFiles, ExpectedSigner};
+use anyhow::{Context, Result};
+use cfsgate_verifier::bundle_files::{
+    verified_line, verify_bundle_files, BundleFiles, ExpectedSigner,
+};
 use cfsgate_verifier::evaluate::unix_now;
 
 #[derive(clap::Args, Debug)]
@@ -60,15 +62,12 @@ pub fn run(args: &SigstoreArgs) -> Result<()> {
 }
 
 fn verify_bundle(args: &VerifyBundleArgs) -> Result<()> {
-    let signer = match (
-        &args.key,
-        &args.certificate_identity,
-        &args.certificate_oidc_issuer,
-    ) {
-        (Some(key), _, _) => ExpectedSigner::KeyFile(key),
-        (None, Some(identity), Some(issuer)) => ExpectedSigner::Identity { identity, issuer },
-        _ => bail!("give --key, or --certificate-identity and --certificate-oidc-issuer"),
-    };
+    let signer = ExpectedSigner::from_options(
+        args.key.as_deref(),
+        args.certificate_identity.as_deref(),
+        args.certificate_oidc_issuer.as_deref(),
+    )
+    .context("give --key, or --certificate-identity and --certificate-oidc-issuer")?;
     let files = BundleFiles {
         bundle: &args.bundle,
         signer,
@@ -76,17 +75,6 @@ fn verify_bundle(args: &VerifyBundleArgs) -> Result<()> {
         artifact: &args.artifact,
     };
     let verified = verify_bundle_files(&files, unix_now())?;
-    let times: Vec<String> = verified
-        .times
-        .iter()
-        .map(|t| format!("{} by {}", cfsgate_policy::Timestamp(t.time), t.source))
-        .collect();
-    println!(
-        "verified: bundle {} signed by {}, log entries {:?}, signed at {}",
-        args.bundle.display(),
-        verified.signer,
-        verified.log_indexes,
-        times.join(", ")
-    );
+    println!("{}", verified_line(&args.bundle, &verified));
     Ok(())
 }

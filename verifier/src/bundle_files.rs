@@ -35,6 +35,41 @@ pub enum ExpectedSigner<'a> {
     },
 }
 
+impl<'a> ExpectedSigner<'a> {
+    /// The signer a command line names: a key file (which wins), or an identity with its
+    /// issuer; `None` when it names neither.
+    pub fn from_options(
+        key: Option<&'a Path>,
+        identity: Option<&'a str>,
+        issuer: Option<&'a str>,
+    ) -> Option<Self> {
+        match (key, identity, issuer) {
+            (Some(key), _, _) => Some(ExpectedSigner::KeyFile(key)),
+            (None, Some(identity), Some(issuer)) => {
+                Some(ExpectedSigner::Identity { identity, issuer })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The line `cfsgate sigstore verify-bundle` prints for the verified bundle at `bundle`: the
+/// signer, the log entries and each time of signing with who vouches for it.
+pub fn verified_line(bundle: &Path, verified: &VerifiedSigning) -> String {
+    let times: Vec<String> = verified
+        .times
+        .iter()
+        .map(|t| format!("{} by {}", cfsgate_policy::Timestamp(t.time), t.source))
+        .collect();
+    format!(
+        "verified: bundle {} signed by {}, log entries {:?}, signed at {}",
+        bundle.display(),
+        verified.signer,
+        verified.log_indexes,
+        times.join(", ")
+    )
+}
+
 /// The files and arguments to verify.
 #[derive(Clone, Copy, Debug)]
 pub struct BundleFiles<'a> {
@@ -145,6 +180,51 @@ pub fn verify_bundle_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle_keyless::SigningTime;
+
+    #[test]
+    fn the_signer_is_a_key_file_or_an_identity_with_its_issuer() {
+        let key = Path::new("/k.pub");
+        let got = ExpectedSigner::from_options(Some(key), Some("me"), None);
+        assert!(matches!(got, Some(ExpectedSigner::KeyFile(k)) if k == key));
+        let got = ExpectedSigner::from_options(None, Some("me"), Some("https://issuer"));
+        assert!(matches!(
+            got,
+            Some(ExpectedSigner::Identity {
+                identity: "me",
+                issuer: "https://issuer"
+            })
+        ));
+        assert!(ExpectedSigner::from_options(None, Some("me"), None).is_none());
+        assert!(ExpectedSigner::from_options(None, None, Some("https://issuer")).is_none());
+    }
+
+    #[test]
+    fn the_verified_line_names_signer_entries_and_times() {
+        let verified = VerifiedSigning {
+            signer: "key abc".into(),
+            times: vec![
+                SigningTime {
+                    time: 0,
+                    source: "tlog entry 7 (SET)".into(),
+                },
+                SigningTime {
+                    time: 86_400,
+                    source: "timestamp authority https://tsa".into(),
+                },
+            ],
+            log_indexes: vec![7],
+            dsse_payload: None,
+        };
+        assert_eq!(
+            verified_line(Path::new("/b.sigstore.json"), &verified),
+            format!(
+                "verified: bundle /b.sigstore.json signed by key abc, log entries [7], signed at {} by tlog entry 7 (SET), {} by timestamp authority https://tsa",
+                cfsgate_policy::Timestamp(0),
+                cfsgate_policy::Timestamp(86_400)
+            )
+        );
+    }
 
     #[test]
     fn a_missing_or_malformed_bundle_is_named_before_anything_else_is_read() {

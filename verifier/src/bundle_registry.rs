@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use cfsgate_keyring::PrivateKey;
 use cfsgate_oci::registry::referrers::{fetch_referrers, push_referrer, PushedReferrer, Subject};
-use cfsgate_oci::registry::{DockerRef, RegistryClient, RegistryError};
+use cfsgate_oci::registry::{DockerRef, RegistryClient, RegistryError, SessionError, Staged};
 use cfsgate_oci::BlobDigest;
 
 use crate::bundle::MAX_BUNDLE_BYTES;
@@ -28,6 +28,9 @@ pub const MAX_SIGNED_MANIFEST_BYTES: u64 = 4 << 20;
 /// A registry step failed; each names the image.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleRegistryError {
+    /// The registry could not be reached (registries.conf, credentials, TLS).
+    #[error(transparent)]
+    Session(#[from] SessionError),
     /// Listing or reading the bundles of a manifest failed.
     #[error("fetching the sigstore bundles of {image}: {source}")]
     Fetch {
@@ -89,6 +92,19 @@ pub fn fetch_manifest_bundles(
     Ok(bundles)
 }
 
+/// The bundles of a staged image for `verify`: for one fetched from a registry, those
+/// referring to the digest its reference names or, for an index, to the platform's manifest,
+/// looked up at the registry's own location (never a mirror: a mirror is only a source of
+/// bytes); none for a local image.
+pub fn staged_bundles(staged: &Staged) -> Result<Vec<Vec<u8>>, BundleRegistryError> {
+    let Some((docker, fetched, session)) = staged.from_registry() else {
+        return Ok(Vec::new());
+    };
+    let (client, endpoint) = session.at_registry(docker)?;
+    let digests = [fetched.top_digest, fetched.manifest_digest];
+    fetch_manifest_bundles(&client, &endpoint.reference, docker, &digests)
+}
+
 /// What [`sign_and_push_bundle`] did.
 #[derive(Clone, Debug)]
 pub struct PushedBundle {
@@ -96,6 +112,23 @@ pub struct PushedBundle {
     pub subject: BlobDigest,
     /// The referrer manifest, and the fallback tag when there is no referrers API.
     pub pushed: PushedReferrer,
+}
+
+impl PushedBundle {
+    /// What `cfsgate sign --format bundle` reports: the referrer pushed, the manifest it
+    /// refers to in `target`'s repository, and how the registry indexes it.
+    pub fn summary(&self, target: &DockerRef) -> String {
+        format!(
+            "pushed sigstore bundle {} referring to {}@{} ({})",
+            self.pushed.manifest,
+            target.name(),
+            self.subject,
+            match &self.pushed.fallback_tag {
+                Some(tag) => format!("no referrers API: listed in the {tag} tag"),
+                None => "indexed by the referrers API".into(),
+            }
+        )
+    }
 }
 
 /// Sign the manifest `target` names with `key` (the statement naming `identity`) and push the
@@ -160,6 +193,36 @@ mod tests {
     use super::*;
     use cfsgate_keyring::KeyType;
     use cfsgate_oci::registry::ClientOptions;
+
+    #[test]
+    fn a_local_image_has_no_registry_bundles() {
+        let staged = Staged::local("oci:/images/app:1");
+        assert!(staged_bundles(&staged)
+            .expect("nothing to fetch")
+            .is_empty());
+    }
+
+    #[test]
+    fn the_summary_says_how_the_bundle_was_indexed() {
+        let target = DockerRef::parse("docker://registry.example/app:1").expect("reference");
+        let (subject, manifest) = (BlobDigest::of(b"image"), BlobDigest::of(b"artifact"));
+        let mut signed = PushedBundle {
+            subject,
+            pushed: PushedReferrer {
+                manifest,
+                fallback_tag: None,
+            },
+        };
+        assert_eq!(
+            signed.summary(&target),
+            format!("pushed sigstore bundle {manifest} referring to registry.example/app@{subject} (indexed by the referrers API)")
+        );
+        signed.pushed.fallback_tag = Some(format!("sha256-{}", subject.hex()));
+        assert_eq!(
+            signed.summary(&target),
+            format!("pushed sigstore bundle {manifest} referring to registry.example/app@{subject} (no referrers API: listed in the sha256-{} tag)", subject.hex())
+        );
+    }
 
     /// A registry that refuses connections (port 9, discard, is closed here): each step's
     /// error names the image as the user gave it, and nothing is pushed.

@@ -6,8 +6,54 @@
 //! | 1 | `accepted: …`, `accepted (warn mode, enforce would reject): …` or `rejected: …` |
 //! | then | digests, signers, verified Rekor SETs, required verity, one line per requirement |
 //! | explain | every lookup step, requirement, key, signature and link, as evaluated |
+//!
+//! [`explain_image`]: the evaluation `cfsgate policy explain` shows; [`explanation_json`]: the
+//! decision as its `--json` prints it.
 
-use crate::evaluate::Decision;
+use std::path::Path;
+
+use cfsgate_policy::Policy;
+
+use crate::evaluate::{evaluate, unix_now, Decision, EvaluationRequest};
+use crate::loaded::EvalError;
+
+/// How `cfsgate policy explain` judges `image` under `policy`, as `reference` if given: at the
+/// current time, without registry bundles, nothing built or stored (`repo`: a composefs
+/// repository that may hold the sealed image).
+pub fn explain_image(
+    policy: &Policy,
+    image: &str,
+    reference: Option<&str>,
+    repo: Option<&Path>,
+) -> Result<Decision, EvalError> {
+    evaluate(&EvaluationRequest {
+        image,
+        reference,
+        policy,
+        repo,
+        now: unix_now(),
+        bundles: &[],
+        store_root: false,
+        built_key: None,
+    })
+}
+
+/// The schema of `cfsgate policy explain --json` (docs/json.md).
+pub const EXPLAIN_SCHEMA: &str = "cfsgate.policy.explain/v1";
+
+/// `decision` as a pretty-printed JSON object whose `schema` member is [`EXPLAIN_SCHEMA`].
+pub fn explanation_json(decision: &Decision) -> Result<String, serde_json::Error> {
+    with_schema(decision, EXPLAIN_SCHEMA)
+}
+
+/// `value` (serialised to a JSON object) pretty-printed with a `schema` member added.
+fn with_schema(value: &impl serde::Serialize, schema: &str) -> Result<String, serde_json::Error> {
+    let mut doc = serde_json::to_value(value)?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("schema".into(), schema.into());
+    }
+    serde_json::to_string_pretty(&doc)
+}
 
 /// The first line: the verdict and why.
 pub fn verdict_line(decision: &Decision) -> String {
@@ -74,4 +120,30 @@ pub fn render_explanation(decision: &Decision) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_that_cannot_be_read_is_an_error_naming_it() {
+        let policy = cfsgate_policy::parse_policy(br#"{"default": [{"type": "reject"}]}"#)
+            .expect("a policy");
+        let error = explain_image(&policy, "dir:/nonexistent/image", None, None)
+            .expect_err("no image to judge");
+        assert!(matches!(error, EvalError::Image(_)), "{error:?}");
+        assert!(error.to_string().contains("/nonexistent/image"), "{error}");
+    }
+
+    #[test]
+    fn the_json_document_carries_its_schema_beside_the_members() {
+        let value = serde_json::json!({ "admitted": false, "scope": "default" });
+        let text = with_schema(&value, EXPLAIN_SCHEMA).expect("serialisable");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(doc["schema"], EXPLAIN_SCHEMA);
+        assert_eq!(doc["admitted"], false);
+        assert_eq!(doc["scope"], "default");
+        assert!(text.contains('\n'), "pretty-printed: {text}");
+    }
 }

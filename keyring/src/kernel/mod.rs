@@ -134,6 +134,15 @@ pub enum KernelError {
     /// description listing uses as a separator).
     #[error("invalid name or description {0:?} (must not be empty or contain NUL or ';')")]
     BadName(String),
+    /// A file to verify (message or signature) cannot be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The payload of a key could not be parsed as a key.
     #[error(transparent)]
     Key(#[from] crate::error::KeyError),

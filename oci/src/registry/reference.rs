@@ -19,6 +19,11 @@ use crate::error::OciError;
 
 /// The transport prefix of a registry reference.
 pub const DOCKER_PREFIX: &str = "docker://";
+/// Whether `reference` names a registry image (`docker://…`).
+pub fn is_docker(reference: &str) -> bool {
+    reference.starts_with(DOCKER_PREFIX)
+}
+
 /// The host an unqualified name lives on.
 pub const DOCKER_HUB: &str = "docker.io";
 /// The API endpoint of [`DOCKER_HUB`].
@@ -239,6 +244,13 @@ fn component_ok(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_docker_transport_references_are_registry_images() {
+        assert!(is_docker("docker://registry.example/app:1"));
+        assert!(!is_docker("oci:/images/app:1"));
+        assert!(!is_docker("dir:/images/docker://x"));
+    }
 
     #[test]
     fn parses_hosts_ports_tags_digests() {
