@@ -761,3 +761,36 @@ fn import_dump_copies_and_verifies_backing_files() {
         .to_string();
     assert!(err.contains(".."), "{err}");
 }
+
+#[test]
+fn import_source_takes_a_directory_or_a_dump_and_refuses_a_fifo_without_blocking() {
+    let (dir, repo) = new_repo();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("a"), content(1)).unwrap();
+    let from_dir = repo.import_source(&tree, None, None).unwrap();
+    assert_eq!(from_dir.objects.objects_written, 1);
+    let err = repo
+        .import_source(&tree, Some(dir.path()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--basedir is for dump files"), "{err}");
+
+    // A FIFO named as the dump: refused by its type (opening it would wait for a writer).
+    let fifo = dir.path().join("dump.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let err = repo
+        .import_source(&fifo, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs --basedir"), "{err}");
+    let err = repo
+        .import_source(&fifo, Some(dir.path()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dump.fifo") && err.contains("FIFO"), "{err}");
+}

@@ -130,25 +130,11 @@ fn create(repo: &Path, args: CreateArgs) -> Result<()> {
     let repo = Repository::create_or_open(repo)
         .with_context(|| format!("opening or creating repository {}", repo.display()))?;
     note_verity(&repo);
-    let source = &args.source;
-    let meta = std::fs::metadata(source).with_context(|| format!("{}", source.display()))?;
-    let report = if meta.is_dir() {
-        if args.basedir.is_some() {
-            bail!(
-                "--basedir is for dump files; {} is a directory",
-                source.display()
-            );
-        }
-        repo.import_tree_from_dir(source, args.ref_name.as_deref())?
-    } else {
-        let Some(basedir) = &args.basedir else {
-            bail!(
-                "{} is a file: a dump file needs --basedir DIR (where its backing files are)",
-                source.display()
-            );
-        };
-        repo.import_dump(source, basedir, args.ref_name.as_deref())?
-    };
+    let report = repo.import_source(
+        &args.source,
+        args.basedir.as_deref(),
+        args.ref_name.as_deref(),
+    )?;
     eprintln!(
         "{} new objects ({} bytes), {} already present",
         report.objects.objects_written,

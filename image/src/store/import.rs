@@ -62,6 +62,31 @@ struct Job {
 }
 
 impl Repository {
+    /// Import `source` as `cfsgate create` names it: a directory, or a dump file whose backing
+    /// files are under `basedir` (required for a dump, refused for a directory).
+    pub fn import_source(
+        &self,
+        source: &Path,
+        basedir: Option<&Path>,
+        ref_name: Option<&str>,
+    ) -> Result<ImportReport, StoreError> {
+        let bad = |reason: &str| StoreError::BadSource {
+            path: source.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        // stat does not block, whatever is there; a dump file is opened by import_dump, which
+        // refuses anything but a regular file before a blocking open.
+        let meta = std::fs::metadata(source).map_err(StoreError::io("stat", source))?;
+        match (meta.is_dir(), basedir) {
+            (true, None) => self.import_tree_from_dir(source, ref_name),
+            (true, Some(_)) => Err(bad("a directory: --basedir is for dump files")),
+            (false, Some(basedir)) => self.import_dump(source, basedir, ref_name),
+            (false, None) => Err(bad(
+                "not a directory: a dump file needs --basedir DIR (where its backing files are)",
+            )),
+        }
+    }
+
     /// Import a directory: every file's content becomes an object, the tree becomes an image.
     pub fn import_tree_from_dir(
         &self,
@@ -116,8 +141,12 @@ impl Repository {
         if let Some(name) = ref_name {
             super::refs::validate_ref_name(name)?;
         }
-        let file =
-            std::fs::File::open(dump_file).map_err(StoreError::io("open dump file", dump_file))?;
+        // Type-checked before the open: a FIFO named as the dump must not block the import.
+        let file = cfsgate_sys::file::open(dump_file, cfsgate_sys::file::Follow::Symlinks)
+            .map_err(|e| StoreError::BadSource {
+                path: dump_file.to_path_buf(),
+                reason: e.reason(),
+            })?;
         let reader = BufReader::new(std::io::Read::take(file, MAX_DUMP_LEN));
         let tree = dump::parse(reader, ParseMode::Strict).map_err(|e| StoreError::BadSource {
             path: dump_file.to_path_buf(),
