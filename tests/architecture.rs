@@ -22,13 +22,10 @@ use std::path::{Path, PathBuf};
 
 use scan::{CrateModules, ModPath};
 
-/// The CLI crate's size bar: it parses, calls the libraries and prints (design.md). Issue #19
-/// asks for 2,500 lines ([`CLI_TARGET_LINES`]); after the logic moved out the CLI is about 3,040
-/// lines, mostly clap argument definitions with their help texts, so the bar is a ratchet at
-/// that size until the rest moves (it may only come down).
-const CLI_MAX_LINES: usize = 3_040;
-/// What issue #19 asks the CLI crate to come down to (printed beside the count).
-const CLI_TARGET_LINES: usize = 2_500;
+/// The CLI crate's size bar: it parses, calls the libraries and prints (design.md), in at most
+/// the 2,500 lines issue #19 asks for, most of them clap argument definitions with their help
+/// texts. A CLI that grows past it holds logic that belongs in a library.
+const CLI_MAX_LINES: usize = 2_500;
 /// No CLI file over this: a file that grows past it holds logic that belongs in a library.
 const CLI_MAX_FILE_LINES: usize = 400;
 /// No library source file over this (the project rule; a file past it is two modules).
@@ -406,7 +403,7 @@ fn the_cli_crate_parses_calls_and_prints_within_its_bars() {
     let files = source_files(&cli);
     let total: usize = files.iter().map(|(_, n)| n).sum();
     println!(
-        "{} (src/): {total} lines in {} files (bar {CLI_MAX_LINES}, issue #19 target {CLI_TARGET_LINES})",
+        "{} (src/): {total} lines in {} files (bar {CLI_MAX_LINES})",
         cli.name,
         files.len()
     );
@@ -417,7 +414,7 @@ fn the_cli_crate_parses_calls_and_prints_within_its_bars() {
         .collect();
     assert!(
         total <= CLI_MAX_LINES && over.is_empty(),
-        "the CLI crate has {total} lines (bar {CLI_MAX_LINES}, target {CLI_TARGET_LINES}); files over {CLI_MAX_FILE_LINES}: {over:?}"
+        "the CLI crate has {total} lines (bar {CLI_MAX_LINES}); files over {CLI_MAX_FILE_LINES}: {over:?}"
     );
 }
 

@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cfsgate_keyring::{Passphrase, PrivateKey};
-use cfsgate_policy::{load_policy_file, Policy, DEFAULT_POLICY_PATH};
+use cfsgate_policy::Policy;
 use cfsgate_verifier::evaluate::unix_now;
-use cfsgate_verifier::explain::render_verdict;
-use cfsgate_verifier::key_policy::{key_policy, names_its_reference, KeyPolicy};
+use cfsgate_verifier::explain::{render_verdict, verification_json};
+use cfsgate_verifier::key_policy::{verify_policy as verify_policy_of, KeyPolicy};
 use cfsgate_verifier::{evaluate, sign_dir_image, sign_oci_image, EvaluationRequest};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
@@ -105,49 +105,24 @@ pub struct SignArgs {
 }
 
 /// A one-scope policy trusting `--key` files or a `--keyring` (`cfsgate_verifier::key_policy`).
-fn policy_from_keys(args: &VerifyArgs) -> Result<Policy> {
-    if args.reference.is_none() && !names_its_reference(&args.image) {
-        bail!("--key/--keyring need --reference NAME (the identity signatures must claim)");
-    }
-    Ok(key_policy(&KeyPolicy {
+/// The policy `args` ask for (keys, a keyring or a policy file).
+pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
+    let keys = KeyPolicy {
         keys: &args.keys,
         keyring: args.keyring.as_deref(),
         identity_match: args.identity_match.policy_type(),
         rekor_keys: &args.rekor_keys,
         require_seal: args.require_seal,
-    })?)
+    };
+    let file = args.policy.as_deref();
+    Ok(verify_policy_of(
+        &keys,
+        file,
+        &args.image,
+        args.reference.as_deref(),
+    )?)
 }
 
-/// The policy `verify` uses: from the keys, or the policy file.
-pub fn verify_policy(args: &VerifyArgs) -> Result<Policy> {
-    if !args.keys.is_empty() || args.keyring.is_some() {
-        return policy_from_keys(args);
-    }
-    if !args.rekor_keys.is_empty() {
-        bail!("--rekor-key needs --key or --keyring (a policy file lists its own rekorPublicKey*)");
-    }
-    let path = args
-        .policy
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY_PATH));
-    Ok(load_policy_file(&path)?)
-}
-
-/// The schema of `verify --json` (docs/json.md).
-pub const VERIFY_SCHEMA: &str = "cfsgate.verify/v1";
-
-/// The decision as a pretty JSON document with a `schema` member (docs/json.md). Not
-/// `super::print_json`: verifier/tests/cli.rs compiles this file and policy.rs on their own.
-pub fn decision_json(schema: &str, decision: &cfsgate_verifier::Decision) -> Result<String> {
-    let mut doc = serde_json::to_value(decision)?;
-    let map = doc
-        .as_object_mut()
-        .context("the decision is not a JSON object")?;
-    map.insert("schema".into(), schema.into());
-    Ok(serde_json::to_string_pretty(&doc)?)
-}
-
-/// Runs `verify`; `Ok(true)` when admitted, `Ok(false)` when rejected.
 pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
     let policy = verify_policy(args)?;
     let decision = evaluate(&EvaluationRequest {
@@ -161,7 +136,7 @@ pub fn run_verify(args: &VerifyArgs) -> Result<bool> {
         built_key: None,
     })?;
     if args.json {
-        println!("{}", decision_json(VERIFY_SCHEMA, &decision)?);
+        println!("{}", verification_json(&decision)?);
     } else {
         print!("{}", render_verdict(&decision));
     }

@@ -46,6 +46,15 @@ pub fn explanation_json(decision: &Decision) -> Result<String, serde_json::Error
     with_schema(decision, EXPLAIN_SCHEMA)
 }
 
+/// The schema of `cfsgate verify --json` (docs/json.md).
+pub const VERIFY_SCHEMA: &str = "cfsgate.verify/v1";
+
+/// `decision` as `cfsgate verify --json` prints it: [`explanation_json`]'s object with the
+/// `schema` [`VERIFY_SCHEMA`].
+pub fn verification_json(decision: &Decision) -> Result<String, serde_json::Error> {
+    with_schema(decision, VERIFY_SCHEMA)
+}
+
 /// `value` (serialised to a JSON object) pretty-printed with a `schema` member added.
 fn with_schema(value: &impl serde::Serialize, schema: &str) -> Result<String, serde_json::Error> {
     let mut doc = serde_json::to_value(value)?;

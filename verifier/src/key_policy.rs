@@ -13,9 +13,11 @@
 //! The policy is built as policy JSON and parsed by the same parser as a file, so it means
 //! exactly what the same file would.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use cfsgate_policy::{parse_policy, Policy, PolicyError};
+use cfsgate_policy::{
+    load_policy_file, parse_policy, LoadError, Policy, PolicyError, DEFAULT_POLICY_PATH,
+};
 use serde_json::json;
 
 /// What the policy trusts.
@@ -49,6 +51,38 @@ pub enum KeyPolicyError {
     /// The built policy does not parse (a bug, or a path the parser refuses).
     #[error("built-in policy: {0}")]
     Policy(#[from] PolicyError),
+    /// Keys were given, but no identity for their signatures to claim.
+    #[error("--key/--keyring need --reference NAME (the identity signatures must claim)")]
+    NoReference,
+    /// Rekor keys were given without the keys they would qualify.
+    #[error("--rekor-key needs --key or --keyring (a policy file lists its own rekorPublicKey*)")]
+    RekorWithoutKeys,
+    /// The policy file named (or the default one) cannot be loaded.
+    #[error(transparent)]
+    File(#[from] LoadError),
+}
+
+/// `cfsgate verify`'s policy: the key policy when keys or a keyring are given (which then
+/// need a reference, unless the image names its own), else the policy file (the default
+/// [`DEFAULT_POLICY_PATH`] when none is named).
+pub fn verify_policy(
+    keys: &KeyPolicy<'_>,
+    file: Option<&Path>,
+    image: &str,
+    reference: Option<&str>,
+) -> Result<Policy, KeyPolicyError> {
+    if !keys.keys.is_empty() || keys.keyring.is_some() {
+        if reference.is_none() && !names_its_reference(image) {
+            return Err(KeyPolicyError::NoReference);
+        }
+        return key_policy(keys);
+    }
+    if !keys.rekor_keys.is_empty() {
+        return Err(KeyPolicyError::RekorWithoutKeys);
+    }
+    Ok(load_policy_file(
+        file.unwrap_or(Path::new(DEFAULT_POLICY_PATH)),
+    )?)
 }
 
 fn absolute(what: &'static str, paths: &[PathBuf]) -> Result<Vec<String>, KeyPolicyError> {
@@ -99,7 +133,6 @@ pub fn key_policy(request: &KeyPolicy<'_>) -> Result<Policy, KeyPolicyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn key_files_are_trusted_by_absolute_path_and_a_missing_one_is_named() {
@@ -134,6 +167,48 @@ mod tests {
                 .starts_with("cannot load trusted key /nonexistent/k.pub: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn verify_takes_keys_with_a_reference_or_a_policy_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k.pub");
+        let private = cfsgate_keyring::PrivateKey::generate(cfsgate_keyring::KeyType::P256);
+        std::fs::write(&key, private.public_key().to_pem()).expect("write");
+        let keys = [key];
+        let with_keys = KeyPolicy {
+            keys: &keys,
+            keyring: None,
+            identity_match: "matchExact",
+            rekor_keys: &[],
+            require_seal: false,
+        };
+        let none = KeyPolicy {
+            keys: &[],
+            ..with_keys.clone()
+        };
+        let err = verify_policy(&with_keys, None, "oci:/l:v1", None).expect_err("no reference");
+        assert!(matches!(err, KeyPolicyError::NoReference), "{err}");
+        let by_keys = verify_policy(&with_keys, None, "oci:/l:v1", Some("r.example/a"));
+        assert!(cfsgate_policy::to_json(&by_keys.expect("key policy")).contains("matchExact"));
+        // A named containers-storage image is judged as its own name.
+        assert!(verify_policy(&with_keys, None, "containers-storage:r.example/a:v1", None).is_ok());
+
+        let rekor = [dir.path().join("rekor.pub")];
+        let rekor_only = KeyPolicy {
+            rekor_keys: &rekor,
+            ..none.clone()
+        };
+        let err = verify_policy(&rekor_only, None, "oci:/l", Some("r/a")).expect_err("rekor");
+        assert!(matches!(err, KeyPolicyError::RekorWithoutKeys), "{err}");
+
+        let file = dir.path().join("policy.json");
+        std::fs::write(&file, br#"{"default":[{"type":"reject"}]}"#).expect("write");
+        let from_file = verify_policy(&none, Some(&file), "oci:/l", None).expect("file policy");
+        assert!(cfsgate_policy::to_json(&from_file).contains("reject"));
+        let missing = dir.path().join("missing.json");
+        let err = verify_policy(&none, Some(&missing), "oci:/l", None).expect_err("missing");
+        assert!(err.to_string().contains("missing.json"), "{err}");
     }
 
     #[test]
