@@ -23,7 +23,7 @@
 use std::path::Path;
 
 use cfsgate_image::fsverity::digest_bytes;
-use cfsgate_image::store::Repository;
+use cfsgate_image::store::{Repository, StoreError};
 use cfsgate_image::FsVeritySha256;
 use cfsgate_oci::seal::SealError;
 use cfsgate_oci::{Convention, ImportError, NoProgress, OciError, ResolvedImage};
@@ -123,16 +123,24 @@ pub fn image_root(
     // directory without its meta.json yet is one being created); a reader opens what exists.
     let repository = match req.repo {
         Some(repo) if req.store => Some(Repository::create_or_open(repo)),
-        Some(repo) if repo.exists() => Some(Repository::open(repo)),
-        _ => None,
+        // No stat first: a missing `meta.json` of a missing directory is no repository.
+        Some(repo) => match Repository::open(repo) {
+            Err(StoreError::NotARepository { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !repo.exists() =>
+            {
+                None
+            }
+            other => Some(other),
+        },
+        None => None,
     };
     if let Some(repository) = repository {
         let repository =
             repository.map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
-        if repository.has_image(&sealed) {
-            let bytes = repository
-                .read_image(&sealed)
-                .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+        let stored = repository
+            .read_image_if_stored(&sealed)
+            .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+        if let Some(bytes) = stored {
             let actual = digest_bytes(&bytes);
             if actual != sealed {
                 return Err(SealFailure::StoredImageAltered { sealed, actual });
@@ -174,12 +182,12 @@ fn recorded_build(
     let Some(found) = crate::built::find(&repository, key, resolved) else {
         return Ok(None);
     };
-    if !repository.has_image(&found.digest) {
+    let Some(bytes) = repository
+        .read_image_if_stored(&found.digest)
+        .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?
+    else {
         return Ok(None);
-    }
-    let bytes = repository
-        .read_image(&found.digest)
-        .map_err(|e| SealFailure::RepositoryUnreadable(e.to_string()))?;
+    };
     let actual = digest_bytes(&bytes);
     if actual != found.digest {
         return Err(SealFailure::StoredImageAltered {

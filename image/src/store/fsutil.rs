@@ -113,3 +113,54 @@ pub(crate) fn read_limited(
     }
     Ok(data)
 }
+
+/// Why [`read_stored`] returned no content.
+#[derive(Debug)]
+pub(crate) enum StoredReadError {
+    /// Opening, `fstat` or reading failed (`NotFound`: no such name).
+    Io(io::Error),
+    /// The name is a symbolic link (refused by `O_NOFOLLOW`: the store never writes one).
+    Symlink,
+    /// The name is not a regular file (a directory, FIFO, device, socket): nothing was read.
+    NotRegular,
+    /// The file holds more than the limit.
+    TooLarge,
+}
+
+/// Read a whole file the store wrote (`meta.json`, an image) in one open instead of a stat,
+/// a stat and an open: `openat` with `O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY |
+/// O_CLOEXEC` (a FIFO put there opens at once, a symbolic link is refused), then `fstat` of the
+/// descriptor: only a regular file is read, into a buffer sized from its length (capped by
+/// `limit`), at most `limit + 1` bytes; the extra byte means [`StoredReadError::TooLarge`].
+pub(crate) fn read_stored(path: &Path, limit: u64) -> Result<Vec<u8>, StoredReadError> {
+    use rustix::fs::{FileType, Mode, OFlags, CWD};
+    use std::io::Read;
+    let flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => return Err(StoredReadError::Symlink),
+        Err(e) => return Err(StoredReadError::Io(e.into())),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(|e| StoredReadError::Io(e.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(StoredReadError::NotRegular);
+    }
+    let length = u64::try_from(stat.st_size).unwrap_or(0);
+    let room = usize::try_from(length.min(limit).saturating_add(1)).unwrap_or(usize::MAX);
+    let mut data = Vec::new();
+    data.try_reserve_exact(room).map_err(|_| {
+        StoredReadError::Io(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot allocate {room} bytes"),
+        ))
+    })?;
+    File::from(fd)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(StoredReadError::Io)?;
+    if data.len() as u64 > limit {
+        return Err(StoredReadError::TooLarge);
+    }
+    Ok(data)
+}

@@ -18,8 +18,9 @@ use crate::erofs::writer::{self, WriteOptions};
 use crate::fsverity::{self, FsVeritySha256};
 use crate::tree::Tree;
 
+use super::fsutil::{self, StoredReadError};
 use super::layout::{IMAGES_DIR, TMP_DIR};
-use super::{fsutil, verity};
+use super::verity;
 use super::{LockKind, Repository, StoreError, VerityMode};
 
 /// Largest image the store accepts: images hold metadata only (a full distribution is tens of
@@ -131,11 +132,33 @@ impl Repository {
 
     /// The bytes of a stored image.
     pub fn read_image(&self, digest: &FsVeritySha256) -> Result<Vec<u8>, StoreError> {
+        self.read_image_if_stored(digest)?
+            .ok_or(StoreError::ImageNotFound(*digest))
+    }
+
+    /// The bytes of the image if it is stored (`None` where [`Repository::has_image`] says
+    /// false: no such name, or not a regular file), in one open and `fstat` (no stat of the
+    /// name before, and none for a `has_image` first). A symbolic link under `images/` is
+    /// refused, not followed: the store never makes one.
+    pub fn read_image_if_stored(
+        &self,
+        digest: &FsVeritySha256,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.image_path(digest);
-        if !path.is_file() {
-            return Err(StoreError::ImageNotFound(*digest));
+        match fsutil::read_stored(&path, MAX_IMAGE_LEN) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StoredReadError::NotRegular) => Ok(None),
+            Err(StoredReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(StoredReadError::Io(e)) => Err(StoreError::io("read image", &path)(e)),
+            Err(StoredReadError::Symlink) => Err(StoreError::BadSource {
+                path,
+                reason: "a symbolic link (the store never stores an image as one)".into(),
+            }),
+            Err(StoredReadError::TooLarge) => Err(StoreError::BadSource {
+                path,
+                reason: format!("longer than {MAX_IMAGE_LEN} bytes"),
+            }),
         }
-        fsutil::read_limited(&path, MAX_IMAGE_LEN, "read image")
     }
 
     /// The objects an image references (in digest order).
@@ -249,7 +272,12 @@ impl Repository {
     pub(crate) fn scan_images(&self) -> Result<Vec<(FsVeritySha256, PathBuf)>, StoreError> {
         let dir = self.dir(IMAGES_DIR);
         let mut images = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
+        let entries = match fs::read_dir(&dir) {
+            // Opening a repository does not create `images/`; the first stored image does.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(images),
+            other => other.map_err(StoreError::io("list", &dir))?,
+        };
+        for entry in entries {
             let entry = entry.map_err(StoreError::io("list", &dir))?;
             if let Some(digest) = entry
                 .file_name()

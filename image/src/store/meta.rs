@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::fsutil;
+use super::fsutil::{self, StoredReadError};
 use super::layout::{META_FILE, TMP_DIR};
 use super::{StoreError, VerityMode};
 
@@ -49,21 +49,24 @@ impl RepoMeta {
 /// Read and validate `root/meta.json`.
 pub(crate) fn read(root: &Path) -> Result<RepoMeta, StoreError> {
     let path = root.join(META_FILE);
-    let len = fs::metadata(&path)
-        .map_err(|source| StoreError::NotARepository {
+    // One open and fstat (O_NOFOLLOW, O_NONBLOCK): only a regular file is read.
+    let text = fsutil::read_stored(&path, MAX_META_LEN).map_err(|e| match e {
+        StoredReadError::TooLarge => StoreError::BadMeta {
+            path: path.clone(),
+            reason: format!("more than {MAX_META_LEN} bytes"),
+        },
+        StoredReadError::Io(source) => StoreError::NotARepository {
             path: root.to_path_buf(),
             source,
-        })?
-        .len();
-    if len > MAX_META_LEN {
-        return Err(StoreError::BadMeta {
-            path,
-            reason: format!("{len} bytes, more than {MAX_META_LEN}"),
-        });
-    }
-    let text = fs::read(&path).map_err(|source| StoreError::NotARepository {
-        path: root.to_path_buf(),
-        source,
+        },
+        StoredReadError::Symlink => StoreError::BadMeta {
+            path: path.clone(),
+            reason: "a symbolic link (a repository's meta.json is a regular file)".into(),
+        },
+        StoredReadError::NotRegular => StoreError::BadMeta {
+            path: path.clone(),
+            reason: "not a regular file".into(),
+        },
     })?;
     let meta: RepoMeta = serde_json::from_slice(&text).map_err(|e| StoreError::BadMeta {
         path: path.clone(),

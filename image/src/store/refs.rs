@@ -94,8 +94,9 @@ impl Repository {
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {
             let entries = match fs::read_dir(&dir) {
-                // A concurrent remove_ref pruned this now-empty directory.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir != root => continue,
+                // A concurrent remove_ref pruned this now-empty directory, or `refs/` itself is
+                // absent (opening a repository does not create it; the first ref does).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 other => other.map_err(StoreError::io("list", &dir))?,
             };
             for entry in entries {

@@ -3,6 +3,7 @@
 //! an `impl Repository` block; this module needs none of them.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::StoreError;
@@ -22,12 +23,27 @@ pub struct Repository {
 
 impl Repository {
     /// Open an existing repository; fails if `meta.json` is missing or of an unknown version.
+    /// A complete repository is only read (`meta.json`, then `objects/` and `tmp/` opened):
+    /// nothing is created, so a read-only verify makes no `mkdir`. `images/` and `refs/` need
+    /// not exist (the first image or ref creates its directory); should `objects/` or `tmp/`
+    /// be missing (removed by hand), the four directories are made again, as every open did
+    /// before.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let paths = RepoPaths::new(path.as_ref());
         let meta = meta::read(paths.root())?;
-        ensure_dirs(&paths)?;
         let objects =
-            ObjectDir::open_with_staging(&paths.objects_dir(), &paths.tmp_dir(), meta.verity)?;
+            match ObjectDir::open_with_staging(&paths.objects_dir(), &paths.tmp_dir(), meta.verity)
+            {
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    ensure_dirs(&paths)?;
+                    ObjectDir::open_with_staging(
+                        &paths.objects_dir(),
+                        &paths.tmp_dir(),
+                        meta.verity,
+                    )?
+                }
+                other => other?,
+            };
         Ok(Repository {
             paths,
             meta,
@@ -36,15 +52,22 @@ impl Repository {
     }
 
     /// Open the repository at `path`, creating it (directories and `meta.json`) if needed.
-    /// A new repository records whether the file system can enforce fs-verity.
+    /// A new repository records whether the file system can enforce fs-verity. An existing
+    /// one is opened as [`Repository::open`] does, with no `mkdir` or stat first.
     pub fn create_or_open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = path.as_ref().to_path_buf();
+        match Self::open(&root) {
+            Err(StoreError::NotARepository { source, .. })
+                if source.kind() == io::ErrorKind::NotFound => {}
+            other => return other,
+        }
         fs::create_dir_all(&root).map_err(StoreError::io("create repository directory", &root))?;
         if !root.join(META_FILE).exists() {
             let verity = verity::detect(&root)?;
             let fresh = RepoMeta::new(verity);
             meta::write_if_absent(&root, &fresh)?;
         }
+        ensure_dirs(&RepoPaths::new(&root))?;
         Self::open(root)
     }
 
