@@ -222,8 +222,10 @@ impl ImageSource {
         }
     }
 
-    /// Open a file below the source directory, refusing anything but a regular file.
-    pub(crate) fn open_file(&self, relpath: &str) -> io::Result<File> {
+    /// Open a file below the source directory, refusing anything but a regular file; its
+    /// length from the one `fstat` that checked the type (callers size buffers and check blob
+    /// sizes with it instead of a second stat).
+    pub(crate) fn open_file(&self, relpath: &str) -> io::Result<(File, u64)> {
         let fd = rustix::fs::openat(
             &self.dir,
             relpath,
@@ -236,22 +238,32 @@ impl ImageSource {
             rustix::fs::Mode::empty(),
         )?;
         let file = File::from(fd);
-        if !file.metadata()?.is_file() {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "not a regular file",
             ));
         }
-        Ok(file)
+        Ok((file, metadata.size()))
     }
 
     /// Read a whole small file of the layout (not a blob), refusing one larger than `limit`.
+    /// The buffer is sized from the file's length (capped by `limit`): one read for the
+    /// content and one for the end, not a read per doubling from empty.
     pub(crate) fn read_small_file(&self, relpath: &str, limit: u64) -> Result<Vec<u8>, OciError> {
         let what = || format!("reading {}", self.path.join(relpath).display());
-        let file = self
+        let (file, length) = self
             .open_file(relpath)
             .map_err(|e| OciError::io(what(), e))?;
+        let room = usize::try_from(length.min(limit).saturating_add(1)).unwrap_or(usize::MAX);
         let mut data = Vec::new();
+        data.try_reserve_exact(room).map_err(|_| {
+            OciError::io(
+                what(),
+                io::Error::new(io::ErrorKind::OutOfMemory, format!("{room} bytes")),
+            )
+        })?;
         file.take(limit + 1)
             .read_to_end(&mut data)
             .map_err(|e| OciError::io(what(), e))?;
@@ -263,7 +275,7 @@ impl ImageSource {
 
     fn open_blob(&self, digest: &BlobDigest) -> Result<(File, u64), OciError> {
         let rel = self.blob_relpath(digest);
-        let file = self.open_file(&rel).map_err(|e| {
+        self.open_file(&rel).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 OciError::BlobMissing {
                     digest: *digest,
@@ -275,12 +287,7 @@ impl ImageSource {
                     e,
                 )
             }
-        })?;
-        let size = file
-            .metadata()
-            .map_err(|e| OciError::io(format!("stat of blob {digest}"), e))?
-            .size();
-        Ok((file, size))
+        })
     }
 
     /// Read a whole blob of at most `limit` bytes, check its size and digest, return its bytes.
@@ -291,53 +298,23 @@ impl ImageSource {
         size: u64,
         limit: u64,
     ) -> Result<Vec<u8>, OciError> {
-        if size > limit {
-            return Err(OciError::TooLarge {
-                what,
-                digest: *digest,
-                size,
-                limit,
-            });
-        }
+        check_limit(what, digest, size, limit)?;
         let (file, file_size) = self.open_blob(digest)?;
-        if file_size != size {
-            return Err(OciError::SizeMismatch {
-                digest: *digest,
-                expected: size,
-                actual: file_size,
-            });
-        }
-        let mut data = Vec::with_capacity(size as usize);
-        file.take(size + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| OciError::io(format!("reading blob {digest}"), e))?;
-        if data.len() as u64 != size {
-            return Err(OciError::SizeMismatch {
-                digest: *digest,
-                expected: size,
-                actual: data.len() as u64,
-            });
-        }
-        let actual = BlobDigest::of(&data);
-        if actual != *digest {
-            return Err(OciError::DigestMismatch {
-                expected: *digest,
-                actual,
-            });
-        }
-        Ok(data)
+        read_opened_blob(file, file_size, digest, size)
     }
 
     /// Read a blob whose size is not known from a descriptor (`manifest.json` of a `dir:` image
-    /// or a manifest named only by digest): the size comes from the file, the digest is checked.
+    /// or a manifest named only by digest): the size comes from the file (the `fstat` of its
+    /// one open), the digest is checked.
     pub fn read_blob_unsized(
         &self,
         what: &'static str,
         digest: &BlobDigest,
         limit: u64,
     ) -> Result<Vec<u8>, OciError> {
-        let (_, size) = self.open_blob(digest)?;
-        self.read_blob(what, digest, size, limit)
+        let (file, size) = self.open_blob(digest)?;
+        check_limit(what, digest, size, limit)?;
+        read_opened_blob(file, size, digest, size)
     }
 
     /// Hash a whole blob without keeping it (the check before a layer is applied).
@@ -365,6 +342,61 @@ impl ImageSource {
             hasher: BlobHasher::default(),
         })
     }
+}
+
+/// Refuse a blob whose size is over `limit` before reading any of it.
+fn check_limit(
+    what: &'static str,
+    digest: &BlobDigest,
+    size: u64,
+    limit: u64,
+) -> Result<(), OciError> {
+    if size > limit {
+        return Err(OciError::TooLarge {
+            what,
+            digest: *digest,
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Read the opened blob `file` (`file_size` from its `fstat`), which must hold exactly `size`
+/// bytes hashing to `digest`.
+fn read_opened_blob(
+    file: File,
+    file_size: u64,
+    digest: &BlobDigest,
+    size: u64,
+) -> Result<Vec<u8>, OciError> {
+    if file_size != size {
+        return Err(OciError::SizeMismatch {
+            digest: *digest,
+            expected: size,
+            actual: file_size,
+        });
+    }
+    let mut data =
+        Vec::with_capacity(usize::try_from(size.saturating_add(1)).unwrap_or(usize::MAX));
+    file.take(size + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| OciError::io(format!("reading blob {digest}"), e))?;
+    if data.len() as u64 != size {
+        return Err(OciError::SizeMismatch {
+            digest: *digest,
+            expected: size,
+            actual: data.len() as u64,
+        });
+    }
+    let actual = BlobDigest::of(&data);
+    if actual != *digest {
+        return Err(OciError::DigestMismatch {
+            expected: *digest,
+            actual,
+        });
+    }
+    Ok(data)
 }
 
 /// Reads a blob while hashing it. It never yields more than the descriptor's size, and

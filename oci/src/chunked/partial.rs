@@ -98,10 +98,9 @@ pub struct LayoutRanges<'a> {
 impl PartialSource for LayoutRanges<'_> {
     fn open_range(&self, layer: &Layer, range: Range<u64>) -> io::Result<Box<dyn Read + '_>> {
         use std::io::{Seek, SeekFrom};
-        let mut file = self
+        let (mut file, size) = self
             .source
             .open_file(&self.source.blob_relpath(&layer.digest))?;
-        let size = file.metadata()?.len();
         if size != layer.size || range.end > size || range.start > range.end {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
