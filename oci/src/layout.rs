@@ -248,10 +248,11 @@ impl ImageSource {
         Ok((file, metadata.size()))
     }
 
-    /// Read a whole small file of the layout (not a blob), refusing one larger than `limit`.
-    /// The buffer is sized from the file's length (capped by `limit`): one read for the
-    /// content and one for the end, not a read per doubling from empty.
-    pub(crate) fn read_small_file(&self, relpath: &str, limit: u64) -> Result<Vec<u8>, OciError> {
+    /// Read a whole small file of the layout (not a blob: `index.json`, `oci-layout`), refusing
+    /// anything but a regular file (opened `O_NONBLOCK`, type checked by `fstat` before any
+    /// read) and one larger than `limit`. The buffer is sized from the file's length (capped by
+    /// `limit`): one read for the content and one for the end, not a read per doubling.
+    pub fn read_small_file(&self, relpath: &str, limit: u64) -> Result<Vec<u8>, OciError> {
         let what = || format!("reading {}", self.path.join(relpath).display());
         let (file, length) = self
             .open_file(relpath)

@@ -30,7 +30,7 @@ use crate::dir::DirImage;
 use crate::loaded::{
     classify_wrapper, FoundSignature, ImageError, ImageTransport, LoadedImage, SignatureContent,
 };
-use crate::ocisig::{read_oci_signatures, REF_NAME_ANNOTATION};
+use crate::ocisig::{read_oci_signatures, read_oci_signatures_from, REF_NAME_ANNOTATION};
 use crate::rekor::{verify_bundle, RekorEntry, RekorError, RekorKey, SignedArtifact};
 use crate::seal::{SealFailure, SealOk};
 use crate::sigstore::{SigstoreSignature, BUNDLE_ANNOTATION, SIMPLE_SIGNING_MIME_TYPE};
@@ -64,13 +64,25 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
         return crate::cstorage::load_storage_image(image);
     }
     let (transport, path, suffix) = parse_image_name(image)?;
+    let path = path.canonicalize().map_err(|e| ImageError::Unreadable {
+        image: image.to_string(),
+        reason: format!("{}: {e}", path.display()),
+    })?;
+    load_canonical_image(image, transport, path, &suffix)
+}
+
+/// [`load_image`] of `image` (not containers-storage), already parsed by [`parse_image_name`]
+/// and its `path` canonicalized (the evaluation did both for the policy's reference).
+pub(crate) fn load_canonical_image(
+    image: &str,
+    transport: ImageTransport,
+    path: PathBuf,
+    suffix: &str,
+) -> Result<LoadedImage, ImageError> {
     let unreadable = |reason: String| ImageError::Unreadable {
         image: image.to_string(),
         reason,
     };
-    let path = path
-        .canonicalize()
-        .map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
     let oci_reference = format!("{}:{}{suffix}", transport.as_str(), path.display());
     match transport {
         ImageTransport::Dir => {
@@ -103,17 +115,23 @@ pub fn load_image(image: &str) -> Result<LoadedImage, ImageError> {
         ImageTransport::Oci => {
             let (manifest_bytes, manifest_digest, indexes, resolved) =
                 read_layout_manifest(&path, &oci_reference).map_err(unreadable)?;
-            let signatures = read_oci_signatures(&path, &manifest_digest)
-                .map_err(|e| unreadable(e.to_string()))?
-                .into_iter()
-                .map(|found| FoundSignature {
-                    source: found.source,
-                    content: match found.signature {
-                        Ok(signature) => SignatureContent::Sigstore(signature),
-                        Err(reason) => SignatureContent::Malformed(reason),
-                    },
-                })
-                .collect();
+            let signatures = match &resolved {
+                // The layout the image was resolved from, its `oci-layout` already checked.
+                Some(resolved) => {
+                    read_oci_signatures_from(&resolved.source, &path, &manifest_digest)
+                }
+                None => read_oci_signatures(&path, &manifest_digest),
+            }
+            .map_err(|e| unreadable(e.to_string()))?
+            .into_iter()
+            .map(|found| FoundSignature {
+                source: found.source,
+                content: match found.signature {
+                    Ok(signature) => SignatureContent::Sigstore(signature),
+                    Err(reason) => SignatureContent::Malformed(reason),
+                },
+            })
+            .collect();
             Ok(LoadedImage {
                 transport,
                 path,

@@ -21,7 +21,7 @@
 //! `would_reject = true` and the reasons recorded. An `Err` means the request could not be
 //! evaluated at all (bad image name or reference, unreadable image): callers fail closed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cfsgate_image::{ContentSha256, FsVeritySha256};
 use cfsgate_keyring::{KeyId, PublicKey};
@@ -34,8 +34,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::chain::{
-    config_digest_of, describe_window, judge, load_image, parse_image_name, why_unsigned,
-    JudgeContext, KeyHandle, LoadedKey, SignatureJudgement,
+    config_digest_of, describe_window, judge, load_canonical_image, load_image, parse_image_name,
+    why_unsigned, JudgeContext, KeyHandle, LoadedKey, SignatureJudgement,
 };
 use crate::loaded::{EvalError, ImageError, ImageTransport, LoadedImage};
 use crate::root::{hostile_reason, root_outcome, RootRequest};
@@ -133,11 +133,12 @@ fn opt_hex<S: serde::Serializer>(d: &Option<FsVeritySha256>, s: S) -> Result<S::
 
 /// Evaluates `req`; see the module docs.
 pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
-    let image_ref = policy_image_ref(req)?;
+    let (image_ref, canonical) = policy_image_ref(req)?;
     let matched = req.policy.requirements_for(&image_ref);
     let mut ev = Evaluation {
         req,
         image: None,
+        canonical,
         explanation: Vec::new(),
         signature_outcomes: Vec::new(),
         signers: Vec::new(),
@@ -275,12 +276,19 @@ pub fn evaluate(req: &EvaluationRequest) -> Result<Decision, EvalError> {
     })
 }
 
-/// The image as the policy sees it: its transport and canonical path, or `--reference`.
-fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
+/// A local image name parsed, its path canonicalized (once: loading the image reuses it).
+type CanonicalImage = (ImageTransport, PathBuf, String);
+
+/// The image as the policy sees it: its transport and canonical path, or `--reference`; and
+/// for a path image, that parse (none for a containers-storage reference).
+fn policy_image_ref(
+    req: &EvaluationRequest,
+) -> Result<(ImageRef, Option<CanonicalImage>), EvalError> {
     if cfsgate_oci::cstorage::is_storage_reference(req.image) {
-        return crate::cstorage::storage_policy_ref(req.image, req.reference);
+        let image_ref = crate::cstorage::storage_policy_ref(req.image, req.reference)?;
+        return Ok((image_ref, None));
     }
-    let (transport, path, _) = parse_image_name(req.image)?;
+    let (transport, path, suffix) = parse_image_name(req.image)?;
     let path = path.canonicalize().map_err(|e| ImageError::Unreadable {
         image: req.image.to_string(),
         reason: format!("{}: {e}", path.display()),
@@ -295,8 +303,9 @@ fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
         ImageTransport::ContainersStorage => ImageRef::oci("containers-storage", &path),
     }
     .map_err(placed)?;
-    match req.reference {
-        None => Ok(local),
+    let canonical = Some((transport, path, suffix));
+    let image_ref = match req.reference {
+        None => local,
         Some(reference) => {
             let parsed = DockerReference::parse_normalized(reference).map_err(|e| {
                 EvalError::BadReference {
@@ -309,14 +318,17 @@ fn policy_image_ref(req: &EvaluationRequest) -> Result<ImageRef, EvalError> {
                 .map_err(|e| EvalError::BadReference {
                     reference: reference.to_string(),
                     reason: e.to_string(),
-                })
+                })?
         }
-    }
+    };
+    Ok((image_ref, canonical))
 }
 
 struct Evaluation<'r, 'a> {
     req: &'r EvaluationRequest<'a>,
     image: Option<LoadedImage>,
+    /// The image's name as [`policy_image_ref`] parsed and canonicalized it.
+    canonical: Option<CanonicalImage>,
     explanation: Vec<String>,
     signature_outcomes: Vec<SignatureOutcome>,
     signers: Vec<KeyId>,
@@ -337,7 +349,12 @@ impl Evaluation<'_, '_> {
 
     fn image(&mut self) -> Result<&LoadedImage, EvalError> {
         if self.image.is_none() {
-            let image = load_image(self.req.image)?;
+            let image = match &self.canonical {
+                Some((transport, path, suffix)) => {
+                    load_canonical_image(self.req.image, *transport, path.clone(), suffix)?
+                }
+                None => load_image(self.req.image)?,
+            };
             self.explanation.push(format!(
                 "  manifest {} ({} signature(s) found)",
                 image.manifest_digest,

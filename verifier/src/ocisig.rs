@@ -13,7 +13,7 @@
 //! an exclusive `flock` of the layout directory so that concurrent signers do not lose each
 //! other's layers.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -90,8 +90,18 @@ pub fn read_oci_signatures(
     manifest_digest: &ContentSha256,
 ) -> Result<Vec<OciSignature>, OciSigError> {
     let source = ImageSource::open(SourceKind::OciLayout, layout)?;
+    read_oci_signatures_from(&source, layout, manifest_digest)
+}
+
+/// [`read_oci_signatures`] in a layout already opened as `source` (the one the image was
+/// resolved from: its `oci-layout` is not read again).
+pub fn read_oci_signatures_from(
+    source: &ImageSource,
+    layout: &Path,
+    manifest_digest: &ContentSha256,
+) -> Result<Vec<OciSignature>, OciSigError> {
     let tag = signature_tag(manifest_digest);
-    let index = read_index(layout)?;
+    let index = read_index(source, layout)?;
     let Some(descriptor) = find_tag(layout, &index, &tag)? else {
         return Ok(Vec::new());
     };
@@ -178,24 +188,11 @@ fn layer_signature(layer: &Value, payload: Vec<u8>) -> Result<SigstoreSignature,
     })
 }
 
-fn read_index(layout: &Path) -> Result<Value, OciSigError> {
+fn read_index(source: &ImageSource, layout: &Path) -> Result<Value, OciSigError> {
     let path = layout.join("index.json");
-    // Room for a typical index up front: read_to_end without it starts at 32 bytes and
-    // doubles, one read(2) per step (seven for a 743-byte index).
-    let mut bytes = Vec::with_capacity(16 << 10);
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(MAX_INDEX_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|source| OciSigError::Io {
-            path: path.clone(),
-            what: "reading",
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_INDEX_BYTES {
-        return Err(OciSigError::Layout {
-            path,
-            reason: format!("larger than {MAX_INDEX_BYTES} bytes"),
-        });
-    }
+    // Through the layout's handle: a regular file only (a FIFO there cannot block the open),
+    // read into a buffer sized from its length, at most MAX_INDEX_BYTES.
+    let bytes = source.read_small_file("index.json", MAX_INDEX_BYTES)?;
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| OciSigError::Layout {
         path: path.clone(),
         reason: e.to_string(),
@@ -282,7 +279,7 @@ pub fn append_oci_signature(
         .map_err(|e| io_err(layout, "locking", e.into()))?;
     let source = ImageSource::open(SourceKind::OciLayout, layout)?;
     let tag = signature_tag(signed_manifest);
-    let mut index = read_index(layout)?;
+    let mut index = read_index(&source, layout)?;
     let mut layers: Vec<Value> = match find_tag(layout, &index, &tag)? {
         Some(descriptor) => {
             let (digest, size) = descriptor_digest_size(layout, &descriptor)?;
