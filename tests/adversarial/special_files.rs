@@ -187,6 +187,15 @@ fn a_fifo_index_json_is_refused_not_waited_on() {
         UNEVALUABLE,
         "not a regular file",
     );
+    // verify of the layout without a tag: its only image is looked up in index.json first.
+    let untagged = format!("oci:{}", layout.path.display());
+    let m = verify_measured("index.json is a FIFO (no tag)", &fx, &untagged);
+    assert_refused(
+        "index.json is a FIFO (no tag)",
+        &m.output,
+        UNEVALUABLE,
+        "not a regular file",
+    );
     assert_clean("fifo index.json", &fx);
 }
 

@@ -155,8 +155,16 @@ pub(crate) fn load_canonical_image(
 fn read_layout_manifest(layout: &Path, reference: &str) -> Result<LayoutManifest, String> {
     let parsed = cfsgate_oci::ImageRef::parse(reference).map_err(|e| e.to_string())?;
     if parsed.selector == cfsgate_oci::Selector::Default {
-        let index = std::fs::read(layout.join("index.json"))
-            .map_err(|e| format!("{}/index.json: {e}", layout.display()))?;
+        // Type-checked before the open and read under the index limit, as resolution reads it.
+        let index = cfsgate_sys::file::read(
+            &layout.join("index.json"),
+            cfsgate_sys::file::Follow::NoSymlinks,
+            cfsgate_sys::file::SizeLimit::new(
+                "OCI index.json",
+                cfsgate_oci::layout::MAX_INDEX_SIZE,
+            ),
+        )
+        .map_err(|e| e.to_string())?;
         let index: serde_json::Value =
             serde_json::from_slice(&index).map_err(|e| format!("index.json: {e}"))?;
         let images: Vec<&serde_json::Value> = index
