@@ -6,19 +6,23 @@
 //! the journal saw nothing. Runs without root: each run is a createRuntime refusal (the bundle
 //! names no admitted root), which is recorded like any decision.
 
+#[path = "fixtures/hooks.rs"]
+mod fixture;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn cfsgate(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cfsgate"))
-        .args(args)
-        .output()
-        .expect("run cfsgate");
+/// Run cfsgate with `stdin`; its exit code and stdout followed by stderr.
+fn cfsgate_with(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String) {
+    let out = fixture::cfsgate(args, stdin);
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
+}
+
+fn cfsgate(args: &[&str]) -> (Option<i32>, String) {
+    cfsgate_with(args, None)
 }
 
 /// The command line of a hooks.d file (its `args`, whose first is argv[0]).
@@ -32,25 +36,10 @@ fn hook_args(file: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Run a hook as the engine would: its args, the container state on stdin.
+/// Run a hook as the engine would: its args (the first is argv[0]), the state on stdin.
 fn run_hook(args: &[String], state: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfsgate"))
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(state.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code(), text)
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    cfsgate_with(&args, Some(state.as_bytes()))
 }
 
 #[test]
