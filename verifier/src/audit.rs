@@ -68,8 +68,8 @@ pub mod text;
 pub mod view;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use cfsgate_policy::Timestamp;
@@ -83,46 +83,74 @@ pub use record::*;
 /// Where decisions are logged when no `--audit-log` is given.
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/cfsgate/audit.jsonl";
 
+/// The first window [`last_record`] reads from the end of a log: a record is ~1 KiB, so one
+/// page nearly always holds the last one whole; the window doubles up to
+/// [`MAX_RECORD_BYTES`] + 1 only for longer records (reading the full limit every time cost
+/// each hook 64 page faults and a 256 KiB copy).
+const FIRST_TAIL_WINDOW: u64 = 4096;
+
 /// The last complete record of an open log (read backwards from the end), and whether the file
 /// ends in the middle of a line (a torn write).
-fn last_record(file: &mut File, path: &Path) -> Result<(Option<AuditRecord>, bool), AuditError> {
-    let len = file
-        .seek(SeekFrom::End(0))
-        .map_err(AuditError::io(path, "seek"))?;
+fn last_record(file: &File, path: &Path) -> Result<(Option<AuditRecord>, bool), AuditError> {
+    let len = file.metadata().map_err(AuditError::io(path, "stat"))?.len();
     if len == 0 {
         return Ok((None, false));
     }
-    let window = len.min(MAX_RECORD_BYTES as u64 + 1);
-    file.seek(SeekFrom::Start(len - window))
-        .map_err(AuditError::io(path, "seek"))?;
-    let mut tail = Vec::with_capacity(window as usize);
-    Read::by_ref(file)
-        .take(window)
-        .read_to_end(&mut tail)
-        .map_err(AuditError::io(path, "read the last record"))?;
-    let torn = tail.last() != Some(&b'\n');
-    let complete = match tail.iter().rposition(|&b| b == b'\n') {
-        Some(end) => &tail[..end],
-        None => return Ok((None, torn)),
-    };
-    let start = complete
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let broken = |reason: String| AuditError::Broken {
-        path: path.to_owned(),
-        line: 0,
-        reason,
-    };
-    if start == 0 && window < len {
-        return Err(broken(format!(
-            "the last record is longer than {MAX_RECORD_BYTES} bytes"
-        )));
+    let limit = len.min(MAX_RECORD_BYTES as u64 + 1);
+    let mut window = limit.min(FIRST_TAIL_WINDOW);
+    loop {
+        let mut tail = vec![0; window as usize];
+        file.read_exact_at(&mut tail, len - window)
+            .map_err(AuditError::io(path, "read the last record"))?;
+        let torn = tail.last() != Some(&b'\n');
+        let end = match tail.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end,
+            None if window < limit => {
+                window = limit.min(window * 2);
+                continue;
+            }
+            None => return Ok((None, torn)),
+        };
+        let complete = &tail[..end];
+        let start = match complete.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            // The window reaches the start of the file: the record is its first line.
+            None if window == len => 0,
+            None if window < limit => {
+                window = limit.min(window * 2);
+                continue;
+            }
+            None => {
+                return Err(AuditError::Broken {
+                    path: path.to_owned(),
+                    line: 0,
+                    reason: format!("the last record is longer than {MAX_RECORD_BYTES} bytes"),
+                })
+            }
+        };
+        let broken = |reason: String| AuditError::Broken {
+            path: path.to_owned(),
+            line: 0,
+            reason,
+        };
+        let text = std::str::from_utf8(&complete[start..])
+            .map_err(|_| broken("the last record is not UTF-8".into()))?;
+        let record =
+            parse_line(text).map_err(|fault| broken(format!("the last record: {fault}")))?;
+        return Ok((Some(record), torn));
     }
-    let text = std::str::from_utf8(&complete[start..])
-        .map_err(|_| broken("the last record is not UTF-8".into()))?;
-    let record = parse_line(text).map_err(|fault| broken(format!("the last record: {fault}")))?;
-    Ok((Some(record), torn))
+}
+
+/// Open a rotated log file to read its last record: type-checked like the active file (a FIFO
+/// put in its place must not block the appender), never created or written.
+fn open_rotated_file(path: &Path) -> Result<File, AuditError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(AuditError::io(path, "open"))?;
+    files::require_regular(&file, path)?;
+    Ok(file)
 }
 
 /// Open a log file for reading and appending, refusing anything but a regular file (a FIFO or
@@ -206,7 +234,7 @@ impl AuditSink {
         // Released when `lock` is closed, also on every error path.
         let lock = files::lock(path, FlockOperation::LockExclusive, true)?;
         let mut file = open_log_file(path, true)?;
-        let (mut last, mut torn) = last_record(&mut file, path)?;
+        let (mut last, mut torn) = last_record(&file, path)?;
         let active_len = file
             .seek(SeekFrom::End(0))
             .map_err(AuditError::io(path, "seek"))?;
@@ -214,9 +242,8 @@ impl AuditSink {
             // A fresh active file after a rotation: the chain continues from the newest
             // rotated file.
             if let Some(newest) = files::rotated_files(path)?.last() {
-                let mut rotated =
-                    File::open(&newest.path).map_err(AuditError::io(&newest.path, "open"))?;
-                last = last_record(&mut rotated, &newest.path)?.0;
+                let rotated = open_rotated_file(&newest.path)?;
+                last = last_record(&rotated, &newest.path)?.0;
             }
         }
         let mut record = new_record(entry, last);

@@ -143,3 +143,91 @@ fn rotation_sizes_parse_with_binary_suffixes_and_refuse_nonsense() {
     let huge = format!("{}G", u64::MAX >> 20);
     assert!(parse_size(&huge).unwrap_err().contains("too large"));
 }
+
+/// An entry whose record is about `bytes` long (one long reason).
+fn long_entry(i: u32, bytes: usize) -> AuditEntry {
+    AuditEntry {
+        reasons: vec!["x".repeat(bytes)],
+        ..entry(i)
+    }
+}
+
+#[test]
+fn last_records_longer_than_the_first_tail_window_still_chain() {
+    // The tail is read in windows that start at one page and double: records of 3 KiB, 5 KiB,
+    // 40 KiB and 200 KiB each need the window grown before the previous newline is found, and
+    // a single-record file ends the search at the file's start.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let sizes = [
+        3000,
+        FIRST_TAIL_WINDOW as usize + 1000,
+        40_000,
+        200_000,
+        10,
+        100_000,
+    ];
+    for (i, size) in sizes.iter().enumerate() {
+        let rec = append_record(&log, &long_entry(i as u32, *size)).unwrap();
+        assert_eq!(rec.seq, i as u64 + 1);
+    }
+    assert_eq!(verify_chain(&log).unwrap(), sizes.len() as u64);
+
+    let single = dir.path().join("single.jsonl");
+    append_record(&single, &long_entry(0, 9000)).unwrap();
+    assert_eq!(append_record(&single, &entry(1)).unwrap().seq, 2);
+    assert_eq!(verify_chain(&single).unwrap(), 2);
+}
+
+#[test]
+fn a_last_line_over_the_record_limit_is_refused_not_chained_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    append_record(&log, &entry(0)).unwrap();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    let mut huge = vec![b'x'; MAX_RECORD_BYTES + 10];
+    huge.push(b'\n');
+    f.write_all(&huge).unwrap();
+    drop(f);
+    let err = append_record(&log, &entry(1)).unwrap_err();
+    assert!(
+        err.to_string().contains("longer than"),
+        "unexpected error: {err}"
+    );
+}
+
+#[test]
+fn a_fifo_in_place_of_the_newest_rotated_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut sink = AuditSink::new(&log);
+    // Smaller than one record: every record after the first rotates the file.
+    sink.max_bytes = Some(100);
+    sink.append(&entry(0)).unwrap();
+    sink.append(&entry(1)).unwrap();
+    let rotated = files::rotated_files(&log).unwrap();
+    let newest = rotated.last().expect("the second record rotated the log");
+    // A fresh active file: the appender must read the newest rotated file's last record.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&newest.path).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &newest.path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(sink.append(&entry(2)).map(|a| a.record.seq));
+    });
+    let result = wait
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("append blocked on a FIFO");
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string().contains("not a regular file"),
+        "unexpected error: {err}"
+    );
+}
