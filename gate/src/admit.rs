@@ -25,7 +25,7 @@ use crate::decision::{decide, GateDecision};
 use crate::ensure::ensure_image;
 use crate::error::{reason_of, GateError, Result};
 use crate::gc::cleanup_container;
-use crate::mountinfo::{mount_identity, unique_mount_id};
+use crate::mountinfo::{mount_identity, unique_mount_id, MountIdentity};
 use crate::record::{current_boot_id, AdmissionRecord, ADMISSION_RECORD_VERSION};
 use crate::GateConfig;
 
@@ -244,9 +244,21 @@ fn mount_container(
                     source: Box::new(source),
                 }
             })?;
-        let identity = match mount_identity(&rootfs)
-            .and_then(|identity| Ok((identity, unique_mount_id(&rootfs)?, current_boot_id()?)))
-        {
+        // Who the new mount is: from the mounter's fd where it had one (no mount table read,
+        // and the mount made here even if another was stacked on the path since), else from
+        // the mount table, the topmost mount on the path.
+        let mounted = match report.mount_ids {
+            Some(ids) => Ok((
+                MountIdentity {
+                    mount_id: ids.mount_id,
+                    dev: format!("{}:{}", ids.dev.0, ids.dev.1),
+                    fstype: "overlay".into(),
+                },
+                ids.unique.0,
+            )),
+            None => mount_identity(&rootfs).and_then(|id| Ok((id, unique_mount_id(&rootfs)?))),
+        };
+        let identity = match mounted.and_then(|(id, unique)| Ok((id, unique, current_boot_id()?))) {
             Ok(identity) => identity,
             Err(e) => {
                 let _ = unmount(&rootfs);

@@ -4,7 +4,7 @@
 //! | try | source | when it is used |
 //! |---|---|---|
 //! | 1 | `source=/proc/self/fd/N`, the pinned fd itself (file-backed EROFS, kernel ≥ 6.12) | the pinned fd is a regular file on a filesystem with `read_folio` (a verity image file) |
-//! | 2 | `source=/dev/loopN`, a loop device over the pinned fd: read-only, autoclear, direct I/O when the backing file allows it | the kernel refuses the file (ENOTBLK: no file-backed EROFS, or a memfd, which has no `read_folio`) |
+//! | 2 | `source=/dev/loopN`, a loop device over the pinned fd: read-only, autoclear, direct I/O when the backing file allows it | the kernel refuses the file (ENOTBLK: no file-backed EROFS), and always for a sealed memfd copy (shmem has no `read_folio`: not tried) |
 //!
 //! Options: `ro`, and `noacl` unless the composefs header says the image has ACLs. The loop
 //! device is released by the kernel (autoclear) when the EROFS superblock goes away, which is
@@ -17,7 +17,7 @@ use rustix::mount::MountAttrFlags;
 
 use crate::error::MountError;
 use crate::fsctx::{fd_path, syscall_error, FsContext};
-use crate::pinned::PinnedImage;
+use crate::pinned::{ImagePinning, PinnedImage};
 use cfsgate_sys::loopdev::{
     loop_configure, loop_get_free, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO, LO_FLAGS_READ_ONLY,
 };
@@ -49,15 +49,19 @@ pub struct ErofsMount {
 
 /// Mount `image` as a detached read-only EROFS mount.
 pub fn mount_erofs(image: &PinnedImage) -> Result<ErofsMount, MountError> {
-    match try_mount(image, &fd_path(image.fd())) {
-        Ok(mount) => {
-            return Ok(ErofsMount {
-                mount,
-                source: ErofsSource::File,
-            })
+    // A memfd is shmem, which has no read_folio: the kernel refuses it as a file-backed source
+    // (ENOTBLK, every kernel to 6.18), so a sealed copy goes straight to a loop device.
+    if image.pinning == ImagePinning::VerityFile {
+        match try_mount(image, &fd_path(image.fd())) {
+            Ok(mount) => {
+                return Ok(ErofsMount {
+                    mount,
+                    source: ErofsSource::File,
+                })
+            }
+            Err((rustix::io::Errno::NOTBLK, _)) => {}
+            Err((_, err)) => return Err(err),
         }
-        Err((rustix::io::Errno::NOTBLK, _)) => {}
-        Err((_, err)) => return Err(err),
     }
     let (loop_fd, number, direct_io) = attach_loop(image.fd(), &image.path.to_string_lossy())?;
     let mount = try_mount(image, &format!("/dev/loop{number}")).map_err(|(_, e)| e)?;

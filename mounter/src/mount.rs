@@ -27,10 +27,10 @@ use crate::erofs::{mount_erofs, ErofsSource};
 use crate::error::MountError;
 use crate::fsctx::syscall_error;
 use crate::objects::{open_object_dirs, verify_objects, VerifyStats};
-use crate::overlay::{mount_overlay, OverlayApi, OverlayLayers};
+use crate::overlay::{mount_overlay, OverlayApi, OverlayLayers, OverlayMounted};
 use crate::pinned::{ImagePinning, PinnedImage};
 use crate::verity::{kernel_has_verity, kernel_supports_verity, VerityMode, VeritySupport};
-use cfsgate_sys::mount::mount_setattr_idmap;
+use cfsgate_sys::mount::{mount_setattr_idmap, MountIds};
 
 /// `statfs.f_type` of overlayfs (linux/magic.h OVERLAYFS_SUPER_MAGIC).
 const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
@@ -77,6 +77,10 @@ pub struct MountReport {
     pub erofs: ErofsSource,
     /// Which overlayfs mount interface was used.
     pub overlay: OverlayApi,
+    /// The overlay mount's ids, read from its `fsmount` fd once attached (new mount API on
+    /// Linux 6.8+; `None` otherwise): the mount this call made, not whatever is on top of the
+    /// mount point by the time the caller looks.
+    pub mount_ids: Option<MountIds>,
     /// Userspace mode: what was verified.
     pub verified: Option<VerifyStats>,
     /// Whether an upper layer made the mount writable.
@@ -187,7 +191,7 @@ pub fn mount_image(
         nosuid: opts.nosuid,
     };
     let overlay = match mount_overlay(&layers, target, opts.legacy_overlay) {
-        Ok(api) => api,
+        Ok(mounted) => mounted,
         // Kernels before detached mounts were allowed as overlay layers (6.12 among them)
         // refuse the EROFS mount fd. Do what mount.composefs does there: attach the EROFS
         // mount briefly at a private directory, build the overlay from that path, detach it.
@@ -208,7 +212,8 @@ pub fn mount_image(
         verity,
         pinning: pinned.pinning,
         erofs: erofs.source,
-        overlay,
+        overlay: overlay.api,
+        mount_ids: overlay.ids,
         verified,
         writable: opts.upper.is_some(),
         idmapped: opts.idmap.is_some(),
@@ -223,7 +228,7 @@ fn mount_overlay_via_attached_erofs(
     erofs: BorrowedFd<'_>,
     target: &Path,
     opts: &MountOptions<'_>,
-) -> Result<OverlayApi, MountError> {
+) -> Result<OverlayMounted, MountError> {
     let base = Path::new(ATTACH_BASE);
     std::fs::create_dir_all(base).map_err(|source| MountError::ObjectDir {
         path: base.to_owned(),

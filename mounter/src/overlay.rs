@@ -23,6 +23,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use cfsgate_sys::mount::{mount_ids, MountIds};
 use rustix::mount::{MountAttrFlags, MountFlags, MoveMountFlags};
 
 use crate::error::MountError;
@@ -35,6 +36,16 @@ pub enum OverlayApi {
     NewMountApi,
     /// mount(2) with a `lowerdir=A::B` option string.
     LegacyMount,
+}
+
+/// A made overlay: how, and (new API) who it is, read from the `fsmount` fd once attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverlayMounted {
+    /// The interface that made it.
+    pub api: OverlayApi,
+    /// The attached mount's ids; `None` from mount(2) (no fd) or where the kernel lacks unique
+    /// mount ids (the caller reads the mount table then, and refuses what it must).
+    pub ids: Option<MountIds>,
 }
 
 /// The layers of one composefs overlay.
@@ -76,16 +87,24 @@ pub fn mount_overlay(
     layers: &OverlayLayers<'_>,
     target: &Path,
     force_legacy: bool,
-) -> Result<OverlayApi, MountError> {
+) -> Result<OverlayMounted, MountError> {
     if !force_legacy {
         match mount_new_api(layers, target) {
-            Ok(()) => return Ok(OverlayApi::NewMountApi),
+            Ok(ids) => {
+                return Ok(OverlayMounted {
+                    api: OverlayApi::NewMountApi,
+                    ids,
+                })
+            }
             Err(NewApiFailure::NoLayerAppend) => {}
             Err(NewApiFailure::Other(err)) => return Err(err),
         }
     }
     mount_legacy(layers, target)?;
-    Ok(OverlayApi::LegacyMount)
+    Ok(OverlayMounted {
+        api: OverlayApi::LegacyMount,
+        ids: None,
+    })
 }
 
 enum NewApiFailure {
@@ -94,7 +113,10 @@ enum NewApiFailure {
     Other(MountError),
 }
 
-fn mount_new_api(layers: &OverlayLayers<'_>, target: &Path) -> Result<(), NewApiFailure> {
+fn mount_new_api(
+    layers: &OverlayLayers<'_>,
+    target: &Path,
+) -> Result<Option<MountIds>, NewApiFailure> {
     let ctx = FsContext::open("overlay").map_err(NewApiFailure::Other)?;
     let set = |key: &str, value: &str| ctx.set_string(key, value).map_err(NewApiFailure::Other);
     set("source", "composefs")?;
@@ -124,7 +146,9 @@ fn mount_new_api(layers: &OverlayLayers<'_>, target: &Path) -> Result<(), NewApi
         attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
     }
     let mount = ctx.mount(attrs).map_err(NewApiFailure::Other)?;
-    attach(&mount, target).map_err(NewApiFailure::Other)
+    attach(&mount, target).map_err(NewApiFailure::Other)?;
+    // The fd names the mount just attached, whatever is mounted on `target` since.
+    Ok(mount_ids(&mount).ok())
 }
 
 /// `move_mount` the detached overlay onto `target`: the only moment anything becomes visible.

@@ -55,6 +55,7 @@ mod tests {
             pinning: ImagePinning::SealedMemfd,
             erofs: ErofsSource::File,
             overlay: OverlayApi::NewMountApi,
+            mount_ids: None,
             verified: Some(VerifyStats {
                 external_files: 3,
                 objects: 2,

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`mount_setattr_idmap`] | `mount_setattr(fd, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns_fd})` | linux/mount.h |
 //! | [`unique_mount_id`] | `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID_UNIQUE)` → `stx_mnt_id` | linux/stat.h |
+//! | [`mount_ids`] | that, and `statx(…, STATX_MNT_ID)` → the mountinfo id; `stx_dev_major:minor` | linux/stat.h |
 //!
 //! `struct mount_attr`: 0: u64 attr_set, 8: u64 attr_clr, 16: u64 propagation, 24: u64
 //! userns_fd; 32 bytes.
@@ -102,6 +103,38 @@ pub fn unique_mount_id(fd: impl AsFd) -> Result<UniqueMountId, MountIdError> {
     Ok(UniqueMountId(stat.stx_mnt_id))
 }
 
+/// Who a mount is, from a descriptor on its root (e.g. the `fsmount` fd after `move_mount`):
+/// what `/proc/self/mountinfo` would say of it, read without the mount table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountIds {
+    /// The mountinfo (recyclable) mount id.
+    pub mount_id: u64,
+    /// The unique id, never reused during a boot.
+    pub unique: UniqueMountId,
+    /// The device the mount's root shows, as mountinfo's `major:minor`.
+    pub dev: (u32, u32),
+}
+
+/// [`MountIds`] of the mount `fd` lives on; [`MountIdError::Unsupported`] before Linux 6.8.
+pub fn mount_ids(fd: impl AsFd) -> Result<MountIds, MountIdError> {
+    let unique = unique_mount_id(fd.as_fd())?;
+    let stat = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::MNT_ID,
+    )
+    .map_err(|e| MountIdError::Statx(e.into()))?;
+    if !StatxFlags::from_bits_retain(stat.stx_mask).contains(StatxFlags::MNT_ID) {
+        return Err(MountIdError::Unsupported);
+    }
+    Ok(MountIds {
+        mount_id: stat.stx_mnt_id,
+        unique,
+        dev: (stat.stx_dev_major, stat.stx_dev_minor),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +158,20 @@ mod tests {
             .expect("statx")
             .stx_mnt_id;
         assert_ne!(root_id.0, old);
+    }
+
+    #[test]
+    fn mount_ids_say_what_mountinfo_says() {
+        let proc_root = std::fs::File::open("/proc").expect("open /proc");
+        let ids = mount_ids(&proc_root).expect("this kernel (6.18) has unique mount ids");
+        assert_eq!(ids.unique, unique_mount_id(&proc_root).expect("unique id"));
+        let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let line = table
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/proc"))
+            .expect("/proc is in mountinfo");
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[0], ids.mount_id.to_string(), "{line}");
+        assert_eq!(fields[2], format!("{}:{}", ids.dev.0, ids.dev.1), "{line}");
     }
 }
