@@ -9,12 +9,15 @@
 //! glibc refuses it at load instead of misrelocating) and lld 15 / GNU ld 2.38 or newer.
 //! `CFSGATE_NO_RELR=1` at build time leaves it out, for builds meant for older systems.
 //!
-//! `--symbol-ordering-file=symbol-order.txt` (lld, rustc's default linker on
-//! x86_64-unknown-linux-gnu since 1.90) places the functions the hooks and `verify` run
-//! together at the start of `.text`: spread over 9 MiB of code they cost a precreate ~90 page
-//! faults, grouped ~20 (scripts/symbol-order regenerates the list; a stale name is skipped, so
-//! a stale list only costs speed). Left out for other targets, when a linker is configured
-//! (GNU ld does not know the option), and with `CFSGATE_NO_SYMBOL_ORDER=1`.
+//! `symbol-order.txt` (made by scripts/symbol-order) lists the functions the hooks and `verify`
+//! run, as patterns of their mangled names without the parts that change between builds
+//! (hashes, crate disambiguators). A linker script in OUT_DIR gathers their sections
+//! (`-ffunction-sections`: one `.text.NAME` each) into `.text.startpath`, placed before `.text`
+//! (`INSERT BEFORE`: the default layout otherwise stays): spread over 9 MiB of code they cost a
+//! precreate ~90 page faults, grouped ~20. A pattern that matches nothing is no error, so a
+//! stale list only costs speed (tests/link_layout.rs notices). Left out for other targets than
+//! Linux/glibc, when a linker is configured (it may not read linker scripts: mold), and with
+//! `CFSGATE_NO_SYMBOL_ORDER=1`.
 
 use std::path::Path;
 
@@ -31,16 +34,41 @@ fn main() {
     }
     let order = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
         .join("symbol-order.txt");
-    let default_lld = std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
-    // A linker chosen in .cargo/config.toml or RUSTFLAGS may not be lld.
+    // A linker chosen in .cargo/config.toml or RUSTFLAGS may not read linker scripts.
     let linker_chosen = std::env::var_os("RUSTC_LINKER").is_some()
-        || std::env::var("CARGO_ENCODED_RUSTFLAGS")
-            .is_ok_and(|flags| flags.contains("linker") || flags.contains("link-self-contained"));
-    if default_lld && !linker_chosen && order.is_file() && !opted_out("CFSGATE_NO_SYMBOL_ORDER") {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        || std::env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|flags| flags.contains("linker"));
+    if target_os != "linux" || target_env != "gnu" || linker_chosen {
+        return;
     }
+    if opted_out("CFSGATE_NO_SYMBOL_ORDER") {
+        return;
+    }
+    let Ok(list) = std::fs::read_to_string(&order) else {
+        return;
+    };
+    let Some(out_dir) = std::env::var_os("OUT_DIR") else {
+        return;
+    };
+    let script = Path::new(&out_dir).join("startpath.ld");
+    if std::fs::write(&script, linker_script(&list)).is_ok() {
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    }
+}
+
+/// The linker script for the patterns of `list` (one a line, `#` comments), in their order.
+fn linker_script(list: &str) -> String {
+    let mut script = String::from("SECTIONS\n{\n  .text.startpath : {\n");
+    for pattern in list.lines().map(str::trim) {
+        // Mangled names are letters, digits, `_`, `$` and `.`; anything else is not one.
+        let plain = pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_$.*".contains(&b));
+        if !pattern.is_empty() && plain {
+            script.push_str("    *(.text.");
+            script.push_str(pattern);
+            script.push_str(")\n");
+        }
+    }
+    script.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    script
 }
